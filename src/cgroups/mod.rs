@@ -1,0 +1,303 @@
+//! cgroups: one interface over v1, hybrid (v1 controllers + a cgroup2 `unified` mount) and
+//! pure v2. A container's cgroup is a set of directories, one per hierarchy; rsrun creates
+//! the missing ones, places the init in all of them before its code runs, and removes
+//! the ones it created on delete.
+
+pub mod freezer;
+pub mod hierarchy;
+
+use crate::error::{Error, Result, SysContext};
+use hierarchy::Hierarchy;
+use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    V1,
+    Hybrid,
+    V2,
+}
+
+/// A container's cgroup: the directory in each hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cgroup {
+    pub mode: Mode,
+    /// The path inside each hierarchy (`/user.slice/abc` or `/process_api/x/abc`), as the
+    /// container's `/proc/self/cgroup` shows it on the host.
+    pub dirs: Vec<CgroupDir>,
+    /// Directories rsrun created (deepest last), removed on delete.
+    #[serde(default)]
+    pub created: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupDir {
+    /// `memory`, `cpu,cpuacct`, `name=systemd`, or `` for the v2 hierarchy.
+    pub controllers: String,
+    /// The host directory.
+    pub path: PathBuf,
+    /// The mount point of the hierarchy on the host.
+    pub mountpoint: PathBuf,
+}
+
+/// The container's cgroup path inside a hierarchy, as runc interprets `linux.cgroupsPath`:
+/// absolute paths are used as they are; a relative path, or the container id when the path
+/// is absent, is placed under the runtime's own cgroup in that hierarchy.
+pub fn inner_path(spec_path: Option<&str>, id: &str, own: &str) -> Result<String> {
+    let p = match spec_path {
+        Some(p) if !p.is_empty() => p,
+        _ => id,
+    };
+    let joined = if p.starts_with('/') {
+        p.to_string()
+    } else {
+        format!("{}/{}", own.trim_end_matches('/'), p)
+    };
+    let mut out = Vec::new();
+    for c in joined.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                return Err(Error::config(
+                    "linux.cgroupsPath",
+                    format!("{p:?} must not contain \"..\""),
+                ))
+            }
+            c => out.push(c),
+        }
+    }
+    Ok(format!("/{}", out.join("/")))
+}
+
+impl Cgroup {
+    /// Work out the container's directories on this host (nothing is created).
+    pub fn resolve(spec_path: Option<&str>, id: &str) -> Result<Cgroup> {
+        let mountinfo =
+            std::fs::read_to_string("/proc/self/mountinfo").op("read", "/proc/self/mountinfo")?;
+        let own = std::fs::read_to_string("/proc/self/cgroup").op("read", "/proc/self/cgroup")?;
+        Self::resolve_with(&hierarchy::parse_mountinfo(&mountinfo), &own, spec_path, id)
+    }
+
+    pub fn resolve_with(
+        hs: &[Hierarchy],
+        own_cgroup: &str,
+        spec_path: Option<&str>,
+        id: &str,
+    ) -> Result<Cgroup> {
+        let mode = hierarchy::mode(hs);
+        let own = hierarchy::parse_proc_cgroup(own_cgroup);
+        let mut dirs = Vec::new();
+        for h in hs {
+            if mode == Mode::V1 && h.v2 {
+                continue;
+            }
+            let key = if h.v2 {
+                String::new()
+            } else {
+                h.controllers.join(",")
+            };
+            let own_path = own.get(&key).cloned().unwrap_or_else(|| "/".into());
+            let inner = inner_path(spec_path, id, &own_path)?;
+            // The mount shows the hierarchy from `h.root`; strip it from the path.
+            let rel = inner
+                .strip_prefix(h.root.to_string_lossy().trim_end_matches('/'))
+                .unwrap_or(&inner);
+            dirs.push(CgroupDir {
+                controllers: key,
+                path: h.mountpoint.join(rel.trim_start_matches('/')),
+                mountpoint: h.mountpoint.clone(),
+            });
+        }
+        if dirs.is_empty() {
+            return Err(Error::container("no cgroup hierarchy is mounted"));
+        }
+        Ok(Cgroup {
+            mode,
+            dirs,
+            created: Vec::new(),
+        })
+    }
+
+    /// Create every missing directory, recording which ones rsrun made.
+    pub fn create(&mut self) -> Result<()> {
+        for d in &self.dirs {
+            let mut missing = Vec::new();
+            let mut p = d.path.as_path();
+            while !p.exists() && p.starts_with(&d.mountpoint) && p != d.mountpoint {
+                missing.push(p.to_path_buf());
+                p = match p.parent() {
+                    Some(pp) => pp,
+                    None => break,
+                };
+            }
+            for m in missing.into_iter().rev() {
+                match std::fs::create_dir(&m) {
+                    Ok(()) => self.created.push(m.clone()),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(e).op("mkdir", &m),
+                }
+                if d.controllers.split(',').any(|c| c == "cpuset") {
+                    inherit_cpuset(&m)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Place `pid` in every hierarchy.
+    pub fn add_pid(&self, pid: i32) -> Result<()> {
+        for d in &self.dirs {
+            let f = d.path.join("cgroup.procs");
+            std::fs::write(&f, pid.to_string()).op("write", &f)?;
+        }
+        Ok(())
+    }
+
+    /// The v2 directory, for clone3's CLONE_INTO_CGROUP on a pure v2 host.
+    pub fn v2_dir(&self) -> Option<&Path> {
+        (self.mode == Mode::V2).then(|| self.dirs.first().map(|d| d.path.as_path()))?
+    }
+
+    /// The directory whose cgroup.procs lists the container's processes: the v2 one, or
+    /// the first of the v1 controllers that every process is charged to.
+    fn procs_dir(&self) -> Option<&Path> {
+        for want in ["", "pids", "freezer", "memory", "cpu,cpuacct", "cpu"] {
+            if let Some(d) = self.dirs.iter().find(|d| d.controllers == want) {
+                return Some(&d.path);
+            }
+        }
+        self.dirs.first().map(|d| d.path.as_path())
+    }
+
+    /// Every pid in the container's cgroup (recursively on v2 sub-cgroups is not needed:
+    /// rsrun creates none).
+    pub fn pids(&self) -> Vec<i32> {
+        let Some(dir) = self.procs_dir() else {
+            return Vec::new();
+        };
+        std::fs::read_to_string(dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Remove the directories rsrun created, deepest first, retrying while the last
+    /// processes drain out (EBUSY).
+    pub fn destroy(&self) -> Result<()> {
+        let mut dirs: Vec<&PathBuf> = self.created.iter().collect();
+        dirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for d in dirs {
+            let mut delay = std::time::Duration::from_millis(1);
+            let mut tries = 0;
+            loop {
+                match std::fs::remove_dir(d).map_err(|e| crate::error::io_errno(&e)) {
+                    Ok(()) | Err(Errno::ENOENT) => break,
+                    Err(Errno::EBUSY) if tries < 200 => {
+                        tries += 1;
+                        std::thread::sleep(delay);
+                        delay = (delay * 2).min(std::time::Duration::from_millis(20));
+                    }
+                    Err(e) => return Err(Error::sys("rmdir", d, e)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A new v1 cpuset cgroup starts with no cpus and no mems: copy the parent's, as runc
+/// does, or no task can join it (ENOSPC).
+fn inherit_cpuset(dir: &Path) -> Result<()> {
+    let Some(parent) = dir.parent() else {
+        return Ok(());
+    };
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        let mine = dir.join(f);
+        let cur = std::fs::read_to_string(&mine).op("read", &mine)?;
+        if cur.trim().is_empty() {
+            let from = parent.join(f);
+            let val = std::fs::read_to_string(&from).op("read", &from)?;
+            std::fs::write(&mine, val.trim()).op("write", &mine)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    const OWN: &str = "9:name=systemd:/\n4:memory:/api/x\n1:cpu:/\n0::/\n";
+
+    #[test]
+    fn inner_path_rules() {
+        assert_eq!(inner_path(None, "c1", "/api/x").unwrap(), "/api/x/c1");
+        assert_eq!(inner_path(Some("a/b"), "c1", "/").unwrap(), "/a/b");
+        assert_eq!(inner_path(Some("/abs/p"), "c1", "/api").unwrap(), "/abs/p");
+        assert!(inner_path(Some("/a/../b"), "c1", "/").is_err());
+    }
+
+    #[test]
+    fn hybrid_paths_follow_own_cgroup_per_controller() {
+        let hs = hierarchy::parse_mountinfo(HYBRID);
+        let cg = Cgroup::resolve_with(&hs, OWN, None, "c1").unwrap();
+        assert_eq!(cg.mode, Mode::Hybrid);
+        let paths: Vec<_> = cg
+            .dirs
+            .iter()
+            .map(|d| d.path.display().to_string())
+            .collect();
+        assert_eq!(
+            paths,
+            vec![
+                "/sys/fs/cgroup/cpu/c1",
+                "/sys/fs/cgroup/memory/api/x/c1",
+                "/sys/fs/cgroup/systemd/c1",
+                "/sys/fs/cgroup/unified/c1",
+            ]
+        );
+    }
+
+    #[test]
+    fn pure_v2() {
+        let hs = hierarchy::parse_mountinfo(
+            "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n",
+        );
+        let cg = Cgroup::resolve_with(&hs, "0::/user.slice\n", Some("/k8s/pod1"), "c1").unwrap();
+        assert_eq!(cg.mode, Mode::V2);
+        assert_eq!(cg.v2_dir(), Some(Path::new("/sys/fs/cgroup/k8s/pod1")));
+    }
+
+    #[test]
+    fn create_and_destroy_only_what_was_made() {
+        let tmp = std::env::temp_dir().join(format!("rsrun-cg-{}", std::process::id()));
+        std::fs::create_dir_all(tmp.join("existing")).unwrap();
+        let mut cg = Cgroup {
+            mode: Mode::V2,
+            dirs: vec![CgroupDir {
+                controllers: String::new(),
+                path: tmp.join("existing/a/b"),
+                mountpoint: tmp.clone(),
+            }],
+            created: vec![],
+        };
+        cg.create().unwrap();
+        assert_eq!(
+            cg.created,
+            vec![tmp.join("existing/a"), tmp.join("existing/a/b")]
+        );
+        cg.destroy().unwrap();
+        assert!(tmp.join("existing").exists());
+        assert!(!tmp.join("existing/a").exists());
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+}

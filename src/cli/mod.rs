@@ -1,0 +1,144 @@
+//! runc's command line: global flags, one subcommand per verb. Thin adapters over
+//! `container::Runtime`; `main` prints errors and picks exit codes.
+
+pub mod list;
+pub mod run;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rsrun",
+    about = "a low-level OCI container runtime",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Root directory for container state
+    #[arg(long, default_value = "/run/rsrun")]
+    pub root: PathBuf,
+    /// Log file (default: stderr)
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Log format
+    #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Enable debug logging
+    #[arg(long)]
+    pub debug: bool,
+    /// Use systemd for cgroups (not supported: refused)
+    #[arg(long = "systemd-cgroup")]
+    pub systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto (only false/auto are supported, as root)
+    #[arg(long)]
+    pub rootless: Option<String>,
+    /// Print the version
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CreateArgs {
+    /// Path to the bundle directory
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Unix socket to receive the pty master of a terminal container
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// File to write the init's pid to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Do not use pivot_root (for a rootfs on a ramdisk)
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N extra fds (3..3+N) to the container
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Container id
+    pub id: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container, ready to start
+    Create(CreateArgs),
+    /// Start a created container
+    Start { id: String },
+    /// Print a container's state as JSON
+    State { id: String },
+    /// Send a signal to a container's init (or to all its processes)
+    Kill {
+        /// Signal every process in the container
+        #[arg(short = 'a', long)]
+        all: bool,
+        id: String,
+        /// Signal name (TERM, SIGTERM) or number
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete containers and what they hold
+    Delete {
+        /// Kill a running container first
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Create and start a container, wait for it and return its exit status
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Return after start instead of waiting
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Keep the container's state after it exits
+        #[arg(long)]
+        keep: bool,
+    },
+    /// List containers
+    List {
+        #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        /// Print only ids
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Write a default config.json
+    Spec {
+        #[arg(short = 'b', long, default_value = ".")]
+        bundle: PathBuf,
+        /// A spec for rootless containers (not supported)
+        #[arg(long = "rootless", id = "spec_rootless")]
+        rootless: bool,
+    },
+    /// Freeze every process of a container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

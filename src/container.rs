@@ -1,0 +1,344 @@
+//! The lifecycle operations behind the commands: create, start, state, kill, delete,
+//! pause/resume, list. Each takes the container's lock for as long as it acts.
+
+use crate::cgroups::{freezer, Cgroup};
+use crate::error::{Error, Result};
+use crate::logger::Logger;
+use crate::plan::{self, PlanOptions};
+use crate::state::{self, ContainerDir, State, Status, START_SOCKET};
+use crate::sys::{proc, socket};
+use nix::sys::signal::Signal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub struct Runtime {
+    pub root: PathBuf,
+    pub log: Logger,
+}
+
+#[derive(Default)]
+pub struct CreateOpts {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+impl Runtime {
+    /// Create a container: it is left waiting for `start`. Returns the init's pid.
+    pub fn create(&self, id: &str, o: &CreateOpts) -> Result<i32> {
+        state::validate_id(id)?;
+        let bundle = crate::spec::absolute_bundle(&o.bundle)?;
+        let spec = crate::spec::load(&bundle)?;
+        crate::spec::validate::validate(&spec)?;
+        let terminal = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+        if terminal {
+            return Err(Error::config(
+                "process.terminal",
+                "terminals are not supported yet: set it to false",
+            ));
+        }
+        if o.console_socket.is_some() {
+            return Err(Error::container(
+                "--console-socket: terminals are not supported yet",
+            ));
+        }
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned());
+        let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id)?;
+        let mut plan = plan::build(
+            &spec,
+            id,
+            &bundle,
+            cgroup,
+            &PlanOptions {
+                no_pivot: o.no_pivot,
+                preserve_fds: o.preserve_fds,
+                new_keyring: !o.no_new_keyring,
+            },
+        )?;
+        for w in &plan.warnings {
+            self.log.warn(w);
+        }
+        let dir = ContainerDir::create(&self.root, id)?;
+        let r = self.spawn(&dir, &mut plan, o);
+        if r.is_err() {
+            let _ = plan.rootfs.cgroup.destroy();
+            let _ = dir.remove();
+        }
+        r
+    }
+
+    fn spawn(&self, dir: &ContainerDir, plan: &mut plan::Plan, o: &CreateOpts) -> Result<i32> {
+        use std::os::fd::AsRawFd;
+        let prep = crate::process::create::prepare(plan)?;
+        plan.rootfs.cgroup.create()?;
+        let listener = socket::listen_in(&dir.fd, START_SOCKET, &dir.path.join(START_SOCKET))?;
+        let log = self.log.clone();
+        let spawned = crate::process::create::spawn(
+            plan,
+            prep,
+            listener,
+            dir.fd.as_raw_fd(),
+            &mut |level, msg| log.log(level, msg),
+        )?;
+        let pid = spawned.pid;
+        let start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
+        let st = State {
+            id: plan.id.clone(),
+            pid,
+            start_time,
+            bundle: plan.bundle.clone(),
+            rootfs: plan.rootfs.root.clone(),
+            created: state::now_rfc3339(),
+            annotations: plan.annotations.clone(),
+            cgroup: plan.rootfs.cgroup.clone(),
+            hooks: plan.hooks.clone(),
+            started: false,
+        };
+        let saved = dir.save(&st).and_then(|()| match &o.pid_file {
+            Some(f) => write_pid_file(f, pid),
+            None => Ok(()),
+        });
+        if let Err(e) = saved {
+            let _ = proc::kill(pid, Signal::SIGKILL);
+            let _ = proc::waitpid(pid, false);
+            return Err(e);
+        }
+        Ok(pid)
+    }
+
+    /// Release a created container's init to exec the user process.
+    pub fn start(&self, id: &str) -> Result<()> {
+        let dir = ContainerDir::open(&self.root, id)?;
+        let mut st = dir.load()?;
+        match state::status(&dir.path, &st) {
+            Status::Created => {}
+            Status::Stopped => {
+                return Err(Error::container(
+                    "cannot start a container that has stopped",
+                ))
+            }
+            _ => {
+                return Err(Error::container(
+                    "cannot start an already running container",
+                ))
+            }
+        }
+        let sock = dir.path.join(START_SOCKET);
+        let conn = socket::connect_in(&dir.fd, START_SOCKET, &sock)?;
+        socket::write_all(&conn, b"s")?;
+        let reply = socket::read_to_end(&conn)?;
+        st.started = true;
+        dir.save(&st)?;
+        let _ = std::fs::remove_file(&sock);
+        if !reply.is_empty() {
+            if let crate::process::channel::Msg::Failed { msg } =
+                crate::process::channel::decode(&reply)?
+            {
+                return Err(Error::Child(msg));
+            }
+        }
+        if let Some(h) = &st.hooks {
+            crate::hooks::run_all_warn(
+                "poststart",
+                h.poststart().as_ref(),
+                &st.oci(Status::Running),
+                &mut |w| self.log.warn(&w),
+            );
+        }
+        Ok(())
+    }
+
+    pub fn state(&self, id: &str) -> Result<state::OciState> {
+        let st = state::load_unlocked(&self.root, id)?;
+        let status = state::status(&self.root.join(id), &st);
+        Ok(st.oci(status))
+    }
+
+    /// Signal the init, or with `all` every process in the container's cgroup.
+    pub fn kill(&self, id: &str, sig: i32, all: bool) -> Result<()> {
+        let dir = ContainerDir::open(&self.root, id)?;
+        let st = dir.load()?;
+        let status = state::status(&dir.path, &st);
+        if status == Status::Stopped && !all {
+            return Err(Error::container("container not running"));
+        }
+        if all {
+            for pid in st.cgroup.pids() {
+                let _ = proc::kill_raw(pid, sig);
+            }
+            if status == Status::Paused && sig == libc::SIGKILL {
+                let _ = freezer::set_frozen(&st.cgroup, false);
+            }
+            return Ok(());
+        }
+        proc::kill_raw(st.pid, sig)
+    }
+
+    /// Delete a container; with `force` a running one is killed first.
+    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let dir = match ContainerDir::open(&self.root, id) {
+            Ok(d) => d,
+            Err(e) if force && e.to_string().ends_with("does not exist") => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let st = dir.load()?;
+        match state::status(&dir.path, &st) {
+            Status::Stopped => {}
+            Status::Created => kill_all(&st),
+            s if force => {
+                let _ = s;
+                kill_all(&st)
+            }
+            s => {
+                return Err(Error::container(format!(
+                    "cannot delete container {id} that is not stopped: {s}"
+                )))
+            }
+        }
+        self.destroy(dir, &st)
+    }
+
+    /// Remove what the container left: its cgroup, its state; then poststop hooks.
+    pub fn destroy(&self, dir: ContainerDir, st: &State) -> Result<()> {
+        let cg = st.cgroup.destroy();
+        if let Some(h) = &st.hooks {
+            crate::hooks::run_all_warn(
+                "poststop",
+                h.poststop().as_ref(),
+                &st.oci(Status::Stopped),
+                &mut |w| self.log.warn(&w),
+            );
+        }
+        dir.remove()?;
+        cg
+    }
+
+    pub fn pause(&self, id: &str) -> Result<()> {
+        let dir = ContainerDir::open(&self.root, id)?;
+        let st = dir.load()?;
+        match state::status(&dir.path, &st) {
+            Status::Running | Status::Created => freezer::set_frozen(&st.cgroup, true),
+            _ => Err(Error::container("container not running")),
+        }
+    }
+
+    pub fn resume(&self, id: &str) -> Result<()> {
+        let dir = ContainerDir::open(&self.root, id)?;
+        let st = dir.load()?;
+        match state::status(&dir.path, &st) {
+            Status::Paused => freezer::set_frozen(&st.cgroup, false),
+            _ => Err(Error::container("container not paused")),
+        }
+    }
+
+    /// Every container under the root, sorted by id.
+    pub fn list(&self) -> Result<Vec<state::OciState>> {
+        let mut out = Vec::new();
+        let rd = match std::fs::read_dir(&self.root) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::sys("read", &self.root, crate::error::io_errno(&e))),
+        };
+        for ent in rd.flatten() {
+            let id = ent.file_name().to_string_lossy().into_owned();
+            if let Ok(st) = state::load_unlocked(&self.root, &id) {
+                let status = state::status(&ent.path(), &st);
+                out.push(st.oci(status));
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+}
+
+/// SIGKILL the init and everything in the cgroup, thaw a frozen cgroup so the kill lands,
+/// and wait (bounded) for the init to be gone.
+fn kill_all(st: &State) {
+    if st.init_alive() {
+        let _ = proc::kill(st.pid, Signal::SIGKILL);
+    }
+    for pid in st.cgroup.pids() {
+        let _ = proc::kill(pid, Signal::SIGKILL);
+    }
+    if freezer::is_frozen(&st.cgroup) {
+        let _ = freezer::set_frozen(&st.cgroup, false);
+    }
+    wait_gone(st, Duration::from_secs(10));
+}
+
+fn wait_gone(st: &State, limit: Duration) {
+    let end = Instant::now() + limit;
+    let mut delay = Duration::from_micros(100);
+    while Instant::now() < end && (st.init_alive() || !st.cgroup.pids().is_empty()) {
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(10));
+    }
+}
+
+/// `--pid-file`, written atomically (runc: tmp file + rename).
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| Error::sys("getcwd", path, crate::error::io_errno(&e)))?
+            .join(path)
+    };
+    state::atomic_write(&abs, pid.to_string().as_bytes())
+}
+
+/// Parse a signal as runc does: `KILL`, `SIGKILL`, `9`.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        return Err(Error::container(format!("invalid signal {s:?}")));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    if let Some(rt) = name.strip_prefix("SIGRTMIN") {
+        let base = libc::SIGRTMIN();
+        let off: i32 = if rt.is_empty() {
+            0
+        } else {
+            rt.trim_start_matches('+').parse().unwrap_or(-1)
+        };
+        if off >= 0 && base + off <= libc::SIGRTMAX() {
+            return Ok(base + off);
+        }
+    }
+    name.parse::<Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| Error::container(format!("invalid signal {s:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
+        assert_eq!(parse_signal("term").unwrap(), 15);
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("0").is_err());
+    }
+}

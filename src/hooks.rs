@@ -1,0 +1,87 @@
+//! Lifecycle hooks: each runs with the container state JSON on stdin, its own `args` and
+//! `env`, and is killed after `timeout` seconds.
+
+use crate::error::{Error, Result};
+use crate::state::OciState;
+use oci_spec::runtime::Hook;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Run `hooks` in order; the first failure stops the list and is returned.
+pub fn run_all(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &OciState) -> Result<()> {
+    let json = serde_json::to_vec(state).map_err(|e| Error::container(e.to_string()))?;
+    for h in hooks.into_iter().flatten() {
+        run_one(kind, h, &json)?;
+    }
+    Ok(())
+}
+
+/// Run every hook, reporting failures through `warn` instead of stopping (poststart and
+/// poststop: the spec says a failure there is a warning).
+pub fn run_all_warn(
+    kind: &'static str,
+    hooks: Option<&Vec<Hook>>,
+    state: &OciState,
+    warn: &mut dyn FnMut(String),
+) {
+    let Ok(json) = serde_json::to_vec(state) else {
+        return;
+    };
+    for h in hooks.into_iter().flatten() {
+        if let Err(e) = run_one(kind, h, &json) {
+            warn(e.to_string());
+        }
+    }
+}
+
+fn run_one(kind: &'static str, h: &Hook, state: &[u8]) -> Result<()> {
+    let path = h.path().display().to_string();
+    let fail = |msg: String| Error::Hook {
+        kind,
+        path: path.clone(),
+        msg,
+    };
+    let mut cmd = Command::new(h.path());
+    let args = h.args().clone().unwrap_or_default();
+    if let Some(a0) = args.first() {
+        cmd.arg0(a0);
+        cmd.args(&args[1..]);
+    }
+    cmd.env_clear();
+    for e in h.env().iter().flatten() {
+        if let Some((k, v)) = e.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| fail(format!("start: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin is fine (EPIPE ignored).
+        let _ = stdin.write_all(state);
+    }
+    let deadline = h
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let mut delay = Duration::from_micros(200);
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) if st.success() => return Ok(()),
+            Ok(Some(st)) => return Err(fail(format!("failed: {st}"))),
+            Ok(None) => {}
+            Err(e) => return Err(fail(format!("wait: {e}"))),
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(fail(format!(
+                "timed out after {}s",
+                h.timeout().unwrap_or(0)
+            )));
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,127 @@
+//! The rsrun binary: parse the command line, run the verb, print errors, choose the exit
+//! code. The only place that prints errors.
+
+use clap::Parser;
+use rsrun::cli::{Cli, Command, CreateArgs, ListFormat, LogFormat};
+use rsrun::container::{parse_signal, CreateOpts, Runtime};
+use rsrun::error::Error;
+use rsrun::logger::{Format, Logger};
+
+fn create_opts(a: &CreateArgs) -> CreateOpts {
+    CreateOpts {
+        bundle: a.bundle.clone(),
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
+        preserve_fds: a.preserve_fds,
+    }
+}
+
+fn version() -> String {
+    format!(
+        "rsrun version {}\ncommit: {}\nspec: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("RSRUN_COMMIT"),
+        rsrun::state::OCI_VERSION
+    )
+}
+
+fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
+    if cli.systemd_cgroup {
+        return Err(Error::container(
+            "--systemd-cgroup is not supported: use the cgroupfs driver",
+        ));
+    }
+    match cli.rootless.as_deref() {
+        None | Some("false") | Some("auto") => {}
+        Some(v) => return Err(Error::container(format!("--rootless={v} is not supported"))),
+    }
+    let Some(cmd) = cli.command else {
+        return Err(Error::container("no command given: see rsrun --help"));
+    };
+    match cmd {
+        Command::Create(a) => rt.create(&a.id, &create_opts(&a)).map(|_| 0),
+        Command::Start { id } => rt.start(&id).map(|()| 0),
+        Command::State { id } => {
+            let st = rt.state(&id)?;
+            let text =
+                serde_json::to_string_pretty(&st).map_err(|e| Error::container(e.to_string()))?;
+            println!("{text}");
+            Ok(0)
+        }
+        Command::Kill { all, id, signal } => rt.kill(&id, parse_signal(&signal)?, all).map(|()| 0),
+        Command::Delete { force, ids } => {
+            for id in ids {
+                rt.delete(&id, force)?;
+            }
+            Ok(0)
+        }
+        Command::Run {
+            create,
+            detach,
+            keep,
+        } => rsrun::cli::run::run(rt, &create.id, &create_opts(&create), detach, keep),
+        Command::List { format, quiet } => {
+            let items = rt.list()?;
+            let out = if quiet {
+                items.iter().map(|s| format!("{}\n", s.id)).collect()
+            } else if format == ListFormat::Json {
+                rsrun::cli::list::json(&items)
+            } else {
+                rsrun::cli::list::table(&items)
+            };
+            print!("{out}");
+            Ok(0)
+        }
+        Command::Spec { bundle, rootless } => {
+            if rootless {
+                return Err(Error::container("spec --rootless is not supported"));
+            }
+            let path = bundle.join("config.json");
+            if path.exists() {
+                return Err(Error::container(format!(
+                    "File {} exists. Remove it first",
+                    path.display()
+                )));
+            }
+            std::fs::write(&path, rsrun::spec::default::DEFAULT_SPEC)
+                .map_err(|e| Error::sys("write", &path, rsrun::error::io_errno(&e)))?;
+            Ok(0)
+        }
+        Command::Pause { id } => rt.pause(&id).map(|()| 0),
+        Command::Resume { id } => rt.resume(&id).map(|()| 0),
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if cli.version {
+        print!("{}", version());
+        return;
+    }
+    let log = Logger {
+        file: cli.log.clone(),
+        format: if cli.log_format == LogFormat::Json {
+            Format::Json
+        } else {
+            Format::Text
+        },
+        debug: cli.debug,
+    };
+    let rt = Runtime {
+        root: cli.root.clone(),
+        log: log.clone(),
+    };
+    match run(cli, &rt) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            let msg = e.to_string();
+            if log.file.is_some() {
+                log.log("error", &msg);
+            }
+            eprintln!("rsrun: {msg}");
+            std::process::exit(1);
+        }
+    }
+}

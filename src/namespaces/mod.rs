@@ -1,0 +1,164 @@
+//! Namespaces: which are created by clone3, which the parent or the child joins by path
+//! and in what order, and the uid/gid map text written for a new user namespace.
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespace, LinuxNamespaceType as T};
+use std::path::PathBuf;
+
+/// The clone flag for each namespace type.
+pub fn flag(t: T) -> CloneFlags {
+    match t {
+        T::Mount => CloneFlags::CLONE_NEWNS,
+        T::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        T::Uts => CloneFlags::CLONE_NEWUTS,
+        T::Ipc => CloneFlags::CLONE_NEWIPC,
+        T::User => CloneFlags::CLONE_NEWUSER,
+        T::Pid => CloneFlags::CLONE_NEWPID,
+        T::Network => CloneFlags::CLONE_NEWNET,
+        T::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// The name under /proc/<pid>/ns/.
+pub fn proc_name(t: T) -> &'static str {
+    match t {
+        T::Mount => "mnt",
+        T::Cgroup => "cgroup",
+        T::Uts => "uts",
+        T::Ipc => "ipc",
+        T::User => "user",
+        T::Pid => "pid",
+        T::Network => "net",
+        T::Time => "time",
+    }
+}
+
+/// The order in which the child joins namespaces by path: the user namespace first, so
+/// the others are joined with its privileges; the mount namespace last, so the paths of
+/// the others are still reachable.
+const CHILD_JOIN_ORDER: [T; 6] = [T::User, T::Cgroup, T::Ipc, T::Uts, T::Network, T::Mount];
+
+/// How each namespace of the spec comes to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespacePlan {
+    /// Created by clone3 itself (user, pid, mount, uts, ipc, net).
+    pub clone_flags: CloneFlags,
+    /// Unshared by the child once the parent has placed it in its cgroup, so the
+    /// namespace's root is the container's cgroup.
+    pub new_cgroup: bool,
+    /// Unshared by the parent before clone3, with the offsets written, so the child is
+    /// born in it (a time namespace cannot get offsets once a process is inside).
+    pub new_time: bool,
+    pub new_user: bool,
+    /// pid and time namespaces joined by the parent before clone3 (they apply to
+    /// children only).
+    pub join_in_parent: Vec<(T, PathBuf)>,
+    /// The others, joined by the child in `CHILD_JOIN_ORDER`.
+    pub join_in_child: Vec<(T, PathBuf)>,
+    /// Every namespace type the container has, new or joined.
+    pub all: Vec<T>,
+}
+
+impl NamespacePlan {
+    pub fn new(list: &[LinuxNamespace]) -> Self {
+        let mut p = NamespacePlan {
+            clone_flags: CloneFlags::empty(),
+            new_cgroup: false,
+            new_time: false,
+            new_user: false,
+            join_in_parent: Vec::new(),
+            join_in_child: Vec::new(),
+            all: Vec::new(),
+        };
+        for ns in list {
+            p.all.push(ns.typ());
+            match (ns.typ(), ns.path()) {
+                (t @ (T::Pid | T::Time), Some(path)) => p.join_in_parent.push((t, path.clone())),
+                (t, Some(path)) => p.join_in_child.push((t, path.clone())),
+                (T::Cgroup, None) => p.new_cgroup = true,
+                (T::Time, None) => p.new_time = true,
+                (t, None) => {
+                    if t == T::User {
+                        p.new_user = true;
+                    }
+                    p.clone_flags |= flag(t);
+                }
+            }
+        }
+        p.join_in_child
+            .sort_by_key(|(t, _)| CHILD_JOIN_ORDER.iter().position(|o| o == t));
+        p
+    }
+
+    pub fn has(&self, t: T) -> bool {
+        self.all.contains(&t)
+    }
+
+    /// True when the container runs in a user namespace (new or joined).
+    pub fn in_user_ns(&self) -> bool {
+        self.has(T::User)
+    }
+}
+
+/// `/proc/<pid>/uid_map` text for a list of mappings.
+pub fn id_map_text(maps: &[LinuxIdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
+}
+
+/// Translate a container id to the host through a mapping (for chown of created files).
+pub fn to_host(maps: &[LinuxIdMapping], id: u32) -> Option<u32> {
+    maps.iter().find_map(|m| {
+        (id >= m.container_id() && id - m.container_id() < m.size())
+            .then(|| m.host_id() + (id - m.container_id()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{LinuxIdMappingBuilder, LinuxNamespaceBuilder};
+
+    fn ns(t: T, path: Option<&str>) -> LinuxNamespace {
+        let b = LinuxNamespaceBuilder::default().typ(t);
+        match path {
+            Some(p) => b.path(p).build().unwrap(),
+            None => b.build().unwrap(),
+        }
+    }
+
+    #[test]
+    fn new_and_joined_are_split() {
+        let p = NamespacePlan::new(&[
+            ns(T::Mount, None),
+            ns(T::Network, Some("/run/netns/x")),
+            ns(T::Pid, Some("/proc/1/ns/pid")),
+            ns(T::Cgroup, None),
+            ns(T::User, Some("/proc/2/ns/user")),
+            ns(T::Time, None),
+        ]);
+        assert_eq!(p.clone_flags, CloneFlags::CLONE_NEWNS);
+        assert!(p.new_cgroup && p.new_time && !p.new_user);
+        assert_eq!(
+            p.join_in_parent,
+            vec![(T::Pid, PathBuf::from("/proc/1/ns/pid"))]
+        );
+        // user is joined before net
+        assert_eq!(p.join_in_child[0].0, T::User);
+        assert_eq!(p.join_in_child[1].0, T::Network);
+    }
+
+    #[test]
+    fn map_text_and_translation() {
+        let m = vec![LinuxIdMappingBuilder::default()
+            .container_id(0u32)
+            .host_id(100000u32)
+            .size(65536u32)
+            .build()
+            .unwrap()];
+        assert_eq!(id_map_text(&m), "0 100000 65536\n");
+        assert_eq!(to_host(&m, 5), Some(100005));
+        assert_eq!(to_host(&m, 70000), None);
+    }
+}

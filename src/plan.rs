@@ -1,0 +1,310 @@
+//! Spec → Plan: everything the container's init will do, worked out in the parent before
+//! clone. Pure: it reads the spec and the host's cgroup layout, opens nothing.
+
+use crate::cgroups::Cgroup;
+use crate::error::{Error, Result};
+use crate::namespaces::{id_map_text, NamespacePlan};
+use crate::process::caps::{self, CapSets};
+use crate::rootfs::{self, devices, options, RootfsPlan};
+use nix::mount::MsFlags;
+use oci_spec::runtime::{Hooks, LinuxIdMapping, LinuxNamespaceType, Spec};
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Rlimit {
+    pub name: String,
+    pub resource: libc::c_int,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProcessPlan {
+    pub args: Vec<CString>,
+    pub env: Vec<CString>,
+    /// PATH from `env`, for finding args[0].
+    pub path_env: String,
+    pub has_home: bool,
+    pub cwd: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub umask: Option<u32>,
+    pub rlimits: Vec<Rlimit>,
+    pub caps: Option<CapSets>,
+    pub last_cap: u32,
+    pub no_new_privs: bool,
+    pub oom_score_adj: Option<i32>,
+    /// fds 3..3+preserve_fds are passed to the container process.
+    pub preserve_fds: u32,
+    /// Join a fresh session keyring named `_ses.<id>` (runc's default).
+    pub new_keyring: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub ns: NamespacePlan,
+    pub uid_map: Option<String>,
+    pub gid_map: Option<String>,
+    pub uid_mappings: Vec<LinuxIdMapping>,
+    pub time_offsets: Option<String>,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub rootfs: RootfsPlan,
+    pub process: ProcessPlan,
+    pub hooks: Option<Hooks>,
+    pub annotations: HashMap<String, String>,
+    pub warnings: Vec<String>,
+}
+
+pub struct PlanOptions {
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    pub new_keyring: bool,
+}
+
+pub fn rlimit_resource(name: &str) -> Option<libc::c_int> {
+    Some(match name {
+        "RLIMIT_CPU" => libc::RLIMIT_CPU,
+        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
+        "RLIMIT_DATA" => libc::RLIMIT_DATA,
+        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        "RLIMIT_CORE" => libc::RLIMIT_CORE,
+        "RLIMIT_RSS" => libc::RLIMIT_RSS,
+        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
+        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
+        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
+        "RLIMIT_AS" => libc::RLIMIT_AS,
+        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
+        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
+        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => libc::RLIMIT_NICE,
+        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
+        _ => return None,
+    } as libc::c_int)
+}
+
+fn cstrings(field: &str, v: &[String]) -> Result<Vec<CString>> {
+    v.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            CString::new(s.as_bytes())
+                .map_err(|_| Error::config(format!("{field}[{i}]"), "contains a NUL byte"))
+        })
+        .collect()
+}
+
+/// Build the plan. `bundle` is absolute; `cgroup` is the container's resolved cgroup.
+pub fn build(
+    spec: &Spec,
+    id: &str,
+    bundle: &Path,
+    cgroup: Cgroup,
+    o: &PlanOptions,
+) -> Result<Plan> {
+    let mut warnings = Vec::new();
+    let linux = spec.linux().clone().unwrap_or_default();
+    let ns = NamespacePlan::new(linux.namespaces().as_deref().unwrap_or_default());
+    let proc = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::config("process", "missing"))?;
+
+    // process
+    let env: Vec<String> = proc.env().clone().unwrap_or_default();
+    let path_env = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .to_string();
+    let mut rlimits = Vec::new();
+    for (i, r) in proc
+        .rlimits()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let name = r.typ().to_string();
+        let resource = rlimit_resource(&name).ok_or_else(|| {
+            Error::config(
+                format!("process.rlimits[{i}].type"),
+                format!("unknown rlimit {name:?}"),
+            )
+        })?;
+        rlimits.push(Rlimit {
+            name,
+            resource,
+            soft: r.soft(),
+            hard: r.hard(),
+        });
+    }
+    let last_cap = caps::last_cap();
+    let caps = match proc.capabilities() {
+        Some(c) => Some(caps::plan(c, last_cap, &mut |w| warnings.push(w))?),
+        None => None,
+    };
+    let user = proc.user();
+    let process = ProcessPlan {
+        args: cstrings("process.args", proc.args().as_deref().unwrap_or_default())?,
+        has_home: env.iter().any(|e| e.starts_with("HOME=")),
+        env: cstrings("process.env", &env)?,
+        path_env,
+        cwd: rootfs::clean(proc.cwd()),
+        uid: user.uid(),
+        gid: user.gid(),
+        additional_gids: user.additional_gids().clone().unwrap_or_default(),
+        umask: user.umask(),
+        rlimits,
+        caps,
+        last_cap,
+        no_new_privs: proc.no_new_privileges().unwrap_or(false),
+        oom_score_adj: proc.oom_score_adj(),
+        preserve_fds: o.preserve_fds,
+        new_keyring: o.new_keyring,
+    };
+
+    // root filesystem
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::config("root", "missing"))?;
+    let root_path = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
+    let root_path = std::fs::canonicalize(&root_path)
+        .map_err(|e| Error::sys("root.path", &root_path, crate::error::io_errno(&e)))?;
+    if !root_path.is_dir() {
+        return Err(Error::config(
+            "root.path",
+            format!("{} is not a directory", root_path.display()),
+        ));
+    }
+    let mounts = rootfs::plan_mounts(spec, bundle)?;
+    let setup_dev = !mounts
+        .iter()
+        .any(|m| m.dest == Path::new("/dev") && matches!(m.kind, rootfs::MountKind::Bind { .. }));
+    let mut devs = Vec::new();
+    for (i, d) in linux
+        .devices()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        devs.push(devices::from_spec(i, d)?);
+    }
+    let final_propagation = match linux.rootfs_propagation().as_deref() {
+        None | Some("") => None,
+        Some(p) => Some(options::propagation(p).ok_or_else(|| {
+            Error::config(
+                "linux.rootfsPropagation",
+                format!("unknown propagation {p:?}"),
+            )
+        })?),
+    };
+    let rootfs = RootfsPlan {
+        root: root_path,
+        readonly: root.readonly().unwrap_or(false),
+        root_propagation: match final_propagation {
+            Some(f) if f.contains(MsFlags::MS_SHARED) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+            Some(f) => f | MsFlags::MS_REC,
+            None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        },
+        final_propagation,
+        mounts,
+        setup_dev,
+        devices: devs,
+        masked_paths: linux
+            .masked_paths()
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
+        readonly_paths: linux
+            .readonly_paths()
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
+        no_pivot: o.no_pivot,
+        bind_devices: ns.in_user_ns(),
+        cgroup,
+        cgroup_ns: ns.has(LinuxNamespaceType::Cgroup),
+        cwd: process.cwd.clone(),
+    };
+
+    let uid_mappings = linux.uid_mappings().clone().unwrap_or_default();
+    let gid_mappings = linux.gid_mappings().clone().unwrap_or_default();
+    let time_offsets = linux
+        .time_offsets()
+        .as_ref()
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            let mut keys: Vec<_> = t.keys().collect();
+            keys.sort();
+            keys.iter()
+                .map(|k| {
+                    let o = &t[*k];
+                    format!(
+                        "{k} {} {}\n",
+                        o.secs().unwrap_or(0),
+                        o.nanosecs().unwrap_or(0)
+                    )
+                })
+                .collect::<String>()
+        });
+    Ok(Plan {
+        id: id.to_string(),
+        bundle: bundle.to_path_buf(),
+        uid_map: (ns.new_user).then(|| id_map_text(&uid_mappings)),
+        gid_map: (ns.new_user).then(|| id_map_text(&gid_mappings)),
+        uid_mappings,
+        ns,
+        time_offsets,
+        hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
+        domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
+        rootfs,
+        process,
+        hooks: spec.hooks().clone(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        warnings,
+    })
+}
+
+impl Plan {
+    /// Whether the parent must run prestart/createRuntime hooks mid-protocol.
+    pub fn has_runtime_hooks(&self) -> bool {
+        self.hooks.as_ref().is_some_and(|h| {
+            h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+                || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+        })
+    }
+}
+
+impl Plan {
+    /// The state document hooks receive on stdin while the container is being set up.
+    pub fn hook_state(&self, pid: i32, status: &str) -> crate::state::OciState {
+        crate::state::OciState {
+            oci_version: crate::state::OCI_VERSION.into(),
+            id: self.id.clone(),
+            pid,
+            status: status.into(),
+            bundle: self.bundle.display().to_string(),
+            rootfs: self.rootfs.root.display().to_string(),
+            created: String::new(),
+            owner: String::new(),
+            annotations: self.annotations.clone(),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The typed messages between `rsrun create` (parent) and the container's init (child),
+//! carried as bounded JSON frames on one SEQPACKET socketpair.
+//!
+//! | step | direction      | message     | meaning                                                    |
+//! |------|----------------|-------------|------------------------------------------------------------|
+//! | 1    | parent → child | `Proceed`   | id maps written, child placed in its cgroup                |
+//! | 2    | child → parent | `NsReady`   | namespaces joined/created (only when prestart/createRuntime hooks exist) |
+//! | 3    | parent → child | `HooksDone` | prestart and createRuntime hooks ran                       |
+//! | 4    | child → parent | `Ready`     | rootfs built, privileges dropped, waiting for `start`      |
+//! | any  | child → parent | `Log`       | a log line from the child, forwarded to rsrun's log        |
+//! | any  | child → parent | `Failed`    | a step failed; the child exits, the parent reports it      |
+//!
+//! After `Ready`, the init waits on the container's start socket; `start` connects and
+//! reads until EOF (the init exec'd, CLOEXEC closed the socket) or a `Failed` frame.
+
+use crate::error::{Error, Result};
+use crate::sys::socket;
+use serde::{Deserialize, Serialize};
+use std::os::fd::{AsFd, OwnedFd};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Msg {
+    /// Carries the init's pid as the host sees it (for hook state).
+    Proceed {
+        pid: i32,
+    },
+    NsReady,
+    HooksDone,
+    Ready,
+    Log {
+        level: String,
+        msg: String,
+    },
+    Failed {
+        msg: String,
+    },
+}
+
+impl Msg {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Msg::Proceed { .. } => "Proceed",
+            Msg::NsReady => "NsReady",
+            Msg::HooksDone => "HooksDone",
+            Msg::Ready => "Ready",
+            Msg::Log { .. } => "Log",
+            Msg::Failed { .. } => "Failed",
+        }
+    }
+}
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+impl Channel {
+    pub fn new(fd: OwnedFd) -> Self {
+        Channel { fd }
+    }
+
+    pub fn send(&self, m: &Msg) -> Result<()> {
+        let data = serde_json::to_vec(m).map_err(|e| Error::Child(e.to_string()))?;
+        socket::send_frame(&self.fd, &data, &[])
+    }
+
+    /// The next message, or `None` when the peer closed the socket.
+    pub fn recv(&self) -> Result<Option<Msg>> {
+        let (data, _fds) = socket::recv_frame(&self.fd)?;
+        if data.is_empty() {
+            return Ok(None);
+        }
+        decode(&data).map(Some)
+    }
+
+    /// Receive, forwarding `Log` lines to `log`, until a message arrives; it must be of
+    /// `want`'s kind (a `Failed` becomes the error it reports).
+    pub fn expect(&self, want: &Msg, log: &mut dyn FnMut(&str, &str)) -> Result<Msg> {
+        loop {
+            match self.recv()? {
+                Some(Msg::Log { level, msg }) => log(&level, &msg),
+                Some(Msg::Failed { msg }) => return Err(Error::Child(msg)),
+                Some(m) if m.name() == want.name() => return Ok(m),
+                Some(m) => {
+                    return Err(Error::Child(format!(
+                        "protocol error: expected {}, got {}",
+                        want.name(),
+                        m.name()
+                    )))
+                }
+                None => {
+                    return Err(Error::Child(format!(
+                        "container init exited before {}",
+                        want.name()
+                    )))
+                }
+            }
+        }
+    }
+
+    pub fn fd(&self) -> impl AsFd + '_ {
+        self.fd.as_fd()
+    }
+}
+
+pub fn decode(data: &[u8]) -> Result<Msg> {
+    serde_json::from_slice(data).map_err(|e| Error::Child(format!("bad message from peer: {e}")))
+}
+
+pub fn encode(m: &Msg) -> Vec<u8> {
+    serde_json::to_vec(m).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_order_and_errors() {
+        let (a, b) = socket::seqpacket_pair().unwrap();
+        let parent = Channel::new(a);
+        let child = Channel::new(b);
+        child
+            .send(&Msg::Log {
+                level: "warning".into(),
+                msg: "w".into(),
+            })
+            .unwrap();
+        child.send(&Msg::Ready).unwrap();
+        let mut logs = Vec::new();
+        parent
+            .expect(&Msg::Ready, &mut |l, m| logs.push(format!("{l}:{m}")))
+            .unwrap();
+        assert_eq!(logs, vec!["warning:w"]);
+
+        child.send(&Msg::NsReady).unwrap();
+        let err = parent.expect(&Msg::Ready, &mut |_, _| {}).unwrap_err();
+        assert!(err.to_string().contains("expected Ready, got NsReady"));
+
+        child
+            .send(&Msg::Failed {
+                msg: "mount \"proc\": EPERM".into(),
+            })
+            .unwrap();
+        let err = parent.expect(&Msg::Ready, &mut |_, _| {}).unwrap_err();
+        assert_eq!(err.to_string(), "mount \"proc\": EPERM");
+
+        drop(child);
+        let err = parent.expect(&Msg::Ready, &mut |_, _| {}).unwrap_err();
+        assert!(err.to_string().contains("exited before Ready"));
+    }
+
+    #[test]
+    fn oversized_frame_refused() {
+        let (a, _b) = socket::seqpacket_pair().unwrap();
+        let big = vec![b'x'; socket::MAX_FRAME + 1];
+        assert!(socket::send_frame(&a, &big, &[]).is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! The parent side of `create`: open what the child needs, clone3 the init into its new
+//! namespaces, write its id maps, place it in its cgroup, then drive the protocol until
+//! the init reports Ready (or a failure, which is returned with the init killed).
+
+use super::channel::{Channel, Msg};
+use super::init::{self, Join};
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::sys::{self, fs as sfs, proc};
+use nix::fcntl::OFlag;
+use oci_spec::runtime::LinuxNamespaceType;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+pub struct Spawned {
+    pub pid: i32,
+}
+
+/// Everything opened before clone.
+pub struct Prepared {
+    joins: Vec<Join>,
+    parent_joins: Vec<(LinuxNamespaceType, OwnedFd, std::path::PathBuf)>,
+    cgroup_fd: Option<OwnedFd>,
+}
+
+/// Open every namespace path and the cgroup directory (plan before fork).
+pub fn prepare(plan: &Plan) -> Result<Prepared> {
+    let open_ns = |t: LinuxNamespaceType, p: &Path| -> Result<OwnedFd> {
+        sfs::open(p, OFlag::O_RDONLY).map_err(|e| match e {
+            Error::Sys { errno, .. } => Error::config(
+                format!("linux.namespaces[{}].path", crate::namespaces::proc_name(t)),
+                format!("open {p:?}: {}", crate::error::ErrnoName(errno)),
+            ),
+            e => e,
+        })
+    };
+    let mut joins = Vec::new();
+    for (t, p) in &plan.ns.join_in_child {
+        joins.push(Join {
+            typ: *t,
+            fd: open_ns(*t, p)?,
+            path: p.clone(),
+        });
+    }
+    let mut parent_joins = Vec::new();
+    for (t, p) in &plan.ns.join_in_parent {
+        parent_joins.push((*t, open_ns(*t, p)?, p.clone()));
+    }
+    let cgroup_fd = match plan.rootfs.cgroup.v2_dir() {
+        Some(d) => Some(sfs::open(d, OFlag::O_DIRECTORY | OFlag::O_PATH)?),
+        None => None,
+    };
+    Ok(Prepared {
+        joins,
+        parent_joins,
+        cgroup_fd,
+    })
+}
+
+/// Clone the init and run the protocol up to Ready. `listener` is the start socket,
+/// `lock_fd` the container lock the child must not keep.
+pub fn spawn(
+    plan: &Plan,
+    prep: Prepared,
+    listener: OwnedFd,
+    lock_fd: RawFd,
+    log: &mut dyn FnMut(&str, &str),
+) -> Result<Spawned> {
+    // Namespaces that apply to children only are entered here, in the parent.
+    for (t, fd, p) in &prep.parent_joins {
+        proc::setns(fd, crate::namespaces::flag(*t), p)?;
+    }
+    if plan.ns.new_time {
+        proc::unshare(crate::namespaces::flag(LinuxNamespaceType::Time))?;
+        if let Some(off) = &plan.time_offsets {
+            sfs::write_file(Path::new("/proc/self/timens_offsets"), off.as_bytes())?;
+        }
+    }
+    let (parent_sock, child_sock) = sys::socket::seqpacket_pair()?;
+    let args = sys::CloneArgs {
+        flags: plan.ns.clone_flags.bits() as u64,
+        cgroup_fd: prep.cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
+    };
+    let pid = sys::clone3(&args)?;
+    if pid == 0 {
+        // The child: drop what belongs to the parent, then the step list.
+        let _ = nix::unistd::close(lock_fd);
+        drop(parent_sock);
+        init::run(plan, Channel::new(child_sock), listener, prep.joins);
+    }
+    drop(child_sock);
+    drop(listener);
+    drop(prep.joins);
+    let chan = Channel::new(parent_sock);
+    let result = drive(plan, &chan, pid, log);
+    if result.is_err() {
+        let _ = proc::kill(pid, init::KILL);
+        let _ = proc::waitpid(pid, false);
+    }
+    result.map(|()| Spawned { pid })
+}
+
+fn drive(plan: &Plan, chan: &Channel, pid: i32, log: &mut dyn FnMut(&str, &str)) -> Result<()> {
+    if let Some(m) = &plan.uid_map {
+        let f = format!("/proc/{pid}/uid_map");
+        sfs::write_file(Path::new(&f), m.as_bytes())?;
+    }
+    if let Some(m) = &plan.gid_map {
+        let f = format!("/proc/{pid}/gid_map");
+        sfs::write_file(Path::new(&f), m.as_bytes())?;
+    }
+    if plan.rootfs.cgroup.v2_dir().is_none() {
+        plan.rootfs.cgroup.add_pid(pid)?;
+    }
+    chan.send(&Msg::Proceed { pid })?;
+    if plan.has_runtime_hooks() {
+        chan.expect(&Msg::NsReady, log)?;
+        let st = plan.hook_state(pid, "creating");
+        let hooks = plan.hooks.as_ref();
+        crate::hooks::run_all("prestart", hooks.and_then(|h| h.prestart().as_ref()), &st)?;
+        crate::hooks::run_all(
+            "createRuntime",
+            hooks.and_then(|h| h.create_runtime().as_ref()),
+            &st,
+        )?;
+        chan.send(&Msg::HooksDone)?;
+    }
+    chan.expect(&Msg::Ready, log)?;
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! The container's processes: the parent/child channel, the parent's create driver, the
+//! child's step list, capabilities.
+
+pub mod caps;
+pub mod channel;
+pub mod create;
+pub mod init;

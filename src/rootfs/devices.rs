@@ -1,0 +1,162 @@
+//! Device nodes in the container's /dev: the default set, `linux.devices`, and the /dev
+//! symlinks. mknod where allowed; inside a user namespace, a bind of the host node.
+
+use crate::error::{Error, Result, SysContext};
+use crate::sys::fs::{self as sfs, Leaf};
+use nix::fcntl::OFlag;
+use nix::mount::MsFlags;
+use nix::sys::stat::{Mode, SFlag};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevicePlan {
+    pub path: PathBuf,
+    pub kind: SFlag,
+    pub major: u64,
+    pub minor: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The devices every container gets (runc's default set).
+pub fn defaults() -> Vec<DevicePlan> {
+    [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ]
+    .iter()
+    .map(|(n, ma, mi)| DevicePlan {
+        path: PathBuf::from("/dev").join(n),
+        kind: SFlag::S_IFCHR,
+        major: *ma,
+        minor: *mi,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    })
+    .collect()
+}
+
+/// `linux.devices[i]` → a plan entry; the error names the index and field.
+pub fn from_spec(i: usize, d: &LinuxDevice) -> Result<DevicePlan> {
+    let kind = match d.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+        LinuxDeviceType::B => SFlag::S_IFBLK,
+        LinuxDeviceType::P => SFlag::S_IFIFO,
+        LinuxDeviceType::A => {
+            return Err(Error::config(
+                format!("linux.devices[{i}].type"),
+                "\"a\" is not a device node type",
+            ))
+        }
+    };
+    if !d.path().is_absolute() || !d.path().starts_with("/dev") {
+        return Err(Error::config(
+            format!("linux.devices[{i}].path"),
+            format!("{:?} is not under /dev", d.path()),
+        ));
+    }
+    if kind != SFlag::S_IFIFO && (d.major() < 0 || d.minor() < 0) {
+        return Err(Error::config(
+            format!("linux.devices[{i}]"),
+            "negative major or minor",
+        ));
+    }
+    Ok(DevicePlan {
+        path: super::clean(d.path()),
+        kind,
+        major: d.major().max(0) as u64,
+        minor: d.minor().max(0) as u64,
+        mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+        uid: d.uid().unwrap_or(0),
+        gid: d.gid().unwrap_or(0),
+    })
+}
+
+/// Create one device inside `root` (an fd on the rootfs).
+pub fn create(root: &impl AsFd, d: &DevicePlan, bind: bool) -> Result<()> {
+    let parent = d.path.parent().unwrap_or(Path::new("/dev"));
+    let name = d.path.file_name().unwrap_or_default();
+    if bind {
+        let target = sfs::mkdir_in_root(root, &d.path, Leaf::File, 0o755)?;
+        let src = sfs::open(&d.path, OFlag::O_PATH)?;
+        return sfs::mount(
+            Some(Path::new(&crate::sys::fd_path(&src))),
+            Path::new(&crate::sys::fd_path(&target)),
+            None,
+            MsFlags::MS_BIND,
+            None,
+            &d.path,
+        );
+    }
+    let dir = sfs::mkdir_in_root(root, parent, Leaf::Dir, 0o755)?;
+    let dir = sfs::open(
+        Path::new(&crate::sys::fd_path(&dir)),
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY,
+    )?;
+    match nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(Error::sys("unlink", &d.path, e)),
+    }
+    nix::sys::stat::mknodat(
+        &dir,
+        name,
+        d.kind,
+        Mode::from_bits_truncate(d.mode as libc::mode_t),
+        sfs::makedev(d.major, d.minor),
+    )
+    .op("mknod", &d.path)?;
+    let node = nix::fcntl::openat(
+        &dir,
+        name,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .op("open", &d.path)?;
+    // mknod honours the umask: set the exact mode, then the owner.
+    nix::sys::stat::fchmodat(
+        &dir,
+        name,
+        Mode::from_bits_truncate(d.mode as libc::mode_t),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .op("chmod", &d.path)?;
+    sfs::fchown(&node, d.uid, d.gid, &d.path)
+}
+
+/// The /dev symlinks runc makes.
+pub fn symlinks(root: &impl AsFd) -> Result<()> {
+    let dev = sfs::mkdir_in_root(root, Path::new("/dev"), Leaf::Dir, 0o755)?;
+    let dev = sfs::open(
+        Path::new(&crate::sys::fd_path(&dev)),
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY,
+    )?;
+    let mut links = vec![
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+    ];
+    if Path::new("/proc/kcore").exists() {
+        links.push(("/proc/kcore", "core"));
+    }
+    for (target, name) in links {
+        match nix::unistd::symlinkat(target, &dev, name) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(Error::sys("symlink", Path::new("/dev").join(name), e)),
+        }
+    }
+    // /dev/ptmx is the devpts instance's ptmx.
+    match nix::unistd::unlinkat(&dev, "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(Error::sys("unlink", "/dev/ptmx", e)),
+    }
+    nix::unistd::symlinkat("pts/ptmx", &dev, "ptmx").op("symlink", "/dev/ptmx")
+}

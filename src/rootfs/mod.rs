@@ -1,0 +1,173 @@
+//! The container's root filesystem: the planned mount operations (built in the parent)
+//! and the steps the child runs to build the tree and pivot into it.
+
+pub mod devices;
+pub mod options;
+pub mod setup;
+
+use crate::cgroups::Cgroup;
+use crate::error::{Error, Result};
+use nix::mount::MsFlags;
+use oci_spec::runtime::Spec;
+use options::MountOptions;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountKind {
+    /// A bind (or rbind) of a host path.
+    Bind { source: PathBuf },
+    /// A fresh filesystem mount (`proc`, `tmpfs`, `sysfs`, ...).
+    Fs { fstype: String, source: String },
+    /// The cgroup filesystem at its destination, as the host's hierarchies allow.
+    Cgroup,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOp {
+    /// Index in `mounts[]`, for errors.
+    pub index: usize,
+    /// Absolute path inside the container.
+    pub dest: PathBuf,
+    pub kind: MountKind,
+    pub opts: MountOptions,
+}
+
+#[derive(Debug, Clone)]
+pub struct RootfsPlan {
+    /// Host path of the root filesystem (absolute).
+    pub root: PathBuf,
+    pub readonly: bool,
+    /// Propagation set on `/` before any mount (runc's default: rslave).
+    pub root_propagation: MsFlags,
+    /// `linux.rootfsPropagation`, re-applied on the new root after pivot.
+    pub final_propagation: Option<MsFlags>,
+    pub mounts: Vec<MountOp>,
+    /// Create the default devices and /dev symlinks (false when /dev is a bind).
+    pub setup_dev: bool,
+    pub devices: Vec<devices::DevicePlan>,
+    pub masked_paths: Vec<PathBuf>,
+    pub readonly_paths: Vec<PathBuf>,
+    pub no_pivot: bool,
+    /// Bind host device nodes instead of mknod (inside a user namespace).
+    pub bind_devices: bool,
+    pub cgroup: Cgroup,
+    pub cgroup_ns: bool,
+    /// process.cwd, created inside the root if missing.
+    pub cwd: PathBuf,
+}
+
+/// Build the mount list from the spec (pure: nothing is opened).
+pub fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountOp>> {
+    let mut out = Vec::new();
+    for (i, m) in spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let opts = options::parse(m.options().as_deref().unwrap_or_default())
+            .map_err(|msg| Error::config(format!("mounts[{i}].options"), msg))?;
+        let fstype = m.typ().clone().unwrap_or_default();
+        let source = m.source().clone().unwrap_or_default();
+        let kind = if fstype == "bind" || opts.is_bind() {
+            if source.as_os_str().is_empty() {
+                return Err(Error::config(
+                    format!("mounts[{i}].source"),
+                    "a bind mount needs a source",
+                ));
+            }
+            MountKind::Bind {
+                source: if source.is_absolute() {
+                    source
+                } else {
+                    bundle.join(source)
+                },
+            }
+        } else if fstype == "cgroup" || fstype == "cgroup2" {
+            MountKind::Cgroup
+        } else {
+            if fstype.is_empty() {
+                return Err(Error::config(format!("mounts[{i}].type"), "missing"));
+            }
+            MountKind::Fs {
+                source: if source.as_os_str().is_empty() {
+                    fstype.clone()
+                } else {
+                    source.display().to_string()
+                },
+                fstype,
+            }
+        };
+        let mut opts = opts;
+        if matches!(kind, MountKind::Bind { .. }) {
+            opts.flags |= MsFlags::MS_BIND;
+        }
+        out.push(MountOp {
+            index: i,
+            dest: clean(m.destination()),
+            kind,
+            opts,
+        });
+    }
+    Ok(out)
+}
+
+/// Lexically clean an absolute path (`/a/./b/../c` → `/a/c`, never above `/`).
+pub fn clean(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_spec_mounts() {
+        let spec = crate::spec::parse(
+            crate::spec::default::DEFAULT_SPEC.as_bytes(),
+            Path::new("config.json"),
+        )
+        .unwrap();
+        let ops = plan_mounts(&spec, Path::new("/b")).unwrap();
+        assert_eq!(ops[0].dest, PathBuf::from("/proc"));
+        assert!(matches!(&ops[0].kind, MountKind::Fs { fstype, .. } if fstype == "proc"));
+        assert!(ops.iter().any(|o| o.kind == MountKind::Cgroup));
+    }
+
+    #[test]
+    fn relative_bind_source_is_in_bundle() {
+        let spec = crate::spec::parse(
+            br#"{"ociVersion":"1.0.0","mounts":[{"destination":"/d","type":"none","source":"data","options":["rbind","ro"]}]}"#,
+            Path::new("config.json"),
+        )
+        .unwrap();
+        let ops = plan_mounts(&spec, Path::new("/b")).unwrap();
+        assert_eq!(
+            ops[0].kind,
+            MountKind::Bind {
+                source: "/b/data".into()
+            }
+        );
+        assert!(ops[0]
+            .opts
+            .flags
+            .contains(MsFlags::MS_RDONLY | MsFlags::MS_REC));
+    }
+
+    #[test]
+    fn clean_never_leaves_root() {
+        assert_eq!(clean(Path::new("/a/../../etc")), PathBuf::from("/etc"));
+        assert_eq!(clean(Path::new("/a/./b")), PathBuf::from("/a/b"));
+    }
+}

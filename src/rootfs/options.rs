@@ -1,0 +1,146 @@
+//! Mount options of a `mounts[]` entry → mount(2) flags, propagation flags and data.
+//! The table is runc's: flags it knows are flags, everything else is filesystem data.
+
+use nix::mount::MsFlags;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOptions {
+    /// Flags for the mount call itself (MS_BIND, MS_RDONLY, MS_NOSUID, ...).
+    pub flags: MsFlags,
+    /// Flags to clear (e.g. `rw` after a default `ro`); only meaningful on remount.
+    pub cleared: MsFlags,
+    /// Propagation changes applied after the mount, in order.
+    pub propagation: Vec<MsFlags>,
+    /// Filesystem-specific data (`mode=755,size=65536k`).
+    pub data: String,
+}
+
+impl MountOptions {
+    pub fn is_bind(&self) -> bool {
+        self.flags.contains(MsFlags::MS_BIND)
+    }
+    pub fn is_recursive_bind(&self) -> bool {
+        self.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC)
+    }
+}
+
+/// Parse one mount's option list. Errors are the message for `mounts[i].options`.
+pub fn parse(options: &[String]) -> Result<MountOptions, String> {
+    let mut out = MountOptions {
+        flags: MsFlags::empty(),
+        cleared: MsFlags::empty(),
+        propagation: Vec::new(),
+        data: String::new(),
+    };
+    let mut data: Vec<&str> = Vec::new();
+    for o in options {
+        let (set, clear) = match o.as_str() {
+            "defaults" => (MsFlags::empty(), MsFlags::empty()),
+            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
+            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
+            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
+            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
+            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
+            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
+            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
+            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
+            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
+            "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
+            "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
+            "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
+            "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
+            "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
+            "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
+            "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
+            "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+            | "runbindable" => {
+                out.propagation
+                    .push(propagation(o).unwrap_or(MsFlags::MS_PRIVATE));
+                continue;
+            }
+            "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec" | "rexec"
+            | "rnodiratime" | "rdiratime" | "rrelatime" | "rnorelatime" | "rnoatime" | "ratime"
+            | "rstrictatime" | "rnostrictatime" | "rnosymfollow" | "rsymfollow" | "idmap"
+            | "ridmap" | "tmpcopyup" => {
+                return Err(format!("option {o:?} is not supported yet"));
+            }
+            other => {
+                if other.is_empty() {
+                    return Err("empty option".into());
+                }
+                data.push(other);
+                continue;
+            }
+        };
+        out.flags |= set;
+        out.flags &= !clear;
+        out.cleared |= clear;
+        out.cleared &= !set;
+    }
+    out.data = data.join(",");
+    Ok(out)
+}
+
+/// A propagation keyword (`rslave`, `private`, ...) as mount(2) flags.
+pub fn propagation(name: &str) -> Option<MsFlags> {
+    Some(match name {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_and_data_split() {
+        let o = parse(&v(&["nosuid", "strictatime", "mode=755", "size=65536k"])).unwrap();
+        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
+        assert_eq!(o.data, "mode=755,size=65536k");
+    }
+
+    #[test]
+    fn later_option_wins() {
+        let o = parse(&v(&["ro", "rw"])).unwrap();
+        assert!(!o.flags.contains(MsFlags::MS_RDONLY));
+        assert!(o.cleared.contains(MsFlags::MS_RDONLY));
+    }
+
+    #[test]
+    fn rbind_and_propagation() {
+        let o = parse(&v(&["rbind", "rprivate", "ro"])).unwrap();
+        assert!(o.is_recursive_bind());
+        assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
+    }
+
+    #[test]
+    fn unsupported_recursive_attr_is_refused() {
+        assert!(parse(&v(&["rro"])).unwrap_err().contains("rro"));
+    }
+}

@@ -1,0 +1,382 @@
+//! The child's root filesystem steps, in order: prepare (propagation, bind the root onto
+//! itself), mounts, devices, pivot_root, then the finishing touches on the new root.
+//! Every destination is resolved inside the root (openat2 RESOLVE_IN_ROOT) and mounted
+//! through its fd, so no symlink in the rootfs can send a mount to the host.
+
+use super::{devices, MountKind, MountOp, RootfsPlan};
+use crate::cgroups::Mode;
+use crate::error::{Error, Result};
+use crate::sys::fd_path;
+use crate::sys::fs::{self as sfs, Leaf};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::{MntFlags, MsFlags};
+use nix::sys::stat::SFlag;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// Make the host's mounts invisible to propagation and turn the rootfs into a mount
+/// point; returns an O_PATH fd on it.
+pub fn prepare(plan: &RootfsPlan) -> Result<OwnedFd> {
+    sfs::mount(
+        None,
+        Path::new("/"),
+        None,
+        plan.root_propagation,
+        None,
+        Path::new("/"),
+    )?;
+    sfs::mount(
+        Some(&plan.root),
+        &plan.root,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+        &plan.root,
+    )?;
+    sfs::open(&plan.root, OFlag::O_PATH | OFlag::O_DIRECTORY)
+}
+
+fn p(fd: &impl AsFd) -> PathBuf {
+    PathBuf::from(fd_path(&fd.as_fd()))
+}
+
+/// The mount flags a mount already has (statvfs), which a remount inside a user
+/// namespace must keep (they are locked).
+fn locked_flags(fd: &impl AsFd, shown: &Path) -> Result<MsFlags> {
+    use nix::sys::statvfs::FsFlags;
+    let st = nix::sys::statvfs::fstatvfs(fd).map_err(|e| Error::sys("statvfs", shown, e))?;
+    let f = st.flags();
+    let mut out = MsFlags::empty();
+    for (s, m) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(s) {
+            out |= m;
+        }
+    }
+    Ok(out)
+}
+
+/// Remount a bind mount with `flags`; on EPERM retry keeping the flags the kernel locked.
+fn remount_bind(target: &Path, flags: MsFlags, shown: &Path) -> Result<()> {
+    let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    match sfs::mount(None, target, None, base | flags, None, shown) {
+        Err(e) if e.errno() == Some(Errno::EPERM) => {
+            let fd = sfs::open(target, OFlag::O_PATH)?;
+            let locked = locked_flags(&fd, shown)?;
+            sfs::mount(None, target, None, base | flags | locked, None, shown)
+        }
+        r => r,
+    }
+}
+
+/// Flags that need a remount after a bind (everything but the bind itself).
+fn remount_part(flags: MsFlags) -> MsFlags {
+    flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
+}
+
+pub fn mount_all(root: &OwnedFd, plan: &RootfsPlan) -> Result<()> {
+    for op in &plan.mounts {
+        mount_one(root, plan, op)?;
+    }
+    Ok(())
+}
+
+fn field(op: &MountOp, f: &str) -> String {
+    format!("mounts[{}].{f}", op.index)
+}
+
+fn mount_one(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp) -> Result<()> {
+    let shown = &op.dest;
+    match &op.kind {
+        MountKind::Bind { source } => {
+            let st = sfs::stat(source)
+                .map_err(|e| Error::config(field(op, "source"), format!("{}", e)))?;
+            let leaf = if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
+                Leaf::Dir
+            } else {
+                Leaf::File
+            };
+            let target = sfs::mkdir_in_root(root, &op.dest, leaf, 0o755)?;
+            sfs::mount(
+                Some(source),
+                &p(&target),
+                None,
+                MsFlags::MS_BIND | (op.opts.flags & MsFlags::MS_REC),
+                None,
+                shown,
+            )?;
+            let mounted = sfs::open_in_root(root, &op.dest, OFlag::O_PATH, 0)?;
+            let extra = remount_part(op.opts.flags);
+            if !extra.is_empty() {
+                remount_bind(&p(&mounted), extra, shown)?;
+            }
+            propagate(&mounted, op)
+        }
+        MountKind::Fs { fstype, source } => {
+            if fstype == "proc" || fstype == "sysfs" {
+                refuse_symlink(root, &op.dest, op)?;
+            }
+            let target = sfs::mkdir_in_root(root, &op.dest, Leaf::Dir, 0o755)?;
+            let data = (!op.opts.data.is_empty()).then_some(op.opts.data.as_str());
+            let flags = op.opts.flags & !MsFlags::MS_REMOUNT;
+            sfs::mount(
+                Some(Path::new(source)),
+                &p(&target),
+                Some(fstype),
+                flags,
+                data,
+                shown,
+            )?;
+            let mounted = sfs::open_in_root(root, &op.dest, OFlag::O_PATH, 0)?;
+            propagate(&mounted, op)
+        }
+        MountKind::Cgroup => mount_cgroup(root, plan, op),
+    }
+}
+
+/// CVE-2019-16884 and relatives: `/proc` or `/sys` that is a symlink in the image is refused.
+fn refuse_symlink(root: &OwnedFd, dest: &Path, op: &MountOp) -> Result<()> {
+    match sfs::open_in_root(root, dest, OFlag::O_PATH | OFlag::O_NOFOLLOW, 0) {
+        Ok(fd) => {
+            let st = sfs::fstat(&fd, dest)?;
+            if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
+                return Err(Error::config(
+                    field(op, "destination"),
+                    format!("{} is a symlink in the rootfs", dest.display()),
+                ));
+            }
+            Ok(())
+        }
+        Err(e) if e.errno() == Some(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn propagate(mounted: &OwnedFd, op: &MountOp) -> Result<()> {
+    for flag in &op.opts.propagation {
+        sfs::mount(None, &p(mounted), None, *flag, None, &op.dest)?;
+    }
+    Ok(())
+}
+
+/// The cgroup filesystem: cgroup2 on a v2 host; on v1/hybrid a tmpfs with one directory
+/// per hierarchy (a fresh cgroup mount inside a cgroup namespace, else a bind of the
+/// container's own cgroup). Read-only unless the mount asks otherwise (CVE-2023-25809).
+fn mount_cgroup(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp) -> Result<()> {
+    let shown = &op.dest;
+    let flags = op.opts.flags & !MsFlags::MS_REMOUNT;
+    let target = sfs::mkdir_in_root(root, &op.dest, Leaf::Dir, 0o755)?;
+    if plan.cgroup.mode == Mode::V2 {
+        if plan.cgroup_ns {
+            return sfs::mount(
+                Some(Path::new("cgroup2")),
+                &p(&target),
+                Some("cgroup2"),
+                flags,
+                None,
+                shown,
+            );
+        }
+        let dir = &plan.cgroup.dirs[0].path;
+        sfs::mount(
+            Some(dir),
+            &p(&target),
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+            shown,
+        )?;
+        let mounted = sfs::open_in_root(root, &op.dest, OFlag::O_PATH, 0)?;
+        return remount_bind(&p(&mounted), remount_part(flags), shown);
+    }
+    sfs::mount(
+        Some(Path::new("tmpfs")),
+        &p(&target),
+        Some("tmpfs"),
+        flags & !MsFlags::MS_RDONLY,
+        Some("mode=755"),
+        shown,
+    )?;
+    for d in plan
+        .cgroup
+        .dirs
+        .iter()
+        .filter(|d| !d.controllers.is_empty())
+    {
+        let name = d.mountpoint.file_name().unwrap_or_default();
+        let dest = op.dest.join(name);
+        let sub = sfs::mkdir_in_root(root, &dest, Leaf::Dir, 0o755)?;
+        if plan.cgroup_ns {
+            sfs::mount(
+                Some(Path::new("cgroup")),
+                &p(&sub),
+                Some("cgroup"),
+                flags,
+                Some(&d.controllers),
+                &dest,
+            )?;
+        } else {
+            sfs::mount(Some(&d.path), &p(&sub), None, MsFlags::MS_BIND, None, &dest)?;
+            let mounted = sfs::open_in_root(root, &dest, OFlag::O_PATH, 0)?;
+            remount_bind(&p(&mounted), remount_part(flags), &dest)?;
+        }
+        let name = name.to_string_lossy();
+        if name.contains(',') {
+            let dir = sfs::open_in_root(root, &op.dest, OFlag::O_DIRECTORY | OFlag::O_RDONLY, 0)?;
+            for c in name.split(',') {
+                match nix::unistd::symlinkat(name.as_ref() as &str, &dir, c) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(Error::sys("symlink", op.dest.join(c), e)),
+                }
+            }
+        }
+    }
+    if flags.contains(MsFlags::MS_RDONLY) {
+        let mounted = sfs::open_in_root(root, &op.dest, OFlag::O_PATH, 0)?;
+        sfs::mount(
+            None,
+            &p(&mounted),
+            None,
+            MsFlags::MS_REMOUNT | flags,
+            Some("mode=755"),
+            shown,
+        )?;
+    }
+    Ok(())
+}
+
+/// Default devices, `linux.devices`, /dev symlinks.
+pub fn devices(root: &OwnedFd, plan: &RootfsPlan) -> Result<()> {
+    if plan.setup_dev {
+        for d in devices::defaults() {
+            devices::create(root, &d, plan.bind_devices)?;
+        }
+    }
+    for d in &plan.devices {
+        devices::create(root, d, plan.bind_devices)?;
+    }
+    if plan.setup_dev {
+        devices::symlinks(root)?;
+    }
+    Ok(())
+}
+
+/// Make the process cwd exist inside the root.
+pub fn create_cwd(root: &OwnedFd, cwd: &Path) -> Result<()> {
+    sfs::mkdir_in_root(root, cwd, Leaf::Dir, 0o755).map(drop)
+}
+
+/// pivot_root into the rootfs and detach the old root (runc's fd-based sequence, which
+/// needs no directory for the old root inside the container).
+pub fn pivot(plan: &RootfsPlan) -> Result<()> {
+    let old = sfs::open(Path::new("/"), OFlag::O_DIRECTORY | OFlag::O_RDONLY)?;
+    let new = sfs::open(&plan.root, OFlag::O_DIRECTORY | OFlag::O_RDONLY)?;
+    sfs::fchdir(&new, &plan.root)?;
+    sfs::pivot_root(Path::new("."), Path::new("."))?;
+    sfs::fchdir(&old, Path::new("/"))?;
+    sfs::mount(
+        None,
+        Path::new("."),
+        None,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None,
+        Path::new("old root"),
+    )?;
+    sfs::umount(Path::new("."), MntFlags::MNT_DETACH)?;
+    sfs::chdir(Path::new("/"))
+}
+
+/// `--no-pivot`: move the rootfs over / and chroot (for roots on a ramdisk).
+pub fn move_root(plan: &RootfsPlan) -> Result<()> {
+    sfs::chdir(&plan.root)?;
+    sfs::mount(
+        Some(&plan.root),
+        Path::new("/"),
+        None,
+        MsFlags::MS_MOVE,
+        None,
+        Path::new("/"),
+    )?;
+    sfs::chroot(Path::new("."))?;
+    sfs::chdir(Path::new("/"))
+}
+
+/// After pivot: read-only and masked paths, a read-only root, the final propagation.
+pub fn finalize(plan: &RootfsPlan) -> Result<()> {
+    for path in &plan.readonly_paths {
+        match sfs::mount(
+            Some(path),
+            path,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+            path,
+        ) {
+            Err(e) if e.errno() == Some(Errno::ENOENT) => continue,
+            r => r?,
+        }
+        remount_bind(path, MsFlags::MS_RDONLY | MsFlags::MS_REC, path)?;
+    }
+    if !plan.masked_paths.is_empty() {
+        mask(&plan.masked_paths)?;
+    }
+    if plan.readonly {
+        remount_bind(Path::new("/"), MsFlags::MS_RDONLY, Path::new("/"))?;
+    }
+    if let Some(f) = plan.final_propagation {
+        sfs::mount(None, Path::new("/"), None, f, None, Path::new("/"))?;
+    }
+    Ok(())
+}
+
+/// Mask files with a verified /dev/null (CVE-2025-31133) and directories with an empty
+/// read-only tmpfs.
+fn mask(paths: &[PathBuf]) -> Result<()> {
+    let null = sfs::open(Path::new("/dev/null"), OFlag::O_PATH | OFlag::O_NOFOLLOW)?;
+    let st = sfs::fstat(&null, Path::new("/dev/null"))?;
+    let is_null = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
+        && st.st_rdev == sfs::makedev(1, 3);
+    if !is_null {
+        return Err(Error::container(
+            "/dev/null in the container is not the 1:3 character device: refusing to mask with it",
+        ));
+    }
+    let null_path = p(&null);
+    for path in paths {
+        let fd = match sfs::open(path, OFlag::O_PATH | OFlag::O_NOFOLLOW) {
+            Ok(fd) => fd,
+            Err(e) if e.errno() == Some(Errno::ENOENT) => continue,
+            Err(e) => return Err(e),
+        };
+        let st = sfs::fstat(&fd, path)?;
+        let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+        if kind == SFlag::S_IFDIR {
+            sfs::mount(
+                Some(Path::new("tmpfs")),
+                &p(&fd),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None,
+                path,
+            )?;
+        } else if kind != SFlag::S_IFLNK {
+            sfs::mount(
+                Some(&null_path),
+                &p(&fd),
+                None,
+                MsFlags::MS_BIND,
+                None,
+                path,
+            )?;
+        }
+    }
+    Ok(())
+}

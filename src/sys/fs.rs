@@ -1,0 +1,246 @@
+//! File-system syscalls: opening inside a root without escaping it, mounts, pivot_root.
+
+use crate::error::{Error, Result, SysContext};
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, AT_FDCWD};
+use nix::mount::{MntFlags, MsFlags};
+use nix::sys::stat::{Mode, SFlag};
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path};
+
+pub fn open(path: &Path, flags: OFlag) -> Result<OwnedFd> {
+    nix::fcntl::open(path, flags | OFlag::O_CLOEXEC, Mode::empty()).op("open", path)
+}
+
+pub fn open_mode(path: &Path, flags: OFlag, mode: u32) -> Result<OwnedFd> {
+    nix::fcntl::open(
+        path,
+        flags | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(mode as libc::mode_t),
+    )
+    .op("open", path)
+}
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// openat2(root, path, RESOLVE_IN_ROOT): `path` is resolved as if `root` were `/`, so no
+/// symlink or `..` in it can reach outside the root (CVE-2021-30465, CVE-2024-45310).
+pub fn open_in_root(root: &impl AsFd, path: &Path, flags: OFlag, mode: u32) -> Result<OwnedFd> {
+    let c = cstr(path)?;
+    let how = OpenHow {
+        flags: (flags | OFlag::O_CLOEXEC).bits() as u64,
+        mode: if flags.contains(OFlag::O_CREAT) {
+            mode as u64
+        } else {
+            0
+        },
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    loop {
+        // SAFETY: all pointers reference live values for the duration of the call.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root.as_fd().as_raw_fd(),
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if ret >= 0 {
+            return Ok(super::own_fd(ret as i32));
+        }
+        match Errno::last() {
+            Errno::EINTR | Errno::EAGAIN => continue,
+            e => return Err(Error::sys("openat2", path, e)),
+        }
+    }
+}
+
+/// What to create at the end of `mkdir_in_root` when it is missing.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Leaf {
+    Dir,
+    File,
+}
+
+/// Create every missing component of `path` inside `root` (directories, and the last one
+/// as `leaf`), resolving each step inside the root, and return an O_PATH fd on the result.
+pub fn mkdir_in_root(root: &impl AsFd, path: &Path, leaf: Leaf, mode: u32) -> Result<OwnedFd> {
+    let parts: Vec<&std::ffi::OsStr> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    let mut cur = std::path::PathBuf::from("/");
+    for (i, part) in parts.iter().enumerate() {
+        cur.push(part);
+        let last = i + 1 == parts.len();
+        match open_in_root(root, &cur, OFlag::O_PATH, 0) {
+            Ok(fd) => {
+                if last {
+                    return Ok(fd);
+                }
+                continue;
+            }
+            Err(e) if e.errno() == Some(Errno::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+        // The parent exists (we just walked it): create this component inside it.
+        let parent = open_in_root(
+            root,
+            cur.parent().unwrap_or(Path::new("/")),
+            OFlag::O_PATH | OFlag::O_DIRECTORY,
+            0,
+        )?;
+        let name = Path::new(part);
+        if last && leaf == Leaf::File {
+            match nix::fcntl::openat(
+                &parent,
+                name,
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_WRONLY
+                    | OFlag::O_CLOEXEC
+                    | OFlag::O_NOFOLLOW,
+                Mode::from_bits_truncate(0o644),
+            ) {
+                Ok(_) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(Error::sys("create", &cur, e)),
+            }
+        } else {
+            match nix::sys::stat::mkdirat(
+                &parent,
+                name,
+                Mode::from_bits_truncate(mode as libc::mode_t),
+            ) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(Error::sys("mkdir", &cur, e)),
+            }
+        }
+        if last {
+            return open_in_root(root, &cur, OFlag::O_PATH, 0);
+        }
+    }
+    open_in_root(root, Path::new("/"), OFlag::O_PATH, 0)
+}
+
+pub fn cstr(p: &Path) -> Result<CString> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| Error::sys("path contains NUL", p, Errno::EINVAL))
+}
+
+/// mount(2). `what` describes the mount in errors: `mount "proc" on "/rootfs/proc": EPERM`.
+pub fn mount(
+    source: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+    shown_target: &Path,
+) -> Result<()> {
+    nix::mount::mount(source, target, fstype, flags, data).map_err(|e| {
+        let src = source
+            .map(|s| s.display().to_string())
+            .or_else(|| fstype.map(String::from))
+            .unwrap_or_else(|| "none".into());
+        Error::sys(format!("mount {src:?} on"), shown_target, e)
+    })
+}
+
+pub fn umount(target: &Path, flags: MntFlags) -> Result<()> {
+    nix::mount::umount2(target, flags).op("umount", target)
+}
+
+pub fn pivot_root(new: &Path, old: &Path) -> Result<()> {
+    nix::unistd::pivot_root(new, old).op("pivot_root", new)
+}
+
+pub fn fchdir(fd: &impl AsFd, shown: &Path) -> Result<()> {
+    nix::unistd::fchdir(fd).op("fchdir", shown)
+}
+
+pub fn chdir(p: &Path) -> Result<()> {
+    nix::unistd::chdir(p).op("chdir", p)
+}
+
+pub fn chroot(p: &Path) -> Result<()> {
+    nix::unistd::chroot(p).op("chroot", p)
+}
+
+pub fn mknod(path: &Path, kind: SFlag, mode: u32, dev: u64, shown: &Path) -> Result<()> {
+    nix::sys::stat::mknod(
+        path,
+        kind,
+        Mode::from_bits_truncate(mode as libc::mode_t),
+        dev,
+    )
+    .op("mknod", shown)
+}
+
+pub fn makedev(major: u64, minor: u64) -> u64 {
+    nix::sys::stat::makedev(major, minor)
+}
+
+pub fn fchown(fd: &impl AsFd, uid: u32, gid: u32, shown: &Path) -> Result<()> {
+    let path = super::fd_path(&fd.as_fd());
+    nix::unistd::fchownat(
+        AT_FDCWD,
+        Path::new(&path),
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(gid)),
+        nix::fcntl::AtFlags::empty(),
+    )
+    .op("chown", shown)
+}
+
+pub fn symlink(target: &Path, link: &Path, shown: &Path) -> Result<()> {
+    match nix::unistd::symlinkat(target, AT_FDCWD, link) {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(e) => Err(Error::sys("symlink", shown, e)),
+    }
+}
+
+pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
+    std::fs::write(path, data).op("write", path)
+}
+
+/// The file-system type magic of an fd (statfs f_type).
+pub fn fs_type(fd: &impl AsFd, shown: &Path) -> Result<i64> {
+    let st = nix::sys::statfs::fstatfs(fd).op("fstatfs", shown)?;
+    Ok(st.filesystem_type().0 as i64)
+}
+
+pub fn fstat(fd: &impl AsFd, shown: &Path) -> Result<nix::sys::stat::FileStat> {
+    nix::sys::stat::fstat(fd).op("stat", shown)
+}
+
+pub fn stat(path: &Path) -> Result<nix::sys::stat::FileStat> {
+    nix::sys::stat::stat(path).op("stat", path)
+}
+
+/// An exclusive flock, held until the fd is closed.
+pub fn lock_exclusive(fd: &impl AsFd, shown: &Path) -> Result<()> {
+    loop {
+        // SAFETY: flock on a valid fd.
+        let ret = unsafe { libc::flock(fd.as_fd().as_raw_fd(), libc::LOCK_EX) };
+        if ret == 0 {
+            return Ok(());
+        }
+        match Errno::last() {
+            Errno::EINTR => continue,
+            e => return Err(Error::sys("flock", shown, e)),
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The one syscall layer: every `unsafe` call and raw libc use of the crate lives here.
+//! Each wrapper retries EINTR where that is meaningful and returns errors that carry the
+//! operation and path (`crate::error::Error::Sys`).
+
+pub mod fs;
+pub mod proc;
+pub mod socket;
+
+use crate::error::{Error, Result};
+use nix::errno::Errno;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// `clone3` arguments rsrun uses (see clone(2)). `exit_signal` is SIGCHLD.
+pub struct CloneArgs {
+    pub flags: u64,
+    pub cgroup_fd: Option<RawFd>,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct RawCloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Fork-like clone3: the child continues on a copy of the caller's stack and returns 0.
+/// The caller must be single-threaded.
+pub fn clone3(args: &CloneArgs) -> Result<i32> {
+    let mut raw = RawCloneArgs {
+        flags: args.flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(fd) = args.cgroup_fd {
+        raw.flags |= CLONE_INTO_CGROUP;
+        raw.cgroup = fd as u64;
+    }
+    // SAFETY: clone3 with a zero stack behaves like fork; the struct outlives the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &raw as *const RawCloneArgs,
+            std::mem::size_of::<RawCloneArgs>(),
+        )
+    };
+    if ret < 0 {
+        return Err(Error::sys_nopath("clone3", Errno::last()));
+    }
+    Ok(ret as i32)
+}
+
+/// Mark every fd from `from` up CLOEXEC, so nothing of the runtime's survives execve.
+pub fn cloexec_from(from: u32) -> Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes fd flags.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if ret < 0 {
+        return Err(Error::sys_nopath("close_range", Errno::last()));
+    }
+    Ok(())
+}
+
+pub fn set_domainname(name: &str) -> Result<()> {
+    // SAFETY: the pointer and length describe a live buffer.
+    let ret = unsafe { libc::setdomainname(name.as_ptr() as *const libc::c_char, name.len()) };
+    Errno::result(ret)
+        .map(drop)
+        .map_err(|e| Error::sys("setdomainname", name, e))
+}
+
+pub fn prctl(op: &'static str, option: libc::c_int, arg: libc::c_ulong) -> Result<()> {
+    // SAFETY: the prctl options rsrun uses take integer arguments only.
+    let ret = unsafe { libc::prctl(option, arg, 0, 0, 0) };
+    Errno::result(ret)
+        .map(drop)
+        .map_err(|e| Error::sys_nopath(op, e))
+}
+
+pub fn set_dumpable(on: bool) -> Result<()> {
+    prctl(
+        "prctl(PR_SET_DUMPABLE)",
+        libc::PR_SET_DUMPABLE,
+        on as libc::c_ulong,
+    )
+}
+pub fn set_keepcaps(on: bool) -> Result<()> {
+    prctl(
+        "prctl(PR_SET_KEEPCAPS)",
+        libc::PR_SET_KEEPCAPS,
+        on as libc::c_ulong,
+    )
+}
+pub fn set_no_new_privs() -> Result<()> {
+    prctl("prctl(PR_SET_NO_NEW_PRIVS)", libc::PR_SET_NO_NEW_PRIVS, 1)
+}
+pub fn set_pdeathsig(sig: libc::c_int) -> Result<()> {
+    prctl(
+        "prctl(PR_SET_PDEATHSIG)",
+        libc::PR_SET_PDEATHSIG,
+        sig as libc::c_ulong,
+    )
+}
+
+/// setrlimit for `resource`; errors name the rlimit (`setrlimit RLIMIT_NOFILE: EPERM`).
+pub fn setrlimit(name: &str, resource: libc::c_int, soft: u64, hard: u64) -> Result<()> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: `lim` is a valid rlimit; pid 0 is the caller.
+    let ret = unsafe { libc::prlimit(0, resource as _, &lim, std::ptr::null_mut()) };
+    Errno::result(ret)
+        .map(drop)
+        .map_err(|e| Error::sys_nopath(format!("setrlimit {name} (soft {soft}, hard {hard})"), e))
+}
+
+pub fn getrlimit(resource: libc::c_int) -> Result<(u64, u64)> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is writable; pid 0 is the caller.
+    let ret = unsafe { libc::prlimit(0, resource as _, std::ptr::null(), &mut lim) };
+    Errno::result(ret).map_err(|e| Error::sys_nopath("getrlimit", e))?;
+    Ok((lim.rlim_cur, lim.rlim_max))
+}
+
+/// Replace the process image. Returns only on failure.
+pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> Errno {
+    match nix::unistd::execve(path, argv, envp) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+/// `_exit` without running destructors or atexit handlers (for the child after clone).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+/// Take ownership of an fd number that the caller knows is open and unowned.
+pub fn own_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: the caller guarantees `fd` is open and owned by nobody else.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Borrow an fd number that stays open for the borrow's lifetime.
+pub fn borrow_fd<'a>(fd: RawFd) -> BorrowedFd<'a> {
+    // SAFETY: the caller guarantees `fd` stays open while borrowed.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// The path under which an fd's file can be reached through procfs.
+pub fn fd_path(fd: &impl AsRawFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// Set the process umask.
+pub fn umask(mask: u32) {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        mask as libc::mode_t,
+    ));
+}
+
+pub fn prctl4(
+    op: &'static str,
+    option: libc::c_int,
+    a: libc::c_ulong,
+    b: libc::c_ulong,
+) -> Result<()> {
+    // SAFETY: integer-argument prctl.
+    let ret = unsafe { libc::prctl(option, a, b, 0, 0) };
+    Errno::result(ret)
+        .map(drop)
+        .map_err(|e| Error::sys_nopath(op, e))
+}
+
+/// capset(2) for the calling thread with 64-bit masks.
+pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let hdr = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let lo = |m: u64| m as u32;
+    let hi = |m: u64| (m >> 32) as u32;
+    let data = [
+        Data {
+            effective: lo(effective),
+            permitted: lo(permitted),
+            inheritable: lo(inheritable),
+        },
+        Data {
+            effective: hi(effective),
+            permitted: hi(permitted),
+            inheritable: hi(inheritable),
+        },
+    ];
+    // SAFETY: header and two data structs as capset(2) version 3 expects.
+    let ret = unsafe { libc::syscall(libc::SYS_capset, &hdr as *const Header, data.as_ptr()) };
+    Errno::result(ret)
+        .map(drop)
+        .map_err(|e| Error::sys_nopath("capset", e))
+}
+
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name). ENOSYS (no keyring support) is not an error.
+pub fn join_session_keyring(name: &str) -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let c = CString::new(name).map_err(|_| Error::sys_nopath("keyctl", Errno::EINVAL))?;
+    // SAFETY: keyctl with a valid C string.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, c.as_ptr()) };
+    match Errno::result(ret) {
+        Ok(_) | Err(Errno::ENOSYS) => Ok(()),
+        Err(e) => Err(Error::sys("keyctl join session keyring", name, e)),
+    }
+}

@@ -1,0 +1,117 @@
+//! Processes and namespaces: signals, waiting, setns/unshare, credentials, /proc reads.
+
+use crate::error::{Error, Result, SysContext};
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, WaitStatus};
+use nix::unistd::{Gid, Pid, Uid};
+use std::os::fd::AsFd;
+use std::path::Path;
+
+/// What /proc/<pid>/stat says about a process that rsrun cares about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    pub state: char,
+    pub start_time: u64,
+}
+
+/// Parse /proc/<pid>/stat: the comm field may contain spaces and parentheses, so fields
+/// are counted from the last `)`.
+pub fn parse_stat(text: &str) -> Option<ProcStat> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is field 3 (state); starttime is field 22.
+    Some(ProcStat {
+        state: fields.first()?.chars().next()?,
+        start_time: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// `None` when the process does not exist.
+pub fn stat(pid: i32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+pub fn kill(pid: i32, sig: Signal) -> Result<()> {
+    nix::sys::signal::kill(Pid::from_raw(pid), sig).op0("kill")
+}
+
+pub fn kill_raw(pid: i32, sig: i32) -> Result<()> {
+    // SAFETY: kill(2) with plain integers.
+    let ret = unsafe { libc::kill(pid, sig) };
+    Errno::result(ret).map(drop).op0("kill")
+}
+
+/// Wait for `pid` to change state; EINTR is retried.
+pub fn waitpid(pid: i32, nohang: bool) -> Result<WaitStatus> {
+    let flags = if nohang {
+        Some(WaitPidFlag::WNOHANG)
+    } else {
+        None
+    };
+    loop {
+        match nix::sys::wait::waitpid(Pid::from_raw(pid), flags) {
+            Err(Errno::EINTR) => continue,
+            r => return r.op0("waitpid"),
+        }
+    }
+}
+
+/// Exit code of a finished process as a shell reports it (128+N for a signal).
+pub fn exit_code(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(code),
+        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
+        _ => None,
+    }
+}
+
+pub fn setns(fd: &impl AsFd, flag: CloneFlags, shown: &Path) -> Result<()> {
+    nix::sched::setns(fd, flag).op("setns", shown)
+}
+
+pub fn unshare(flags: CloneFlags) -> Result<()> {
+    nix::sched::unshare(flags).map_err(|e| Error::sys_nopath(format!("unshare({flags:?})"), e))
+}
+
+pub fn setresuid(uid: u32) -> Result<()> {
+    let u = Uid::from_raw(uid);
+    nix::unistd::setresuid(u, u, u).map_err(|e| Error::sys_nopath(format!("setresuid({uid})"), e))
+}
+
+pub fn setresgid(gid: u32) -> Result<()> {
+    let g = Gid::from_raw(gid);
+    nix::unistd::setresgid(g, g, g).map_err(|e| Error::sys_nopath(format!("setresgid({gid})"), e))
+}
+
+pub fn setgroups(gids: &[u32]) -> Result<()> {
+    let g: Vec<Gid> = gids.iter().map(|g| Gid::from_raw(*g)).collect();
+    nix::unistd::setgroups(&g).op0("setgroups")
+}
+
+pub fn sethostname(name: &str) -> Result<()> {
+    nix::unistd::sethostname(name).op("sethostname", name)
+}
+
+pub fn getpid() -> i32 {
+    nix::unistd::getpid().as_raw()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_parens_in_comm() {
+        let s = "42 (a) b) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 12345 1000 10";
+        assert_eq!(
+            parse_stat(s),
+            Some(ProcStat {
+                state: 'S',
+                start_time: 12345
+            })
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! Sockets: the SEQPACKET pair between runtime and init (frames + SCM_RIGHTS fds, always
+//! received CLOEXEC) and the unix listener `start` connects to.
+
+use crate::error::{Error, Result, SysContext};
+use nix::errno::Errno;
+use nix::sys::socket::{
+    self, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+    UnixAddr,
+};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+/// The largest frame either side accepts (CVE-2021-43784: bounded messages).
+pub const MAX_FRAME: usize = 64 * 1024;
+
+pub fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
+    socket::socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .op0("socketpair")
+}
+
+pub fn send_frame(fd: &impl AsFd, data: &[u8], fds: &[RawFd]) -> Result<()> {
+    if data.len() > MAX_FRAME {
+        return Err(Error::sys_nopath("send message", Errno::EMSGSIZE));
+    }
+    let iov = [IoSlice::new(data)];
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsg };
+    loop {
+        match socket::sendmsg::<()>(
+            fd.as_fd().as_raw_fd(),
+            &iov,
+            cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys_nopath("send message", e)),
+        }
+    }
+}
+
+/// Receive one frame. An empty result means the peer closed the socket.
+pub fn recv_frame(fd: &impl AsFd) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let mut buf = vec![0u8; MAX_FRAME];
+    let mut cmsg_space = nix::cmsg_space!([RawFd; 4]);
+    loop {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        match socket::recvmsg::<()>(
+            fd.as_fd().as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg_space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(msg) => {
+                if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+                    return Err(Error::sys_nopath("receive message", Errno::EMSGSIZE));
+                }
+                let mut fds = Vec::new();
+                if let Ok(cmsgs) = msg.cmsgs() {
+                    for c in cmsgs {
+                        if let ControlMessageOwned::ScmRights(raw) = c {
+                            fds.extend(raw.into_iter().map(super::own_fd));
+                        }
+                    }
+                }
+                let n = msg.bytes;
+                buf.truncate(n);
+                return Ok((buf, fds));
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys_nopath("receive message", e)),
+        }
+    }
+}
+
+/// A listening unix stream socket at `dir`/`name`, reached through the directory fd so the
+/// path length limit of sockaddr_un never bites.
+pub fn listen_in(dir: &impl AsFd, name: &str, shown: &Path) -> Result<OwnedFd> {
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .op("socket", shown)?;
+    let addr = UnixAddr::new(format!("{}/{name}", super::fd_path(&dir.as_fd())).as_str())
+        .op("bind", shown)?;
+    socket::bind(fd.as_raw_fd(), &addr).op("bind", shown)?;
+    socket::listen(
+        &fd,
+        socket::Backlog::new(1).unwrap_or(socket::Backlog::MAXCONN),
+    )
+    .op("listen", shown)?;
+    Ok(fd)
+}
+
+pub fn connect_in(dir: &impl AsFd, name: &str, shown: &Path) -> Result<OwnedFd> {
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .op("socket", shown)?;
+    let addr = UnixAddr::new(format!("{}/{name}", super::fd_path(&dir.as_fd())).as_str())
+        .op("connect", shown)?;
+    loop {
+        match socket::connect(fd.as_raw_fd(), &addr) {
+            Ok(()) => return Ok(fd),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("connect", shown, e)),
+        }
+    }
+}
+
+pub fn connect_path(path: &Path) -> Result<OwnedFd> {
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .op("socket", path)?;
+    let addr = UnixAddr::new(path).op("connect", path)?;
+    socket::connect(fd.as_raw_fd(), &addr).op("connect", path)?;
+    Ok(fd)
+}
+
+pub fn accept(fd: &impl AsFd) -> Result<OwnedFd> {
+    loop {
+        match socket::accept4(fd.as_fd().as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
+            Ok(c) => return Ok(super::own_fd(c)),
+            Err(Errno::EINTR) | Err(Errno::ECONNABORTED) => continue,
+            Err(e) => return Err(Error::sys_nopath("accept", e)),
+        }
+    }
+}
+
+/// Write all of `data` to a stream fd.
+pub fn write_all(fd: &impl AsFd, mut data: &[u8]) -> Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys_nopath("write", e)),
+        }
+    }
+    Ok(())
+}
+
+/// Read a stream fd to EOF, up to MAX_FRAME bytes.
+pub fn read_to_end(fd: &impl AsFd) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                if out.len() > MAX_FRAME {
+                    return Err(Error::sys_nopath("read", Errno::EMSGSIZE));
+                }
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys_nopath("read", e)),
+        }
+    }
+}
+
+/// Read one byte (or EOF) from a stream fd.
+pub fn read_exact_byte(fd: &impl AsFd) -> Result<Option<u8>> {
+    let mut b = [0u8; 1];
+    loop {
+        match nix::unistd::read(fd, &mut b) {
+            Ok(0) => return Ok(None),
+            Ok(_) => return Ok(Some(b[0])),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys_nopath("read", e)),
+        }
+    }
+}
