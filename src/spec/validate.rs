@@ -131,6 +131,12 @@ fn namespaces(spec: &Spec) -> Result<()> {
             }
         }
     }
+    if !has_ns(spec, LinuxNamespaceType::Mount) {
+        return Err(Error::config(
+            "linux.namespaces",
+            "a mount namespace is required (rsrun never mounts in the host's)",
+        ));
+    }
     let joins_user = ns_list(spec)
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());

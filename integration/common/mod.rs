@@ -1,0 +1,282 @@
+//! Test fixtures: a busybox bundle and a private `--root` per test, the real rsrun
+//! binary, and checks that a container left nothing behind.
+
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const RSRUN: &str = env!("CARGO_BIN_EXE_rsrun");
+
+pub struct Env {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub bundle: PathBuf,
+    ids: std::cell::RefCell<Vec<String>>,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn busybox() -> PathBuf {
+    for p in ["/bin/busybox", "/usr/bin/busybox"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("busybox-static is required (apt-get install busybox-static)");
+}
+
+/// A busybox rootfs at `dir`.
+pub fn make_rootfs(dir: &Path) {
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::copy(busybox(), dir.join("bin/busybox")).unwrap();
+    let list = Command::new(busybox()).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
+        }
+    }
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+}
+
+impl Env {
+    pub fn new(name: &str) -> Env {
+        let dir = std::env::temp_dir().join(format!("rsrun-it-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let bundle = dir.join("bundle");
+        make_rootfs(&bundle.join("rootfs"));
+        let env = Env {
+            root: dir.join("root"),
+            bundle,
+            dir,
+            ids: Default::default(),
+        };
+        let spec = env.default_spec();
+        env.write_config(&spec);
+        env
+    }
+
+    /// `rsrun spec` output with terminal off.
+    pub fn default_spec(&self) -> Value {
+        let tmp = self.dir.join("spec");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let _ = std::fs::remove_file(tmp.join("config.json"));
+        let r = rsrun(&["spec", "--bundle", tmp.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "spec: {}", r.stderr);
+        let mut v: Value =
+            serde_json::from_str(&std::fs::read_to_string(tmp.join("config.json")).unwrap())
+                .unwrap();
+        v["process"]["terminal"] = json!(false);
+        v
+    }
+
+    pub fn write_config(&self, v: &Value) {
+        std::fs::write(
+            self.bundle.join("config.json"),
+            serde_json::to_string_pretty(v).unwrap(),
+        )
+        .unwrap();
+    }
+
+    pub fn config(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.bundle.join("config.json")).unwrap())
+            .unwrap()
+    }
+
+    /// Set process.args in config.json.
+    pub fn set_args(&self, args: &[&str]) {
+        let mut v = self.config();
+        v["process"]["args"] = json!(args);
+        self.write_config(&v);
+    }
+
+    pub fn edit(&self, f: impl FnOnce(&mut Value)) {
+        let mut v = self.config();
+        f(&mut v);
+        self.write_config(&v);
+    }
+
+    /// rsrun --root <root> ARGS
+    pub fn rsrun(&self, args: &[&str]) -> Run {
+        self.track(args);
+        let mut full = vec!["--root", self.root.to_str().unwrap()];
+        full.extend_from_slice(args);
+        rsrun(&full)
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        self.track(args);
+        let mut c = Command::new(RSRUN);
+        c.arg("--root").arg(&self.root).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn track(&self, args: &[&str]) {
+        if let Some(id) = args.last() {
+            if matches!(args.first(), Some(&"create") | Some(&"run")) {
+                self.ids.borrow_mut().push(id.to_string());
+            }
+        }
+    }
+
+    /// `run --bundle <bundle> ID` with `args` as the process.
+    pub fn run(&self, id: &str, args: &[&str]) -> Run {
+        self.set_args(args);
+        self.rsrun(&["run", "--bundle", self.bundle.to_str().unwrap(), id])
+    }
+
+    pub fn create(&self, id: &str) -> Run {
+        self.rsrun(&["create", "--bundle", self.bundle.to_str().unwrap(), id])
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        let r = self.rsrun(&["state", id]);
+        assert_eq!(r.code, 0, "state {id}: {}", r.stderr);
+        serde_json::from_str(&r.stdout).unwrap()
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap().to_string()
+    }
+
+    /// Wait until `id` exists and has status `want`.
+    pub fn wait_status(&self, id: &str, want: &str) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            let r = self.rsrun(&["state", id]);
+            if r.code == 0 {
+                let v: Value = serde_json::from_str(&r.stdout).unwrap();
+                if v["status"] == want {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{id} never reached {want}");
+    }
+
+    /// Assert that container `id` left nothing behind: no state dir, no cgroup directory
+    /// in any hierarchy, no mount of the bundle on the host, and `pid` (if any) is gone.
+    pub fn assert_clean(&self, id: &str, pid: Option<i32>) {
+        assert!(
+            !self.root.join(id).exists(),
+            "state dir of {id} left behind"
+        );
+        let cg = rsrun::cgroups::Cgroup::resolve(None, id).unwrap();
+        for d in &cg.dirs {
+            assert!(!d.path.exists(), "cgroup {} left behind", d.path.display());
+        }
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mi.contains(self.bundle.to_str().unwrap()),
+            "a mount of the bundle is left on the host"
+        );
+        if let Some(pid) = pid {
+            wait_dead(pid);
+        }
+    }
+}
+
+/// Wait (bounded) until `pid` is gone or a zombie; panic otherwise.
+pub fn wait_dead(pid: i32) {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return,
+            Ok(s) => {
+                let state = s.rsplit(')').next().unwrap_or("").trim().chars().next();
+                if matches!(state, Some('Z') | Some('X')) {
+                    return;
+                }
+            }
+        }
+        assert!(Instant::now() < end, "process {pid} still alive");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            let _ = rsrun(&[
+                "--root",
+                self.root.to_str().unwrap(),
+                "delete",
+                "--force",
+                id,
+            ]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Run rsrun with stdout and stderr going to files, not pipes: a created container
+/// inherits them and would hold a pipe open for as long as it lives.
+pub fn rsrun(args: &[&str]) -> Run {
+    let mut c = Command::new(RSRUN);
+    c.args(args);
+    output(c)
+}
+
+pub fn output(mut c: Command) -> Run {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let base = std::env::temp_dir().join(format!("rsrun-it-out-{}-{n}", std::process::id()));
+    let (o, e) = (base.with_extension("out"), base.with_extension("err"));
+    let status = c
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&o).unwrap())
+        .stderr(std::fs::File::create(&e).unwrap())
+        .status()
+        .unwrap();
+    let r = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&o).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&e).unwrap_or_default(),
+    };
+    let _ = std::fs::remove_file(o);
+    let _ = std::fs::remove_file(e);
+    r
+}
+
+/// Assert a failed command printed exactly one error line that contains `needle`.
+pub fn assert_one_line_error(r: &Run, needle: &str) {
+    assert_ne!(r.code, 0, "expected failure, got success: {}", r.stdout);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one error line, got: {:?}",
+        r.stderr
+    );
+    assert!(lines[0].starts_with("rsrun: "), "error line: {}", lines[0]);
+    assert!(
+        r.stderr.contains(needle),
+        "error {:?} does not mention {needle:?}",
+        r.stderr
+    );
+}

@@ -1,0 +1,102 @@
+//! Hooks fire in order, at the point and in the namespace the runtime-spec names, with
+//! the state on stdin; a failing hook fails the operation.
+
+use crate::common::*;
+use serde_json::json;
+
+/// A hook script that records its name, status and the namespace it ran in.
+fn hook(log: &str, name: &str) -> serde_json::Value {
+    json!({
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!(
+            "read -r s; echo \"{name} $(echo \"$s\" | grep -o '\"status\":\"[a-z]*\"') $(readlink /proc/self/ns/mnt) $HOOKENV\" >> {log}/hooks.log"
+        )],
+        "env": ["HOOKENV=e-{name}".replace("{name}", name)],
+        "timeout": 5
+    })
+}
+
+#[test]
+fn hooks_run_in_order_with_state() {
+    let env = Env::new("hooks");
+    let logdir = env.dir.join("hooklog");
+    std::fs::create_dir_all(&logdir).unwrap();
+    let ld = logdir.to_str().unwrap().to_string();
+    env.edit(|v| {
+        // startContainer runs inside the container: give it the log dir at the same path.
+        v["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": ld, "type": "bind", "source": ld, "options": ["rbind", "rw"]
+        }));
+        v["hooks"] = json!({
+            "prestart": [hook(&ld, "prestart")],
+            "createRuntime": [hook(&ld, "createRuntime")],
+            "createContainer": [hook(&ld, "createContainer")],
+            "startContainer": [hook(&ld, "startContainer")],
+            "poststart": [hook(&ld, "poststart")],
+            "poststop": [hook(&ld, "poststop")],
+        });
+    });
+    env.set_args(&["true"]);
+    assert_eq!(env.create("hk1").code, 0);
+    let log = std::fs::read_to_string(logdir.join("hooks.log")).unwrap();
+    let names: Vec<&str> = log.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(names, vec!["prestart", "createRuntime", "createContainer"]);
+    assert_eq!(env.rsrun(&["start", "hk1"]).code, 0);
+    env.wait_status("hk1", "stopped");
+    assert_eq!(env.rsrun(&["delete", "hk1"]).code, 0);
+    env.assert_clean("hk1", None);
+
+    let log = std::fs::read_to_string(logdir.join("hooks.log")).unwrap();
+    let lines: Vec<Vec<&str>> = log.lines().map(|l| l.split(' ').collect()).collect();
+    let names: Vec<&str> = lines.iter().map(|l| l[0]).collect();
+    assert_eq!(
+        names,
+        vec![
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ]
+    );
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let host_mnt = host_mnt.to_str().unwrap();
+    for l in &lines {
+        let in_container = matches!(l[0], "createContainer" | "startContainer");
+        assert_eq!(
+            l[2] != host_mnt,
+            in_container,
+            "{} ran in the wrong mount namespace",
+            l[0]
+        );
+        assert_eq!(l[3], format!("e-{}", l[0]), "env of {}", l[0]);
+    }
+    assert_eq!(lines[0][1], "\"status\":\"creating\"");
+    assert_eq!(lines[4][1], "\"status\":\"running\"");
+    assert_eq!(lines[5][1], "\"status\":\"stopped\"");
+}
+
+#[test]
+fn failing_prestart_hook_fails_create_and_leaves_nothing() {
+    let env = Env::new("hookfail");
+    env.edit(|v| {
+        v["hooks"] = json!({"prestart": [{"path": "/bin/false"}]});
+    });
+    let r = env.create("hf1");
+    assert_one_line_error(&r, "prestart hook \"/bin/false\"");
+    env.assert_clean("hf1", None);
+}
+
+#[test]
+fn hook_timeout_is_enforced() {
+    let env = Env::new("hooktimeout");
+    env.edit(|v| {
+        v["hooks"] = json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    });
+    let t = std::time::Instant::now();
+    let r = env.create("ht1");
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    assert_one_line_error(&r, "timed out");
+    env.assert_clean("ht1", None);
+}

@@ -1,0 +1,248 @@
+//! Every state transition, exit status and signal propagation, and cleanup.
+
+use crate::common::*;
+use std::time::Duration;
+
+const WAIT_TERM: &[&str] = &[
+    "sh",
+    "-c",
+    "trap 'exit 0' TERM; while true; do sleep 0.05; done",
+];
+
+#[test]
+fn create_start_kill_delete() {
+    let env = Env::new("lifecycle");
+    env.set_args(WAIT_TERM);
+    let pidfile = env.dir.join("init.pid");
+    let r = env.rsrun(&[
+        "create",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        "lc1",
+    ]);
+    assert_eq!(r.code, 0, "create: {}", r.stderr);
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().parse().unwrap();
+
+    let st = env.state("lc1");
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], "lc1");
+    assert_eq!(st["pid"], pid);
+    assert_eq!(st["bundle"], env.bundle.to_str().unwrap());
+    assert_eq!(st["rootfs"], env.bundle.join("rootfs").to_str().unwrap());
+    assert!(st["ociVersion"].as_str().unwrap().starts_with("1."));
+    assert!(st["created"].as_str().unwrap().ends_with('Z'));
+    // The waiting init has not exec'd yet: it is still rsrun.
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "rsrun");
+
+    // A created container cannot be started twice, and start moves it to running.
+    let r = env.rsrun(&["start", "lc1"]);
+    assert_eq!(r.code, 0, "start: {}", r.stderr);
+    assert_eq!(env.status("lc1"), "running");
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "sh");
+    let r = env.rsrun(&["start", "lc1"]);
+    assert_one_line_error(&r, "already running");
+
+    // list shows it
+    let r = env.rsrun(&["list", "--format", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(list[0]["id"], "lc1");
+    assert_eq!(list[0]["status"], "running");
+    let r = env.rsrun(&["list", "-q"]);
+    assert_eq!(r.stdout, "lc1\n");
+
+    // delete without --force refuses a running container
+    let r = env.rsrun(&["delete", "lc1"]);
+    assert_one_line_error(&r, "not stopped");
+    assert_eq!(env.status("lc1"), "running");
+
+    // TERM (the default signal) reaches the init, which exits.
+    let r = env.rsrun(&["kill", "lc1"]);
+    assert_eq!(r.code, 0, "kill: {}", r.stderr);
+    env.wait_status("lc1", "stopped");
+    assert_eq!(env.state("lc1")["pid"], 0);
+    let r = env.rsrun(&["kill", "lc1", "KILL"]);
+    assert_one_line_error(&r, "not running");
+
+    let r = env.rsrun(&["delete", "lc1"]);
+    assert_eq!(r.code, 0, "delete: {}", r.stderr);
+    env.assert_clean("lc1", Some(pid));
+    let r = env.rsrun(&["state", "lc1"]);
+    assert_one_line_error(&r, "does not exist");
+    // delete --force of a container that does not exist is not an error (runc).
+    assert_eq!(env.rsrun(&["delete", "--force", "lc1"]).code, 0);
+}
+
+#[test]
+fn delete_of_created_container_kills_it() {
+    let env = Env::new("delcreated");
+    env.set_args(&["sleep", "100"]);
+    assert_eq!(env.create("dc1").code, 0);
+    let pid = env.state("dc1")["pid"].as_i64().unwrap() as i32;
+    let r = env.rsrun(&["delete", "dc1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    env.assert_clean("dc1", Some(pid));
+}
+
+#[test]
+fn delete_force_kills_every_process() {
+    let env = Env::new("delforce");
+    env.set_args(&["sh", "-c", "sleep 100 & sleep 100 & wait"]);
+    assert_eq!(env.create("df1").code, 0);
+    assert_eq!(env.rsrun(&["start", "df1"]).code, 0);
+    let pid = env.state("df1")["pid"].as_i64().unwrap() as i32;
+    let r = env.rsrun(&["delete", "--force", "df1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    env.assert_clean("df1", Some(pid));
+}
+
+#[test]
+fn run_returns_exit_status() {
+    let env = Env::new("exitstatus");
+    let r = env.run("es1", &["sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(r.stdout, "out\n");
+    assert_eq!(r.stderr, "err\n");
+    env.assert_clean("es1", None);
+}
+
+#[test]
+fn run_reports_death_by_signal_as_128_plus_n() {
+    let env = Env::new("sigexit");
+    env.set_args(&["sleep", "100"]);
+    let child = env
+        .cmd(&["run", "--bundle", env.bundle.to_str().unwrap(), "se1"])
+        .spawn()
+        .unwrap();
+    env.wait_status("se1", "running");
+    assert_eq!(env.rsrun(&["kill", "se1", "9"]).code, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(137));
+    env.assert_clean("se1", None);
+}
+
+#[test]
+fn run_forwards_signals_to_the_container() {
+    let env = Env::new("sigfwd");
+    env.set_args(&[
+        "sh",
+        "-c",
+        "trap 'exit 3' USR1; while true; do sleep 0.05; done",
+    ]);
+    let child = env
+        .cmd(&["run", "--bundle", env.bundle.to_str().unwrap(), "sf1"])
+        .spawn()
+        .unwrap();
+    env.wait_status("sf1", "running");
+    std::thread::sleep(Duration::from_millis(100));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    env.assert_clean("sf1", None);
+}
+
+#[test]
+fn run_detach_then_kill_all() {
+    let env = Env::new("detach");
+    env.set_args(&["sh", "-c", "sleep 100 & sleep 100"]);
+    let r = env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "rd1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(env.status("rd1"), "running");
+    assert_eq!(env.rsrun(&["kill", "--all", "rd1", "KILL"]).code, 0);
+    env.wait_status("rd1", "stopped");
+    assert_eq!(env.rsrun(&["delete", "rd1"]).code, 0);
+    env.assert_clean("rd1", None);
+}
+
+#[test]
+fn pause_and_resume() {
+    let env = Env::new("pause");
+    env.set_args(&["sleep", "100"]);
+    assert_eq!(
+        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "pr1"])
+            .code,
+        0
+    );
+    assert_eq!(env.rsrun(&["pause", "pr1"]).code, 0);
+    assert_eq!(env.status("pr1"), "paused");
+    let pid = env.state("pr1")["pid"].as_i64().unwrap();
+    let cg = rsrun::cgroups::Cgroup::resolve(None, "pr1").unwrap();
+    assert!(
+        rsrun::cgroups::freezer::is_frozen(&cg),
+        "the kernel does not report the cgroup frozen"
+    );
+    assert_one_line_error(&env.rsrun(&["pause", "pr1"]), "not running");
+    assert_eq!(env.rsrun(&["resume", "pr1"]).code, 0);
+    assert_eq!(env.status("pr1"), "running");
+    assert_one_line_error(&env.rsrun(&["resume", "pr1"]), "not paused");
+    assert_eq!(env.rsrun(&["delete", "-f", "pr1"]).code, 0);
+    env.assert_clean("pr1", Some(pid as i32));
+}
+
+#[test]
+fn container_is_placed_in_its_cgroup() {
+    let env = Env::new("cgplace");
+    let r = env.run("cg1", &["cat", "/proc/self/cgroup"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // With a cgroup namespace the container sees itself at the root of every hierarchy.
+    for line in r.stdout.lines() {
+        assert!(line.ends_with(":/"), "{line}");
+    }
+    env.edit(|v| {
+        let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "cgroup");
+    });
+    let r = env.run("cg2", &["cat", "/proc/self/cgroup"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r
+        .stdout
+        .lines()
+        .any(|l| l.starts_with("8:pids:") || l.contains(":pids:")));
+    for line in r
+        .stdout
+        .lines()
+        .filter(|l| l.contains(":pids:") || l.contains(":memory:"))
+    {
+        assert!(line.ends_with("/cg2"), "{line}");
+    }
+    env.assert_clean("cg2", None);
+}
+
+#[test]
+fn version_has_runc_shape() {
+    let r = rsrun(&["--version"]);
+    assert_eq!(r.code, 0);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].starts_with("rsrun version "), "{}", r.stdout);
+    assert!(lines.iter().any(|l| l.starts_with("commit: ")));
+    assert!(lines.iter().any(|l| l.starts_with("spec: 1.")));
+}
+
+#[test]
+fn json_log_gets_the_error() {
+    let env = Env::new("jsonlog");
+    let log = env.dir.join("log.json");
+    let r = rsrun(&[
+        "--root",
+        env.root.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "start",
+        "nope",
+    ]);
+    assert_ne!(r.code, 0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error");
+    assert!(last["msg"].as_str().unwrap().contains("does not exist"));
+    assert!(last["time"].is_string());
+}

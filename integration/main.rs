@@ -1,0 +1,10 @@
+//! Integration tests: the real rsrun binary, as root, on busybox bundles, against the
+//! real kernel. Each test has its own container ids and `--root`.
+
+mod common;
+
+mod bad_input;
+mod hooks;
+mod lifecycle;
+mod namespaces;
+mod runc_diff;

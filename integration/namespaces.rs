@@ -1,0 +1,146 @@
+//! Each namespace observed from inside the container.
+
+use crate::common::*;
+use serde_json::json;
+
+#[test]
+fn pid_uts_and_net_namespaces() {
+    let env = Env::new("ns-basic");
+    env.edit(|v| {
+        v["hostname"] = json!("box1");
+        v["domainname"] = json!("example.test");
+    });
+    let r = env.run(
+        "nb1",
+        &[
+            "sh",
+            "-c",
+            "echo $$; hostname; cat /proc/sys/kernel/domainname; ls /sys/class/net",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "1\nbox1\nexample.test\nlo\n");
+    env.assert_clean("nb1", None);
+}
+
+#[test]
+fn namespaces_differ_from_host() {
+    let env = Env::new("ns-differ");
+    let r = env.run(
+        "nd1",
+        &[
+            "sh",
+            "-c",
+            "for n in pid net ipc uts mnt cgroup; do readlink /proc/self/ns/$n; done",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for (line, n) in r
+        .stdout
+        .lines()
+        .zip(["pid", "net", "ipc", "uts", "mnt", "cgroup"])
+    {
+        let host = std::fs::read_link(format!("/proc/self/ns/{n}")).unwrap();
+        assert_ne!(line, host.to_str().unwrap(), "{n} namespace is the host's");
+    }
+    // Without a listed namespace the container shares the host's.
+    env.edit(|v| {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "ipc");
+    });
+    let r = env.run("nd2", &["readlink", "/proc/self/ns/ipc"]);
+    let host = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    assert_eq!(r.stdout.trim(), host.to_str().unwrap());
+}
+
+#[test]
+fn user_namespace_maps_ids() {
+    let env = Env::new("ns-user");
+    env.edit(|v| {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        // sysfs cannot be mounted for a network namespace owned by another user ns
+        // without the net ns being ours: it is (created together), so keep it.
+    });
+    // The rootfs must be usable by the mapped root.
+    let r = env.run(
+        "nu1",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map /proc/self/gid_map; id -u",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<Vec<&str>> = r
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], vec!["0", "100000", "65536"]);
+    assert_eq!(lines[1], vec!["0", "100000", "65536"]);
+    assert_eq!(lines[2], vec!["0"]);
+    env.assert_clean("nu1", None);
+}
+
+#[test]
+fn time_namespace_shifts_clocks() {
+    let env = Env::new("ns-time");
+    env.edit(|v| {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        v["linux"]["timeOffsets"] = json!({"boottime": {"secs": 1000000, "nanosecs": 0}});
+    });
+    let r = env.run("nt1", &["cat", "/proc/uptime"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let inside: f64 = r.stdout.split_whitespace().next().unwrap().parse().unwrap();
+    let host: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(inside - host > 999_000.0, "inside {inside}, host {host}");
+}
+
+#[test]
+fn join_network_namespace_by_path() {
+    let env = Env::new("ns-join");
+    env.set_args(&["sleep", "100"]);
+    assert_eq!(
+        env.rsrun(&[
+            "run",
+            "-d",
+            "--bundle",
+            env.bundle.to_str().unwrap(),
+            "nj-a"
+        ])
+        .code,
+        0
+    );
+    let pid = env.state("nj-a")["pid"].as_i64().unwrap();
+    let want = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let ns_path = format!("/proc/{pid}/ns/net");
+    env.edit(|v| {
+        for n in v["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = json!(ns_path);
+            }
+        }
+    });
+    let r = env.run("nj-b", &["readlink", "/proc/self/ns/net"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), want.to_str().unwrap());
+    assert_eq!(env.rsrun(&["delete", "-f", "nj-a"]).code, 0);
+    env.assert_clean("nj-a", Some(pid as i32));
+    env.assert_clean("nj-b", None);
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install the Debian packages rsrun's demo and tests need, when they are missing.
+set -euo pipefail
+need=()
+[ -x /bin/busybox ] || need+=(busybox-static)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "deps: need root to install: ${need[*]}" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
