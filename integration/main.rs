@@ -7,4 +7,5 @@ mod bad_input;
 mod hooks;
 mod lifecycle;
 mod namespaces;
+mod process;
 mod runc_diff;

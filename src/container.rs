@@ -69,6 +69,17 @@ impl Runtime {
         for w in &plan.warnings {
             self.log.warn(w);
         }
+        self.log.debug(&format!(
+            "create {id}: bundle {}, rootfs {}, cgroup {}",
+            bundle.display(),
+            plan.rootfs.root.display(),
+            plan.rootfs
+                .cgroup
+                .dirs
+                .first()
+                .map(|d| d.path.display().to_string())
+                .unwrap_or_default()
+        ));
         let dir = ContainerDir::create(&self.root, id)?;
         let r = self.spawn(&dir, &mut plan, o);
         if r.is_err() {
@@ -92,6 +103,8 @@ impl Runtime {
             &mut |level, msg| log.log(level, msg),
         )?;
         let pid = spawned.pid;
+        self.log
+            .debug(&format!("create {}: init {pid} is ready", plan.id));
         let start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
         let st = State {
             id: plan.id.clone(),
@@ -141,6 +154,8 @@ impl Runtime {
         st.started = true;
         dir.save(&st)?;
         let _ = std::fs::remove_file(&sock);
+        self.log
+            .debug(&format!("start {id}: init {} released", st.pid));
         if !reply.is_empty() {
             if let crate::process::channel::Msg::Failed { msg } =
                 crate::process::channel::decode(&reply)?
@@ -211,6 +226,8 @@ impl Runtime {
 
     /// Remove what the container left: its cgroup, its state; then poststop hooks.
     pub fn destroy(&self, dir: ContainerDir, st: &State) -> Result<()> {
+        self.log
+            .debug(&format!("delete {}: removing cgroup and state", st.id));
         let cg = st.cgroup.destroy();
         if let Some(h) = &st.hooks {
             crate::hooks::run_all_warn(

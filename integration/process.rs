@@ -1,0 +1,187 @@
+//! process.user, umask, rlimits, the read-only root, --no-pivot, --preserve-fds: observed
+//! from inside the container.
+
+use crate::common::*;
+use serde_json::json;
+use std::os::fd::AsRawFd;
+
+#[test]
+fn user_groups_and_umask() {
+    let env = Env::new("proc-user");
+    env.edit(|v| {
+        v["process"]["user"] =
+            json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20], "umask": 63});
+    });
+    let r = env.run(
+        "pu1",
+        &["sh", "-c", "id -u; id -g; id -G; umask; echo $HOME"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "1000\n1001\n1001 10 20\n0077\n/\n");
+    env.assert_clean("pu1", None);
+}
+
+#[test]
+fn rlimits_are_applied() {
+    let env = Env::new("proc-rlimit");
+    env.edit(|v| {
+        v["process"]["rlimits"] = json!([
+            {"type": "RLIMIT_NOFILE", "soft": 512, "hard": 777},
+            {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}
+        ]);
+    });
+    let r = env.run("rl1", &["sh", "-c", "ulimit -n; ulimit -Hn; ulimit -c"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "512\n777\n0\n");
+}
+
+#[test]
+fn rlimit_above_hard_limit_names_it() {
+    // This host's root lacks CAP_SYS_RESOURCE: raising a hard limit above the current one
+    // fails, and the error must name the rlimit.
+    let (_, hard) = rsrun::sys::getrlimit(libc::RLIMIT_NOFILE as i32).unwrap();
+    if hard == u64::MAX {
+        return;
+    }
+    let env = Env::new("proc-rlimit-eperm");
+    env.edit(|v| {
+        v["process"]["rlimits"] =
+            json!([{"type": "RLIMIT_NOFILE", "soft": hard + 1, "hard": hard + 1}]);
+    });
+    let caps = std::fs::read_to_string("/proc/self/status").unwrap();
+    let eff = caps.lines().find(|l| l.starts_with("CapEff:")).unwrap();
+    let eff = u64::from_str_radix(eff.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    // CAP_SYS_RESOURCE is capability 24.
+    if eff & (1 << 24) != 0 {
+        return; // a host that can raise it
+    }
+    let r = env.create("rle1");
+    assert_one_line_error(&r, "RLIMIT_NOFILE");
+    assert!(r.stderr.contains("EPERM"), "{}", r.stderr);
+    env.assert_clean("rle1", None);
+}
+
+#[test]
+fn readonly_root_and_writable_tmpfs() {
+    let env = Env::new("proc-ro");
+    let r = env.run(
+        "ro1",
+        &[
+            "sh",
+            "-c",
+            "touch /x 2>/dev/null && echo wrote || echo refused; touch /dev/shm/x && echo shm",
+        ],
+    );
+    assert_eq!(r.stdout, "refused\nshm\n", "{}", r.stderr);
+    env.edit(|v| v["root"]["readonly"] = json!(false));
+    let r = env.run("ro2", &["sh", "-c", "touch /x && echo wrote"]);
+    assert_eq!(r.stdout, "wrote\n", "{}", r.stderr);
+    assert!(env.bundle.join("rootfs/x").exists());
+}
+
+#[test]
+fn no_pivot_uses_chroot() {
+    let env = Env::new("proc-nopivot");
+    env.set_args(&["sh", "-c", "ls /; cat /proc/self/mountinfo | wc -l"]);
+    let r = env.rsrun(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        "np1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("bin\n"));
+    env.assert_clean("np1", None);
+}
+
+#[test]
+fn preserve_fds_passes_exactly_n() {
+    let env = Env::new("proc-fds");
+    let f1 = std::fs::File::open("/etc/hostname").unwrap();
+    let f2 = std::fs::File::open("/etc/hostname").unwrap();
+    // Place them at 3 and 4 in the child, without CLOEXEC.
+    let mut cmd = env.cmd(&[
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        "pf1",
+    ]);
+    env.set_args(&["ls", "/proc/self/fd"]);
+    let (a, b) = (f1.as_raw_fd(), f2.as_raw_fd());
+    use std::os::unix::process::CommandExt;
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(a, 3) < 0 || libc::dup2(b, 4) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let r = output(cmd);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // stdio, fd 3 (preserved) and the fd ls opens for the directory; not fd 4.
+    let fds: Vec<&str> = r.stdout.lines().collect();
+    assert!(fds.contains(&"3"), "{fds:?}");
+    assert!(!fds.contains(&"4"), "{fds:?}");
+    assert!(fds.len() <= 5, "unexpected fds leaked: {fds:?}");
+}
+
+#[test]
+fn reused_pid_is_never_signalled() {
+    let env = Env::new("proc-pidreuse");
+    env.set_args(&["sleep", "100"]);
+    assert_eq!(
+        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "pr1"])
+            .code,
+        0
+    );
+    let pid = env.state("pr1")["pid"].as_i64().unwrap();
+    // Pretend the recorded init died and its pid was reused: change the start time.
+    let path = env.root.join("pr1/state.json");
+    let mut st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let real = st["start_time"].as_u64().unwrap();
+    st["start_time"] = json!(real + 1);
+    std::fs::write(&path, st.to_string()).unwrap();
+    assert_eq!(env.status("pr1"), "stopped");
+    assert_one_line_error(&env.rsrun(&["kill", "pr1", "KILL"]), "not running");
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the process was signalled"
+    );
+    // Restore and clean up for real.
+    st["start_time"] = json!(real);
+    std::fs::write(&path, st.to_string()).unwrap();
+    assert_eq!(env.rsrun(&["delete", "-f", "pr1"]).code, 0);
+    env.assert_clean("pr1", Some(pid as i32));
+}
+
+#[test]
+fn debug_logs_the_steps() {
+    let env = Env::new("proc-debug");
+    let log = env.dir.join("debug.log");
+    env.set_args(&["true"]);
+    let r = rsrun(&[
+        "--root",
+        env.root.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "--debug",
+        "run",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        "dbg1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().count() >= 2, "{text}");
+    for l in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["level"], "debug");
+    }
+}
