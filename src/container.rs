@@ -91,8 +91,8 @@ impl Runtime {
 
     fn spawn(&self, dir: &ContainerDir, plan: &mut plan::Plan, o: &CreateOpts) -> Result<i32> {
         use std::os::fd::AsRawFd;
-        let prep = crate::process::create::prepare(plan)?;
         plan.rootfs.cgroup.create()?;
+        let prep = crate::process::create::prepare(plan)?;
         let listener = socket::listen_in(&dir.fd, START_SOCKET, &dir.path.join(START_SOCKET))?;
         let log = self.log.clone();
         let spawned = crate::process::create::spawn(

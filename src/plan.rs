@@ -41,6 +41,10 @@ pub struct ProcessPlan {
     pub preserve_fds: u32,
     /// Join a fresh session keyring named `_ses.<id>` (runc's default).
     pub new_keyring: bool,
+    /// Give the process a pty whose master goes to the console socket.
+    pub terminal: bool,
+    /// (rows, columns) for the pty.
+    pub console_size: Option<(u16, u16)>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,60 +119,7 @@ pub fn build(
         .as_ref()
         .ok_or_else(|| Error::config("process", "missing"))?;
 
-    // process
-    let env: Vec<String> = proc.env().clone().unwrap_or_default();
-    let path_env = env
-        .iter()
-        .rev()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-        .to_string();
-    let mut rlimits = Vec::new();
-    for (i, r) in proc
-        .rlimits()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        let name = r.typ().to_string();
-        let resource = rlimit_resource(&name).ok_or_else(|| {
-            Error::config(
-                format!("process.rlimits[{i}].type"),
-                format!("unknown rlimit {name:?}"),
-            )
-        })?;
-        rlimits.push(Rlimit {
-            name,
-            resource,
-            soft: r.soft(),
-            hard: r.hard(),
-        });
-    }
-    let last_cap = caps::last_cap();
-    let caps = match proc.capabilities() {
-        Some(c) => Some(caps::plan(c, last_cap, &mut |w| warnings.push(w))?),
-        None => None,
-    };
-    let user = proc.user();
-    let process = ProcessPlan {
-        args: cstrings("process.args", proc.args().as_deref().unwrap_or_default())?,
-        has_home: env.iter().any(|e| e.starts_with("HOME=")),
-        env: cstrings("process.env", &env)?,
-        path_env,
-        cwd: rootfs::clean(proc.cwd()),
-        uid: user.uid(),
-        gid: user.gid(),
-        additional_gids: user.additional_gids().clone().unwrap_or_default(),
-        umask: user.umask(),
-        rlimits,
-        caps,
-        last_cap,
-        no_new_privs: proc.no_new_privileges().unwrap_or(false),
-        oom_score_adj: proc.oom_score_adj(),
-        preserve_fds: o.preserve_fds,
-        new_keyring: o.new_keyring,
-    };
+    let process = process_plan(proc, o, &mut warnings)?;
 
     // root filesystem
     let root = spec
@@ -279,6 +230,76 @@ pub fn build(
         hooks: spec.hooks().clone(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         warnings,
+    })
+}
+
+/// `process` → ProcessPlan: shared by the container's init and by `exec`.
+pub fn process_plan(
+    proc: &oci_spec::runtime::Process,
+    o: &PlanOptions,
+    warnings: &mut Vec<String>,
+) -> Result<ProcessPlan> {
+    let env: Vec<String> = proc.env().clone().unwrap_or_default();
+    let path_env = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .to_string();
+    let mut rlimits = Vec::new();
+    for (i, r) in proc
+        .rlimits()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let name = r.typ().to_string();
+        let resource = rlimit_resource(&name).ok_or_else(|| {
+            Error::config(
+                format!("process.rlimits[{i}].type"),
+                format!("unknown rlimit {name:?}"),
+            )
+        })?;
+        rlimits.push(Rlimit {
+            name,
+            resource,
+            soft: r.soft(),
+            hard: r.hard(),
+        });
+    }
+    let last_cap = caps::last_cap();
+    let caps = match proc.capabilities() {
+        Some(c) => Some(caps::plan(c, last_cap, &mut |w| warnings.push(w))?),
+        None => None,
+    };
+    let args = proc.args().as_deref().unwrap_or_default();
+    if args.is_empty() || args[0].is_empty() {
+        return Err(Error::config("process.args", "missing or empty"));
+    }
+    let user = proc.user();
+    Ok(ProcessPlan {
+        args: cstrings("process.args", args)?,
+        has_home: env.iter().any(|e| e.starts_with("HOME=")),
+        env: cstrings("process.env", &env)?,
+        path_env,
+        cwd: rootfs::clean(proc.cwd()),
+        uid: user.uid(),
+        gid: user.gid(),
+        additional_gids: user.additional_gids().clone().unwrap_or_default(),
+        umask: user.umask(),
+        rlimits,
+        caps,
+        last_cap,
+        no_new_privs: proc.no_new_privileges().unwrap_or(false),
+        oom_score_adj: proc.oom_score_adj(),
+        preserve_fds: o.preserve_fds,
+        new_keyring: o.new_keyring,
+        terminal: proc.terminal().unwrap_or(false),
+        console_size: proc
+            .console_size()
+            .as_ref()
+            .map(|b| (b.height() as u16, b.width() as u16)),
     })
 }
 

@@ -94,7 +94,7 @@ pub fn spawn(
     let chan = Channel::new(parent_sock);
     let result = drive(plan, &chan, pid, log);
     if result.is_err() {
-        let _ = proc::kill(pid, init::KILL);
+        let _ = proc::kill(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = proc::waitpid(pid, false);
     }
     result.map(|()| Spawned { pid })

@@ -4,4 +4,5 @@
 pub mod caps;
 pub mod channel;
 pub mod create;
+pub mod finish;
 pub mod init;

@@ -1,0 +1,132 @@
+//! The last steps of every container process before execve, the init's and `exec`'s
+//! alike: process resources, then identity and capabilities in the one order that keeps
+//! them as specified, then cwd, the executable, no_new_privs and umask.
+
+use crate::error::{Error, Result};
+use crate::plan::ProcessPlan;
+use crate::sys::{self, proc};
+use std::ffi::{CStr, CString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// What execve needs once the process is ready.
+pub struct Exec {
+    pub exe: CString,
+    pub env: Vec<CString>,
+}
+
+/// rlimits → bounding set → groups/gid/uid (keepcaps) → E/P/I + ambient → cwd →
+/// executable → no_new_privs → umask.
+pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
+    if let Some(adj) = p.oom_score_adj {
+        sys::fs::write_file(
+            Path::new("/proc/self/oom_score_adj"),
+            adj.to_string().as_bytes(),
+        )?;
+    }
+    for r in &p.rlimits {
+        sys::setrlimit(&r.name, r.resource, r.soft, r.hard)?;
+    }
+    // The bounding set needs CAP_SETPCAP, so it goes before the uid change; keepcaps
+    // keeps the permitted set across setresuid so E/P/I can be set exactly afterwards.
+    let caps = p.caps.unwrap_or_default();
+    super::caps::apply_bounding(&caps, p.last_cap)?;
+    sys::set_keepcaps(true)?;
+    if in_user_ns && p.additional_gids.is_empty() {
+        // setgroups may be denied in a user namespace; there is nothing to set.
+        let _ = proc::setgroups(&[]);
+    } else {
+        proc::setgroups(&p.additional_gids)?;
+    }
+    proc::setresgid(p.gid)?;
+    proc::setresuid(p.uid)?;
+    sys::set_keepcaps(false)?;
+    super::caps::apply_sets(&caps, p.last_cap)?;
+
+    // The working directory, inside the container's root (CVE-2024-21626).
+    sys::fs::chdir(&p.cwd)?;
+    check_cwd_inside_root(&p.cwd)?;
+    let mut env = p.env.clone();
+    if !p.has_home {
+        env.push(CString::new(format!("HOME={}", home_of(p.uid))).unwrap_or_default());
+    }
+    let exe = find_executable(&p.args[0], &p.path_env)?;
+    if p.no_new_privs {
+        sys::set_no_new_privs()?;
+    }
+    if let Some(m) = p.umask {
+        sys::umask(m);
+    }
+    Ok(Exec { exe, env })
+}
+
+/// Nothing of rsrun's survives execve but stdio and --preserve-fds. Returns only on failure.
+pub fn exec(p: &ProcessPlan, e: &Exec) -> Error {
+    if let Err(err) = sys::cloexec_from(3 + p.preserve_fds) {
+        return err;
+    }
+    let errno = sys::execve(&e.exe, &p.args, &e.env);
+    Error::Child(format!(
+        "exec {:?}: {}",
+        p.args[0],
+        crate::error::ErrnoName(errno)
+    ))
+}
+
+/// After chdir, the kernel must see the cwd inside our root: a leaked host fd in the
+/// cwd path shows up as "(unreachable)" (CVE-2024-21626).
+fn check_cwd_inside_root(cwd: &Path) -> Result<()> {
+    let now = nix::unistd::getcwd().map_err(|e| Error::sys("getcwd", cwd, e))?;
+    if !now.is_absolute() || now.as_os_str().as_bytes().starts_with(b"(unreachable)") {
+        return Err(Error::container(format!(
+            "process.cwd {}: resolves outside the container's root",
+            cwd.display()
+        )));
+    }
+    Ok(())
+}
+
+/// HOME for a uid from the container's /etc/passwd, `/` when absent (runc's rule).
+fn home_of(uid: u32) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_string())
+        })
+        .next()
+        .unwrap_or_else(|| "/".into())
+}
+
+/// Resolve args[0] the way execvp would, in the container, so a missing executable fails
+/// before the process is reported ready, with runc's message.
+pub fn find_executable(arg0: &CStr, path_env: &str) -> Result<CString> {
+    let name = arg0.to_string_lossy();
+    let ok = |p: &Path| -> bool {
+        p.metadata().map(|m| m.is_file()).unwrap_or(false)
+            && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
+    };
+    if name.contains('/') {
+        let p = Path::new(name.as_ref());
+        if ok(p) {
+            return Ok(arg0.to_owned());
+        }
+        let why = match p.metadata() {
+            Err(e) => crate::error::ErrnoName(crate::error::io_errno(&e)).to_string(),
+            Ok(m) if !m.is_file() => "not a regular file".into(),
+            Ok(_) => "permission denied".into(),
+        };
+        return Err(Error::Child(format!("exec: {name:?}: stat {name}: {why}")));
+    }
+    for dir in path_env.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let cand = Path::new(dir).join(name.as_ref());
+        if ok(&cand) {
+            return crate::sys::fs::cstr(&cand);
+        }
+    }
+    Err(Error::Child(format!(
+        "exec: {name:?}: executable file not found in $PATH"
+    )))
+}
