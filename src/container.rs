@@ -21,6 +21,8 @@ pub struct CreateOpts {
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// A connected console socket made by `run` to proxy the terminal itself.
+    pub console_fd: Option<std::os::fd::OwnedFd>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -38,15 +40,16 @@ impl Runtime {
             .as_ref()
             .and_then(|p| p.terminal())
             .unwrap_or(false);
-        if terminal {
+        let has_socket = o.console_socket.is_some() || o.console_fd.is_some();
+        if terminal && !has_socket {
             return Err(Error::config(
                 "process.terminal",
-                "terminals are not supported yet: set it to false",
+                "a terminal needs --console-socket to receive the pty master",
             ));
         }
-        if o.console_socket.is_some() {
+        if !terminal && has_socket {
             return Err(Error::container(
-                "--console-socket: terminals are not supported yet",
+                "--console-socket given but process.terminal is false",
             ));
         }
         let cgroups_path = spec
@@ -94,11 +97,23 @@ impl Runtime {
         plan.rootfs.cgroup.create()?;
         let prep = crate::process::create::prepare(plan)?;
         let listener = socket::listen_in(&dir.fd, START_SOCKET, &dir.path.join(START_SOCKET))?;
+        let console = match (&o.console_socket, &o.console_fd) {
+            (Some(path), _) => Some(socket::connect_path(path)?),
+            (None, Some(fd)) => Some(
+                fd.try_clone()
+                    .map_err(|e| Error::sys_nopath("dup", crate::error::io_errno(&e)))?,
+            ),
+            (None, None) => None,
+        };
+        let config = plan.bundle.join("config.json");
+        std::fs::copy(&config, dir.path.join("config.json"))
+            .map_err(|e| Error::sys("copy", &config, crate::error::io_errno(&e)))?;
         let log = self.log.clone();
         let spawned = crate::process::create::spawn(
             plan,
             prep,
             listener,
+            console,
             dir.fd.as_raw_fd(),
             &mut |level, msg| log.log(level, msg),
         )?;
@@ -128,6 +143,14 @@ impl Runtime {
             return Err(e);
         }
         Ok(pid)
+    }
+
+    /// Whether the bundle's process asks for a terminal (for `run`'s proxy).
+    pub fn wants_terminal(&self, bundle: &Path) -> bool {
+        crate::spec::load(bundle)
+            .ok()
+            .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
+            .unwrap_or(false)
     }
 
     /// Release a created container's init to exec the user process.
@@ -357,5 +380,168 @@ mod tests {
         assert_eq!(parse_signal("9").unwrap(), 9);
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("0").is_err());
+    }
+}
+
+/// `exec` options (runc's flags).
+#[derive(Default)]
+pub struct ExecOpts {
+    pub process: Option<PathBuf>,
+    pub args: Vec<String>,
+    pub tty: bool,
+    pub cwd: Option<PathBuf>,
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub additional_gids: Vec<u32>,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub apparmor: Option<String>,
+    pub process_label: Option<String>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub console_fd: Option<std::os::fd::OwnedFd>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+}
+
+impl Runtime {
+    /// The process `exec` runs: `--process FILE`, or the container's own process with
+    /// the flags applied (runc's rules).
+    pub fn exec_process(&self, id: &str, o: &ExecOpts) -> Result<oci_spec::runtime::Process> {
+        if let Some(f) = &o.process {
+            let text =
+                std::fs::read(f).map_err(|e| Error::sys("open", f, crate::error::io_errno(&e)))?;
+            let de = &mut serde_json::Deserializer::from_slice(&text);
+            return serde_path_to_error::deserialize(de).map_err(|e| {
+                Error::config(
+                    format!("{}: {}", f.display(), e.path()),
+                    e.into_inner().to_string(),
+                )
+            });
+        }
+        if o.args.is_empty() {
+            return Err(Error::container("exec needs a command (or --process FILE)"));
+        }
+        let spec = crate::spec::load(&self.root.join(id))?;
+        let mut p = spec.process().clone().unwrap_or_default();
+        p.set_args(Some(o.args.clone()));
+        p.set_terminal(Some(o.tty));
+        if let Some(cwd) = &o.cwd {
+            p.set_cwd(cwd.clone());
+        }
+        let mut env = p.env().clone().unwrap_or_default();
+        env.extend(o.env.iter().cloned());
+        p.set_env(Some(env));
+        let mut user = p.user().clone();
+        if let Some(u) = &o.user {
+            let (uid, gid) = match u.split_once(':') {
+                Some((a, b)) => (a, Some(b)),
+                None => (u.as_str(), None),
+            };
+            let bad = || Error::container(format!("--user {u:?}: expected UID[:GID] as numbers"));
+            user.set_uid(uid.parse().map_err(|_| bad())?);
+            if let Some(g) = gid {
+                user.set_gid(g.parse().map_err(|_| bad())?);
+            }
+        }
+        if !o.additional_gids.is_empty() {
+            user.set_additional_gids(Some(o.additional_gids.clone()));
+        }
+        p.set_user(user);
+        if !o.caps.is_empty() {
+            let mut c = p.capabilities().clone().unwrap_or_default();
+            let parse = |name: &str| -> Result<oci_spec::runtime::Capability> {
+                serde_json::from_value(serde_json::Value::String(name.to_string()))
+                    .map_err(|_| Error::container(format!("--cap {name:?}: unknown capability")))
+            };
+            for name in &o.caps {
+                let cap = parse(name)?;
+                let add = |set: &Option<oci_spec::runtime::Capabilities>| {
+                    let mut s = set.clone().unwrap_or_default();
+                    s.insert(cap);
+                    Some(s)
+                };
+                c.set_bounding(add(c.bounding()));
+                c.set_effective(add(c.effective()));
+                c.set_permitted(add(c.permitted()));
+                if c.inheritable().as_ref().is_some_and(|i| !i.is_empty()) {
+                    c.set_ambient(add(c.ambient()));
+                }
+            }
+            p.set_capabilities(Some(c));
+        }
+        if o.no_new_privs {
+            p.set_no_new_privileges(Some(true));
+        }
+        Ok(p)
+    }
+
+    /// Start a process in a running container; returns its pid once it has exec'd.
+    pub fn exec(&self, id: &str, o: &ExecOpts) -> Result<i32> {
+        let dir = ContainerDir::open(&self.root, id)?;
+        let st = dir.load()?;
+        match state::status(&dir.path, &st) {
+            Status::Stopped => return Err(Error::container("cannot exec in a stopped container")),
+            Status::Paused if !o.ignore_paused => {
+                return Err(Error::container(
+                    "cannot exec in a paused container (see --ignore-paused)",
+                ))
+            }
+            _ => {}
+        }
+        let process = self.exec_process(id, o)?;
+        let label = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+        if label(&o.apparmor) || label(process.apparmor_profile()) {
+            return Err(Error::container(
+                "apparmor profile given, but AppArmor is not enabled on this host",
+            ));
+        }
+        if label(&o.process_label) || label(process.selinux_label()) {
+            return Err(Error::container(
+                "process label given, but SELinux is not enabled on this host",
+            ));
+        }
+        let terminal = process.terminal().unwrap_or(false);
+        let has_socket = o.console_socket.is_some() || o.console_fd.is_some();
+        if terminal && !has_socket {
+            return Err(Error::container(
+                "--tty needs --console-socket when detached",
+            ));
+        }
+        if !terminal && has_socket {
+            return Err(Error::container("--console-socket given without --tty"));
+        }
+        let mut warnings = Vec::new();
+        let pplan = plan::process_plan(
+            &process,
+            &PlanOptions {
+                no_pivot: false,
+                preserve_fds: o.preserve_fds,
+                new_keyring: false,
+            },
+            &mut warnings,
+        )?;
+        for w in &warnings {
+            self.log.warn(w);
+        }
+        let console = match (&o.console_socket, &o.console_fd) {
+            (Some(path), _) => Some(socket::connect_path(path)?),
+            (None, Some(fd)) => Some(
+                fd.try_clone()
+                    .map_err(|e| Error::sys_nopath("dup", crate::error::io_errno(&e)))?,
+            ),
+            (None, None) => None,
+        };
+        let xplan = crate::process::exec::ExecPlan {
+            process: pplan,
+            cgroup: st.cgroup.clone(),
+        };
+        let pid = crate::process::exec::spawn(&xplan, st.pid, &|| st.init_alive(), console)?;
+        self.log.debug(&format!("exec {id}: process {pid} started"));
+        if let Some(f) = &o.pid_file {
+            write_pid_file(f, pid)?;
+        }
+        Ok(pid)
     }
 }

@@ -12,6 +12,7 @@ fn create_opts(a: &CreateArgs) -> CreateOpts {
         bundle: a.bundle.clone(),
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
+        console_fd: None,
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
@@ -61,7 +62,7 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
             create,
             detach,
             keep,
-        } => rsrun::cli::run::run(rt, &create.id, &create_opts(&create), detach, keep),
+        } => rsrun::cli::run::run(rt, &create.id, create_opts(&create), detach, keep),
         Command::List { format, quiet } => {
             let items = rt.list()?;
             let out = if quiet {
@@ -89,6 +90,7 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
                 .map_err(|e| Error::sys("write", &path, rsrun::error::io_errno(&e)))?;
             Ok(0)
         }
+        Command::Exec(a) => rsrun::cli::exec::exec(rt, a),
         Command::Pause { id } => rt.pause(&id).map(|()| 0),
         Command::Resume { id } => rt.resume(&id).map(|()| 0),
     }

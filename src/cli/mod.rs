@@ -1,6 +1,8 @@
 //! runc's command line: global flags, one subcommand per verb. Thin adapters over
 //! `container::Runtime`; `main` prints errors and picks exit codes.
 
+pub mod exec;
+pub mod foreground;
 pub mod list;
 pub mod run;
 
@@ -75,6 +77,60 @@ pub struct CreateArgs {
     pub id: String,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct ExecArgs {
+    /// The process as a JSON file (runtime-spec `process`); the command line is ignored
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Working directory in the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Add an environment variable (KEY=VALUE)
+    #[arg(short = 'e', long)]
+    pub env: Vec<String>,
+    /// UID[:GID] to run as
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Additional group ids
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability (CAP_NAME)
+    #[arg(short = 'c', long = "cap")]
+    pub cap: Vec<String>,
+    /// Set no_new_privs
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// AppArmor profile (refused: this host has no AppArmor)
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// SELinux label (refused: this host has no SELinux)
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// Return once the process has started
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// File to write the process's pid to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket to receive the pty master
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Pass N extra fds (3..3+N)
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Allow exec in a paused container
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// Container id
+    pub id: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a container, ready to start
@@ -128,6 +184,8 @@ pub enum Command {
         #[arg(long = "rootless", id = "spec_rootless")]
         rootless: bool,
     },
+    /// Run a new process in a running container
+    Exec(ExecArgs),
     /// Freeze every process of a container
     Pause { id: String },
     /// Thaw a paused container

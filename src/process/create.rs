@@ -63,6 +63,7 @@ pub fn spawn(
     plan: &Plan,
     prep: Prepared,
     listener: OwnedFd,
+    console: Option<OwnedFd>,
     lock_fd: RawFd,
     log: &mut dyn FnMut(&str, &str),
 ) -> Result<Spawned> {
@@ -86,9 +87,16 @@ pub fn spawn(
         // The child: drop what belongs to the parent, then the step list.
         let _ = nix::unistd::close(lock_fd);
         drop(parent_sock);
-        init::run(plan, Channel::new(child_sock), listener, prep.joins);
+        init::run(
+            plan,
+            Channel::new(child_sock),
+            listener,
+            prep.joins,
+            console,
+        );
     }
     drop(child_sock);
+    drop(console);
     drop(listener);
     drop(prep.joins);
     let chan = Channel::new(parent_sock);

@@ -65,6 +65,8 @@ pub fn exec(p: &ProcessPlan, e: &Exec) -> Error {
     if let Err(err) = sys::cloexec_from(3 + p.preserve_fds) {
         return err;
     }
+    // The user process starts with no blocked signals, whatever rsrun had blocked.
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
     let errno = sys::execve(&e.exe, &p.args, &e.env);
     Error::Child(format!(
         "exec {:?}: {}",

@@ -24,8 +24,14 @@ pub struct Join {
 }
 
 /// Entry point of the cloned child. Never returns.
-pub fn run(plan: &Plan, chan: Channel, listener: OwnedFd, joins: Vec<Join>) -> ! {
-    match steps(plan, &chan, listener, joins) {
+pub fn run(
+    plan: &Plan,
+    chan: Channel,
+    listener: OwnedFd,
+    joins: Vec<Join>,
+    console: Option<OwnedFd>,
+) -> ! {
+    match steps(plan, &chan, listener, joins, console) {
         Ok(never) => match never {},
         Err(e) => {
             let _ = chan.send(&Msg::Failed { msg: e.to_string() });
@@ -34,7 +40,13 @@ pub fn run(plan: &Plan, chan: Channel, listener: OwnedFd, joins: Vec<Join>) -> !
     }
 }
 
-fn steps(plan: &Plan, chan: &Channel, listener: OwnedFd, joins: Vec<Join>) -> Result<Infallible> {
+fn steps(
+    plan: &Plan,
+    chan: &Channel,
+    listener: OwnedFd,
+    joins: Vec<Join>,
+    console: Option<OwnedFd>,
+) -> Result<Infallible> {
     // Die with `rsrun create` while it sets us up; nobody may ptrace or read our memory.
     sys::set_pdeathsig(libc::SIGKILL)?;
     sys::set_dumpable(false)?;
@@ -97,6 +109,18 @@ fn steps(plan: &Plan, chan: &Channel, listener: OwnedFd, joins: Vec<Join>) -> Re
 
     // 7. Read-only and masked paths, read-only root.
     setup::finalize(&plan.rootfs)?;
+
+    // A session of our own; with a terminal, a pty from the container's devpts as stdio
+    // and controlling terminal, bound onto /dev/console, its master sent to the socket.
+    nix::unistd::setsid().map_err(|e| Error::sys_nopath("setsid", e))?;
+    if let Some(sock) = &console {
+        super::tty::setup(
+            sock,
+            &plan.process,
+            Some(std::path::Path::new("/dev/console")),
+        )?;
+    }
+    drop(console);
 
     // 8. Resources, identity, capabilities, cwd, executable (shared with exec).
     let p = &plan.process;

@@ -4,5 +4,7 @@
 pub mod caps;
 pub mod channel;
 pub mod create;
+pub mod exec;
 pub mod finish;
 pub mod init;
+pub mod tty;

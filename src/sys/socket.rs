@@ -186,3 +186,14 @@ pub fn read_exact_byte(fd: &impl AsFd) -> Result<Option<u8>> {
         }
     }
 }
+
+/// A connected pair of unix stream sockets (CLOEXEC).
+pub fn stream_pair() -> Result<(OwnedFd, OwnedFd)> {
+    socket::socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .op0("socketpair")
+}

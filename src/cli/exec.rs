@@ -1,0 +1,52 @@
+//! `rsrun exec`: flags → ExecOpts; in the foreground, wait for the process (proxying its
+//! terminal when there is no console socket) and return its exit status.
+
+use super::{foreground, ExecArgs};
+use crate::container::{ExecOpts, Runtime};
+use crate::error::Result;
+
+pub fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
+    let mut o = ExecOpts {
+        process: a.process,
+        args: a.args,
+        tty: a.tty,
+        cwd: a.cwd,
+        env: a.env,
+        user: a.user,
+        additional_gids: a.additional_gids,
+        caps: a.cap,
+        no_new_privs: a.no_new_privs,
+        apparmor: a.apparmor,
+        process_label: a.process_label,
+        detach: a.detach,
+        pid_file: a.pid_file,
+        console_socket: a.console_socket,
+        console_fd: None,
+        preserve_fds: a.preserve_fds,
+        ignore_paused: a.ignore_paused,
+    };
+    if o.detach {
+        return rt.exec(&a.id, &o).map(|_| 0);
+    }
+    let terminal = rt.exec_process(&a.id, &o)?.terminal().unwrap_or(false);
+    let proxy = if terminal && o.console_socket.is_none() {
+        let (ours, theirs) = crate::sys::socket::stream_pair()?;
+        o.console_fd = Some(theirs);
+        Some(ours)
+    } else {
+        None
+    };
+    // Blocked before the process can exit; it restores an empty mask before execve.
+    let old = foreground::block_signals()?;
+    let r = (|| {
+        let pid = rt.exec(&a.id, &o)?;
+        drop(o.console_fd.take());
+        let master = match &proxy {
+            Some(sock) => Some(crate::process::tty::recv_master(sock)?),
+            None => None,
+        };
+        foreground::wait(pid, master)
+    })();
+    let _ = old.thread_set_mask();
+    r
+}

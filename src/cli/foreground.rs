@@ -1,0 +1,124 @@
+//! Waiting in the foreground for a container process (`run`, `exec` without --detach):
+//! forward every signal to it, reap it, and with a terminal proxy stdin/stdout to the
+//! pty master (raw mode on our own terminal, window size kept in sync).
+
+use crate::error::{Error, Result};
+use crate::sys::{self, proc};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::termios::{self, SetArg};
+use nix::sys::wait::WaitStatus;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+/// Block every signal in this thread (call before the child can exit, after it is cloned
+/// or with the child restoring its mask). Returns the previous mask.
+pub fn block_signals() -> Result<SigSet> {
+    SigSet::all()
+        .thread_swap_mask(SigmaskHow::SIG_BLOCK)
+        .map_err(|e| Error::sys_nopath("sigprocmask", e))
+}
+
+struct RawMode {
+    saved: Option<termios::Termios>,
+}
+
+impl RawMode {
+    fn enter() -> RawMode {
+        let stdin = std::io::stdin();
+        let saved = termios::tcgetattr(stdin.as_fd()).ok();
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            termios::cfmakeraw(&mut raw);
+            let _ = termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
+        }
+        RawMode { saved }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, t);
+        }
+    }
+}
+
+/// Wait for `pid` with every signal blocked (see `block_signals`); returns its exit code
+/// (128+N for a signal).
+pub fn wait(pid: i32, master: Option<OwnedFd>) -> Result<i32> {
+    let sfd = SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| Error::sys_nopath("signalfd", e))?;
+    let _raw = master.as_ref().map(|_| RawMode::enter());
+    if let Some(m) = &master {
+        if let Some((r, c)) = sys::get_winsize(&std::io::stdout()) {
+            let _ = sys::set_winsize(m, r, c);
+        }
+    }
+    let stdin = std::io::stdin();
+    let mut stdin_open = master.is_some();
+    let mut buf = [0u8; 8192];
+    let code = loop {
+        if let st @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..)) = proc::waitpid(pid, true)?
+        {
+            break proc::exit_code(st).unwrap_or(0);
+        }
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if let Some(m) = &master {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+            if stdin_open {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            }
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys_nopath("poll", e)),
+            Ok(_) => {}
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        if ready[0] {
+            if let Ok(Some(info)) = sfd.read_signal() {
+                let sig = info.ssi_signo as i32;
+                if sig == Signal::SIGWINCH as i32 {
+                    if let (Some(m), Some((r, c))) = (&master, sys::get_winsize(&std::io::stdout()))
+                    {
+                        let _ = sys::set_winsize(m, r, c);
+                    }
+                } else if sig != Signal::SIGCHLD as i32 {
+                    let _ = proc::kill_raw(pid, sig);
+                }
+            }
+        }
+        if let Some(m) = &master {
+            if ready.get(1) == Some(&true) && !copy(m.as_fd(), std::io::stdout().as_fd(), &mut buf)
+            {
+                // The pty closed: the process is exiting; waitpid will see it.
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            if ready.get(2) == Some(&true) && !copy(stdin.as_fd(), m.as_fd(), &mut buf) {
+                stdin_open = false;
+            }
+        }
+    };
+    if let Some(m) = &master {
+        // Drain what the process wrote before it exited.
+        let _ = nix::fcntl::fcntl(
+            m.as_fd(),
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        );
+        while copy(m.as_fd(), std::io::stdout().as_fd(), &mut buf) {}
+    }
+    Ok(code)
+}
+
+/// Copy one read's worth from `from` to `to`; false on EOF or error.
+fn copy(from: BorrowedFd, to: BorrowedFd, buf: &mut [u8]) -> bool {
+    match nix::unistd::read(from, buf) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => crate::sys::socket::write_all(&to, &buf[..n]).is_ok(),
+    }
+}

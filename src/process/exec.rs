@@ -1,0 +1,154 @@
+//! `exec`: a new process in a running container. The parent opens the init's namespaces
+//! (those that differ from its own), joins the pid and time ones for its children, clones
+//! the child into the container's cgroup and releases it; the child joins the rest (user
+//! first, mount last), becomes the process the plan describes and execs.
+//!
+//! Protocol on the socketpair: parent → `Proceed{pid}` (cgroup joined); child → `Ready`
+//! (about to exec) or `Failed`; the parent then reads EOF (exec closed the socket) or
+//! `Failed` (execve itself failed).
+
+use super::channel::{Channel, Msg};
+use super::init::Join;
+use crate::cgroups::Cgroup;
+use crate::error::{Error, Result};
+use crate::plan::ProcessPlan;
+use crate::sys::{self, fs as sfs, proc};
+use nix::fcntl::OFlag;
+use oci_spec::runtime::LinuxNamespaceType as T;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+pub struct ExecPlan {
+    pub process: ProcessPlan,
+    pub cgroup: Cgroup,
+}
+
+/// The namespaces of `pid` that differ from ours, opened now (user first, mount last).
+fn open_namespaces(pid: i32) -> Result<(Vec<Join>, Vec<Join>, bool)> {
+    const ORDER: [T; 8] = [
+        T::User,
+        T::Pid,
+        T::Time,
+        T::Cgroup,
+        T::Ipc,
+        T::Uts,
+        T::Network,
+        T::Mount,
+    ];
+    let mut child = Vec::new();
+    let mut parent = Vec::new();
+    let mut user = false;
+    for t in ORDER {
+        let name = crate::namespaces::proc_name(t);
+        let theirs = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
+        let (Ok(a), Ok(b)) = (
+            std::fs::read_link(&theirs),
+            std::fs::read_link(format!("/proc/self/ns/{name}")),
+        ) else {
+            continue;
+        };
+        if a == b {
+            continue;
+        }
+        let j = Join {
+            typ: t,
+            fd: sfs::open(&theirs, OFlag::O_RDONLY)?,
+            path: theirs,
+        };
+        match t {
+            T::Pid | T::Time => parent.push(j),
+            T::User => {
+                user = true;
+                child.push(j)
+            }
+            _ => child.push(j),
+        }
+    }
+    Ok((child, parent, user))
+}
+
+/// Spawn the process; returns its host pid once it has exec'd. `still_ours` re-checks
+/// that the init we opened namespaces of is the container's (not a reused pid).
+pub fn spawn(
+    plan: &ExecPlan,
+    init_pid: i32,
+    still_ours: &dyn Fn() -> bool,
+    console: Option<OwnedFd>,
+) -> Result<i32> {
+    let (joins, parent_joins, in_user_ns) = open_namespaces(init_pid)?;
+    if !still_ours() {
+        return Err(Error::container("container not running"));
+    }
+    for j in &parent_joins {
+        proc::setns(&j.fd, crate::namespaces::flag(j.typ), &j.path)?;
+    }
+    let cgroup_fd = match plan.cgroup.v2_dir() {
+        Some(d) => Some(sfs::open(d, OFlag::O_DIRECTORY | OFlag::O_PATH)?),
+        None => None,
+    };
+    let (parent_sock, child_sock) = sys::socket::seqpacket_pair()?;
+    let pid = sys::clone3(&sys::CloneArgs {
+        flags: 0,
+        cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
+    })?;
+    if pid == 0 {
+        drop(parent_sock);
+        child(plan, Channel::new(child_sock), joins, in_user_ns, console);
+    }
+    drop(child_sock);
+    drop(console);
+    let chan = Channel::new(parent_sock);
+    let r = drive(plan, &chan, pid);
+    if r.is_err() {
+        let _ = proc::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = proc::waitpid(pid, false);
+    }
+    r.map(|()| pid)
+}
+
+fn drive(plan: &ExecPlan, chan: &Channel, pid: i32) -> Result<()> {
+    if plan.cgroup.v2_dir().is_none() {
+        plan.cgroup.add_pid(pid)?;
+    }
+    chan.send(&Msg::Proceed { pid })?;
+    chan.expect(&Msg::Ready, &mut |_, _| {})?;
+    match chan.recv()? {
+        None => Ok(()),
+        Some(Msg::Failed { msg }) => Err(Error::Child(msg)),
+        Some(m) => Err(Error::Child(format!(
+            "protocol error: unexpected {}",
+            m.name()
+        ))),
+    }
+}
+
+fn child(
+    plan: &ExecPlan,
+    chan: Channel,
+    joins: Vec<Join>,
+    in_user_ns: bool,
+    console: Option<OwnedFd>,
+) -> ! {
+    let r = (|| -> Result<std::convert::Infallible> {
+        sys::set_pdeathsig(libc::SIGKILL)?;
+        // Non-dumpable until execve: container processes cannot ptrace us (CVE-2016-9962).
+        sys::set_dumpable(false)?;
+        chan.expect(&Msg::Proceed { pid: 0 }, &mut |_, _| {})?;
+        for j in &joins {
+            proc::setns(&j.fd, crate::namespaces::flag(j.typ), &j.path)?;
+        }
+        drop(joins);
+        nix::unistd::setsid().map_err(|e| Error::sys_nopath("setsid", e))?;
+        if let Some(sock) = &console {
+            super::tty::setup(sock, &plan.process, None)?;
+        }
+        drop(console);
+        let ready = super::finish::prepare(&plan.process, in_user_ns)?;
+        sys::set_pdeathsig(0)?;
+        chan.send(&Msg::Ready)?;
+        Err(super::finish::exec(&plan.process, &ready))
+    })();
+    let Err(e) = r;
+    let _ = chan.send(&Msg::Failed { msg: e.to_string() });
+    sys::exit_now(1)
+}
