@@ -4,8 +4,10 @@
 mod common;
 
 mod bad_input;
+mod exec;
 mod hooks;
 mod lifecycle;
 mod namespaces;
 mod process;
 mod runc_diff;
+mod terminal;

@@ -409,6 +409,7 @@ impl Runtime {
     /// The process `exec` runs: `--process FILE`, or the container's own process with
     /// the flags applied (runc's rules).
     pub fn exec_process(&self, id: &str, o: &ExecOpts) -> Result<oci_spec::runtime::Process> {
+        state::load_unlocked(&self.root, id)?;
         if let Some(f) = &o.process {
             let text =
                 std::fs::read(f).map_err(|e| Error::sys("open", f, crate::error::io_errno(&e)))?;

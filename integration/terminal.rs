@@ -1,0 +1,144 @@
+//! Terminals: the pty master arrives on a console socket the test listens on and
+//! carries input and output; /dev/console is the pty; consoleSize is applied.
+
+use crate::common::*;
+use serde_json::json;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::time::{Duration, Instant};
+
+/// Accept one connection and receive the fd sent with SCM_RIGHTS.
+fn receive_master(l: &UnixListener) -> (String, OwnedFd) {
+    let (conn, _) = l.accept().unwrap();
+    let mut buf = [0u8; 4096];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    let mut fd = None;
+    for c in msg.cmsgs().unwrap() {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+        }
+    }
+    let n = msg.bytes;
+    (
+        String::from_utf8_lossy(&buf[..n]).into_owned(),
+        fd.expect("no fd received"),
+    )
+}
+
+/// Read from the master until `want` appears (bounded).
+fn read_until(master: &mut std::fs::File, want: &str) -> String {
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut out = String::new();
+    let mut buf = [0u8; 1024];
+    while !out.contains(want) {
+        assert!(
+            Instant::now() < end,
+            "timed out waiting for {want:?}, got {out:?}"
+        );
+        match master.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.push_str(&String::from_utf8_lossy(&buf[..n])),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+#[test]
+fn console_socket_carries_the_pty() {
+    let env = Env::new("tty-create");
+    env.edit(|v| {
+        v["process"]["terminal"] = json!(true);
+        v["process"]["consoleSize"] = json!({"height": 33, "width": 101});
+        v["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "tty; stat -c %t:%T /dev/console; stty size; read x; echo got-$x"
+        ]);
+    });
+    let sock = env.dir.join("console.sock");
+    let l = UnixListener::bind(&sock).unwrap();
+    let envroot = env.root.clone();
+    let bundle = env.bundle.clone();
+    let sockc = sock.clone();
+    let t = std::thread::spawn(move || {
+        rsrun(&[
+            "--root",
+            envroot.to_str().unwrap(),
+            "create",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--console-socket",
+            sockc.to_str().unwrap(),
+            "tc1",
+        ])
+    });
+    let (name, master) = receive_master(&l);
+    assert_eq!(name, "/dev/ptmx");
+    let r = t.join().unwrap();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(env.rsrun(&["start", "tc1"]).code, 0);
+    let mut m = std::fs::File::from(master);
+    let out = read_until(&mut m, "101");
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    assert!(
+        out.contains("88:0"),
+        "/dev/console is not the pty (136:0 = 88:0 hex): {out}"
+    );
+    assert!(out.contains("33 101"), "{out}");
+    m.write_all(b"hello\n").unwrap();
+    let out = read_until(&mut m, "got-hello");
+    assert!(out.contains("got-hello"));
+    env.wait_status("tc1", "stopped");
+    assert_eq!(env.rsrun(&["delete", "tc1"]).code, 0);
+    env.assert_clean("tc1", None);
+}
+
+#[test]
+fn exec_tty_on_console_socket() {
+    let env = Env::new("tty-exec");
+    env.set_args(&["sleep", "1000"]);
+    assert_eq!(
+        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "te1"])
+            .code,
+        0
+    );
+    let sock = env.dir.join("console.sock");
+    let l = UnixListener::bind(&sock).unwrap();
+    let root = env.root.clone();
+    let sockc = sock.clone();
+    let t = std::thread::spawn(move || {
+        rsrun(&[
+            "--root",
+            root.to_str().unwrap(),
+            "exec",
+            "-t",
+            "-d",
+            "--console-socket",
+            sockc.to_str().unwrap(),
+            "te1",
+            "sh",
+            "-c",
+            "tty; read x; echo exec-$x",
+        ])
+    });
+    let (_, master) = receive_master(&l);
+    let r = t.join().unwrap();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut m = std::fs::File::from(master);
+    let out = read_until(&mut m, "/dev/pts/");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    m.write_all(b"ok\n").unwrap();
+    read_until(&mut m, "exec-ok");
+    assert_eq!(env.rsrun(&["delete", "-f", "te1"]).code, 0);
+    env.assert_clean("te1", None);
+}
