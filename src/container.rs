@@ -95,6 +95,10 @@ impl Runtime {
     fn spawn(&self, dir: &ContainerDir, plan: &mut plan::Plan, o: &CreateOpts) -> Result<i32> {
         use std::os::fd::AsRawFd;
         plan.rootfs.cgroup.create()?;
+        crate::cgroups::resources::apply(&plan.rootfs.cgroup, &plan.cgroup_writes)?;
+        if plan.rootfs.cgroup.mode == crate::cgroups::Mode::V2 {
+            crate::cgroups::devices_bpf::attach(&plan.rootfs.cgroup, &plan.device_rules)?;
+        }
         let prep = crate::process::create::prepare(plan)?;
         let listener = socket::listen_in(&dir.fd, START_SOCKET, &dir.path.join(START_SOCKET))?;
         let console = match (&o.console_socket, &o.console_fd) {

@@ -63,6 +63,10 @@ pub struct Plan {
     pub hooks: Option<Hooks>,
     pub annotations: HashMap<String, String>,
     pub warnings: Vec<String>,
+    /// The cgroup files `linux.resources` asks for, in order.
+    pub cgroup_writes: Vec<crate::cgroups::resources::Write>,
+    /// The device rules (for the v2 eBPF device filter).
+    pub device_rules: Vec<oci_spec::runtime::LinuxDeviceCgroup>,
 }
 
 pub struct PlanOptions {
@@ -195,6 +199,24 @@ pub fn build(
         cwd: process.cwd.clone(),
     };
 
+    let resources = linux.resources().clone().unwrap_or_default();
+    let created: Vec<(char, i64, i64)> = rootfs
+        .devices
+        .iter()
+        .map(|d| {
+            let t = if d.kind == nix::sys::stat::SFlag::S_IFBLK {
+                'b'
+            } else {
+                'c'
+            };
+            (t, d.major as i64, d.minor as i64)
+        })
+        .collect();
+    let cgroup_writes = match rootfs.cgroup.mode {
+        crate::cgroups::Mode::V2 => crate::cgroups::resources::v2(&resources)?,
+        _ => crate::cgroups::resources::v1(&resources, &created)?,
+    };
+    let device_rules = crate::cgroups::resources::device_rules(&resources, &created)?;
     let uid_mappings = linux.uid_mappings().clone().unwrap_or_default();
     let gid_mappings = linux.gid_mappings().clone().unwrap_or_default();
     let time_offsets = linux
@@ -230,6 +252,8 @@ pub fn build(
         hooks: spec.hooks().clone(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         warnings,
+        cgroup_writes,
+        device_rules,
     })
 }
 

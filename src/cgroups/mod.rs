@@ -3,8 +3,10 @@
 //! the missing ones, places the init in all of them before its code runs, and removes
 //! the ones it created on delete.
 
+pub mod devices_bpf;
 pub mod freezer;
 pub mod hierarchy;
+pub mod resources;
 
 use crate::error::{Error, Result, SysContext};
 use hierarchy::Hierarchy;
@@ -206,6 +208,42 @@ impl Cgroup {
         }
         Ok(())
     }
+}
+
+/// On v2, enable `controllers` in the subtree_control of every ancestor of the
+/// container's cgroup, from the top down, so its limit files exist.
+pub fn enable_controllers(cg: &Cgroup, controllers: &[String]) -> Result<()> {
+    let Some(dir) = cg.dirs.first() else {
+        return Ok(());
+    };
+    if controllers.is_empty() {
+        return Ok(());
+    }
+    let rel = dir
+        .path
+        .strip_prefix(&dir.mountpoint)
+        .unwrap_or(Path::new(""));
+    let mut cur = dir.mountpoint.clone();
+    for part in rel.components() {
+        let available = std::fs::read_to_string(cur.join("cgroup.controllers")).unwrap_or_default();
+        let enabled =
+            std::fs::read_to_string(cur.join("cgroup.subtree_control")).unwrap_or_default();
+        for c in controllers {
+            if enabled.split_whitespace().any(|e| e == c) {
+                continue;
+            }
+            if !available.split_whitespace().any(|a| a == c) {
+                return Err(Error::container(format!(
+                    "cgroup controller {c:?} is not available in {}",
+                    cur.display()
+                )));
+            }
+            let f = cur.join("cgroup.subtree_control");
+            std::fs::write(&f, format!("+{c}")).op("enable controller in", &f)?;
+        }
+        cur.push(part);
+    }
+    Ok(())
 }
 
 /// A new v1 cpuset cgroup starts with no cpus and no mems: copy the parent's, as runc

@@ -2,6 +2,7 @@
 //! Each wrapper retries EINTR where that is meaningful and returns errors that carry the
 //! operation and path (`crate::error::Error::Sys`).
 
+pub mod bpf;
 pub mod fs;
 pub mod proc;
 pub mod socket;

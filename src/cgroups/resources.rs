@@ -1,0 +1,693 @@
+//! `linux.resources` → the cgroup files to write, for v1 and for v2, with runc's v1→v2
+//! conversions so one config behaves the same on both. Pure: `apply` does the writes.
+
+use super::{Cgroup, Mode};
+use crate::error::{Error, Result};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+
+/// One write: the controller whose directory holds `file` (`""` = the v2 hierarchy),
+/// the value, and the spec field it comes from (for errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub controller: &'static str,
+    pub file: String,
+    pub value: String,
+    pub field: String,
+}
+
+fn w(
+    controller: &'static str,
+    file: impl Into<String>,
+    value: impl ToString,
+    field: &str,
+) -> Write {
+    Write {
+        controller,
+        file: file.into(),
+        value: value.to_string(),
+        field: field.into(),
+    }
+}
+
+/// runc's default device allow list, appended after the spec's rules.
+pub fn default_allowed() -> Vec<LinuxDeviceCgroup> {
+    let rule = |t: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        serde_json::from_value::<LinuxDeviceCgroup>(serde_json::json!({
+            "allow": true, "type": t, "major": major, "minor": minor, "access": access
+        }))
+        .unwrap_or_default()
+    };
+    use LinuxDeviceType::{B, C};
+    vec![
+        rule(C, None, None, "m"),
+        rule(B, None, None, "m"),
+        rule(C, Some(1), Some(3), "rwm"),
+        rule(C, Some(1), Some(8), "rwm"),
+        rule(C, Some(1), Some(7), "rwm"),
+        rule(C, Some(5), Some(0), "rwm"),
+        rule(C, Some(1), Some(5), "rwm"),
+        rule(C, Some(1), Some(9), "rwm"),
+        rule(C, Some(136), None, "rwm"),
+        rule(C, Some(5), Some(2), "rwm"),
+        rule(C, Some(10), Some(200), "rwm"),
+    ]
+}
+
+/// `type major:minor access` as the v1 devices files take it.
+pub fn device_rule_text(r: &LinuxDeviceCgroup) -> String {
+    let t = match r.typ().unwrap_or(LinuxDeviceType::A) {
+        LinuxDeviceType::A => "a",
+        LinuxDeviceType::B => "b",
+        LinuxDeviceType::C | LinuxDeviceType::U => "c",
+        LinuxDeviceType::P => "p",
+    };
+    let n = |v: Option<i64>| {
+        v.filter(|x| *x >= 0)
+            .map(|x| x.to_string())
+            .unwrap_or_else(|| "*".into())
+    };
+    let access = r.access().clone().unwrap_or_else(|| "rwm".into());
+    format!("{t} {}:{} {access}", n(r.major()), n(r.minor()))
+}
+
+fn check_access(i: usize, r: &LinuxDeviceCgroup) -> Result<()> {
+    if let Some(a) = r.access() {
+        if a.is_empty() || !a.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
+            return Err(Error::config(
+                format!("linux.resources.devices[{i}].access"),
+                format!("{a:?}: expected a combination of r, w, m"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The full device rule list: default deny, the spec's rules, runc's defaults, and the
+/// devices the spec creates.
+pub fn device_rules(
+    res: &LinuxResources,
+    created: &[(char, i64, i64)],
+) -> Result<Vec<LinuxDeviceCgroup>> {
+    let mut rules = Vec::new();
+    for (i, r) in res.devices().iter().flatten().enumerate() {
+        check_access(i, r)?;
+        rules.push(r.clone());
+    }
+    rules.extend(default_allowed());
+    for (t, ma, mi) in created {
+        let typ = if *t == 'b' {
+            LinuxDeviceType::B
+        } else {
+            LinuxDeviceType::C
+        };
+        rules.push(
+            serde_json::from_value(serde_json::json!({"allow": true, "type": typ, "major": ma, "minor": mi, "access": "rwm"}))
+                .unwrap_or_default(),
+        );
+    }
+    Ok(rules)
+}
+
+fn limit(v: i64) -> String {
+    if v < 0 {
+        "-1".into()
+    } else {
+        v.to_string()
+    }
+}
+
+fn max_or(v: i64) -> String {
+    if v < 0 {
+        "max".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// runc's cpu.shares → cpu.weight conversion.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    1 + ((shares.clamp(2, 262144) - 2) * 9999) / 262142
+}
+
+/// runc's blkio.weight → io.weight conversion.
+pub fn blkio_to_io_weight(w: u16) -> u64 {
+    if w == 0 {
+        return 0;
+    }
+    1 + ((w.clamp(10, 1000) as u64 - 10) * 9999) / 990
+}
+
+/// Writes for a v1 (or hybrid) host.
+pub fn v1(res: &LinuxResources, created: &[(char, i64, i64)]) -> Result<Vec<Write>> {
+    let mut out = Vec::new();
+    if let Some(m) = res.memory() {
+        if let Some(v) = m.limit() {
+            out.push(w(
+                "memory",
+                "memory.limit_in_bytes",
+                limit(v),
+                "linux.resources.memory.limit",
+            ));
+        }
+        if let Some(v) = m.swap() {
+            out.push(w(
+                "memory",
+                "memory.memsw.limit_in_bytes",
+                limit(v),
+                "linux.resources.memory.swap",
+            ));
+        }
+        if let Some(v) = m.reservation() {
+            out.push(w(
+                "memory",
+                "memory.soft_limit_in_bytes",
+                limit(v),
+                "linux.resources.memory.reservation",
+            ));
+        }
+        if let Some(v) = m.swappiness() {
+            if v > 100 {
+                return Err(Error::config(
+                    "linux.resources.memory.swappiness",
+                    format!("{v} is above 100"),
+                ));
+            }
+            out.push(w(
+                "memory",
+                "memory.swappiness",
+                v,
+                "linux.resources.memory.swappiness",
+            ));
+        }
+        if m.disable_oom_killer() == Some(true) {
+            out.push(w(
+                "memory",
+                "memory.oom_control",
+                1,
+                "linux.resources.memory.disableOOMKiller",
+            ));
+        }
+    }
+    if let Some(c) = res.cpu() {
+        if let Some(v) = c.shares().filter(|v| *v > 0) {
+            out.push(w("cpu", "cpu.shares", v, "linux.resources.cpu.shares"));
+        }
+        if let Some(v) = c.period().filter(|v| *v > 0) {
+            out.push(w(
+                "cpu",
+                "cpu.cfs_period_us",
+                v,
+                "linux.resources.cpu.period",
+            ));
+        }
+        if let Some(v) = c.quota().filter(|v| *v != 0) {
+            out.push(w(
+                "cpu",
+                "cpu.cfs_quota_us",
+                limit(v),
+                "linux.resources.cpu.quota",
+            ));
+        }
+        if let Some(v) = c.burst() {
+            out.push(w("cpu", "cpu.cfs_burst_us", v, "linux.resources.cpu.burst"));
+        }
+        if let Some(v) = c.realtime_period().filter(|v| *v > 0) {
+            out.push(w(
+                "cpu",
+                "cpu.rt_period_us",
+                v,
+                "linux.resources.cpu.realtimePeriod",
+            ));
+        }
+        if let Some(v) = c.realtime_runtime().filter(|v| *v != 0) {
+            out.push(w(
+                "cpu",
+                "cpu.rt_runtime_us",
+                v,
+                "linux.resources.cpu.realtimeRuntime",
+            ));
+        }
+        if let Some(v) = c.idle() {
+            out.push(w("cpu", "cpu.idle", v, "linux.resources.cpu.idle"));
+        }
+        if let Some(v) = c.cpus().as_ref().filter(|v| !v.is_empty()) {
+            out.push(w("cpuset", "cpuset.cpus", v, "linux.resources.cpu.cpus"));
+        }
+        if let Some(v) = c.mems().as_ref().filter(|v| !v.is_empty()) {
+            out.push(w("cpuset", "cpuset.mems", v, "linux.resources.cpu.mems"));
+        }
+    }
+    if let Some(p) = res.pids() {
+        out.push(w(
+            "pids",
+            "pids.max",
+            max_or(if p.limit() <= 0 { -1 } else { p.limit() }),
+            "linux.resources.pids.limit",
+        ));
+    }
+    if let Some(b) = res.block_io() {
+        if let Some(v) = b.weight() {
+            out.push(w(
+                "blkio",
+                "blkio.weight",
+                v,
+                "linux.resources.blockIO.weight",
+            ));
+        }
+        if let Some(v) = b.leaf_weight() {
+            out.push(w(
+                "blkio",
+                "blkio.leaf_weight",
+                v,
+                "linux.resources.blockIO.leafWeight",
+            ));
+        }
+        for d in b.weight_device().iter().flatten() {
+            if let Some(v) = d.weight() {
+                out.push(w(
+                    "blkio",
+                    "blkio.weight_device",
+                    format!("{}:{} {v}", d.major(), d.minor()),
+                    "linux.resources.blockIO.weightDevice",
+                ));
+            }
+            if let Some(v) = d.leaf_weight() {
+                out.push(w(
+                    "blkio",
+                    "blkio.leaf_weight_device",
+                    format!("{}:{} {v}", d.major(), d.minor()),
+                    "linux.resources.blockIO.weightDevice",
+                ));
+            }
+        }
+        for (list, file, field) in [
+            (
+                b.throttle_read_bps_device(),
+                "blkio.throttle.read_bps_device",
+                "throttleReadBpsDevice",
+            ),
+            (
+                b.throttle_write_bps_device(),
+                "blkio.throttle.write_bps_device",
+                "throttleWriteBpsDevice",
+            ),
+            (
+                b.throttle_read_iops_device(),
+                "blkio.throttle.read_iops_device",
+                "throttleReadIOPSDevice",
+            ),
+            (
+                b.throttle_write_iops_device(),
+                "blkio.throttle.write_iops_device",
+                "throttleWriteIOPSDevice",
+            ),
+        ] {
+            for d in list.iter().flatten() {
+                out.push(w(
+                    "blkio",
+                    file,
+                    format!("{}:{} {}", d.major(), d.minor(), d.rate()),
+                    &format!("linux.resources.blockIO.{field}"),
+                ));
+            }
+        }
+    }
+    for h in res.hugepage_limits().iter().flatten() {
+        out.push(w(
+            "hugetlb",
+            format!("hugetlb.{}.limit_in_bytes", h.page_size()),
+            h.limit(),
+            "linux.resources.hugepageLimits",
+        ));
+    }
+    if let Some(n) = res.network() {
+        if let Some(v) = n.class_id() {
+            out.push(w(
+                "net_cls",
+                "net_cls.classid",
+                v,
+                "linux.resources.network.classID",
+            ));
+        }
+        for p in n.priorities().iter().flatten() {
+            out.push(w(
+                "net_prio",
+                "net_prio.ifpriomap",
+                format!("{} {}", p.name(), p.priority()),
+                "linux.resources.network.priorities",
+            ));
+        }
+    }
+    if res.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+        return Err(Error::config(
+            "linux.resources.unified",
+            "needs a cgroup v2 host",
+        ));
+    }
+    if res.rdma().as_ref().is_some_and(|r| !r.is_empty()) {
+        return Err(Error::config(
+            "linux.resources.rdma",
+            "rdma limits are not supported yet",
+        ));
+    }
+    // Devices: default deny, then the rules in order.
+    out.push(w("devices", "devices.deny", "a", "linux.resources.devices"));
+    for (i, r) in device_rules(res, created)?.iter().enumerate() {
+        let file = if r.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
+        out.push(w(
+            "devices",
+            file,
+            device_rule_text(r),
+            &format!("linux.resources.devices[{i}]"),
+        ));
+    }
+    Ok(out)
+}
+
+/// Writes for a pure v2 host (devices are an eBPF program, not a file).
+pub fn v2(res: &LinuxResources) -> Result<Vec<Write>> {
+    let mut out = Vec::new();
+    if let Some(m) = res.memory() {
+        if let Some(v) = m.limit() {
+            out.push(w(
+                "",
+                "memory.max",
+                max_or(v),
+                "linux.resources.memory.limit",
+            ));
+        }
+        if let Some(v) = m.reservation() {
+            out.push(w(
+                "",
+                "memory.low",
+                max_or(v),
+                "linux.resources.memory.reservation",
+            ));
+        }
+        if let Some(swap) = m.swap() {
+            // v1's swap is memory+swap; v2's swap.max is swap alone.
+            let v = match (swap, m.limit()) {
+                (s, _) if s < 0 => "max".to_string(),
+                (s, Some(l)) if l >= 0 => {
+                    if s < l {
+                        return Err(Error::config(
+                            "linux.resources.memory.swap",
+                            format!("{s} is below the memory limit {l}"),
+                        ));
+                    }
+                    (s - l).to_string()
+                }
+                (s, _) => s.to_string(),
+            };
+            out.push(w("", "memory.swap.max", v, "linux.resources.memory.swap"));
+        }
+    }
+    if let Some(c) = res.cpu() {
+        if let Some(v) = c.shares().filter(|v| *v > 0) {
+            out.push(w(
+                "",
+                "cpu.weight",
+                shares_to_weight(v),
+                "linux.resources.cpu.shares",
+            ));
+        }
+        if c.quota().is_some() || c.period().is_some() {
+            let quota = match c.quota() {
+                Some(q) if q > 0 => q.to_string(),
+                _ => "max".into(),
+            };
+            let period = c.period().filter(|p| *p > 0).unwrap_or(100000);
+            out.push(w(
+                "",
+                "cpu.max",
+                format!("{quota} {period}"),
+                "linux.resources.cpu.quota",
+            ));
+        }
+        if let Some(v) = c.burst() {
+            out.push(w("", "cpu.max.burst", v, "linux.resources.cpu.burst"));
+        }
+        if let Some(v) = c.idle() {
+            out.push(w("", "cpu.idle", v, "linux.resources.cpu.idle"));
+        }
+        if c.realtime_runtime().is_some_and(|v| v != 0)
+            || c.realtime_period().is_some_and(|v| v != 0)
+        {
+            return Err(Error::config(
+                "linux.resources.cpu.realtimeRuntime",
+                "not supported on cgroup v2",
+            ));
+        }
+        if let Some(v) = c.cpus().as_ref().filter(|v| !v.is_empty()) {
+            out.push(w("", "cpuset.cpus", v, "linux.resources.cpu.cpus"));
+        }
+        if let Some(v) = c.mems().as_ref().filter(|v| !v.is_empty()) {
+            out.push(w("", "cpuset.mems", v, "linux.resources.cpu.mems"));
+        }
+    }
+    if let Some(p) = res.pids() {
+        out.push(w(
+            "",
+            "pids.max",
+            max_or(if p.limit() <= 0 { -1 } else { p.limit() }),
+            "linux.resources.pids.limit",
+        ));
+    }
+    if let Some(b) = res.block_io() {
+        if let Some(v) = b.weight() {
+            out.push(w(
+                "",
+                "io.weight",
+                blkio_to_io_weight(v),
+                "linux.resources.blockIO.weight",
+            ));
+        }
+        for d in b.weight_device().iter().flatten() {
+            if let Some(v) = d.weight() {
+                out.push(w(
+                    "",
+                    "io.weight",
+                    format!("{}:{} {}", d.major(), d.minor(), blkio_to_io_weight(v)),
+                    "linux.resources.blockIO.weightDevice",
+                ));
+            }
+        }
+        for (list, key, field) in [
+            (
+                b.throttle_read_bps_device(),
+                "rbps",
+                "throttleReadBpsDevice",
+            ),
+            (
+                b.throttle_write_bps_device(),
+                "wbps",
+                "throttleWriteBpsDevice",
+            ),
+            (
+                b.throttle_read_iops_device(),
+                "riops",
+                "throttleReadIOPSDevice",
+            ),
+            (
+                b.throttle_write_iops_device(),
+                "wiops",
+                "throttleWriteIOPSDevice",
+            ),
+        ] {
+            for d in list.iter().flatten() {
+                out.push(w(
+                    "",
+                    "io.max",
+                    format!("{}:{} {key}={}", d.major(), d.minor(), d.rate()),
+                    &format!("linux.resources.blockIO.{field}"),
+                ));
+            }
+        }
+    }
+    for h in res.hugepage_limits().iter().flatten() {
+        out.push(w(
+            "",
+            format!("hugetlb.{}.max", h.page_size()),
+            h.limit(),
+            "linux.resources.hugepageLimits",
+        ));
+    }
+    if res.network().is_some() {
+        return Err(Error::config(
+            "linux.resources.network",
+            "net_cls/net_prio do not exist on cgroup v2",
+        ));
+    }
+    if res.rdma().as_ref().is_some_and(|r| !r.is_empty()) {
+        return Err(Error::config(
+            "linux.resources.rdma",
+            "rdma limits are not supported yet",
+        ));
+    }
+    let mut keys: Vec<_> = res.unified().iter().flatten().collect();
+    keys.sort();
+    for (k, v) in keys {
+        if k.contains('/') || !k.contains('.') {
+            return Err(Error::config(
+                format!("linux.resources.unified.{k}"),
+                "not a cgroup file name",
+            ));
+        }
+        out.push(w("", k.clone(), v, &format!("linux.resources.unified.{k}")));
+    }
+    Ok(out)
+}
+
+/// The controllers a v2 write list needs enabled in every ancestor's subtree_control.
+pub fn v2_controllers(writes: &[Write]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for wr in writes {
+        let c = wr.file.split('.').next().unwrap_or("").to_string();
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Perform the writes. Errors name the field, the file, the value and the errno.
+pub fn apply(cg: &Cgroup, writes: &[Write]) -> Result<()> {
+    if cg.mode == Mode::V2 {
+        super::enable_controllers(cg, &v2_controllers(writes))?;
+    }
+    for wr in writes {
+        let Some(dir) = cg.dirs.iter().find(|d| {
+            if cg.mode == Mode::V2 {
+                true
+            } else {
+                d.controllers.split(',').any(|c| c == wr.controller)
+            }
+        }) else {
+            return Err(Error::config(
+                wr.field.clone(),
+                format!(
+                    "the {} controller is not mounted on this host",
+                    wr.controller
+                ),
+            ));
+        };
+        let path = dir.path.join(&wr.file);
+        std::fs::write(&path, &wr.value).map_err(|e| {
+            Error::config(
+                wr.field.clone(),
+                format!(
+                    "write {:?} to {}: {}",
+                    wr.value,
+                    path.display(),
+                    crate::error::ErrnoName(crate::error::io_errno(&e))
+                ),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(v: serde_json::Value) -> LinuxResources {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn conversions_match_runc() {
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(262144), 10000);
+        assert_eq!(blkio_to_io_weight(10), 1);
+        assert_eq!(blkio_to_io_weight(1000), 10000);
+        assert_eq!(blkio_to_io_weight(500), 4950);
+    }
+
+    #[test]
+    fn memory_and_pids_v1_v2() {
+        let r = res(
+            serde_json::json!({"memory": {"limit": 1048576, "swap": 2097152}, "pids": {"limit": 10}}),
+        );
+        let a = v1(&r, &[]).unwrap();
+        assert_eq!(a[0].file, "memory.limit_in_bytes");
+        assert_eq!(
+            a[1],
+            w(
+                "memory",
+                "memory.memsw.limit_in_bytes",
+                "2097152",
+                "linux.resources.memory.swap"
+            )
+        );
+        assert!(a.iter().any(|x| x.file == "pids.max" && x.value == "10"));
+        let b = v2(&r).unwrap();
+        assert_eq!(b[0].value, "1048576");
+        assert_eq!(
+            b[1],
+            w(
+                "",
+                "memory.swap.max",
+                "1048576",
+                "linux.resources.memory.swap"
+            )
+        );
+        assert_eq!(v2_controllers(&b), vec!["memory", "pids"]);
+    }
+
+    #[test]
+    fn cpu_max_and_unlimited() {
+        let r = res(serde_json::json!({"cpu": {"quota": 50000, "period": 100000, "shares": 1024}}));
+        let b = v2(&r).unwrap();
+        assert!(b.contains(&w(
+            "",
+            "cpu.max",
+            "50000 100000",
+            "linux.resources.cpu.quota"
+        )));
+        assert!(b.contains(&w("", "cpu.weight", "39", "linux.resources.cpu.shares")));
+        let r = res(serde_json::json!({"memory": {"limit": -1}, "pids": {"limit": 0}}));
+        let b = v2(&r).unwrap();
+        assert_eq!(b[0].value, "max");
+        assert_eq!(b[1].value, "max");
+    }
+
+    #[test]
+    fn devices_are_default_deny() {
+        let r = res(serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]}));
+        let a = v1(&r, &[('c', 4, 64)]).unwrap();
+        let dev: Vec<String> = a
+            .iter()
+            .filter(|x| x.controller == "devices")
+            .map(|x| format!("{} {}", x.file, x.value))
+            .collect();
+        assert_eq!(dev[0], "devices.deny a");
+        assert_eq!(dev[1], "devices.deny a *:* rwm");
+        assert!(dev.contains(&"devices.allow c 1:3 rwm".to_string()));
+        assert!(dev.contains(&"devices.allow c 136:* rwm".to_string()));
+        assert_eq!(dev.last().unwrap(), "devices.allow c 4:64 rwm");
+        let bad = res(serde_json::json!({"devices": [{"allow": true, "access": "rwx"}]}));
+        assert!(v1(&bad, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("devices[0].access"));
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let r = res(serde_json::json!({"memory": {"swappiness": 200}}));
+        assert!(v1(&r, &[]).unwrap_err().to_string().contains("swappiness"));
+        let r = res(serde_json::json!({"unified": {"../x": "1"}}));
+        assert!(v2(&r).unwrap_err().to_string().contains("unified"));
+        let r = res(serde_json::json!({"memory": {"limit": 100, "swap": 50}}));
+        assert!(v2(&r).unwrap_err().to_string().contains("memory.swap"));
+    }
+}
