@@ -150,3 +150,153 @@ fn bad_resource_values_name_the_field() {
     assert!(r.stderr.contains("cpuset.cpus"), "{}", r.stderr);
     env.assert_clean("rb2", None);
 }
+
+#[test]
+fn update_changes_limits() {
+    let env = Env::new("res-update");
+    env.set_args(&["sleep", "100"]);
+    assert_eq!(
+        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "ru1"])
+            .code,
+        0
+    );
+    let r = env.rsrun(&["update", "--memory", "64m", "--pids-limit", "20", "ru1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let res = env.dir.join("res.json");
+    std::fs::write(&res, r#"{"cpu": {"quota": 30000, "period": 100000}}"#).unwrap();
+    let r = env.rsrun(&["update", "--resources", res.to_str().unwrap(), "ru1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    if v2() {
+        assert_eq!(read("ru1", "memory", "memory.max"), "67108864");
+        assert_eq!(read("ru1", "cpu", "cpu.max"), "30000 100000");
+    } else {
+        assert_eq!(read("ru1", "memory", "memory.limit_in_bytes"), "67108864");
+        assert_eq!(read("ru1", "cpu", "cpu.cfs_quota_us"), "30000");
+    }
+    assert_eq!(read("ru1", "pids", "pids.max"), "20");
+    // A limit below current usage is refused by the kernel; the error names it.
+    let r = env.rsrun(&["update", "--memory", "4k", "ru1"]);
+    if r.code != 0 {
+        assert_one_line_error(&r, "linux.resources.memory.limit");
+    }
+    assert_one_line_error(
+        &env.rsrun(&["update", "--memory", "lots", "ru1"]),
+        "--memory",
+    );
+    assert_eq!(env.rsrun(&["delete", "-f", "ru1"]).code, 0);
+    assert_one_line_error(
+        &env.rsrun(&["update", "--memory", "64m", "ru1"]),
+        "does not exist",
+    );
+}
+
+#[test]
+fn events_stats_and_oom() {
+    let env = Env::new("res-events");
+    env.edit(|v| v["linux"]["resources"]["memory"] = json!({"limit": 16777216, "swap": 16777216}));
+    env.set_args(&["sleep", "100"]);
+    assert_eq!(
+        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "ev1"])
+            .code,
+        0
+    );
+    let r = env.rsrun(&["events", "--stats", "ev1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["id"], "ev1");
+    assert_eq!(v["data"]["memory"]["usage"]["limit"], 16777216);
+    assert!(v["data"]["pids"]["current"].as_u64().unwrap() >= 1);
+
+    // Stream: an OOM kill inside the container shows up as an oom event.
+    let out = env.dir.join("events.out");
+    let mut c = env.cmd(&["events", "--interval", "10s", "ev1"]);
+    c.stdout(std::fs::File::create(&out).unwrap());
+    let mut child = c.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = env.rsrun(&[
+        "exec",
+        "ev1",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=64M",
+        "count=1",
+    ]);
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(&out).unwrap().contains("\"oom\"") {
+        assert!(
+            std::time::Instant::now() < end,
+            "no oom event: {}",
+            std::fs::read_to_string(&out).unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(env.rsrun(&["delete", "-f", "ev1"]).code, 0);
+    // The stream ends when the container is gone.
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn ps_lists_the_container_processes() {
+    let env = Env::new("res-ps");
+    env.set_args(&["sleep", "100"]);
+    assert_eq!(
+        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "ps1"])
+            .code,
+        0
+    );
+    let pidf = env.dir.join("x.pid");
+    assert_eq!(
+        env.rsrun(&[
+            "exec",
+            "-d",
+            "--pid-file",
+            pidf.to_str().unwrap(),
+            "ps1",
+            "sleep",
+            "50"
+        ])
+        .code,
+        0
+    );
+    let init = env.state("ps1")["pid"].as_i64().unwrap();
+    let execd: i64 = std::fs::read_to_string(&pidf).unwrap().parse().unwrap();
+    let r = env.rsrun(&["ps", "--format", "json", "ps1"]);
+    let pids: Vec<i64> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert!(pids.contains(&init) && pids.contains(&execd));
+    let r = env.rsrun(&["ps", "ps1", "-o", "pid,comm"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", r.stdout);
+    assert!(lines[0].contains("PID"));
+    assert!(lines[1..].iter().all(|l| l.ends_with("sleep")));
+    assert_eq!(env.rsrun(&["delete", "-f", "ps1"]).code, 0);
+}
+
+#[test]
+fn features_document() {
+    let r = rsrun(&["features"]);
+    assert_eq!(r.code, 0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["ociVersionMin"], "1.0.0");
+    assert!(v["hooks"].as_array().unwrap().len() == 6);
+    assert_eq!(v["linux"]["cgroup"]["v2"], true);
+    assert_eq!(v["linux"]["seccomp"]["enabled"], false);
+    assert!(v["linux"]["capabilities"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("CAP_SYS_ADMIN")));
+    assert!(v["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("time")));
+}

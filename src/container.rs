@@ -268,6 +268,44 @@ impl Runtime {
         cg
     }
 
+    /// Apply new resource limits to a running (or created, or paused) container.
+    pub fn update(&self, id: &str, res: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        use crate::cgroups::{resources, Mode};
+        let dir = ContainerDir::open(&self.root, id)?;
+        let st = dir.load()?;
+        if state::status(&dir.path, &st) == Status::Stopped {
+            return Err(Error::container("cannot update a stopped container"));
+        }
+        let writes = match st.cgroup.mode {
+            Mode::V2 => resources::v2(res)?,
+            _ => resources::v1(res, None)?,
+        };
+        // Raising a v1 memory limit above memsw needs memsw first: retry in that order.
+        match resources::apply(&st.cgroup, &writes) {
+            Err(e)
+                if writes
+                    .iter()
+                    .any(|w| w.file == "memory.memsw.limit_in_bytes") =>
+            {
+                let mut swapped = writes.clone();
+                swapped.sort_by_key(|w| w.file != "memory.memsw.limit_in_bytes");
+                resources::apply(&st.cgroup, &swapped).map_err(|_| e)
+            }
+            r => r,
+        }
+    }
+
+    /// Host pids of every process in the container's cgroup.
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>> {
+        let st = state::load_unlocked(&self.root, id)?;
+        if state::status(&self.root.join(id), &st) == Status::Stopped {
+            return Ok(Vec::new());
+        }
+        let mut p = st.cgroup.pids();
+        p.sort_unstable();
+        Ok(p)
+    }
+
     pub fn pause(&self, id: &str) -> Result<()> {
         let dir = ContainerDir::open(&self.root, id)?;
         let st = dir.load()?;

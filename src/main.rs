@@ -90,6 +90,27 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
                 .map_err(|e| Error::sys("write", &path, rsrun::error::io_errno(&e)))?;
             Ok(0)
         }
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => {
+            print!(
+                "{}",
+                rsrun::cli::ps::ps(rt, &id, format == ListFormat::Json, &ps_args)?
+            );
+            Ok(0)
+        }
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => rsrun::cli::events::events(rt, &id, stats, &interval).map(|()| 0),
+        Command::Update(a) => rsrun::cli::update::update(rt, &a).map(|()| 0),
+        Command::Features => {
+            print!("{}", rsrun::cli::features::features());
+            Ok(0)
+        }
         Command::Exec(a) => rsrun::cli::exec::exec(rt, a),
         Command::Pause { id } => rt.pause(&id).map(|()| 0),
         Command::Resume { id } => rt.resume(&id).map(|()| 0),

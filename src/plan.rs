@@ -214,7 +214,7 @@ pub fn build(
         .collect();
     let cgroup_writes = match rootfs.cgroup.mode {
         crate::cgroups::Mode::V2 => crate::cgroups::resources::v2(&resources)?,
-        _ => crate::cgroups::resources::v1(&resources, &created)?,
+        _ => crate::cgroups::resources::v1(&resources, Some(&created))?,
     };
     let device_rules = crate::cgroups::resources::device_rules(&resources, &created)?;
     let uid_mappings = linux.uid_mappings().clone().unwrap_or_default();

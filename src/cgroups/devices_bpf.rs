@@ -81,10 +81,16 @@ pub fn compile(rules: &[LinuxDeviceCgroup]) -> Vec<Insn> {
         block.push(insn(MOV_K, 0, 0, 0, r.allow() as i32));
         block.push(insn(EXIT, 0, 0, 0, 0));
         let len = block.len();
+        let unconditional = jumps.is_empty();
         for j in jumps {
             block[j].off = (len - j - 1) as i16;
         }
         prog.extend(block);
+        if unconditional {
+            // This rule matches everything: nothing after it can run (the verifier
+            // refuses unreachable instructions).
+            return prog;
+        }
     }
     prog.push(insn(MOV_K, 0, 0, 0, 0));
     prog.push(insn(EXIT, 0, 0, 0, 0));
@@ -115,8 +121,9 @@ mod tests {
         .unwrap();
         let p = compile(&rules);
         // prologue 6; pts block: type, major, access(3), mov, exit = 7;
-        // null block: type, major, minor, mov, exit = 5; deny-all block: mov, exit = 2; tail 2
-        assert_eq!(p.len(), 6 + 7 + 5 + 2 + 2);
+        // null block: type, major, minor, mov, exit = 5; deny-all block: mov, exit = 2
+        // (unconditional: no default tail after it)
+        assert_eq!(p.len(), 6 + 7 + 5 + 2);
         // the pts block's type check skips the 6 instructions after it
         assert_eq!(p[6], insn(JNE_K, 2, 0, 6, 2));
         // its access mask forbids mknod (bit 1)
@@ -124,5 +131,8 @@ mod tests {
         // the deny-all block returns 0 unconditionally
         assert_eq!(p[18], insn(MOV_K, 0, 0, 0, 0));
         assert_eq!(p.last().unwrap().code, EXIT);
+        // without a catch-all rule the program ends in the default deny
+        let p = compile(&rules[1..]);
+        assert_eq!(p[p.len() - 2], insn(MOV_K, 0, 0, 0, 0));
     }
 }

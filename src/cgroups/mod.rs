@@ -7,6 +7,7 @@ pub mod devices_bpf;
 pub mod freezer;
 pub mod hierarchy;
 pub mod resources;
+pub mod stats;
 
 use crate::error::{Error, Result, SysContext};
 use hierarchy::Hierarchy;

@@ -140,8 +140,9 @@ pub fn blkio_to_io_weight(w: u16) -> u64 {
     1 + ((w.clamp(10, 1000) as u64 - 10) * 9999) / 990
 }
 
-/// Writes for a v1 (or hybrid) host.
-pub fn v1(res: &LinuxResources, created: &[(char, i64, i64)]) -> Result<Vec<Write>> {
+/// Writes for a v1 (or hybrid) host. `created` are the devices the container creates
+/// (allowed in the device list); `None` leaves the device list alone (update).
+pub fn v1(res: &LinuxResources, created: Option<&[(char, i64, i64)]>) -> Result<Vec<Write>> {
     let mut out = Vec::new();
     if let Some(m) = res.memory() {
         if let Some(v) = m.limit() {
@@ -354,6 +355,9 @@ pub fn v1(res: &LinuxResources, created: &[(char, i64, i64)]) -> Result<Vec<Writ
         ));
     }
     // Devices: default deny, then the rules in order.
+    let Some(created) = created else {
+        return Ok(out);
+    };
     out.push(w("devices", "devices.deny", "a", "linux.resources.devices"));
     for (i, r) in device_rules(res, created)?.iter().enumerate() {
         let file = if r.allow() {
@@ -617,7 +621,7 @@ mod tests {
         let r = res(
             serde_json::json!({"memory": {"limit": 1048576, "swap": 2097152}, "pids": {"limit": 10}}),
         );
-        let a = v1(&r, &[]).unwrap();
+        let a = v1(&r, Some(&[])).unwrap();
         assert_eq!(a[0].file, "memory.limit_in_bytes");
         assert_eq!(
             a[1],
@@ -663,7 +667,7 @@ mod tests {
     #[test]
     fn devices_are_default_deny() {
         let r = res(serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]}));
-        let a = v1(&r, &[('c', 4, 64)]).unwrap();
+        let a = v1(&r, Some(&[('c', 4, 64)])).unwrap();
         let dev: Vec<String> = a
             .iter()
             .filter(|x| x.controller == "devices")
@@ -675,7 +679,7 @@ mod tests {
         assert!(dev.contains(&"devices.allow c 136:* rwm".to_string()));
         assert_eq!(dev.last().unwrap(), "devices.allow c 4:64 rwm");
         let bad = res(serde_json::json!({"devices": [{"allow": true, "access": "rwx"}]}));
-        assert!(v1(&bad, &[])
+        assert!(v1(&bad, Some(&[]))
             .unwrap_err()
             .to_string()
             .contains("devices[0].access"));
@@ -684,7 +688,10 @@ mod tests {
     #[test]
     fn bad_values_name_the_field() {
         let r = res(serde_json::json!({"memory": {"swappiness": 200}}));
-        assert!(v1(&r, &[]).unwrap_err().to_string().contains("swappiness"));
+        assert!(v1(&r, Some(&[]))
+            .unwrap_err()
+            .to_string()
+            .contains("swappiness"));
         let r = res(serde_json::json!({"unified": {"../x": "1"}}));
         assert!(v2(&r).unwrap_err().to_string().contains("unified"));
         let r = res(serde_json::json!({"memory": {"limit": 100, "swap": 50}}));

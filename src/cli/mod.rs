@@ -1,10 +1,14 @@
 //! runc's command line: global flags, one subcommand per verb. Thin adapters over
 //! `container::Runtime`; `main` prints errors and picks exit codes.
 
+pub mod events;
 pub mod exec;
+pub mod features;
 pub mod foreground;
 pub mod list;
+pub mod ps;
 pub mod run;
+pub mod update;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -186,6 +190,29 @@ pub enum Command {
     },
     /// Run a new process in a running container
     Exec(ExecArgs),
+    /// List the processes of a container
+    Ps {
+        #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        id: String,
+        /// Arguments for ps(1) (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Resource usage and OOM events of a container
+    Events {
+        /// Print one stats event and exit
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats events
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
+    /// Update a container's resource limits
+    Update(update::UpdateArgs),
+    /// Print the features this runtime implements (runtime-spec features document)
+    Features,
     /// Freeze every process of a container
     Pause { id: String },
     /// Thaw a paused container

@@ -1,0 +1,80 @@
+//! `rsrun events`: `--stats` prints one stats event; otherwise a stream of stats every
+//! `--interval` and an `oom` event as soon as the kernel OOM-kills in the container,
+//! until the container stops.
+
+use crate::cgroups::stats;
+use crate::container::Runtime;
+use crate::error::{Error, Result};
+use serde_json::json;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// `5s`, `500ms`, `1m`, or plain seconds.
+pub fn parse_interval(s: &str) -> Result<Duration> {
+    let bad = || {
+        Error::container(format!(
+            "--interval {s:?}: expected a duration like 5s or 500ms"
+        ))
+    };
+    let (n, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: f64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    if secs <= 0.0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+pub fn events(rt: &Runtime, id: &str, once: bool, interval: &str) -> Result<()> {
+    let interval = parse_interval(interval)?;
+    let mut out = std::io::stdout();
+    let mut emit = |v: serde_json::Value| -> Result<()> {
+        writeln!(out, "{v}").map_err(|e| Error::sys_nopath("write", crate::error::io_errno(&e)))?;
+        out.flush()
+            .map_err(|e| Error::sys_nopath("write", crate::error::io_errno(&e)))
+    };
+    let st = crate::state::load_unlocked(&rt.root, id)?;
+    if once {
+        return emit(json!({"type": "stats", "id": id, "data": stats::stats(&st.cgroup)}));
+    }
+    let mut ooms = stats::oom_kills(&st.cgroup);
+    let mut next = Instant::now();
+    loop {
+        if rt.state(id)?.status == "stopped" {
+            return Ok(());
+        }
+        let now_ooms = stats::oom_kills(&st.cgroup);
+        if now_ooms > ooms {
+            ooms = now_ooms;
+            emit(json!({"type": "oom", "id": id}))?;
+        }
+        if Instant::now() >= next {
+            emit(json!({"type": "stats", "id": id, "data": stats::stats(&st.cgroup)}))?;
+            next = Instant::now() + interval;
+        }
+        std::thread::sleep(Duration::from_millis(100).min(interval));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_interval("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_interval("2").unwrap(), Duration::from_secs(2));
+        assert!(parse_interval("0s").is_err());
+        assert!(parse_interval("fast").is_err());
+    }
+}

@@ -1,0 +1,166 @@
+//! `rsrun update`: change a container's resources, from `--resources FILE|-`
+//! (LinuxResources JSON) and runc's flags, which win over the file.
+
+use crate::container::Runtime;
+use crate::error::{Error, Result};
+use clap::Args;
+use oci_spec::runtime::LinuxResources;
+use serde_json::{json, Value};
+use std::io::Read;
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct UpdateArgs {
+    /// LinuxResources JSON file, or - for standard input
+    #[arg(short = 'r', long)]
+    pub resources: Option<String>,
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<i64>,
+    #[arg(long = "cpu-share")]
+    pub cpu_share: Option<u64>,
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long = "cpu-rt-runtime")]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Memory limit (bytes, or with a k/m/g suffix; -1 for none)
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Memory plus swap limit
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Container id
+    pub id: String,
+}
+
+/// `512m`, `1g`, `1048576`, `-1` → bytes.
+pub fn parse_bytes(flag: &str, s: &str) -> Result<i64> {
+    let s = s.trim();
+    if s == "-1" {
+        return Ok(-1);
+    }
+    let lower = s.to_ascii_lowercase();
+    let lower = lower.trim_end_matches('b');
+    let (num, mult) = match lower.chars().last() {
+        Some('k') => (&lower[..lower.len() - 1], 1i64 << 10),
+        Some('m') => (&lower[..lower.len() - 1], 1 << 20),
+        Some('g') => (&lower[..lower.len() - 1], 1 << 30),
+        Some('t') => (&lower[..lower.len() - 1], 1 << 40),
+        _ => (lower, 1),
+    };
+    num.parse::<f64>()
+        .ok()
+        .filter(|n| *n >= 0.0)
+        .map(|n| (n * mult as f64) as i64)
+        .ok_or_else(|| Error::container(format!("--{flag} {s:?}: not a size")))
+}
+
+/// The resources to apply: the JSON (if any) with the flags merged in.
+pub fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
+    let mut v: Value = match a.resources.as_deref() {
+        None => json!({}),
+        Some(src) => {
+            let mut text = String::new();
+            if src == "-" {
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .map_err(|e| Error::sys("read", "stdin", crate::error::io_errno(&e)))?;
+            } else {
+                text = std::fs::read_to_string(src)
+                    .map_err(|e| Error::sys("open", src, crate::error::io_errno(&e)))?;
+            }
+            serde_json::from_str(&text).map_err(|e| Error::config("--resources", e.to_string()))?
+        }
+    };
+    let mut set = |path: &[&str], val: Value| {
+        let mut cur = &mut v;
+        for p in &path[..path.len() - 1] {
+            if !cur.get(*p).is_some_and(|x| x.is_object()) {
+                cur[*p] = json!({});
+            }
+            cur = &mut cur[*p];
+        }
+        cur[path[path.len() - 1]] = val;
+    };
+    if let Some(x) = a.blkio_weight {
+        set(&["blockIO", "weight"], json!(x));
+    }
+    if let Some(x) = a.cpu_period {
+        set(&["cpu", "period"], json!(x));
+    }
+    if let Some(x) = a.cpu_quota {
+        set(&["cpu", "quota"], json!(x));
+    }
+    if let Some(x) = a.cpu_share {
+        set(&["cpu", "shares"], json!(x));
+    }
+    if let Some(x) = a.cpu_rt_period {
+        set(&["cpu", "realtimePeriod"], json!(x));
+    }
+    if let Some(x) = a.cpu_rt_runtime {
+        set(&["cpu", "realtimeRuntime"], json!(x));
+    }
+    if let Some(x) = &a.cpuset_cpus {
+        set(&["cpu", "cpus"], json!(x));
+    }
+    if let Some(x) = &a.cpuset_mems {
+        set(&["cpu", "mems"], json!(x));
+    }
+    if let Some(x) = &a.memory {
+        set(&["memory", "limit"], json!(parse_bytes("memory", x)?));
+    }
+    if let Some(x) = &a.memory_reservation {
+        set(
+            &["memory", "reservation"],
+            json!(parse_bytes("memory-reservation", x)?),
+        );
+    }
+    if let Some(x) = &a.memory_swap {
+        set(&["memory", "swap"], json!(parse_bytes("memory-swap", x)?));
+    }
+    if let Some(x) = a.pids_limit {
+        set(&["pids", "limit"], json!(x));
+    }
+    serde_json::from_value(v).map_err(|e| Error::config("--resources", e.to_string()))
+}
+
+pub fn update(rt: &Runtime, a: &UpdateArgs) -> Result<()> {
+    let res = resources(a)?;
+    rt.update(&a.id, &res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("memory", "512m").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("memory", "1G").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("memory", "4096").unwrap(), 4096);
+        assert_eq!(parse_bytes("memory", "-1").unwrap(), -1);
+        assert!(parse_bytes("memory", "lots").is_err());
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let a = UpdateArgs {
+            memory: Some("64m".into()),
+            pids_limit: Some(5),
+            ..Default::default()
+        };
+        let r = resources(&a).unwrap();
+        assert_eq!(r.memory().as_ref().unwrap().limit(), Some(64 << 20));
+        assert_eq!(r.pids().as_ref().unwrap().limit(), 5);
+    }
+}
