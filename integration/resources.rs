@@ -147,7 +147,7 @@ fn bad_resource_values_name_the_field() {
     });
     let r = env.create("rb2");
     assert_one_line_error(&r, "linux.resources.cpu.cpus");
-    assert!(r.stderr.contains("cpuset.cpus"), "{}", r.stderr);
+    assert!(r.stderr.contains("9999"), "{}", r.stderr);
     env.assert_clean("rb2", None);
 }
 

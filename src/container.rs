@@ -276,6 +276,7 @@ impl Runtime {
         if state::status(&dir.path, &st) == Status::Stopped {
             return Err(Error::container("cannot update a stopped container"));
         }
+        resources::check_cpusets(res)?;
         let writes = match st.cgroup.mode {
             Mode::V2 => resources::v2(res)?,
             _ => resources::v1(res, None)?,

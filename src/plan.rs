@@ -200,6 +200,7 @@ pub fn build(
     };
 
     let resources = linux.resources().clone().unwrap_or_default();
+    crate::cgroups::resources::check_cpusets(&resources)?;
     let created: Vec<(char, i64, i64)> = rootfs
         .devices
         .iter()

@@ -379,6 +379,18 @@ pub fn v1(res: &LinuxResources, created: Option<&[(char, i64, i64)]>) -> Result<
 pub fn v2(res: &LinuxResources) -> Result<Vec<Write>> {
     let mut out = Vec::new();
     if let Some(m) = res.memory() {
+        if let Some(v) = m.swappiness() {
+            return Err(Error::config(
+                "linux.resources.memory.swappiness",
+                format!("{v}: memory.swappiness does not exist on cgroup v2"),
+            ));
+        }
+        if m.disable_oom_killer() == Some(true) {
+            return Err(Error::config(
+                "linux.resources.memory.disableOOMKiller",
+                "the OOM killer cannot be disabled on cgroup v2",
+            ));
+        }
         if let Some(v) = m.limit() {
             out.push(w(
                 "",
@@ -696,5 +708,75 @@ mod tests {
         assert!(v2(&r).unwrap_err().to_string().contains("unified"));
         let r = res(serde_json::json!({"memory": {"limit": 100, "swap": 50}}));
         assert!(v2(&r).unwrap_err().to_string().contains("memory.swap"));
+    }
+}
+
+/// Parse a cpuset list (`0-3,5`).
+pub fn parse_cpuset(s: &str) -> Option<std::collections::BTreeSet<u32>> {
+    let mut out = std::collections::BTreeSet::new();
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+                if a > b {
+                    return None;
+                }
+                out.extend(a..=b);
+            }
+            None => {
+                out.insert(part.trim().parse().ok()?);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Refuse `cpu.cpus` / `cpu.mems` naming CPUs or memory nodes the host does not have.
+pub fn check_cpusets(res: &LinuxResources) -> Result<()> {
+    let Some(c) = res.cpu() else {
+        return Ok(());
+    };
+    for (val, online, field) in [
+        (
+            c.cpus(),
+            "/sys/devices/system/cpu/online",
+            "linux.resources.cpu.cpus",
+        ),
+        (
+            c.mems(),
+            "/sys/devices/system/node/online",
+            "linux.resources.cpu.mems",
+        ),
+    ] {
+        let Some(v) = val.as_deref().filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let want = parse_cpuset(v)
+            .ok_or_else(|| Error::config(field, format!("{v:?} is not a cpuset list")))?;
+        let Ok(have) = std::fs::read_to_string(online) else {
+            continue;
+        };
+        let have = parse_cpuset(&have).unwrap_or_default();
+        if let Some(x) = want.iter().find(|x| !have.contains(x)) {
+            return Err(Error::config(
+                field,
+                format!(
+                    "{v:?}: {x} is not online on this host (cpuset.cpus/mems: {})",
+                    online
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod cpuset_tests {
+    #[test]
+    fn lists() {
+        let s = super::parse_cpuset("0-2,5").unwrap();
+        assert_eq!(s.into_iter().collect::<Vec<_>>(), vec![0, 1, 2, 5]);
+        assert!(super::parse_cpuset("3-1").is_none());
+        assert!(super::parse_cpuset("x").is_none());
     }
 }

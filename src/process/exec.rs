@@ -16,7 +16,7 @@ use crate::sys::{self, fs as sfs, proc};
 use nix::fcntl::OFlag;
 use oci_spec::runtime::LinuxNamespaceType as T;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub struct ExecPlan {
     pub process: ProcessPlan,
@@ -76,6 +76,13 @@ pub fn spawn(
     console: Option<OwnedFd>,
 ) -> Result<i32> {
     let (joins, parent_joins, in_user_ns) = open_namespaces(init_pid)?;
+    // The container's root as its init sees it: after joining the mount namespace the
+    // child chroots here, because setns puts it at the namespace's topmost mount, which
+    // is not the pivoted root when the host itself runs from a chroot (an initramfs).
+    let root = sfs::open(
+        Path::new(&format!("/proc/{init_pid}/root")),
+        OFlag::O_PATH | OFlag::O_DIRECTORY,
+    )?;
     if !still_ours() {
         return Err(Error::container("container not running"));
     }
@@ -93,7 +100,14 @@ pub fn spawn(
     })?;
     if pid == 0 {
         drop(parent_sock);
-        child(plan, Channel::new(child_sock), joins, in_user_ns, console);
+        child(
+            plan,
+            Channel::new(child_sock),
+            joins,
+            root,
+            in_user_ns,
+            console,
+        );
     }
     drop(child_sock);
     drop(console);
@@ -126,6 +140,7 @@ fn child(
     plan: &ExecPlan,
     chan: Channel,
     joins: Vec<Join>,
+    root: OwnedFd,
     in_user_ns: bool,
     console: Option<OwnedFd>,
 ) -> ! {
@@ -138,6 +153,10 @@ fn child(
             proc::setns(&j.fd, crate::namespaces::flag(j.typ), &j.path)?;
         }
         drop(joins);
+        sfs::fchdir(&root, Path::new("/"))?;
+        sfs::chroot(Path::new("."))?;
+        sfs::chdir(Path::new("/"))?;
+        drop(root);
         nix::unistd::setsid().map_err(|e| Error::sys_nopath("setsid", e))?;
         if let Some(sock) = &console {
             super::tty::setup(sock, &plan.process, None)?;
