@@ -149,9 +149,9 @@ fn unsupported_features_are_refused_not_ignored() {
     let env = Env::new("bad-unsupported");
     let good = env.config();
     let mut v = good.clone();
-    v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+    v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
     env.write_config(&v);
-    refused(&env, "bu1", "linux.seccomp");
+    refused(&env, "bu1", "linux.sysctl");
 
     let mut v = good.clone();
     v["process"]["terminal"] = json!(true);

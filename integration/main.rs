@@ -11,4 +11,5 @@ mod namespaces;
 mod process;
 mod resources;
 mod runc_diff;
+mod seccomp;
 mod terminal;

@@ -120,7 +120,12 @@ fn preserve_fds_passes_exactly_n() {
     use std::os::unix::process::CommandExt;
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(a, 3) < 0 || libc::dup2(b, 4) < 0 {
+            // Move both out of the way first: dup2(3, 3) would keep CLOEXEC set.
+            let (x, y) = (
+                libc::fcntl(a, libc::F_DUPFD, 100),
+                libc::fcntl(b, libc::F_DUPFD, 100),
+            );
+            if x < 0 || y < 0 || libc::dup2(x, 3) < 0 || libc::dup2(y, 4) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

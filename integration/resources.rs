@@ -290,7 +290,7 @@ fn features_document() {
     assert_eq!(v["ociVersionMin"], "1.0.0");
     assert!(v["hooks"].as_array().unwrap().len() == 6);
     assert_eq!(v["linux"]["cgroup"]["v2"], true);
-    assert_eq!(v["linux"]["seccomp"]["enabled"], false);
+    assert_eq!(v["linux"]["seccomp"]["enabled"], true);
     assert!(v["linux"]["capabilities"]
         .as_array()
         .unwrap()

@@ -557,6 +557,8 @@ impl Runtime {
             return Err(Error::container("--console-socket given without --tty"));
         }
         let mut warnings = Vec::new();
+        let spec = crate::spec::load(&dir.path)?;
+        let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
         let pplan = plan::process_plan(
             &process,
             &PlanOptions {
@@ -564,6 +566,7 @@ impl Runtime {
                 preserve_fds: o.preserve_fds,
                 new_keyring: false,
             },
+            seccomp.as_ref(),
             &mut warnings,
         )?;
         for w in &warnings {
@@ -580,6 +583,7 @@ impl Runtime {
         let xplan = crate::process::exec::ExecPlan {
             process: pplan,
             cgroup: st.cgroup.clone(),
+            state: st.oci(Status::Running),
         };
         let pid = crate::process::exec::spawn(&xplan, st.pid, &|| st.init_alive(), console)?;
         self.log.debug(&format!("exec {id}: process {pid} started"));

@@ -45,6 +45,8 @@ pub struct ProcessPlan {
     pub terminal: bool,
     /// (rows, columns) for the pty.
     pub console_size: Option<(u16, u16)>,
+    /// The compiled seccomp filter of the container.
+    pub seccomp: Option<crate::seccomp::Filter>,
 }
 
 #[derive(Debug, Clone)]
@@ -123,7 +125,7 @@ pub fn build(
         .as_ref()
         .ok_or_else(|| Error::config("process", "missing"))?;
 
-    let process = process_plan(proc, o, &mut warnings)?;
+    let process = process_plan(proc, o, linux.seccomp().as_ref(), &mut warnings)?;
 
     // root filesystem
     let root = spec
@@ -262,8 +264,22 @@ pub fn build(
 pub fn process_plan(
     proc: &oci_spec::runtime::Process,
     o: &PlanOptions,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
     warnings: &mut Vec<String>,
 ) -> Result<ProcessPlan> {
+    let seccomp = match seccomp {
+        Some(s) => {
+            let f = crate::seccomp::compile(s)?;
+            if !f.skipped.is_empty() {
+                warnings.push(format!(
+                    "seccomp: syscalls unknown to libseccomp skipped: {}",
+                    f.skipped.join(", ")
+                ));
+            }
+            Some(f)
+        }
+        None => None,
+    };
     let env: Vec<String> = proc.env().clone().unwrap_or_default();
     let path_env = env
         .iter()
@@ -321,6 +337,7 @@ pub fn process_plan(
         preserve_fds: o.preserve_fds,
         new_keyring: o.new_keyring,
         terminal: proc.terminal().unwrap_or(false),
+        seccomp,
         console_size: proc
             .console_size()
             .as_ref()

@@ -133,6 +133,15 @@ fn drive(plan: &Plan, chan: &Channel, pid: i32, log: &mut dyn FnMut(&str, &str))
         )?;
         chan.send(&Msg::HooksDone)?;
     }
+    if let Some(l) = plan
+        .process
+        .seccomp
+        .as_ref()
+        .and_then(|f| f.listener.as_ref())
+    {
+        let fd = chan.expect_fd(&Msg::SeccompListener, log)?;
+        crate::seccomp::send_listener(l, &plan.hook_state(pid, "creating"), pid, &fd)?;
+    }
     chan.expect(&Msg::Ready, log)?;
     Ok(())
 }

@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 pub struct ExecPlan {
     pub process: ProcessPlan,
     pub cgroup: Cgroup,
+    /// The container's state, for a seccomp notify listener.
+    pub state: crate::state::OciState,
 }
 
 /// The namespaces of `pid` that differ from ours, opened now (user first, mount last).
@@ -125,6 +127,15 @@ fn drive(plan: &ExecPlan, chan: &Channel, pid: i32) -> Result<()> {
         plan.cgroup.add_pid(pid)?;
     }
     chan.send(&Msg::Proceed { pid })?;
+    if let Some(l) = plan
+        .process
+        .seccomp
+        .as_ref()
+        .and_then(|f| f.listener.as_ref())
+    {
+        let fd = chan.expect_fd(&Msg::SeccompListener, &mut |_, _| {})?;
+        crate::seccomp::send_listener(l, &plan.state, pid, &fd)?;
+    }
     chan.expect(&Msg::Ready, &mut |_, _| {})?;
     match chan.recv()? {
         None => Ok(()),
@@ -162,7 +173,10 @@ fn child(
             super::tty::setup(sock, &plan.process, None)?;
         }
         drop(console);
-        let ready = super::finish::prepare(&plan.process, in_user_ns)?;
+        let mut ready = super::finish::prepare(&plan.process, in_user_ns)?;
+        if let Some(l) = ready.listener.take() {
+            chan.send_fd(&Msg::SeccompListener, &l)?;
+        }
         sys::set_pdeathsig(0)?;
         chan.send(&Msg::Ready)?;
         Err(super::finish::exec(&plan.process, &ready))

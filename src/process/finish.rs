@@ -13,6 +13,17 @@ use std::path::Path;
 pub struct Exec {
     pub exe: CString,
     pub env: Vec<CString>,
+    /// The seccomp notify listener, when the filter was loaded early and has one.
+    pub listener: Option<std::os::fd::OwnedFd>,
+}
+
+/// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in before the
+/// capability drop; a notify filter too, so its listener reaches the runtime before
+/// `create` returns. Otherwise it is the very last step before execve.
+fn seccomp_early(p: &ProcessPlan) -> bool {
+    p.seccomp
+        .as_ref()
+        .is_some_and(|f| !p.no_new_privs || f.listener.is_some())
 }
 
 /// rlimits → bounding set → groups/gid/uid (keepcaps) → E/P/I + ambient → cwd →
@@ -29,6 +40,15 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
     }
     // The bounding set needs CAP_SETPCAP, so it goes before the uid change; keepcaps
     // keeps the permitted set across setresuid so E/P/I can be set exactly afterwards.
+    let mut listener = None;
+    if seccomp_early(p) {
+        if let Some(f) = &p.seccomp {
+            if p.no_new_privs {
+                sys::set_no_new_privs()?;
+            }
+            listener = sys::seccomp_load(&f.bpf, f.flags)?;
+        }
+    }
     let caps = p.caps.unwrap_or_default();
     super::caps::apply_bounding(&caps, p.last_cap)?;
     sys::set_keepcaps(true)?;
@@ -57,7 +77,7 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
     if let Some(m) = p.umask {
         sys::umask(m);
     }
-    Ok(Exec { exe, env })
+    Ok(Exec { exe, env, listener })
 }
 
 /// Nothing of rsrun's survives execve but stdio and --preserve-fds. Returns only on failure.
@@ -67,6 +87,13 @@ pub fn exec(p: &ProcessPlan, e: &Exec) -> Error {
     }
     // The user process starts with no blocked signals, whatever rsrun had blocked.
     let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+    if !seccomp_early(p) {
+        if let Some(f) = &p.seccomp {
+            if let Err(err) = sys::seccomp_load(&f.bpf, f.flags) {
+                return err;
+            }
+        }
+    }
     let errno = sys::execve(&e.exe, &p.args, &e.env);
     Error::Child(format!(
         "exec {:?}: {}",

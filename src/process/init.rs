@@ -124,7 +124,10 @@ fn steps(
 
     // 8. Resources, identity, capabilities, cwd, executable (shared with exec).
     let p = &plan.process;
-    let ready = super::finish::prepare(p, plan.ns.in_user_ns())?;
+    let mut ready = super::finish::prepare(p, plan.ns.in_user_ns())?;
+    if let Some(l) = ready.listener.take() {
+        chan.send_fd(&Msg::SeccompListener, &l)?;
+    }
 
     // 9. Ready: `create` returns; we wait for `start`.
     sys::set_pdeathsig(0)?;

@@ -18,7 +18,6 @@ const CHECKS: &[(&str, Check)] = &[
     ("hostname", hostname),
     ("mounts", mounts),
     ("linux.cgroupsPath", cgroups_path),
-    ("linux.seccomp", seccomp),
     ("linux.sysctl", sysctl),
 ];
 
@@ -266,16 +265,6 @@ fn cgroups_path(spec: &Spec) -> Result<()> {
                 format!("{s:?} is a systemd slice:prefix:name path, which needs --systemd-cgroup (not supported)"),
             ));
         }
-    }
-    Ok(())
-}
-
-fn seccomp(spec: &Spec) -> Result<()> {
-    if spec.linux().as_ref().is_some_and(|l| l.seccomp().is_some()) {
-        return Err(Error::config(
-            "linux.seccomp",
-            "seccomp is not supported yet",
-        ));
     }
     Ok(())
 }

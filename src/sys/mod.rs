@@ -307,3 +307,38 @@ pub fn dup2(fd: &impl AsRawFd, to: RawFd) -> Result<()> {
         .map(drop)
         .map_err(|e| Error::sys_nopath(format!("dup2 to {to}"), e))
 }
+
+/// seccomp(SECCOMP_SET_MODE_FILTER) with a BPF program (`struct sock_filter` bytes).
+/// Returns the notify listener fd when `flags` asks for one.
+pub fn seccomp_load(bpf: &[u8], flags: u32) -> Result<Option<OwnedFd>> {
+    #[repr(C)]
+    struct Fprog {
+        len: u16,
+        filter: *const u8,
+    }
+    let prog = Fprog {
+        len: (bpf.len() / 8) as u16,
+        filter: bpf.as_ptr(),
+    };
+    const SECCOMP_SET_MODE_FILTER: libc::c_long = 1;
+    // SAFETY: `prog` describes a live buffer of sock_filter structs.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            flags as libc::c_long,
+            &prog as *const Fprog,
+        )
+    };
+    let ret = Errno::result(ret).map_err(|e| Error::sys_nopath("seccomp load filter", e))?;
+    Ok((flags & 8 != 0).then(|| own_fd(ret as RawFd)))
+}
+
+/// An anonymous in-memory file (memfd), CLOEXEC.
+pub fn memfd(name: &str) -> Result<std::fs::File> {
+    let c = CString::new(name).map_err(|_| Error::sys_nopath("memfd_create", Errno::EINVAL))?;
+    // SAFETY: memfd_create with a valid name.
+    let fd = unsafe { libc::memfd_create(c.as_ptr(), libc::MFD_CLOEXEC) };
+    let fd = Errno::result(fd).map_err(|e| Error::sys_nopath("memfd_create", e))?;
+    Ok(std::fs::File::from(own_fd(fd)))
+}

@@ -1,0 +1,264 @@
+//! Seccomp: the filter is in place (`Seccomp: 2`), denied syscalls fail with the given
+//! errno or kill, argument comparisons apply, exec gets the same filter, a real-world
+//! profile runs a shell, and SCMP_ACT_NOTIFY hands the listener fd to a listener.
+
+use crate::common::*;
+use serde_json::json;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+
+#[test]
+fn errno_and_filter_present() {
+    let env = Env::new("sc-errno");
+    env.edit(|v| {
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": ["mkdir", "mkdirat", "no_such_syscall"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]
+        });
+    });
+    let r = env.run(
+        "se1",
+        &[
+            "sh",
+            "-c",
+            "grep '^Seccomp:' /proc/self/status; mkdir /dev/shm/x 2>&1; echo rc=$?",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("Seccomp:\t2"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Permission denied"),
+        "EACCES (13) expected: {}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("rc=1"));
+    env.assert_clean("se1", None);
+}
+
+#[test]
+fn kill_process_action() {
+    let env = Env::new("sc-kill");
+    env.edit(|v| {
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_KILL_PROCESS"}]
+        });
+    });
+    let r = env.run("sk2", &["uname"]);
+    assert_eq!(r.code, 128 + 31, "uname must die of SIGSYS: {}", r.stderr);
+}
+
+#[test]
+fn argument_comparisons() {
+    let env = Env::new("sc-args");
+    // chmod(path, mode) has the mode in argument 1, fchmodat(dirfd, path, mode) in 2.
+    let rules = |index: usize| {
+        vec![
+            json!({"names": [if index == 1 { "chmod" } else { "fchmodat" }], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                   "args": [{"index": index, "value": 448, "op": "SCMP_CMP_EQ"}]}),
+            json!({"names": [if index == 1 { "chmod" } else { "fchmodat" }], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                   "args": [{"index": index, "value": 2048, "valueTwo": 2048, "op": "SCMP_CMP_MASKED_EQ"}]}),
+        ]
+    };
+    let mut all = rules(1);
+    all.extend(rules(2));
+    env.edit(|v| {
+        v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": all});
+    });
+    let r = env.run(
+        "sa1",
+        &["sh", "-c", "touch /dev/shm/f; chmod 700 /dev/shm/f 2>/dev/null && echo 700; chmod 4755 /dev/shm/f 2>/dev/null && echo 4755; chmod 755 /dev/shm/f && echo 755"],
+    );
+    assert_eq!(r.stdout, "755\n", "{}", r.stderr);
+}
+
+#[test]
+fn without_no_new_privs_and_dropped_caps() {
+    // The filter must be loaded while CAP_SYS_ADMIN is still held.
+    let env = Env::new("sc-nonnp");
+    env.edit(|v| {
+        v["process"]["noNewPrivileges"] = json!(false);
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]
+        });
+    });
+    let r = env.run(
+        "sn1",
+        &[
+            "sh",
+            "-c",
+            "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; mkdir /dev/shm/x || echo denied",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("NoNewPrivs:\t0") && r.stdout.contains("Seccomp:\t2"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("denied"));
+}
+
+#[test]
+fn exec_gets_the_container_filter() {
+    let env = Env::new("sc-exec");
+    env.edit(|v| {
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]
+        });
+    });
+    env.set_args(&["sleep", "100"]);
+    assert_eq!(
+        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "sx1"])
+            .code,
+        0
+    );
+    let r = env.rsrun(&[
+        "exec",
+        "sx1",
+        "sh",
+        "-c",
+        "grep '^Seccomp:' /proc/self/status; mkdir /dev/shm/x || echo denied",
+    ]);
+    assert_eq!(r.stdout, "Seccomp:\t2\ndenied\n", "{}", r.stderr);
+    assert_eq!(env.rsrun(&["delete", "-f", "sx1"]).code, 0);
+}
+
+#[test]
+fn real_world_profile_runs_a_shell() {
+    let path = "/usr/share/containers/seccomp.json";
+    let profile: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(path)
+            .expect("golang-github-containers-common provides the default profile"),
+    )
+    .unwrap();
+    let env = Env::new("sc-real");
+    env.edit(|v| v["linux"]["seccomp"] = profile);
+    let r = env.run(
+        "sr1",
+        &[
+            "sh",
+            "-c",
+            "grep '^Seccomp:' /proc/self/status; ls / | wc -l; echo $((6*7))",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with("Seccomp:\t2\n") && r.stdout.ends_with("42\n"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn invalid_profiles_are_refused() {
+    let env = Env::new("sc-bad");
+    env.edit(|v| v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_BOGUS"}));
+    let r = env.create("sb1");
+    assert_one_line_error(&r, "linux.seccomp.defaultAction");
+    env.assert_clean("sb1", None);
+    env.edit(|v| {
+        v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_BOGUS"}]}]})
+    });
+    assert_one_line_error(&env.create("sb2"), "linux.seccomp.syscalls[0].args[0].op");
+    env.edit(|v| {
+        v["linux"]["seccomp"] =
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_BOGUS"]})
+    });
+    assert_one_line_error(&env.create("sb3"), "linux.seccomp.architectures[0]");
+    env.assert_clean("sb3", None);
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct SeccompData {
+    nr: i32,
+    arch: u32,
+    ip: u64,
+    args: [u64; 6],
+}
+#[repr(C)]
+#[derive(Default)]
+struct Notif {
+    id: u64,
+    pid: u32,
+    flags: u32,
+    data: SeccompData,
+}
+#[repr(C)]
+#[derive(Default)]
+struct NotifResp {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+const NOTIF_RECV: u64 = 0xC050_2100;
+const NOTIF_SEND: u64 = 0xC018_2101;
+
+#[test]
+fn notify_sends_the_listener_fd() {
+    let env = Env::new("sc-notify");
+    let sock = env.dir.join("seccomp.sock");
+    env.edit(|v| {
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock.to_str().unwrap(),
+            "listenerMetadata": "test-metadata",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let l = UnixListener::bind(&sock).unwrap();
+    // The listener: take the fd and the state, answer one mkdir with EROFS (30).
+    let t = std::thread::spawn(move || {
+        let (conn, _) = l.accept().unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let msg = nix::sys::socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+        let mut fd = None;
+        for c in msg.cmsgs().unwrap() {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+                fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+            }
+        }
+        let n = msg.bytes;
+        let doc: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
+        let fd = fd.unwrap();
+        let mut req = Notif::default();
+        let r = unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_RECV as _, &mut req) };
+        assert_eq!(r, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());
+        let resp = NotifResp {
+            id: req.id,
+            val: 0,
+            error: -30,
+            flags: 0,
+        };
+        let r = unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_SEND as _, &resp) };
+        assert_eq!(r, 0, "NOTIF_SEND: {}", std::io::Error::last_os_error());
+        doc
+    });
+    let r = env.run("sy1", &["sh", "-c", "mkdir /dev/shm/x 2>&1; echo rc=$?"]);
+    let doc = t.join().unwrap();
+    assert_eq!(doc["fds"], json!(["seccompFd"]));
+    assert_eq!(doc["metadata"], "test-metadata");
+    assert_eq!(doc["state"]["id"], "sy1");
+    assert!(doc["pid"].as_i64().unwrap() > 0);
+    assert!(
+        r.stdout.contains("Read-only file system") && r.stdout.contains("rc=1"),
+        "{} {}",
+        r.stdout,
+        r.stderr
+    );
+    env.assert_clean("sy1", None);
+}
