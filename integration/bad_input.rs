@@ -149,9 +149,12 @@ fn unsupported_features_are_refused_not_ignored() {
     let env = Env::new("bad-unsupported");
     let good = env.config();
     let mut v = good.clone();
-    v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    v["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["rro"]}));
     env.write_config(&v);
-    refused(&env, "bu1", "linux.sysctl");
+    refused(&env, "bu1", "mounts[7].options");
 
     let mut v = good.clone();
     v["process"]["terminal"] = json!(true);

@@ -194,3 +194,46 @@ fn debug_logs_the_steps() {
         assert_eq!(v["level"], "debug");
     }
 }
+
+#[test]
+fn namespaced_sysctls_are_written() {
+    let env = Env::new("proc-sysctl");
+    env.edit(|v| {
+        v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234", "kernel.domainname": "sysctl.test"});
+    });
+    let r = env.run(
+        "sy1",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni /proc/sys/kernel/domainname",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "1\n1234\nsysctl.test\n");
+    // The host's values are untouched.
+    assert_ne!(
+        std::fs::read_to_string("/proc/sys/kernel/shmmni")
+            .unwrap()
+            .trim(),
+        "1234"
+    );
+}
+
+#[test]
+fn host_sysctls_are_refused() {
+    let env = Env::new("proc-sysctl-bad");
+    env.edit(|v| v["linux"]["sysctl"] = json!({"kernel.panic": "1"}));
+    let r = env.create("sb1");
+    assert_one_line_error(&r, "linux.sysctl.kernel.panic");
+    env.assert_clean("sb1", None);
+    env.edit(|v| {
+        v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "network");
+    });
+    assert_one_line_error(&env.create("sb2"), "linux.sysctl.net.ipv4.ip_forward");
+    env.assert_clean("sb2", None);
+}

@@ -67,6 +67,8 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// The cgroup files `linux.resources` asks for, in order.
     pub cgroup_writes: Vec<crate::cgroups::resources::Write>,
+    /// `linux.sysctl`, sorted by key.
+    pub sysctl: Vec<(String, String)>,
     /// The device rules (for the v2 eBPF device filter).
     pub device_rules: Vec<oci_spec::runtime::LinuxDeviceCgroup>,
 }
@@ -257,6 +259,16 @@ pub fn build(
         warnings,
         cgroup_writes,
         device_rules,
+        sysctl: {
+            let mut v: Vec<(String, String)> = linux
+                .sysctl()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            v.sort();
+            v
+        },
     })
 }
 

@@ -107,7 +107,11 @@ fn steps(
         sys::set_domainname(d)?;
     }
 
-    // 7. Read-only and masked paths, read-only root.
+    // 7. sysctls (through the container's own procfs), then read-only and masked paths
+    // (which include /proc/sys), read-only root.
+    for (k, v) in &plan.sysctl {
+        super::sysctl::write(k, v)?;
+    }
     setup::finalize(&plan.rootfs)?;
 
     // A session of our own; with a terminal, a pty from the container's devpts as stdio

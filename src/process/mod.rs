@@ -7,4 +7,5 @@ pub mod create;
 pub mod exec;
 pub mod finish;
 pub mod init;
+pub mod sysctl;
 pub mod tty;

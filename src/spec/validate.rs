@@ -269,14 +269,59 @@ fn cgroups_path(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// Only sysctls that live in a namespace the container has of its own (runc's rules).
 fn sysctl(spec: &Spec) -> Result<()> {
-    if spec
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let sysctls = spec
         .linux()
         .as_ref()
-        .and_then(|l| l.sysctl().as_ref())
-        .is_some_and(|s| !s.is_empty())
-    {
-        return Err(Error::config("linux.sysctl", "sysctl is not supported yet"));
+        .and_then(|l| l.sysctl().clone())
+        .unwrap_or_default();
+    let new_ns = |t: LinuxNamespaceType| {
+        ns_list(spec)
+            .iter()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
+    for (k, v) in &sysctls {
+        let field = format!("linux.sysctl.{k}");
+        if k.is_empty()
+            || k.contains("..")
+            || k.starts_with('/')
+            || k.contains('\0')
+            || v.contains('\0')
+        {
+            return Err(Error::config(field, "not a sysctl name"));
+        }
+        let key = k.replace('/', ".");
+        let ok = if IPC.contains(&key.as_str()) || key.starts_with("fs.mqueue.") {
+            has_ns(spec, LinuxNamespaceType::Ipc)
+        } else if key.starts_with("net.") {
+            has_ns(spec, LinuxNamespaceType::Network)
+        } else if key == "kernel.domainname" {
+            new_ns(LinuxNamespaceType::Uts)
+        } else if key == "kernel.hostname" {
+            return Err(Error::config(
+                field,
+                "conflicts with the hostname field: use that",
+            ));
+        } else {
+            false
+        };
+        if !ok {
+            return Err(Error::config(
+                field,
+                "not allowed: it is not in a namespace of the container's own",
+            ));
+        }
     }
     Ok(())
 }
