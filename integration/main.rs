@@ -4,6 +4,7 @@
 mod common;
 
 mod bad_input;
+mod escapes;
 mod exec;
 mod hooks;
 mod lifecycle;

@@ -84,7 +84,11 @@ fn remount_part(flags: MsFlags) -> MsFlags {
 
 pub fn mount_all(root: &OwnedFd, plan: &RootfsPlan) -> Result<()> {
     for op in &plan.mounts {
-        mount_one(root, plan, op)?;
+        mount_one(root, plan, op).map_err(|e| match e {
+            // Name the mount: `mounts[3].destination: openat2 "/x": ENOENT`.
+            e @ Error::Sys { .. } => Error::config(field(op, "destination"), e.to_string()),
+            e => e,
+        })?;
     }
     Ok(())
 }
