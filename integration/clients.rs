@@ -1,0 +1,223 @@
+//! Real engines drive rsrun unchanged: containerd 1.6 through its runc shim
+//! (`ctr --runc-binary`), with an image built locally with umoci (no registry).
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Containerd {
+    dir: PathBuf,
+    sock: PathBuf,
+    daemon: Child,
+}
+
+impl Containerd {
+    fn start(dir: &Path) -> Containerd {
+        let sock = dir.join("containerd.sock");
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = \"{s}\"\n",
+                d = dir.display(),
+                s = sock.display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+        let daemon = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("containerd is required (apt-get install containerd)");
+        let end = Instant::now() + Duration::from_secs(20);
+        while !sock.exists() {
+            assert!(Instant::now() < end, "containerd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Containerd {
+            dir: dir.to_path_buf(),
+            sock,
+            daemon,
+        }
+    }
+
+    fn ctr(&self, args: &[&str]) -> Run {
+        let mut c = Command::new("ctr");
+        c.arg("--address").arg(&self.sock).args(args);
+        output(c)
+    }
+
+    /// A ctr command with a terminal: run under script(1), feeding `input` once it started.
+    fn ctr_tty(&self, args: &[&str], input: &str) -> Run {
+        let cmd = format!("ctr --address {} {}", self.sock.display(), args.join(" "));
+        let mut child = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        use std::io::Write;
+        child
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        out.into()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        // Snapshots left mounted by a failed test.
+        if let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") {
+            let mut mounts: Vec<String> = mi
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4).map(String::from))
+                .filter(|m| m.starts_with(self.dir.to_str().unwrap()))
+                .collect();
+            mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+            for m in mounts {
+                let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+    }
+}
+
+/// An OCI image of the busybox rootfs, built with umoci, imported as localhost/bb:latest.
+fn import_image(ctd: &Containerd, dir: &Path) {
+    let rootfs = dir.join("image-rootfs");
+    make_rootfs(&rootfs);
+    let layout = dir.join("layout");
+    let unpacked = dir.join("unpacked");
+    let l = format!("{}:latest", layout.display());
+    let sh = |args: &[&str]| {
+        let mut c = Command::new(args[0]);
+        c.args(&args[1..]);
+        let r = output(c);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    };
+    sh(&["umoci", "init", "--layout", layout.to_str().unwrap()]);
+    sh(&["umoci", "new", "--image", &l]);
+    sh(&["umoci", "unpack", "--image", &l, unpacked.to_str().unwrap()]);
+    sh(&[
+        "cp",
+        "-a",
+        &format!("{}/.", rootfs.display()),
+        &format!("{}/rootfs/", unpacked.display()),
+    ]);
+    sh(&["umoci", "repack", "--image", &l, unpacked.to_str().unwrap()]);
+    sh(&["umoci", "config", "--image", &l, "--config.cmd", "/bin/sh"]);
+    let tar = dir.join("img.tar");
+    sh(&[
+        "tar",
+        "-C",
+        layout.to_str().unwrap(),
+        "-cf",
+        tar.to_str().unwrap(),
+        ".",
+    ]);
+    let r = ctd.ctr(&[
+        "images",
+        "import",
+        "--base-name",
+        "localhost/bb",
+        tar.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "import: {}", r.stderr);
+}
+
+#[test]
+fn containerd_runs_rsrun() {
+    let dir = std::env::temp_dir().join(format!("rsrun-it-containerd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ctd = Containerd::start(&dir);
+    import_image(&ctd, &dir);
+    let rb = ["--runc-binary", RSRUN];
+
+    // run: output and exit status
+    let mut args = vec!["run", "--rm"];
+    args.extend(rb);
+    args.extend([
+        "localhost/bb:latest",
+        "c1",
+        "sh",
+        "-c",
+        "echo hello; exit 3",
+    ]);
+    let r = ctd.ctr(&args);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.stdout, "hello\n");
+
+    // a long-running task
+    let mut args = vec!["run", "-d"];
+    args.extend(rb);
+    args.extend(["localhost/bb:latest", "c2", "sleep", "1000"]);
+    assert_eq!(ctd.ctr(&args).code, 0);
+    // It is rsrun's state that the shim keeps (runc's has no start_time).
+    let state = Path::new("/run/containerd/runc/default/c2/state.json");
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
+    assert!(st["start_time"].is_u64(), "not rsrun's state: {st}");
+    let init_pid = st["pid"].as_i64().unwrap();
+
+    // exec without a terminal
+    let r = ctd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        "c2",
+        "sh",
+        "-c",
+        "echo exec-ok; exit 5",
+    ]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert_eq!(r.stdout, "exec-ok\n");
+    // exec with a terminal (console socket from the shim)
+    let r = ctd.ctr_tty(
+        &["task", "exec", "-t", "--exec-id", "e2", "c2", "sh"],
+        "tty; exit 4\n",
+    );
+    assert!(r.stdout.contains("/dev/pts/"), "{} {}", r.stdout, r.stderr);
+    assert_eq!(r.code, 4);
+    // ps
+    let r = ctd.ctr(&["task", "ps", "c2"]);
+    assert!(r.stdout.contains(&init_pid.to_string()), "{}", r.stdout);
+    // pause / resume
+    assert_eq!(ctd.ctr(&["task", "pause", "c2"]).code, 0);
+    assert!(ctd.ctr(&["task", "ls"]).stdout.contains("PAUSED"));
+    assert_eq!(ctd.ctr(&["task", "resume", "c2"]).code, 0);
+    assert!(ctd.ctr(&["task", "ls"]).stdout.contains("RUNNING"));
+    // kill, delete
+    assert_eq!(ctd.ctr(&["task", "kill", "-s", "KILL", "c2"]).code, 0);
+    let end = Instant::now() + Duration::from_secs(10);
+    while !ctd.ctr(&["task", "ls"]).stdout.contains("STOPPED") {
+        assert!(Instant::now() < end, "task never stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ctd.ctr(&["task", "delete", "c2"]).code, 0);
+    assert_eq!(ctd.ctr(&["container", "delete", "c2"]).code, 0);
+    assert!(!state.exists(), "rsrun state left behind");
+    wait_dead(init_pid as i32);
+
+    // run with a terminal
+    let mut args = vec!["run", "--rm", "-t"];
+    args.extend(rb);
+    args.extend(["localhost/bb:latest", "c3", "sh"]);
+    let r = ctd.ctr_tty(&args, "tty; exit 6\n");
+    assert!(r.stdout.contains("/dev/pts/0"), "{} {}", r.stdout, r.stderr);
+    assert_eq!(r.code, 6);
+    drop(ctd);
+    let _ = std::fs::remove_dir_all(&dir);
+}
