@@ -221,3 +221,225 @@ fn containerd_runs_rsrun() {
     drop(ctd);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+struct Dockerd {
+    dir: PathBuf,
+    sock: PathBuf,
+    daemon: Child,
+}
+
+impl Dockerd {
+    fn start(dir: &Path) -> Dockerd {
+        let sock = dir.join("docker.sock");
+        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+        let daemon = Command::new("/usr/sbin/dockerd")
+            .arg("--data-root")
+            .arg(dir.join("root"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .arg("--pidfile")
+            .arg(dir.join("docker.pid"))
+            .args([
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-masq=false",
+                "--bridge=none",
+                "--storage-driver",
+                "overlay2",
+                "--exec-opt",
+                "native.cgroupdriver=cgroupfs",
+                "--add-runtime",
+                &format!("rsrun={RSRUN}"),
+            ])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("dockerd is required (apt-get install docker.io)");
+        let d = Dockerd {
+            dir: dir.to_path_buf(),
+            sock,
+            daemon,
+        };
+        let end = Instant::now() + Duration::from_secs(60);
+        while d.docker(&["info"]).code != 0 {
+            assert!(Instant::now() < end, "dockerd did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        d
+    }
+
+    fn docker(&self, args: &[&str]) -> Run {
+        let mut c = Command::new("/usr/bin/docker");
+        c.arg("-H")
+            .arg(format!("unix://{}", self.sock.display()))
+            .args(args);
+        output(c)
+    }
+
+    fn docker_tty(&self, args: &[&str], input: &str) -> Run {
+        let cmd = format!(
+            "/usr/bin/docker -H unix://{} {}",
+            self.sock.display(),
+            args.join(" ")
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        use std::io::Write;
+        child
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap().into()
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.daemon.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let end = Instant::now() + Duration::from_secs(15);
+        while self.daemon.try_wait().ok().flatten().is_none() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        if let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") {
+            let mut mounts: Vec<String> = mi
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4).map(String::from))
+                .filter(|m| m.starts_with(self.dir.to_str().unwrap()))
+                .collect();
+            mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+            for m in mounts {
+                let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+    }
+}
+
+#[test]
+fn docker_runs_rsrun() {
+    let dir = std::env::temp_dir().join(format!("rsrun-it-docker-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let dk = Dockerd::start(&dir);
+    let rootfs = dir.join("image-rootfs");
+    make_rootfs(&rootfs);
+    let tar = dir.join("rootfs.tar");
+    let mut c = Command::new("tar");
+    c.args([
+        "-C",
+        rootfs.to_str().unwrap(),
+        "-cf",
+        tar.to_str().unwrap(),
+        ".",
+    ]);
+    assert_eq!(output(c).code, 0);
+    let r = dk.docker(&[
+        "import",
+        "-c",
+        "CMD [\"/bin/sh\"]",
+        tar.to_str().unwrap(),
+        "localhost/bb",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // run --rm: output, exit status, Docker's default seccomp profile in force
+    let r = dk.docker(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "rsrun",
+        "localhost/bb",
+        "sh",
+        "-c",
+        "grep Seccomp: /proc/self/status; exit 3",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.stdout, "Seccomp:\t2\n");
+
+    // a long-running container: exec, exec -it, top, update, pause/unpause, stop, rm -f
+    let r = dk.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "d1",
+        "--runtime",
+        "rsrun",
+        "localhost/bb",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let id = r.stdout.trim().to_string();
+    let r = dk.docker(&["exec", "d1", "sh", "-c", "echo exec-ok; exit 2"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (2, "exec-ok\n"),
+        "{}",
+        r.stderr
+    );
+    let r = dk.docker_tty(&["exec", "-it", "d1", "sh"], "tty; exit 4\n");
+    assert!(r.stdout.contains("/dev/pts/"), "{} {}", r.stdout, r.stderr);
+    assert_eq!(r.code, 4);
+    let r = dk.docker(&["top", "d1"]);
+    assert!(r.stdout.contains("sleep 1000"), "{} {}", r.stdout, r.stderr);
+    let r = dk.docker(&["update", "--memory", "64m", "--memory-swap", "128m", "d1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let cg = rsrun::cgroups::Cgroup::resolve(Some(&format!("/docker/{id}")), &id).unwrap();
+    let mem = if cg.mode == rsrun::cgroups::Mode::V2 {
+        "memory.max"
+    } else {
+        "memory.limit_in_bytes"
+    };
+    let dir_mem = cg
+        .dirs
+        .iter()
+        .find(|d| cg.mode == rsrun::cgroups::Mode::V2 || d.controllers == "memory")
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir_mem.path.join(mem))
+            .unwrap()
+            .trim(),
+        "67108864"
+    );
+    assert_eq!(dk.docker(&["pause", "d1"]).code, 0);
+    assert!(dk
+        .docker(&["ps", "--format", "{{.Status}}"])
+        .stdout
+        .contains("Paused"));
+    assert_eq!(dk.docker(&["unpause", "d1"]).code, 0);
+    assert_eq!(dk.docker(&["stop", "-t", "1", "d1"]).code, 0);
+    assert_eq!(dk.docker(&["rm", "-f", "d1"]).code, 0);
+    assert!(!dir_mem.path.exists(), "cgroup left behind");
+
+    // run --rm -it
+    let r = dk.docker_tty(
+        &[
+            "run",
+            "--rm",
+            "-it",
+            "--runtime",
+            "rsrun",
+            "localhost/bb",
+            "sh",
+        ],
+        "tty; exit 6\n",
+    );
+    assert!(r.stdout.contains("/dev/pts/0"), "{} {}", r.stdout, r.stderr);
+    assert_eq!(r.code, 6);
+    drop(dk);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -250,7 +250,8 @@ pub fn v1(res: &LinuxResources, created: Option<&[(char, i64, i64)]>) -> Result<
         ));
     }
     if let Some(b) = res.block_io() {
-        if let Some(v) = b.weight() {
+        // 0 means "not set" (Docker sends it); runc skips it too.
+        if let Some(v) = b.weight().filter(|v| *v != 0) {
             out.push(w(
                 "blkio",
                 "blkio.weight",
@@ -258,7 +259,7 @@ pub fn v1(res: &LinuxResources, created: Option<&[(char, i64, i64)]>) -> Result<
                 "linux.resources.blockIO.weight",
             ));
         }
-        if let Some(v) = b.leaf_weight() {
+        if let Some(v) = b.leaf_weight().filter(|v| *v != 0) {
             out.push(w(
                 "blkio",
                 "blkio.leaf_weight",
@@ -477,7 +478,8 @@ pub fn v2(res: &LinuxResources) -> Result<Vec<Write>> {
         ));
     }
     if let Some(b) = res.block_io() {
-        if let Some(v) = b.weight() {
+        // 0 means "not set" (Docker sends it); runc skips it too.
+        if let Some(v) = b.weight().filter(|v| *v != 0) {
             out.push(w(
                 "",
                 "io.weight",
