@@ -443,3 +443,82 @@ fn docker_runs_rsrun() {
     drop(dk);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn podman_runs_rsrun() {
+    let dir = std::env::temp_dir().join(format!("rsrun-it-podman-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // This host's root cannot raise RLIMIT_NOFILE to podman's default 1048576.
+    let conf = dir.join("containers.conf");
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n[engine]\ncgroup_manager = \"cgroupfs\"\n",
+    )
+    .unwrap();
+    let podman = |args: &[&str]| -> Run {
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", &conf)
+            .arg("--root")
+            .arg(dir.join("root"))
+            .arg("--runroot")
+            .arg(dir.join("runroot"))
+            .args(["--cgroup-manager", "cgroupfs", "--events-backend", "file"])
+            .args(args);
+        output(c)
+    };
+    let rootfs = dir.join("image-rootfs");
+    make_rootfs(&rootfs);
+    let tar = dir.join("rootfs.tar");
+    let mut c = Command::new("tar");
+    c.args([
+        "-C",
+        rootfs.to_str().unwrap(),
+        "-cf",
+        tar.to_str().unwrap(),
+        ".",
+    ]);
+    assert_eq!(output(c).code, 0);
+    let r = podman(&["import", tar.to_str().unwrap(), "localhost/bb"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let r = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--runtime",
+        RSRUN,
+        "localhost/bb",
+        "sh",
+        "-c",
+        "grep Seccomp: /proc/self/status; exit 3",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.stdout, "Seccomp:\t2\n");
+    let r = podman(&[
+        "run",
+        "-d",
+        "--name",
+        "p1",
+        "--network",
+        "none",
+        "--runtime",
+        RSRUN,
+        "localhost/bb",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = podman(&["exec", "p1", "sh", "-c", "echo exec-ok; exit 2"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (2, "exec-ok\n"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(podman(&["stop", "-t", "1", "p1"]).code, 0);
+    assert_eq!(podman(&["rm", "p1"]).code, 0);
+    let _ = podman(&["system", "reset", "--force"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
