@@ -246,3 +246,41 @@ fn json_log_gets_the_error() {
     assert!(last["msg"].as_str().unwrap().contains("does not exist"));
     assert!(last["time"].is_string());
 }
+
+#[test]
+fn json_log_carries_errors_from_the_container_init() {
+    let env = Env::new("jsonlog-init");
+    env.set_args(&["no-such-binary"]);
+    let log = env.dir.join("log.json");
+    let r = rsrun(&[
+        "--root",
+        env.root.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        "jl1",
+    ]);
+    assert_ne!(r.code, 0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error");
+    assert!(
+        last["msg"]
+            .as_str()
+            .unwrap()
+            .contains("executable file not found"),
+        "{last}"
+    );
+    env.assert_clean("jl1", None);
+}
+
+#[test]
+fn checkpoint_is_reported_unsupported() {
+    // Engines probe `checkpoint --help`: it must fail until checkpoint/restore exists.
+    assert_ne!(rsrun(&["checkpoint", "--help"]).code, 0);
+    assert_ne!(rsrun(&["restore", "--help"]).code, 0);
+}

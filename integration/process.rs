@@ -237,3 +237,43 @@ fn host_sysctls_are_refused() {
     assert_one_line_error(&env.create("sb2"), "linux.sysctl.net.ipv4.ip_forward");
     env.assert_clean("sb2", None);
 }
+
+#[test]
+fn socket_activation_fds_are_passed() {
+    let env = Env::new("proc-listen");
+    let marker = env.dir.join("listen-marker");
+    std::fs::write(&marker, "x").unwrap();
+    let f = std::fs::File::open(&marker).unwrap();
+    env.set_args(&[
+        "sh",
+        "-c",
+        "echo $LISTEN_FDS $LISTEN_PID; readlink /proc/$$/fd/3",
+    ]);
+    // LISTEN_PID must be rsrun's own pid: a shell sets it to $$ and execs rsrun.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args([
+        "-c",
+        "LISTEN_FDS=1 LISTEN_PID=$$ exec \"$0\" \"$@\"",
+        RSRUN,
+        "--root",
+    ])
+    .arg(&env.root)
+    .args(["run", "--bundle", env.bundle.to_str().unwrap(), "la1"]);
+    let a = f.as_raw_fd();
+    use std::os::unix::process::CommandExt;
+    unsafe {
+        cmd.pre_exec(move || {
+            let x = libc::fcntl(a, libc::F_DUPFD, 100);
+            if x < 0 || libc::dup2(x, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let r = output(cmd);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "1 1");
+    assert!(lines[1].ends_with("listen-marker"), "{lines:?}");
+    env.assert_clean("la1", None);
+}

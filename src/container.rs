@@ -58,6 +58,7 @@ impl Runtime {
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.to_string_lossy().into_owned());
         let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id)?;
+        let listen = listen_fds();
         let mut plan = plan::build(
             &spec,
             id,
@@ -65,10 +66,14 @@ impl Runtime {
             cgroup,
             &PlanOptions {
                 no_pivot: o.no_pivot,
-                preserve_fds: o.preserve_fds,
+                preserve_fds: o.preserve_fds + listen,
                 new_keyring: !o.no_new_keyring,
             },
         )?;
+        if listen > 0 {
+            plan.process.add_env(&format!("LISTEN_FDS={listen}"));
+            plan.process.add_env("LISTEN_PID=1");
+        }
         for w in &plan.warnings {
             self.log.warn(w);
         }
@@ -366,6 +371,25 @@ fn wait_gone(st: &State, limit: Duration) {
     while Instant::now() < end && (st.init_alive() || !st.cgroup.pids().is_empty()) {
         std::thread::sleep(delay);
         delay = (delay * 2).min(Duration::from_millis(10));
+    }
+}
+
+/// Socket activation (sd_listen_fds): when rsrun is started with LISTEN_FDS=N and
+/// LISTEN_PID set to its own pid, fds 3..3+N go to the container (before any
+/// --preserve-fds), which sees LISTEN_FDS=N and LISTEN_PID=1, as with runc.
+fn listen_fds() -> u32 {
+    let n = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0);
+    let pid_ok = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+        .is_some_and(|p| p == proc::getpid());
+    if pid_ok {
+        n
+    } else {
+        0
     }
 }
 

@@ -357,6 +357,18 @@ pub fn process_plan(
     })
 }
 
+impl ProcessPlan {
+    /// Add (or replace) an environment variable.
+    pub fn add_env(&mut self, kv: &str) {
+        let key = kv.split('=').next().unwrap_or("");
+        self.env
+            .retain(|e| !e.to_bytes().starts_with(format!("{key}=").as_bytes()));
+        if let Ok(c) = CString::new(kv) {
+            self.env.push(c);
+        }
+    }
+}
+
 impl Plan {
     /// Whether the parent must run prestart/createRuntime hooks mid-protocol.
     pub fn has_runtime_hooks(&self) -> bool {
