@@ -3,7 +3,7 @@
 CARGO ?= cargo
 RELEASE := target/release/rsrun
 
-.PHONY: all build demo test test-v2 deps unit integration fmt-check clean
+.PHONY: all build demo test test-v2 bench deps unit integration fmt-check clean
 
 # The pure cgroup v2 lane: a throwaway QEMU guest booted with cgroup_no_v1=all runs the
 # cgroup-related integration tests (software emulation: keep the set focused).
@@ -38,6 +38,12 @@ integration: deps
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
+
+# rsrun, crun and runc side by side (hyperfine); writes bench/RESULTS.md.
+bench: build
+	@command -v hyperfine >/dev/null && command -v crun >/dev/null && [ -x /usr/bin/time ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine crun runc time >/dev/null)
+	scripts/bench.sh $(RELEASE)
 
 # Debian packages the demo and the tests need (installed only when missing).
 deps:

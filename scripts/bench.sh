@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# make bench: rsrun, crun and runc side by side (hyperfine), every runtime behind the
+# same wrapper; medians and ratios go to bench/RESULTS.md. Run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-30}
+RSRUN=$(realpath "${1:-target/release/rsrun}")
+WORK=$(pwd)/bench/work
+OUT=$(pwd)/bench/RESULTS.md
+WRAP=$(pwd)/bench/wrap
+rm -rf "$WORK"; mkdir -p "$WORK"
+
+for p in hyperfine crun runc; do
+    command -v $p >/dev/null || { echo "bench: $p is missing (apt-get install hyperfine crun runc)" >&2; exit 1; }
+done
+declare -A BIN=([rsrun]=$RSRUN [crun]=$(command -v crun) [runc]=$(command -v runc))
+RUNTIMES=(rsrun crun runc)
+
+# A busybox bundle; config.json per scenario.
+B=$WORK/bundle
+mkdir -p $B/rootfs/{bin,proc,sys,dev,tmp,etc}
+cp /bin/busybox $B/rootfs/bin/
+for a in sh true sleep; do ln -sf busybox $B/rootfs/bin/$a; done
+"$RSRUN" spec --bundle $B
+python3 - "$B" <<'PY'
+import json, sys, copy
+b = sys.argv[1]
+s = json.load(open(f"{b}/config.json"))
+s["process"]["terminal"] = False
+s["ociVersion"] = "1.0.2-dev"  # crun 1.8 knows only 1.0.x
+s["linux"]["namespaces"] = [n for n in s["linux"]["namespaces"] if n["type"] != "cgroup"]
+def write(name, args, extra=None):
+    t = copy.deepcopy(s)
+    t["process"]["args"] = args
+    if extra: extra(t)
+    json.dump(t, open(f"{b}/{name}.json", "w"))
+write("true", ["/bin/true"])
+write("sleep", ["/bin/sleep", "1000"])
+def secure(t):
+    t["linux"]["namespaces"].append({"type": "user"})
+    t["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 0, "size": 65536}]
+    t["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 0, "size": 65536}]
+    names = ["acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module", "delete_module",
+             "finit_module", "get_kernel_syms", "get_mempolicy", "init_module", "ioperm", "iopl", "kcmp",
+             "kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie", "mbind", "mount", "move_pages",
+             "name_to_handle_at", "nfsservctl", "open_by_handle_at", "perf_event_open", "personality",
+             "pivot_root", "process_vm_readv", "process_vm_writev", "ptrace", "query_module", "quotactl",
+             "reboot", "request_key", "set_mempolicy", "setns", "settimeofday", "swapon", "swapoff", "sysfs"]
+    t["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": [n], "action": "SCMP_ACT_ERRNO", "errnoRet": 1} for n in names]}
+write("secure", ["/bin/true"], secure)
+PY
+use() { cp "$B/$1.json" "$B/config.json"; }
+
+declare -A MED
+bench() { # bench NAME PREPARE CMD (with @R@ for the runtime binary and @ROOT@ for its root)
+    local name=$1 prep=$2 cmd=$3 args=() rt
+    for rt in "${RUNTIMES[@]}"; do
+        local root=$WORK/root-$rt
+        local c=${cmd//@R@/$WRAP ${BIN[$rt]} --root $root}
+        local p=${prep//@R@/$WRAP ${BIN[$rt]} --root $root}
+        args+=(--command-name "$rt" --prepare "${p:-true}" "$c")
+    done
+    hyperfine -N --warmup 3 --runs "$RUNS" --style none --export-json "$WORK/$name.json" "${args[@]}" >/dev/null 2>&1 \
+        || hyperfine --warmup 3 --runs "$RUNS" --style none --export-json "$WORK/$name.json" "${args[@]}" >/dev/null
+    for rt in "${RUNTIMES[@]}"; do
+        MED[$name,$rt]=$(python3 -c "import json,sys; d=json.load(open('$WORK/$name.json')); print([r['median'] for r in d['results'] if r['command']=='$rt'][0]*1000)")
+    done
+    echo "bench: $name: rsrun ${MED[$name,rsrun]} ms, crun ${MED[$name,crun]} ms, runc ${MED[$name,runc]} ms" >&2
+}
+cleanup_all() { local rt; for rt in "${RUNTIMES[@]}"; do $WRAP ${BIN[$rt]} --root $WORK/root-$rt delete -f $1 >/dev/null 2>&1 || true; done; }
+
+cd "$B"
+use true
+bench run "" "@R@ run --bundle $B b-run"
+bench create "@R@ delete -f b-create" "@R@ create --bundle $B b-create"
+cleanup_all b-create
+use sleep
+bench start "sh -c '@R@ delete -f b-start >/dev/null 2>&1; @R@ create --bundle $B b-start'" "@R@ start b-start"
+cleanup_all b-start
+for rt in "${RUNTIMES[@]}"; do $WRAP ${BIN[$rt]} --root $WORK/root-$rt run -d --bundle $B b-state >/dev/null 2>&1 </dev/null; done
+bench state "" "@R@ state b-state"
+bench exec "" "@R@ exec b-state /bin/true"
+cleanup_all b-state
+use true
+bench delete "sh -c '@R@ delete -f b-del >/dev/null 2>&1; @R@ run -d --bundle $B b-del >/dev/null 2>&1 </dev/null; sleep 0.05'" "@R@ delete b-del"
+use sleep
+bench delete-force "sh -c '@R@ run -d --bundle $B b-delf >/dev/null 2>&1 </dev/null'" "@R@ delete --force b-delf"
+use secure
+bench run-userns-seccomp "" "@R@ run --bundle $B b-sec"
+use true
+RUNS_SAVED=$RUNS; RUNS=5
+bench parallel-50x8 "" "sh -c 'seq 50 | xargs -P8 -I{} @R@ run --bundle $B p{} >/dev/null'"
+RUNS=$RUNS_SAVED
+
+# Peak RSS of the create process and of the waiting init.
+declare -A RSS_CREATE RSS_INIT
+use sleep
+for rt in "${RUNTIMES[@]}"; do
+    root=$WORK/root-$rt
+    $WRAP ${BIN[$rt]} --root $root delete -f b-rss >/dev/null 2>&1 || true
+    /usr/bin/time -v -o $WORK/time.$rt $WRAP ${BIN[$rt]} --root $root create --bundle $B b-rss </dev/null >/dev/null 2>&1
+    RSS_CREATE[$rt]=$(awk -F: '/Maximum resident/ {gsub(/ /,"",$2); print $2}' $WORK/time.$rt)
+    pid=$($WRAP ${BIN[$rt]} --root $root state b-rss | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+    RSS_INIT[$rt]=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+    $WRAP ${BIN[$rt]} --root $root delete -f b-rss >/dev/null 2>&1 || true
+done
+
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+{
+    echo "# rsrun benchmark"
+    echo
+    echo "$(date -u +%Y-%m-%dT%H:%MZ) · $(uname -r) · $(nproc) cores · $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+    echo "rsrun $("$RSRUN" --version | head -1 | awk '{print $3}') · $(crun --version | head -1) · $(runc --version | head -1)"
+    echo
+    echo "Medians of $RUNS runs (hyperfine; 5 for the parallel run), every runtime behind bench/wrap."
+    echo
+    echo "| operation | rsrun | crun | runc | rsrun/crun | rsrun/runc |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for op in run create start state delete delete-force exec run-userns-seccomp parallel-50x8; do
+        r=${MED[$op,rsrun]}; c=${MED[$op,crun]}; u=${MED[$op,runc]}
+        printf '| %s | %.1f ms | %.1f ms | %.1f ms | %s | %s |\n' "$op" "$r" "$c" "$u" "$(ratio $r $c)" "$(ratio $r $u)"
+    done
+    printf '| peak RSS of create | %s KiB | %s KiB | %s KiB | %s | %s |\n' "${RSS_CREATE[rsrun]}" "${RSS_CREATE[crun]}" "${RSS_CREATE[runc]}" "$(ratio ${RSS_CREATE[rsrun]} ${RSS_CREATE[crun]})" "$(ratio ${RSS_CREATE[rsrun]} ${RSS_CREATE[runc]})"
+    printf '| peak RSS of the waiting init | %s KiB | %s KiB | %s KiB | %s | %s |\n' "${RSS_INIT[rsrun]}" "${RSS_INIT[crun]}" "${RSS_INIT[runc]}" "$(ratio ${RSS_INIT[rsrun]} ${RSS_INIT[crun]})" "$(ratio ${RSS_INIT[rsrun]} ${RSS_INIT[runc]})"
+    sz() { stat -c %s "$1"; }
+    printf '| binary size | %s KiB | %s KiB | %s KiB | %s | %s |\n' $(( $(sz $RSRUN)/1024 )) $(( $(sz ${BIN[crun]})/1024 )) $(( $(sz ${BIN[runc]})/1024 )) "$(ratio $(sz $RSRUN) $(sz ${BIN[crun]}))" "$(ratio $(sz $RSRUN) $(sz ${BIN[runc]}))"
+    echo
+    echo "Dynamic libraries of rsrun: $(ldd $RSRUN | awk '{print $1}' | grep -v vdso | tr '\n' ' ')"
+} > "$OUT"
+cat "$OUT"
