@@ -117,11 +117,24 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
     }
 }
 
+/// Commands whose process (or its clone) enters a container.
+fn enters_container(cmd: &Option<Command>) -> bool {
+    matches!(
+        cmd,
+        Some(Command::Create(_)) | Some(Command::Run { .. }) | Some(Command::Exec(_))
+    )
+}
+
 fn main() {
     let cli = Cli::parse();
     if cli.version {
         print!("{}", version());
         return;
+    }
+    if enters_container(&cli.command) && !rsrun::sys::running_readonly() {
+        let e = rsrun::sys::reexec_readonly();
+        eprintln!("rsrun: {e}");
+        std::process::exit(1);
     }
     let log = Logger {
         file: cli.log.clone(),

@@ -78,6 +78,9 @@ pub fn spawn(
         }
     }
     let (parent_sock, child_sock) = sys::socket::seqpacket_pair()?;
+    // Non-dumpable before the clone, so the child is never dumpable, not even for the
+    // instant before its first step (CVE-2016-9962).
+    sys::set_dumpable(false)?;
     let args = sys::CloneArgs {
         flags: plan.ns.clone_flags.bits() as u64,
         cgroup_fd: prep.cgroup_fd.as_ref().map(|f| f.as_raw_fd()),

@@ -96,6 +96,9 @@ pub fn spawn(
         None => None,
     };
     let (parent_sock, child_sock) = sys::socket::seqpacket_pair()?;
+    // The child is born in the container's pid namespace: it must never be dumpable,
+    // not even before its first instruction (CVE-2016-9962).
+    sys::set_dumpable(false)?;
     let pid = sys::clone3(&sys::CloneArgs {
         flags: 0,
         cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),

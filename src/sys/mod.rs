@@ -342,3 +342,98 @@ pub fn memfd(name: &str) -> Result<std::fs::File> {
     let fd = Errno::result(fd).map_err(|e| Error::sys_nopath("memfd_create", e))?;
     Ok(std::fs::File::from(own_fd(fd)))
 }
+
+/// True when the running binary sits on a read-only mount (see `reexec_readonly`).
+pub fn running_readonly() -> bool {
+    let Ok(f) = std::fs::File::open("/proc/self/exe") else {
+        return false;
+    };
+    nix::sys::statvfs::fstatvfs(&f)
+        .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+}
+
+/// CVE-2019-5736: before rsrun enters a container, re-execute it through a private,
+/// detached, read-only bind mount of its own binary, so a container process that gets
+/// hold of /proc/<pid>/exe can never reopen the host's binary for writing (EROFS).
+/// No copy is made: the same pages are mapped. Returns only on failure.
+pub fn reexec_readonly() -> Error {
+    let run = || -> Result<std::convert::Infallible> {
+        const OPEN_TREE_CLONE: libc::c_uint = 1;
+        const MOUNT_ATTR_RDONLY: u64 = 1;
+        #[repr(C)]
+        struct MountAttr {
+            attr_set: u64,
+            attr_clr: u64,
+            propagation: u64,
+            userns_fd: u64,
+        }
+        let exe = CString::new("/proc/self/exe").unwrap_or_default();
+        // SAFETY: open_tree with a valid path; returns a new fd.
+        let tree = unsafe {
+            libc::syscall(
+                libc::SYS_open_tree,
+                libc::AT_FDCWD,
+                exe.as_ptr(),
+                OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+            )
+        };
+        let tree = own_fd(
+            Errno::result(tree).map_err(|e| Error::sys("open_tree", "/proc/self/exe", e))? as RawFd,
+        );
+        let attr = MountAttr {
+            attr_set: MOUNT_ATTR_RDONLY,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        let empty = CString::default();
+        // SAFETY: mount_setattr on our detached mount with a valid attr struct.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                tree.as_raw_fd(),
+                empty.as_ptr(),
+                libc::AT_EMPTY_PATH,
+                &attr as *const MountAttr,
+                std::mem::size_of::<MountAttr>(),
+            )
+        };
+        Errno::result(ret).map_err(|e| {
+            Error::sys_nopath("mount_setattr(MOUNT_ATTR_RDONLY) on the rsrun binary", e)
+        })?;
+        let args: Vec<CString> = std::env::args_os()
+            .filter_map(|a| {
+                CString::new(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())).ok()
+            })
+            .collect();
+        let env: Vec<CString> = std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let mut kv = k.into_encoded_bytes();
+                kv.push(b'=');
+                kv.extend(v.into_encoded_bytes());
+                CString::new(kv).ok()
+            })
+            .collect();
+        nix::unistd::execveat(
+            &tree,
+            &empty,
+            &args,
+            &env,
+            nix::fcntl::AtFlags::AT_EMPTY_PATH,
+        )
+        .map_err(|e| Error::sys_nopath("execveat read-only rsrun", e))?;
+        Err(Error::sys_nopath("execveat read-only rsrun", Errno::EINVAL))
+    };
+    match run() {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+/// Set the calling thread's name (comm), e.g. back to `rsrun` after the sealed re-exec.
+pub fn set_name(name: &str) {
+    if let Ok(c) = CString::new(name) {
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+        unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr() as libc::c_ulong, 0, 0, 0) };
+    }
+}
