@@ -277,3 +277,73 @@ fn socket_activation_fds_are_passed() {
     assert!(lines[1].ends_with("listen-marker"), "{lines:?}");
     env.assert_clean("la1", None);
 }
+
+#[test]
+fn oom_score_adj_is_applied_and_refusal_named() {
+    let env = Env::new("proc-oom");
+    env.edit(|v| v["process"]["oomScoreAdj"] = json!(500));
+    let r = env.run("oa1", &["cat", "/proc/self/oom_score_adj"]);
+    assert_eq!(r.stdout, "500\n", "{}", r.stderr);
+    // Lowering below the runtime's own value needs CAP_SYS_RESOURCE, which this host's
+    // root lacks: the error names the file.
+    let own: i32 = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let caps = std::fs::read_to_string("/proc/self/status").unwrap();
+    let eff = caps.lines().find(|l| l.starts_with("CapEff:")).unwrap();
+    let eff = u64::from_str_radix(eff.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    if eff & (1 << 24) == 0 && own > -1000 {
+        env.edit(|v| v["process"]["oomScoreAdj"] = json!(-1000));
+        let r = env.create("oa2");
+        assert_one_line_error(&r, "oom_score_adj");
+        env.assert_clean("oa2", None);
+    }
+}
+
+#[test]
+fn scheduler_io_priority_affinity_personality() {
+    let env = Env::new("proc-attrs");
+    env.edit(|v| {
+        v["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+        v["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+        v["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "0"});
+        v["linux"]["personality"] = json!({"domain": "LINUX32"});
+        v["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"});
+    });
+    let r = env.run(
+        "at1",
+        &["sh", "-c", "awk '{print $19, $41}' /proc/self/stat; ionice -p $$; grep Cpus_allowed_list /proc/self/status; uname -m; grep -c bind:0 /proc/self/numa_maps"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "5 3", "nice 5, SCHED_BATCH (3): {}", r.stdout);
+    assert!(
+        lines[1].contains("best-effort") && lines[1].contains('6'),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(lines[2], "Cpus_allowed_list:\t0");
+    assert_eq!(lines[3], "i686", "LINUX32 personality");
+    assert_ne!(lines[4], "0", "no memory bound to node 0: {}", r.stdout);
+}
+
+#[test]
+fn lsm_labels_and_intel_rdt_are_refused_on_this_host() {
+    let env = Env::new("proc-lsm");
+    let good = env.config();
+    let mut v = good.clone();
+    v["process"]["apparmorProfile"] = json!("docker-default");
+    env.write_config(&v);
+    assert_one_line_error(&env.create("lsm1"), "process.apparmorProfile");
+    let mut v = good.clone();
+    v["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0");
+    env.write_config(&v);
+    assert_one_line_error(&env.create("lsm2"), "process.selinuxLabel");
+    let mut v = good.clone();
+    v["linux"]["intelRdt"] = json!({"closID": "x"});
+    env.write_config(&v);
+    assert_one_line_error(&env.create("lsm3"), "linux.intelRdt");
+    env.assert_clean("lsm3", None);
+}

@@ -2,6 +2,7 @@
 //! container sees must match.
 
 use crate::common::*;
+use serde_json::json;
 use std::process::Command;
 
 fn runc() -> Option<&'static str> {
@@ -73,4 +74,51 @@ fn default_bundle_looks_the_same() {
         ours.stdout
     );
     env.assert_clean("diff-rsrun", None);
+}
+
+/// Process security as runc applies it: a non-root user with inheritable and ambient
+/// capabilities, rlimits, no no_new_privs, a umask, an oom_score_adj.
+#[test]
+fn process_security_looks_the_same() {
+    let env = Env::new("diff-security");
+    let caps = json!([
+        "CAP_NET_BIND_SERVICE",
+        "CAP_KILL",
+        "CAP_CHOWN",
+        "CAP_SETUID"
+    ]);
+    env.edit(|v| {
+        v["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "cgroup");
+        v["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 10], "umask": 23});
+        v["process"]["capabilities"] = json!({
+            "bounding": caps, "effective": caps, "permitted": caps, "inheritable": caps, "ambient": caps
+        });
+        v["process"]["noNewPrivileges"] = json!(false);
+        v["process"]["oomScoreAdj"] = json!(300);
+        v["process"]["rlimits"] = json!([
+            {"type": "RLIMIT_NOFILE", "hard": 2048, "soft": 1000},
+            {"type": "RLIMIT_NPROC", "hard": 500, "soft": 400},
+            {"type": "RLIMIT_CORE", "hard": 0, "soft": 0}
+        ]);
+    });
+    env.set_args(&[
+        "sh",
+        "-c",
+        "id; umask; grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status; cat /proc/self/oom_score_adj; \
+         grep -E 'open files|processes|core file' /proc/self/limits",
+    ]);
+    let theirs = run_runc(&env, "dsec-runc");
+    assert_eq!(theirs.code, 0, "runc: {}", theirs.stderr);
+    let ours = env.rsrun(&[
+        "run",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        "dsec-rsrun",
+    ]);
+    assert_eq!(ours.code, 0, "rsrun: {}", ours.stderr);
+    assert_eq!(
+        ours.stdout, theirs.stdout,
+        "runc:\n{}\nrsrun:\n{}",
+        theirs.stdout, ours.stdout
+    );
 }

@@ -582,7 +582,6 @@ impl Runtime {
         }
         let mut warnings = Vec::new();
         let spec = crate::spec::load(&dir.path)?;
-        let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
         let pplan = plan::process_plan(
             &process,
             &PlanOptions {
@@ -590,7 +589,7 @@ impl Runtime {
                 preserve_fds: o.preserve_fds,
                 new_keyring: false,
             },
-            seccomp.as_ref(),
+            spec.linux().as_ref(),
             &mut warnings,
         )?;
         for w in &warnings {

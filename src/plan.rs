@@ -47,6 +47,34 @@ pub struct ProcessPlan {
     pub console_size: Option<(u16, u16)>,
     /// The compiled seccomp filter of the container.
     pub seccomp: Option<crate::seccomp::Filter>,
+    /// I/O priority, scheduler, affinity, personality, memory policy.
+    pub attrs: crate::process::attrs::Attrs,
+}
+
+/// AppArmor profiles and SELinux labels, as runc treats them on a host without those
+/// LSMs: asking for one is an error, not silently ignored.
+fn check_lsm_labels(p: &oci_spec::runtime::Process) -> Result<()> {
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+    if set(p.apparmor_profile()) {
+        let on = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.trim() == "Y");
+        let why = if on {
+            "AppArmor profiles are not supported yet"
+        } else {
+            "AppArmor is not enabled on this host"
+        };
+        return Err(Error::config("process.apparmorProfile", why));
+    }
+    if set(p.selinux_label()) {
+        let on = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+        let why = if on {
+            "SELinux labels are not supported yet"
+        } else {
+            "SELinux is not enabled on this host"
+        };
+        return Err(Error::config("process.selinuxLabel", why));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]
@@ -127,7 +155,7 @@ pub fn build(
         .as_ref()
         .ok_or_else(|| Error::config("process", "missing"))?;
 
-    let process = process_plan(proc, o, linux.seccomp().as_ref(), &mut warnings)?;
+    let process = process_plan(proc, o, Some(&linux), &mut warnings)?;
 
     // root filesystem
     let root = spec
@@ -276,10 +304,12 @@ pub fn build(
 pub fn process_plan(
     proc: &oci_spec::runtime::Process,
     o: &PlanOptions,
-    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    linux: Option<&oci_spec::runtime::Linux>,
     warnings: &mut Vec<String>,
 ) -> Result<ProcessPlan> {
-    let seccomp = match seccomp {
+    check_lsm_labels(proc)?;
+    let attrs = crate::process::attrs::plan(proc, linux)?;
+    let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
         Some(s) => {
             let f = crate::seccomp::compile(s)?;
             if !f.skipped.is_empty() {
@@ -350,6 +380,7 @@ pub fn process_plan(
         new_keyring: o.new_keyring,
         terminal: proc.terminal().unwrap_or(false),
         seccomp,
+        attrs,
         console_size: proc
             .console_size()
             .as_ref()

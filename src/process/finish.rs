@@ -29,6 +29,9 @@ fn seccomp_early(p: &ProcessPlan) -> bool {
 /// rlimits → bounding set → groups/gid/uid (keepcaps) → E/P/I + ambient → cwd →
 /// executable → no_new_privs → umask.
 pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
+    if let Some(c) = &p.attrs.affinity_initial {
+        sys::set_affinity("process.execCPUAffinity.initial", c)?;
+    }
     if let Some(adj) = p.oom_score_adj {
         sys::fs::write_file(
             Path::new("/proc/self/oom_score_adj"),
@@ -40,6 +43,7 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
     }
     // The bounding set needs CAP_SETPCAP, so it goes before the uid change; keepcaps
     // keeps the permitted set across setresuid so E/P/I can be set exactly afterwards.
+    super::attrs::apply_privileged(&p.attrs)?;
     let mut listener = None;
     if seccomp_early(p) {
         if let Some(f) = &p.seccomp {
@@ -83,6 +87,9 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
 /// Nothing of rsrun's survives execve but stdio and --preserve-fds. Returns only on failure.
 pub fn exec(p: &ProcessPlan, e: &Exec) -> Error {
     if let Err(err) = sys::cloexec_from(3 + p.preserve_fds) {
+        return err;
+    }
+    if let Err(err) = super::attrs::apply_last(&p.attrs) {
         return err;
     }
     // The user process starts with no blocked signals, whatever rsrun had blocked.

@@ -1,0 +1,262 @@
+//! Process attributes beyond identity and capabilities: I/O priority, scheduler, CPU
+//! affinity, personality, NUMA memory policy. Planned from the spec (pure), applied by
+//! the child through `sys`.
+
+use crate::error::{Error, Result};
+use serde::Serialize;
+
+fn name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attrs {
+    /// ioprio_set value: class << 13 | level.
+    pub ioprio: Option<i32>,
+    pub sched: Option<crate::sys::SchedAttr>,
+    /// execCPUAffinity.initial / .final as CPU lists.
+    pub affinity_initial: Option<Vec<usize>>,
+    pub affinity_final: Option<Vec<usize>>,
+    /// personality(2) persona.
+    pub personality: Option<u64>,
+    /// set_mempolicy(mode | flags, nodemask).
+    pub mempolicy: Option<(i32, Vec<u64>)>,
+}
+
+fn cpus(field: &str, s: &str) -> Result<Vec<usize>> {
+    crate::cgroups::resources::parse_cpuset(s)
+        .filter(|c| !c.is_empty())
+        .map(|c| c.into_iter().map(|x| x as usize).collect())
+        .ok_or_else(|| Error::config(field, format!("{s:?} is not a CPU list")))
+}
+
+pub fn plan(
+    p: &oci_spec::runtime::Process,
+    linux: Option<&oci_spec::runtime::Linux>,
+) -> Result<Attrs> {
+    let mut a = Attrs::default();
+    if let Some(io) = p.io_priority() {
+        let class = match name(&io.class()).as_str() {
+            "IOPRIO_CLASS_RT" => 1,
+            "IOPRIO_CLASS_BE" => 2,
+            "IOPRIO_CLASS_IDLE" => 3,
+            other => {
+                return Err(Error::config(
+                    "process.ioPriority.class",
+                    format!("unknown class {other:?}"),
+                ))
+            }
+        };
+        let prio = io.priority();
+        if !(0..=7).contains(&prio) {
+            return Err(Error::config(
+                "process.ioPriority.priority",
+                format!("{prio} is not 0-7"),
+            ));
+        }
+        a.ioprio = Some((class << 13) | prio as i32);
+    }
+    if let Some(s) = p.scheduler() {
+        let policy = match name(&s.policy()).as_str() {
+            "SCHED_OTHER" => 0,
+            "SCHED_FIFO" => 1,
+            "SCHED_RR" => 2,
+            "SCHED_BATCH" => 3,
+            "SCHED_ISO" => 4,
+            "SCHED_IDLE" => 5,
+            "SCHED_DEADLINE" => 6,
+            other => {
+                return Err(Error::config(
+                    "process.scheduler.policy",
+                    format!("unknown policy {other:?}"),
+                ))
+            }
+        };
+        let mut flags = 0u64;
+        for f in s.flags().iter().flatten() {
+            flags |= match name(f).as_str() {
+                "SCHED_FLAG_RESET_ON_FORK" => 0x01,
+                "SCHED_FLAG_RECLAIM" => 0x02,
+                "SCHED_FLAG_DL_OVERRUN" => 0x04,
+                "SCHED_FLAG_KEEP_POLICY" => 0x08,
+                "SCHED_FLAG_KEEP_PARAMS" => 0x10,
+                "SCHED_FLAG_UTIL_CLAMP_MIN" => 0x20,
+                "SCHED_FLAG_UTIL_CLAMP_MAX" => 0x40,
+                other => {
+                    return Err(Error::config(
+                        "process.scheduler.flags",
+                        format!("unknown flag {other:?}"),
+                    ))
+                }
+            };
+        }
+        let nice = s.nice().unwrap_or(0);
+        if !(-20..=19).contains(&nice) {
+            return Err(Error::config(
+                "process.scheduler.nice",
+                format!("{nice} is not -20..19"),
+            ));
+        }
+        a.sched = Some(crate::sys::SchedAttr {
+            size: 56,
+            policy,
+            flags,
+            nice,
+            priority: s.priority().unwrap_or(0).max(0) as u32,
+            runtime: s.runtime().unwrap_or(0),
+            deadline: s.deadline().unwrap_or(0),
+            period: s.period().unwrap_or(0),
+        });
+    }
+    if let Some(aff) = p.exec_cpu_affinity() {
+        if let Some(i) = aff.initial().as_deref().filter(|s| !s.is_empty()) {
+            a.affinity_initial = Some(cpus("process.execCPUAffinity.initial", i)?);
+        }
+        if let Some(f) = aff
+            .cpu_affinity_final()
+            .as_deref()
+            .filter(|s| !s.is_empty())
+        {
+            a.affinity_final = Some(cpus("process.execCPUAffinity.final", f)?);
+        }
+    }
+    if let Some(l) = linux {
+        if let Some(per) = l.personality() {
+            a.personality = Some(match name(&per.domain()).as_str() {
+                "LINUX" => 0,
+                "LINUX32" => 0x0008,
+                other => {
+                    return Err(Error::config(
+                        "linux.personality.domain",
+                        format!("unknown domain {other:?}"),
+                    ))
+                }
+            });
+            if per.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+                return Err(Error::config(
+                    "linux.personality.flags",
+                    "personality flags are not supported (runc neither)",
+                ));
+            }
+        }
+        if let Some(mp) = l.memory_policy() {
+            let mut mode = match name(&mp.mode()).as_str() {
+                "MPOL_DEFAULT" => 0,
+                "MPOL_PREFERRED" => 1,
+                "MPOL_BIND" => 2,
+                "MPOL_INTERLEAVE" => 3,
+                "MPOL_LOCAL" => 4,
+                "MPOL_PREFERRED_MANY" => 5,
+                "MPOL_WEIGHTED_INTERLEAVE" => 6,
+                other => {
+                    return Err(Error::config(
+                        "linux.memoryPolicy.mode",
+                        format!("unknown mode {other:?}"),
+                    ))
+                }
+            };
+            for f in mp.flags().iter().flatten() {
+                mode |= match name(f).as_str() {
+                    "MPOL_F_NUMA_BALANCING" => 1 << 13,
+                    "MPOL_F_RELATIVE_NODES" => 1 << 14,
+                    "MPOL_F_STATIC_NODES" => 1 << 15,
+                    other => {
+                        return Err(Error::config(
+                            "linux.memoryPolicy.flags",
+                            format!("unknown flag {other:?}"),
+                        ))
+                    }
+                };
+            }
+            let mut mask = vec![0u64; 16];
+            if let Some(nodes) = mp.nodes().as_deref().filter(|n| !n.is_empty()) {
+                let set = crate::cgroups::resources::parse_cpuset(nodes).ok_or_else(|| {
+                    Error::config(
+                        "linux.memoryPolicy.nodes",
+                        format!("{nodes:?} is not a node list"),
+                    )
+                })?;
+                for n in set {
+                    let n = n as usize;
+                    if n >= 1024 {
+                        return Err(Error::config(
+                            "linux.memoryPolicy.nodes",
+                            format!("node {n} is out of range"),
+                        ));
+                    }
+                    mask[n / 64] |= 1 << (n % 64);
+                }
+            }
+            a.mempolicy = Some((mode, mask));
+        }
+        if l.intel_rdt().is_some() && !std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
+            return Err(Error::config(
+                "linux.intelRdt",
+                "resctrl is not mounted on this host (/sys/fs/resctrl)",
+            ));
+        } else if l.intel_rdt().is_some() {
+            return Err(Error::config(
+                "linux.intelRdt",
+                "Intel RDT is not supported yet",
+            ));
+        }
+    }
+    Ok(a)
+}
+
+/// Before the capability drop (RT classes need privileges): I/O priority, scheduler.
+pub fn apply_privileged(a: &Attrs) -> Result<()> {
+    if let Some(v) = a.ioprio {
+        crate::sys::ioprio_set(v)?;
+    }
+    if let Some(s) = &a.sched {
+        crate::sys::sched_setattr(s)?;
+    }
+    Ok(())
+}
+
+/// Right before execve: final affinity, personality, memory policy.
+pub fn apply_last(a: &Attrs) -> Result<()> {
+    if let Some(c) = &a.affinity_final {
+        crate::sys::set_affinity("process.execCPUAffinity.final", c)?;
+    }
+    if let Some(p) = a.personality {
+        crate::sys::personality(p)?;
+    }
+    if let Some((mode, mask)) = &a.mempolicy {
+        crate::sys::set_mempolicy(*mode, mask)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_every_attribute() {
+        let p: oci_spec::runtime::Process = serde_json::from_value(serde_json::json!({
+            "cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0},
+            "ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 4},
+            "scheduler": {"policy": "SCHED_BATCH", "nice": 5},
+            "execCPUAffinity": {"initial": "0", "final": "0-1"}
+        }))
+        .unwrap();
+        let l: oci_spec::runtime::Linux = serde_json::from_value(serde_json::json!({
+            "personality": {"domain": "LINUX32"},
+            "memoryPolicy": {"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}
+        }))
+        .unwrap();
+        let a = plan(&p, Some(&l)).unwrap();
+        assert_eq!(a.ioprio, Some((2 << 13) | 4));
+        assert_eq!(a.sched.unwrap().policy, 3);
+        assert_eq!(a.sched.unwrap().nice, 5);
+        assert_eq!(a.affinity_final, Some(vec![0, 1]));
+        assert_eq!(a.personality, Some(8));
+        assert_eq!(a.mempolicy.as_ref().unwrap().0, 2 | (1 << 15));
+        assert_eq!(a.mempolicy.as_ref().unwrap().1[0], 1);
+    }
+}
