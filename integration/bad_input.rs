@@ -149,10 +149,9 @@ fn unsupported_features_are_refused_not_ignored() {
     let env = Env::new("bad-unsupported");
     let good = env.config();
     let mut v = good.clone();
-    v["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["rro"]}));
+    v["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}),
+    );
     env.write_config(&v);
     refused(&env, "bu1", "mounts[7].options");
 

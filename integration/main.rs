@@ -9,6 +9,7 @@ mod escapes;
 mod exec;
 mod hooks;
 mod lifecycle;
+mod mounts;
 mod namespaces;
 mod process;
 mod resources;

@@ -122,3 +122,43 @@ fn process_security_looks_the_same() {
         theirs.stdout, ours.stdout
     );
 }
+
+/// A mount list with binds, options, propagation, devices, masked and read-only paths:
+/// the container's mount table and /dev look the same under runc and rsrun.
+#[test]
+fn mounts_and_devices_look_the_same() {
+    let env = Env::new("diff-mounts");
+    let src = env.dir.join("data");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "x").unwrap();
+    std::fs::write(env.dir.join("file"), "y").unwrap();
+    env.edit(|v| {
+        v["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "cgroup");
+        let m = v["mounts"].as_array_mut().unwrap();
+        m.push(json!({"destination": "/data", "type": "bind", "source": src.to_str().unwrap(), "options": ["rbind", "ro", "nosuid", "nodev"]}));
+        m.push(json!({"destination": "/etc/file", "type": "bind", "source": env.dir.join("file").to_str().unwrap(), "options": ["bind", "rw"]}));
+        m.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "noexec", "size=2m", "mode=1777"]}));
+        m.push(json!({"destination": "/shared", "type": "tmpfs", "source": "tmpfs", "options": ["rshared"]}));
+        v["linux"]["devices"] = json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438, "uid": 0, "gid": 0}]);
+        v["linux"]["maskedPaths"].as_array_mut().unwrap().push(json!("/etc/hostname"));
+        v["linux"]["readonlyPaths"].as_array_mut().unwrap().push(json!("/scratch"));
+    });
+    env.set_args(&[
+        "sh",
+        "-c",
+        "awk '{print $5, $6, $(NF-2), ($7 ~ /shared/ ? \"shared\" : \"-\")}' /proc/self/mountinfo; ls -l /dev | awk '{print $1, $5, $6, $NF}'",
+    ]);
+    let theirs = run_runc(&env, "dm-runc");
+    assert_eq!(theirs.code, 0, "runc: {}", theirs.stderr);
+    let ours = env.rsrun(&["run", "--bundle", env.bundle.to_str().unwrap(), "dm-rsrun"]);
+    assert_eq!(ours.code, 0, "rsrun: {}", ours.stderr);
+    // The one deliberate difference: rsrun keeps the v1 cgroup tmpfs read-only.
+    let norm = |s: &str| s.replace("/sys/fs/cgroup rw,nosuid", "/sys/fs/cgroup ro,nosuid");
+    assert_eq!(
+        norm(&ours.stdout),
+        norm(&theirs.stdout),
+        "runc:\n{}\nrsrun:\n{}",
+        theirs.stdout,
+        ours.stdout
+    );
+}

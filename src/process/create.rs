@@ -21,6 +21,8 @@ pub struct Prepared {
     joins: Vec<Join>,
     parent_joins: Vec<(LinuxNamespaceType, OwnedFd, std::path::PathBuf)>,
     cgroup_fd: Option<OwnedFd>,
+    /// User namespaces of id-mapped mounts, by mount index.
+    idmaps: Vec<(usize, OwnedFd)>,
 }
 
 /// Open every namespace path and the cgroup directory (plan before fork).
@@ -50,10 +52,17 @@ pub fn prepare(plan: &Plan) -> Result<Prepared> {
         Some(d) => Some(sfs::open(d, OFlag::O_DIRECTORY | OFlag::O_PATH)?),
         None => None,
     };
+    let mut idmaps = Vec::new();
+    for m in &plan.rootfs.mounts {
+        if let Some(map) = &m.idmap {
+            idmaps.push((m.index, proc::userns_with_maps(&map.uid_map, &map.gid_map)?));
+        }
+    }
     Ok(Prepared {
         joins,
         parent_joins,
         cgroup_fd,
+        idmaps,
     })
 }
 
@@ -95,6 +104,7 @@ pub fn spawn(
             Channel::new(child_sock),
             listener,
             prep.joins,
+            prep.idmaps,
             console,
         );
     }

@@ -29,9 +29,10 @@ pub fn run(
     chan: Channel,
     listener: OwnedFd,
     joins: Vec<Join>,
+    idmaps: Vec<(usize, OwnedFd)>,
     console: Option<OwnedFd>,
 ) -> ! {
-    match steps(plan, &chan, listener, joins, console) {
+    match steps(plan, &chan, listener, joins, idmaps, console) {
         Ok(never) => match never {},
         Err(e) => {
             let _ = chan.send(&Msg::Failed { msg: e.to_string() });
@@ -45,6 +46,7 @@ fn steps(
     chan: &Channel,
     listener: OwnedFd,
     joins: Vec<Join>,
+    idmaps: Vec<(usize, OwnedFd)>,
     console: Option<OwnedFd>,
 ) -> Result<Infallible> {
     // Die with `rsrun create` while it sets us up; nobody may ptrace or read our memory.
@@ -82,7 +84,8 @@ fn steps(
 
     // 5. The root filesystem.
     let root = setup::prepare(&plan.rootfs)?;
-    setup::mount_all(&root, &plan.rootfs)?;
+    setup::mount_all(&root, &plan.rootfs, &idmaps)?;
+    drop(idmaps);
     setup::devices(&root, &plan.rootfs)?;
     setup::create_cwd(&root, &plan.process.cwd)?;
     drop(root);

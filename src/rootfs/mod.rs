@@ -30,6 +30,16 @@ pub struct MountOp {
     pub dest: PathBuf,
     pub kind: MountKind,
     pub opts: MountOptions,
+    /// An id-mapped bind: uid_map and gid_map text of the mapping, and whether the whole
+    /// tree is mapped (`ridmap`, or `rbind` without `idmap`).
+    pub idmap: Option<IdMap>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdMap {
+    pub uid_map: String,
+    pub gid_map: String,
+    pub recursive: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -103,11 +113,41 @@ pub fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountOp>> {
         if matches!(kind, MountKind::Bind { .. }) {
             opts.flags |= MsFlags::MS_BIND;
         }
+        let uids = m.uid_mappings().clone().unwrap_or_default();
+        let gids = m.gid_mappings().clone().unwrap_or_default();
+        let idmap = if uids.is_empty() && gids.is_empty() {
+            if opts.idmap.is_some() {
+                return Err(Error::config(
+                    format!("mounts[{i}].uidMappings"),
+                    "idmap needs uidMappings and gidMappings",
+                ));
+            }
+            None
+        } else {
+            if uids.is_empty() || gids.is_empty() {
+                return Err(Error::config(
+                    format!("mounts[{i}].uidMappings"),
+                    "both uidMappings and gidMappings are needed",
+                ));
+            }
+            if !matches!(kind, MountKind::Bind { .. }) {
+                return Err(Error::config(
+                    format!("mounts[{i}].uidMappings"),
+                    "id-mapped mounts must be bind mounts",
+                ));
+            }
+            Some(IdMap {
+                uid_map: crate::namespaces::id_map_text(&uids),
+                gid_map: crate::namespaces::id_map_text(&gids),
+                recursive: opts.idmap.unwrap_or(opts.flags.contains(MsFlags::MS_REC)),
+            })
+        };
         out.push(MountOp {
             index: i,
             dest: clean(m.destination()),
             kind,
             opts,
+            idmap,
         });
     }
     Ok(out)

@@ -13,6 +13,46 @@ pub struct MountOptions {
     pub propagation: Vec<MsFlags>,
     /// Filesystem-specific data (`mode=755,size=65536k`).
     pub data: String,
+    /// Recursive mount attributes (`rro`, `rnosuid`, ...): MOUNT_ATTR_* to set and clear
+    /// with mount_setattr(AT_RECURSIVE) after the mount.
+    pub rec_set: u64,
+    pub rec_clr: u64,
+    /// `idmap` / `ridmap`: the bind is id-mapped (recursively for ridmap).
+    pub idmap: Option<bool>,
+}
+
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+pub const MOUNT_ATTR__ATIME: u64 = 0x70;
+pub const MOUNT_ATTR_RELATIME: u64 = 0x0;
+pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
+pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+pub const MOUNT_ATTR_IDMAP: u64 = 0x10_0000;
+pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x20_0000;
+
+/// A recursive attribute option → (set, clear).
+fn recursive(o: &str) -> Option<(u64, u64)> {
+    Some(match o {
+        "rro" => (MOUNT_ATTR_RDONLY, 0),
+        "rrw" => (0, MOUNT_ATTR_RDONLY),
+        "rnosuid" => (MOUNT_ATTR_NOSUID, 0),
+        "rsuid" => (0, MOUNT_ATTR_NOSUID),
+        "rnodev" => (MOUNT_ATTR_NODEV, 0),
+        "rdev" => (0, MOUNT_ATTR_NODEV),
+        "rnoexec" => (MOUNT_ATTR_NOEXEC, 0),
+        "rexec" => (0, MOUNT_ATTR_NOEXEC),
+        "rnodiratime" => (MOUNT_ATTR_NODIRATIME, 0),
+        "rdiratime" => (0, MOUNT_ATTR_NODIRATIME),
+        "rrelatime" | "ratime" | "rnostrictatime" => (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
+        "rnoatime" => (MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME),
+        "rstrictatime" | "rnorelatime" => (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
+        "rnosymfollow" => (MOUNT_ATTR_NOSYMFOLLOW, 0),
+        "rsymfollow" => (0, MOUNT_ATTR_NOSYMFOLLOW),
+        _ => return None,
+    })
 }
 
 impl MountOptions {
@@ -31,6 +71,9 @@ pub fn parse(options: &[String]) -> Result<MountOptions, String> {
         cleared: MsFlags::empty(),
         propagation: Vec::new(),
         data: String::new(),
+        rec_set: 0,
+        rec_clr: 0,
+        idmap: None,
     };
     let mut data: Vec<&str> = Vec::new();
     for o in options {
@@ -72,11 +115,30 @@ pub fn parse(options: &[String]) -> Result<MountOptions, String> {
                     .push(propagation(o).unwrap_or(MsFlags::MS_PRIVATE));
                 continue;
             }
-            "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec" | "rexec"
-            | "rnodiratime" | "rdiratime" | "rrelatime" | "rnorelatime" | "rnoatime" | "ratime"
-            | "rstrictatime" | "rnostrictatime" | "rnosymfollow" | "rsymfollow" | "idmap"
-            | "ridmap" | "tmpcopyup" => {
+            "idmap" => {
+                out.idmap = Some(false);
+                continue;
+            }
+            "ridmap" => {
+                out.idmap = Some(true);
+                continue;
+            }
+            "tmpcopyup" => {
                 return Err(format!("option {o:?} is not supported yet"));
+            }
+            r if recursive(r).is_some() => {
+                let (set, clr) = recursive(r).unwrap_or((0, 0));
+                // A later option wins over an earlier one for the same attribute.
+                let touched = set
+                    | clr
+                    | if clr & MOUNT_ATTR__ATIME != 0 {
+                        MOUNT_ATTR__ATIME
+                    } else {
+                        0
+                    };
+                out.rec_set = (out.rec_set & !touched) | set;
+                out.rec_clr = (out.rec_clr & !touched) | clr;
+                continue;
             }
             other => {
                 if other.is_empty() {
@@ -140,7 +202,16 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_recursive_attr_is_refused() {
-        assert!(parse(&v(&["rro"])).unwrap_err().contains("rro"));
+    fn recursive_attributes() {
+        let o = parse(&v(&["rbind", "rro", "rnosuid", "rnoatime"])).unwrap();
+        assert_eq!(
+            o.rec_set,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME
+        );
+        assert_eq!(o.rec_clr, MOUNT_ATTR__ATIME);
+        let o = parse(&v(&["rro", "rrw"])).unwrap();
+        assert_eq!((o.rec_set, o.rec_clr), (0, MOUNT_ATTR_RDONLY));
+        assert_eq!(parse(&v(&["ridmap"])).unwrap().idmap, Some(true));
+        assert!(parse(&v(&["tmpcopyup"])).unwrap_err().contains("tmpcopyup"));
     }
 }

@@ -3,7 +3,7 @@
 //! Every destination is resolved inside the root (openat2 RESOLVE_IN_ROOT) and mounted
 //! through its fd, so no symlink in the rootfs can send a mount to the host.
 
-use super::{devices, MountKind, MountOp, RootfsPlan};
+use super::{devices, options, MountKind, MountOp, RootfsPlan};
 use crate::cgroups::Mode;
 use crate::error::{Error, Result};
 use crate::sys::fd_path;
@@ -77,14 +77,27 @@ fn remount_bind(target: &Path, flags: MsFlags, shown: &Path) -> Result<()> {
     }
 }
 
+/// Remount a mount read-only keeping the flags it has (nosuid, noexec, ...), as runc does
+/// for readonlyPaths and a read-only root.
+fn make_read_only(target: &Path) -> Result<()> {
+    let fd = sfs::open(target, OFlag::O_PATH)?;
+    let current = locked_flags(&fd, target)?;
+    remount_bind(target, current | MsFlags::MS_RDONLY, target)
+}
+
 /// Flags that need a remount after a bind (everything but the bind itself).
 fn remount_part(flags: MsFlags) -> MsFlags {
     flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
 }
 
-pub fn mount_all(root: &OwnedFd, plan: &RootfsPlan) -> Result<()> {
+/// `userns` holds, by mount index, the user namespace fd of each id-mapped mount.
+pub fn mount_all(root: &OwnedFd, plan: &RootfsPlan, userns: &[(usize, OwnedFd)]) -> Result<()> {
     for op in &plan.mounts {
-        mount_one(root, plan, op).map_err(|e| match e {
+        let ns = userns
+            .iter()
+            .find(|(i, _)| *i == op.index)
+            .map(|(_, fd)| fd);
+        mount_one(root, plan, op, ns).map_err(|e| match e {
             // Name the mount: `mounts[3].destination: openat2 "/x": ENOENT`.
             e @ Error::Sys { .. } => Error::config(field(op, "destination"), e.to_string()),
             e => e,
@@ -97,7 +110,12 @@ fn field(op: &MountOp, f: &str) -> String {
     format!("mounts[{}].{f}", op.index)
 }
 
-fn mount_one(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp) -> Result<()> {
+fn mount_one(
+    root: &OwnedFd,
+    plan: &RootfsPlan,
+    op: &MountOp,
+    userns: Option<&OwnedFd>,
+) -> Result<()> {
     let shown = &op.dest;
     match &op.kind {
         MountKind::Bind { source } => {
@@ -109,19 +127,35 @@ fn mount_one(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp) -> Result<()> {
                 Leaf::File
             };
             let target = sfs::mkdir_in_root(root, &op.dest, leaf, 0o755)?;
-            sfs::mount(
-                Some(source),
-                &p(&target),
-                None,
-                MsFlags::MS_BIND | (op.opts.flags & MsFlags::MS_REC),
-                None,
-                shown,
-            )?;
+            match (&op.idmap, userns) {
+                (Some(m), Some(ns)) => {
+                    // A detached copy of the source, id-mapped, moved onto the target.
+                    let tree = sfs::open_tree_clone(source, m.recursive)?;
+                    sfs::mount_setattr(
+                        &tree,
+                        options::MOUNT_ATTR_IDMAP,
+                        0,
+                        m.recursive,
+                        Some(ns),
+                        shown,
+                    )?;
+                    sfs::move_mount_onto(&tree, &target, shown)?;
+                }
+                _ => sfs::mount(
+                    Some(source),
+                    &p(&target),
+                    None,
+                    MsFlags::MS_BIND | (op.opts.flags & MsFlags::MS_REC),
+                    None,
+                    shown,
+                )?,
+            }
             let mounted = sfs::open_in_root(root, &op.dest, OFlag::O_PATH, 0)?;
             let extra = remount_part(op.opts.flags);
             if !extra.is_empty() {
                 remount_bind(&p(&mounted), extra, shown)?;
             }
+            recursive_attrs(&mounted, op)?;
             propagate(&mounted, op)
         }
         MountKind::Fs { fstype, source } => {
@@ -138,8 +172,20 @@ fn mount_one(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp) -> Result<()> {
                 flags,
                 data,
                 shown,
-            )?;
+            )
+            .map_err(|e| match e.errno() {
+                Some(Errno::ENODEV) => Error::config(
+                    field(op, "type"),
+                    format!("unknown filesystem type {fstype:?}"),
+                ),
+                Some(Errno::EINVAL) if data.is_some() => Error::config(
+                    field(op, "options"),
+                    format!("{fstype} refused {:?}: {e}", op.opts.data),
+                ),
+                _ => e,
+            })?;
             let mounted = sfs::open_in_root(root, &op.dest, OFlag::O_PATH, 0)?;
+            recursive_attrs(&mounted, op)?;
             propagate(&mounted, op)
         }
         MountKind::Cgroup => mount_cgroup(root, plan, op),
@@ -162,6 +208,21 @@ fn refuse_symlink(root: &OwnedFd, dest: &Path, op: &MountOp) -> Result<()> {
         Err(e) if e.errno() == Some(Errno::ENOENT) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// `rro`, `rnosuid`, ...: mount_setattr with AT_RECURSIVE on the new mount.
+fn recursive_attrs(mounted: &OwnedFd, op: &MountOp) -> Result<()> {
+    if op.opts.rec_set | op.opts.rec_clr == 0 {
+        return Ok(());
+    }
+    sfs::mount_setattr(
+        mounted,
+        op.opts.rec_set,
+        op.opts.rec_clr,
+        true,
+        None,
+        &op.dest,
+    )
 }
 
 fn propagate(mounted: &OwnedFd, op: &MountOp) -> Result<()> {
@@ -327,13 +388,13 @@ pub fn finalize(plan: &RootfsPlan) -> Result<()> {
             Err(e) if e.errno() == Some(Errno::ENOENT) => continue,
             r => r?,
         }
-        remount_bind(path, MsFlags::MS_RDONLY | MsFlags::MS_REC, path)?;
+        make_read_only(path)?;
     }
     if !plan.masked_paths.is_empty() {
         mask(&plan.masked_paths)?;
     }
     if plan.readonly {
-        remount_bind(Path::new("/"), MsFlags::MS_RDONLY, Path::new("/"))?;
+        make_read_only(Path::new("/"))?;
     }
     if let Some(f) = plan.final_propagation {
         sfs::mount(None, Path::new("/"), None, f, None, Path::new("/"))?;

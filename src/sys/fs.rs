@@ -244,3 +244,82 @@ pub fn lock_exclusive(fd: &impl AsFd, shown: &Path) -> Result<()> {
         }
     }
 }
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE]) with MOUNT_ATTR_* bits, and a
+/// user namespace fd for MOUNT_ATTR_IDMAP.
+pub fn mount_setattr(
+    fd: &impl AsFd,
+    set: u64,
+    clr: u64,
+    recursive: bool,
+    userns: Option<&OwnedFd>,
+    shown: &Path,
+) -> Result<()> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation: 0,
+        userns_fd: userns.map(|u| u.as_raw_fd() as u64).unwrap_or(0),
+    };
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: an empty path, a valid fd and a valid mount_attr.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_fd().as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret)
+        .map(drop)
+        .map_err(|e| Error::sys("mount_setattr", shown, e))
+}
+
+/// open_tree(OPEN_TREE_CLONE): a detached copy of the mount at `path` (recursive with
+/// AT_RECURSIVE).
+pub fn open_tree_clone(path: &Path, recursive: bool) -> Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let c = cstr(path)?;
+    let flags = OPEN_TREE_CLONE
+        | libc::O_CLOEXEC as libc::c_uint
+        | if recursive {
+            libc::AT_RECURSIVE as libc::c_uint
+        } else {
+            0
+        };
+    // SAFETY: a valid path and flags.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
+    let fd = Errno::result(ret).map_err(|e| Error::sys("open_tree", path, e))?;
+    Ok(super::own_fd(fd as i32))
+}
+
+/// move_mount a detached tree onto the directory or file `target` (an fd).
+pub fn move_mount_onto(tree: &impl AsFd, target: &impl AsFd, shown: &Path) -> Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: both paths are empty and the fds are valid.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_fd().as_raw_fd(),
+            c"".as_ptr(),
+            target.as_fd().as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    Errno::result(ret)
+        .map(drop)
+        .map_err(|e| Error::sys("move_mount onto", shown, e))
+}

@@ -358,49 +358,16 @@ pub fn running_readonly() -> bool {
 /// No copy is made: the same pages are mapped. Returns only on failure.
 pub fn reexec_readonly() -> Error {
     let run = || -> Result<std::convert::Infallible> {
-        const OPEN_TREE_CLONE: libc::c_uint = 1;
-        const MOUNT_ATTR_RDONLY: u64 = 1;
-        #[repr(C)]
-        struct MountAttr {
-            attr_set: u64,
-            attr_clr: u64,
-            propagation: u64,
-            userns_fd: u64,
-        }
-        let exe = CString::new("/proc/self/exe").unwrap_or_default();
-        // SAFETY: open_tree with a valid path; returns a new fd.
-        let tree = unsafe {
-            libc::syscall(
-                libc::SYS_open_tree,
-                libc::AT_FDCWD,
-                exe.as_ptr(),
-                OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
-            )
-        };
-        let tree = own_fd(
-            Errno::result(tree).map_err(|e| Error::sys("open_tree", "/proc/self/exe", e))? as RawFd,
-        );
-        let attr = MountAttr {
-            attr_set: MOUNT_ATTR_RDONLY,
-            attr_clr: 0,
-            propagation: 0,
-            userns_fd: 0,
-        };
+        let tree = fs::open_tree_clone(std::path::Path::new("/proc/self/exe"), false)?;
+        fs::mount_setattr(
+            &tree,
+            crate::rootfs::options::MOUNT_ATTR_RDONLY,
+            0,
+            false,
+            None,
+            std::path::Path::new("the rsrun binary"),
+        )?;
         let empty = CString::default();
-        // SAFETY: mount_setattr on our detached mount with a valid attr struct.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_mount_setattr,
-                tree.as_raw_fd(),
-                empty.as_ptr(),
-                libc::AT_EMPTY_PATH,
-                &attr as *const MountAttr,
-                std::mem::size_of::<MountAttr>(),
-            )
-        };
-        Errno::result(ret).map_err(|e| {
-            Error::sys_nopath("mount_setattr(MOUNT_ATTR_RDONLY) on the rsrun binary", e)
-        })?;
         let args: Vec<CString> = std::env::args_os()
             .filter_map(|a| {
                 CString::new(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())).ok()

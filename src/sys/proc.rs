@@ -115,3 +115,36 @@ mod tests {
         );
     }
 }
+
+/// A user namespace with the given uid/gid maps, held by an fd (for id-mapped mounts):
+/// a helper child is cloned into a new user namespace, its maps are written, its
+/// namespace opened, and it is killed.
+pub fn userns_with_maps(uid_map: &str, gid_map: &str) -> Result<std::os::fd::OwnedFd> {
+    let pid = super::clone3(&super::CloneArgs {
+        flags: libc::CLONE_NEWUSER as u64,
+        cgroup_fd: None,
+    })?;
+    if pid == 0 {
+        loop {
+            // SAFETY: pause only waits for a signal; the parent kills us.
+            unsafe { libc::pause() };
+        }
+    }
+    let r = (|| {
+        super::fs::write_file(
+            Path::new(&format!("/proc/{pid}/uid_map")),
+            uid_map.as_bytes(),
+        )?;
+        super::fs::write_file(
+            Path::new(&format!("/proc/{pid}/gid_map")),
+            gid_map.as_bytes(),
+        )?;
+        super::fs::open(
+            Path::new(&format!("/proc/{pid}/ns/user")),
+            nix::fcntl::OFlag::O_RDONLY,
+        )
+    })();
+    let _ = kill(pid, Signal::SIGKILL);
+    let _ = waitpid(pid, false);
+    r
+}
