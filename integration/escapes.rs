@@ -238,3 +238,30 @@ fn container_id_traversal_is_refused() {
     assert_ne!(r.code, 0);
     assert!(victim.exists(), "delete reached outside the root");
 }
+
+/// CVE-2025-52881: procfs writes (sysctls) must land on procfs. A rootfs without a proc
+/// mount whose /proc/sys is a plain directory must not receive them.
+#[test]
+fn cve_2025_52881_sysctl_writes_only_hit_procfs() {
+    let env = Env::new("esc-fakeproc");
+    let fake = env.bundle.join("rootfs/proc/sys/net/ipv4");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(fake.join("ip_forward"), "0\n").unwrap();
+    env.edit(|v| {
+        v["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["type"] != "proc");
+        v["linux"]["maskedPaths"] = json!([]);
+        v["linux"]["readonlyPaths"] = json!([]);
+        v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    });
+    let r = env.create("fp1");
+    assert_one_line_error(&r, "linux.sysctl.net.ipv4.ip_forward");
+    assert!(r.stderr.contains("not on procfs"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(fake.join("ip_forward")).unwrap(),
+        "0\n"
+    );
+    env.assert_clean("fp1", None);
+}

@@ -258,3 +258,12 @@ fn bad_mounts_name_index_and_field() {
         env.assert_clean(id, None);
     }
 }
+
+#[test]
+fn mount_label_is_ignored_without_selinux() {
+    // runc on a host without SELinux ignores linux.mountLabel; so does rsrun.
+    let env = Env::new("mnt-label");
+    env.edit(|v| v["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0:c1,c2"));
+    let r = env.run("ml1", &["true"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
