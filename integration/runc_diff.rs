@@ -162,3 +162,90 @@ fn mounts_and_devices_look_the_same() {
         ours.stdout
     );
 }
+
+/// The cgroup files rsrun writes for linux.resources are the ones runc writes.
+#[test]
+fn cgroup_files_match_runc() {
+    let env = Env::new("diff-cgroup");
+    let tag = std::process::id();
+    let res = json!({
+        "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728, "swappiness": 30},
+        "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 50},
+        "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}]
+    });
+    env.set_args(&["sleep", "100"]);
+    let run = |id: &str, path: &str, rsrun_side: bool| {
+        env.edit(|v| {
+            v["linux"]["resources"] = res.clone();
+            v["linux"]["cgroupsPath"] = json!(path);
+        });
+        let r = if rsrun_side {
+            env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), id])
+        } else {
+            let mut c = Command::new(runc().unwrap());
+            c.arg("--root").arg(env.dir.join("runc-root")).args([
+                "run",
+                "-d",
+                "--bundle",
+                env.bundle.to_str().unwrap(),
+                id,
+            ]);
+            output(c)
+        };
+        assert_eq!(r.code, 0, "{id}: {}", r.stderr);
+    };
+    let (ours, theirs) = (
+        format!("/rsrun-diff-ours-{tag}"),
+        format!("/rsrun-diff-runc-{tag}"),
+    );
+    run("dc-runc", &theirs, false);
+    run("dc-rsrun", &ours, true);
+    let files = [
+        ("memory", "memory.limit_in_bytes"),
+        ("memory", "memory.soft_limit_in_bytes"),
+        ("memory", "memory.memsw.limit_in_bytes"),
+        ("memory", "memory.swappiness"),
+        ("cpu", "cpu.shares"),
+        ("cpu", "cpu.cfs_quota_us"),
+        ("cpu", "cpu.cfs_period_us"),
+        ("cpuset", "cpuset.cpus"),
+        ("cpuset", "cpuset.mems"),
+        ("pids", "pids.max"),
+        ("devices", "devices.list"),
+    ];
+    let read = |path: &str, c: &str, f: &str| {
+        let p = std::path::Path::new("/sys/fs/cgroup")
+            .join(c)
+            .join(path.trim_start_matches('/'))
+            .join(f);
+        std::fs::read_to_string(&p).unwrap_or_else(|e| format!("<{e}>"))
+    };
+    let cleanup = || {
+        let _ = env.rsrun(&["delete", "-f", "dc-rsrun"]);
+        let mut c = Command::new(runc().unwrap());
+        c.arg("--root")
+            .arg(env.dir.join("runc-root"))
+            .args(["delete", "-f", "dc-runc"]);
+        let _ = output(c);
+    };
+    if rsrun::cgroups::Cgroup::resolve(None, "x").unwrap().mode == rsrun::cgroups::Mode::V2 {
+        cleanup();
+        return; // this comparison is of the v1 files
+    }
+    let mut diffs = Vec::new();
+    for (c, f) in files {
+        let sorted = |t: String| {
+            let mut l: Vec<&str> = t.lines().collect();
+            l.sort_unstable();
+            l.join("\n")
+        };
+        // devices.list is a set: compare it without its order.
+        let (a, b) = (sorted(read(&theirs, c, f)), sorted(read(&ours, c, f)));
+        if a != b {
+            diffs.push(format!("{f}: runc {a:?} rsrun {b:?}"));
+        }
+    }
+    cleanup();
+    assert!(diffs.is_empty(), "{diffs:#?}");
+}

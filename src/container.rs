@@ -282,6 +282,7 @@ impl Runtime {
             return Err(Error::container("cannot update a stopped container"));
         }
         resources::check_cpusets(res)?;
+        check_before_update(&st.cgroup, res)?;
         let writes = match st.cgroup.mode {
             Mode::V2 => resources::v2(res)?,
             _ => resources::v1(res, None)?,
@@ -372,6 +373,28 @@ fn wait_gone(st: &State, limit: Duration) {
         std::thread::sleep(delay);
         delay = (delay * 2).min(Duration::from_millis(10));
     }
+}
+
+/// `memory.checkBeforeUpdate`: refuse a new memory limit below what the container uses
+/// now, instead of letting the kernel OOM-kill it (runc's behaviour on v2).
+fn check_before_update(cg: &Cgroup, res: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    let Some(m) = res.memory() else {
+        return Ok(());
+    };
+    let Some(limit) = m.limit().filter(|l| *l >= 0) else {
+        return Ok(());
+    };
+    if m.check_before_update() != Some(true) {
+        return Ok(());
+    }
+    let usage = crate::cgroups::stats::memory_usage(cg);
+    if usage > limit as u64 {
+        return Err(Error::config(
+            "linux.resources.memory.limit",
+            format!("{limit} is below the current usage {usage} (checkBeforeUpdate)"),
+        ));
+    }
+    Ok(())
 }
 
 /// Socket activation (sd_listen_fds): when rsrun is started with LISTEN_FDS=N and

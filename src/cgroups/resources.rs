@@ -140,11 +140,69 @@ pub fn blkio_to_io_weight(w: u16) -> u64 {
     1 + ((w.clamp(10, 1000) as u64 - 10) * 9999) / 990
 }
 
+/// Memory values are bytes, or -1 for "no limit"; anything below is refused.
+fn check_memory(res: &LinuxResources) -> Result<()> {
+    if let Some(m) = res.memory() {
+        for (v, f) in [
+            (m.limit(), "limit"),
+            (m.reservation(), "reservation"),
+            (m.swap(), "swap"),
+        ] {
+            if let Some(v) = v.filter(|v| *v < -1) {
+                return Err(Error::config(
+                    format!("linux.resources.memory.{f}"),
+                    format!("{v} is negative (-1 means unlimited)"),
+                ));
+            }
+        }
+    }
+    if let Some(p) = res.pids() {
+        if p.limit() < -1 {
+            return Err(Error::config(
+                "linux.resources.pids.limit",
+                format!("{} is negative (-1 or 0 mean unlimited)", p.limit()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn rdma_writes(res: &LinuxResources, controller: &'static str) -> Vec<Write> {
+    let mut keys: Vec<_> = res.rdma().iter().flatten().collect();
+    keys.sort_by(|a, b| a.0.cmp(b.0));
+    keys.into_iter()
+        .map(|(dev, r)| {
+            let mut v = dev.clone();
+            if let Some(h) = r.hca_handles() {
+                v.push_str(&format!(" hca_handle={h}"));
+            }
+            if let Some(o) = r.hca_objects() {
+                v.push_str(&format!(" hca_object={o}"));
+            }
+            w(
+                controller,
+                "rdma.max",
+                v,
+                &format!("linux.resources.rdma.{dev}"),
+            )
+        })
+        .collect()
+}
+
 /// Writes for a v1 (or hybrid) host. `created` are the devices the container creates
 /// (allowed in the device list); `None` leaves the device list alone (update).
 pub fn v1(res: &LinuxResources, created: Option<&[(char, i64, i64)]>) -> Result<Vec<Write>> {
+    check_memory(res)?;
     let mut out = Vec::new();
     if let Some(m) = res.memory() {
+        if let Some(h) = m.use_hierarchy() {
+            out.push(w(
+                "memory",
+                "memory.use_hierarchy",
+                h as u8,
+                "linux.resources.memory.useHierarchy",
+            ));
+        }
         if let Some(v) = m.limit() {
             out.push(w(
                 "memory",
@@ -349,12 +407,7 @@ pub fn v1(res: &LinuxResources, created: Option<&[(char, i64, i64)]>) -> Result<
             "needs a cgroup v2 host",
         ));
     }
-    if res.rdma().as_ref().is_some_and(|r| !r.is_empty()) {
-        return Err(Error::config(
-            "linux.resources.rdma",
-            "rdma limits are not supported yet",
-        ));
-    }
+    out.extend(rdma_writes(res, "rdma"));
     // Devices: default deny, then the rules in order.
     let Some(created) = created else {
         return Ok(out);
@@ -378,6 +431,7 @@ pub fn v1(res: &LinuxResources, created: Option<&[(char, i64, i64)]>) -> Result<
 
 /// Writes for a pure v2 host (devices are an eBPF program, not a file).
 pub fn v2(res: &LinuxResources) -> Result<Vec<Write>> {
+    check_memory(res)?;
     let mut out = Vec::new();
     if let Some(m) = res.memory() {
         if let Some(v) = m.swappiness() {
@@ -543,12 +597,7 @@ pub fn v2(res: &LinuxResources) -> Result<Vec<Write>> {
             "net_cls/net_prio do not exist on cgroup v2",
         ));
     }
-    if res.rdma().as_ref().is_some_and(|r| !r.is_empty()) {
-        return Err(Error::config(
-            "linux.resources.rdma",
-            "rdma limits are not supported yet",
-        ));
-    }
+    out.extend(rdma_writes(res, ""));
     let mut keys: Vec<_> = res.unified().iter().flatten().collect();
     keys.sort();
     for (k, v) in keys {
@@ -710,6 +759,18 @@ mod tests {
         assert!(v2(&r).unwrap_err().to_string().contains("unified"));
         let r = res(serde_json::json!({"memory": {"limit": 100, "swap": 50}}));
         assert!(v2(&r).unwrap_err().to_string().contains("memory.swap"));
+        let r = res(serde_json::json!({"memory": {"limit": -5}}));
+        assert!(v1(&r, None)
+            .unwrap_err()
+            .to_string()
+            .contains("memory.limit"));
+        let r = res(serde_json::json!({"rdma": {"mlx5_0": {"hcaHandles": 3, "hcaObjects": 100}}}));
+        assert_eq!(
+            v2(&r).unwrap()[0].value,
+            "mlx5_0 hca_handle=3 hca_object=100"
+        );
+        let r = res(serde_json::json!({"memory": {"useHierarchy": true}}));
+        assert_eq!(v1(&r, None).unwrap()[0].file, "memory.use_hierarchy");
     }
 }
 

@@ -46,6 +46,15 @@ pub fn oom_kills(cg: &Cgroup) -> u64 {
     }
 }
 
+/// Bytes of memory the container uses now.
+pub fn memory_usage(cg: &Cgroup) -> u64 {
+    match (cg.mode, dir(cg, "memory")) {
+        (Mode::V2, Some(d)) => num(&d.join("memory.current")),
+        (_, Some(d)) => num(&d.join("memory.usage_in_bytes")),
+        _ => 0,
+    }
+}
+
 pub fn stats(cg: &Cgroup) -> Value {
     if cg.mode == Mode::V2 {
         v2(cg)
