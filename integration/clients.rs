@@ -3,7 +3,7 @@
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 struct Containerd {
@@ -54,23 +54,7 @@ impl Containerd {
     /// A ctr command with a terminal: run under script(1), feeding `input` once it started.
     fn ctr_tty(&self, args: &[&str], input: &str) -> Run {
         let cmd = format!("ctr --address {} {}", self.sock.display(), args.join(" "));
-        let mut child = Command::new("script")
-            .args(["-qec", &cmd, "/dev/null"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(700));
-        use std::io::Write;
-        child
-            .stdin
-            .as_mut()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        out.into()
+        run_with_tty(&cmd, input, Duration::from_millis(700))
     }
 }
 
@@ -79,17 +63,7 @@ impl Drop for Containerd {
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
         // Snapshots left mounted by a failed test.
-        if let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") {
-            let mut mounts: Vec<String> = mi
-                .lines()
-                .filter_map(|l| l.split(' ').nth(4).map(String::from))
-                .filter(|m| m.starts_with(self.dir.to_str().unwrap()))
-                .collect();
-            mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-            for m in mounts {
-                let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
-            }
-        }
+        unmount_under(&self.dir);
     }
 }
 
@@ -284,22 +258,7 @@ impl Dockerd {
             self.sock.display(),
             args.join(" ")
         );
-        let mut child = Command::new("script")
-            .args(["-qec", &cmd, "/dev/null"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(1500));
-        use std::io::Write;
-        child
-            .stdin
-            .as_mut()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap().into()
+        run_with_tty(&cmd, input, Duration::from_millis(1500))
     }
 }
 
@@ -315,17 +274,7 @@ impl Drop for Dockerd {
         }
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
-        if let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") {
-            let mut mounts: Vec<String> = mi
-                .lines()
-                .filter_map(|l| l.split(' ').nth(4).map(String::from))
-                .filter(|m| m.starts_with(self.dir.to_str().unwrap()))
-                .collect();
-            mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-            for m in mounts {
-                let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
-            }
-        }
+        unmount_under(&self.dir);
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use serde_json::json;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 
 #[test]
@@ -216,25 +216,8 @@ fn notify_sends_the_listener_fd() {
     // The listener: take the fd and the state, answer one mkdir with EROFS (30).
     let t = std::thread::spawn(move || {
         let (conn, _) = l.accept().unwrap();
-        let mut buf = vec![0u8; 65536];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let msg = nix::sys::socket::recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .unwrap();
-        let mut fd = None;
-        for c in msg.cmsgs().unwrap() {
-            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-                fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
-            }
-        }
-        let n = msg.bytes;
-        let doc: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
-        let fd = fd.unwrap();
+        let (data, fd) = recv_with_fd(&conn);
+        let doc: serde_json::Value = serde_json::from_slice(&data).unwrap();
         let mut req = Notif::default();
         let r = unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_RECV as _, &mut req) };
         assert_eq!(r, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());

@@ -4,34 +4,15 @@
 use crate::common::*;
 use serde_json::json;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
 /// Accept one connection and receive the fd sent with SCM_RIGHTS.
 fn receive_master(l: &UnixListener) -> (String, OwnedFd) {
     let (conn, _) = l.accept().unwrap();
-    let mut buf = [0u8; 4096];
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let msg = nix::sys::socket::recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        nix::sys::socket::MsgFlags::empty(),
-    )
-    .unwrap();
-    let mut fd = None;
-    for c in msg.cmsgs().unwrap() {
-        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-            fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
-        }
-    }
-    let n = msg.bytes;
-    (
-        String::from_utf8_lossy(&buf[..n]).into_owned(),
-        fd.expect("no fd received"),
-    )
+    let (data, fd) = recv_with_fd(&conn);
+    (String::from_utf8_lossy(&data).into_owned(), fd)
 }
 
 /// Read from the master until `want` appears (bounded).

@@ -106,14 +106,7 @@ impl Runtime {
         }
         let prep = crate::process::create::prepare(plan)?;
         let listener = socket::listen_in(&dir.fd, START_SOCKET, &dir.path.join(START_SOCKET))?;
-        let console = match (&o.console_socket, &o.console_fd) {
-            (Some(path), _) => Some(socket::connect_path(path)?),
-            (None, Some(fd)) => Some(
-                fd.try_clone()
-                    .map_err(|e| Error::sys_nopath("dup", crate::error::io_errno(&e)))?,
-            ),
-            (None, None) => None,
-        };
+        let console = console_conn(&o.console_socket, &o.console_fd)?;
         let config = plan.bundle.join("config.json");
         std::fs::copy(&config, dir.path.join("config.json"))
             .map_err(|e| Error::sys("copy", &config, crate::error::io_errno(&e)))?;
@@ -375,6 +368,22 @@ fn wait_gone(st: &State, limit: Duration) {
     }
 }
 
+/// The console socket connection for a terminal: `--console-socket PATH`, or the
+/// socket `run`/`exec` made to proxy the terminal themselves.
+fn console_conn(
+    path: &Option<PathBuf>,
+    fd: &Option<std::os::fd::OwnedFd>,
+) -> Result<Option<std::os::fd::OwnedFd>> {
+    Ok(match (path, fd) {
+        (Some(path), _) => Some(socket::connect_path(path)?),
+        (None, Some(fd)) => Some(
+            fd.try_clone()
+                .map_err(|e| Error::sys_nopath("dup", crate::error::io_errno(&e)))?,
+        ),
+        (None, None) => None,
+    })
+}
+
 /// `memory.checkBeforeUpdate`: refuse a new memory limit below what the container uses
 /// now, instead of letting the kernel OOM-kill it (runc's behaviour on v2).
 fn check_before_update(cg: &Cgroup, res: &oci_spec::runtime::LinuxResources) -> Result<()> {
@@ -618,14 +627,7 @@ impl Runtime {
         for w in &warnings {
             self.log.warn(w);
         }
-        let console = match (&o.console_socket, &o.console_fd) {
-            (Some(path), _) => Some(socket::connect_path(path)?),
-            (None, Some(fd)) => Some(
-                fd.try_clone()
-                    .map_err(|e| Error::sys_nopath("dup", crate::error::io_errno(&e)))?,
-            ),
-            (None, None) => None,
-        };
+        let console = console_conn(&o.console_socket, &o.console_fd)?;
         let xplan = crate::process::exec::ExecPlan {
             process: pplan,
             cgroup: st.cgroup.clone(),

@@ -80,16 +80,20 @@ pub fn recv_frame(fd: &impl AsFd) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
     }
 }
 
-/// A listening unix stream socket at `dir`/`name`, reached through the directory fd so the
-/// path length limit of sockaddr_un never bites.
-pub fn listen_in(dir: &impl AsFd, name: &str, shown: &Path) -> Result<OwnedFd> {
-    let fd = socket::socket(
+fn unix_stream(shown: &Path) -> Result<OwnedFd> {
+    socket::socket(
         AddressFamily::Unix,
         SockType::Stream,
         SockFlag::SOCK_CLOEXEC,
         None,
     )
-    .op("socket", shown)?;
+    .op("socket", shown)
+}
+
+/// A listening unix stream socket at `dir`/`name`, reached through the directory fd so the
+/// path length limit of sockaddr_un never bites.
+pub fn listen_in(dir: &impl AsFd, name: &str, shown: &Path) -> Result<OwnedFd> {
+    let fd = unix_stream(shown)?;
     let addr = UnixAddr::new(format!("{}/{name}", super::fd_path(&dir.as_fd())).as_str())
         .op("bind", shown)?;
     socket::bind(fd.as_raw_fd(), &addr).op("bind", shown)?;
@@ -102,13 +106,7 @@ pub fn listen_in(dir: &impl AsFd, name: &str, shown: &Path) -> Result<OwnedFd> {
 }
 
 pub fn connect_in(dir: &impl AsFd, name: &str, shown: &Path) -> Result<OwnedFd> {
-    let fd = socket::socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .op("socket", shown)?;
+    let fd = unix_stream(shown)?;
     let addr = UnixAddr::new(format!("{}/{name}", super::fd_path(&dir.as_fd())).as_str())
         .op("connect", shown)?;
     loop {
@@ -121,13 +119,7 @@ pub fn connect_in(dir: &impl AsFd, name: &str, shown: &Path) -> Result<OwnedFd> 
 }
 
 pub fn connect_path(path: &Path) -> Result<OwnedFd> {
-    let fd = socket::socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .op("socket", path)?;
+    let fd = unix_stream(path)?;
     let addr = UnixAddr::new(path).op("connect", path)?;
     socket::connect(fd.as_raw_fd(), &addr).op("connect", path)?;
     Ok(fd)
