@@ -209,6 +209,8 @@ fn notify_sends_the_listener_fd() {
             "defaultAction": "SCMP_ACT_ALLOW",
             "listenerPath": sock.to_str().unwrap(),
             "listenerMetadata": "test-metadata",
+            // Not in oci-spec's types: rsrun carries it itself (kernel >= 5.19).
+            "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_LOG"],
             "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
         });
     });

@@ -33,7 +33,8 @@ impl Runtime {
     pub fn create(&self, id: &str, o: &CreateOpts) -> Result<i32> {
         state::validate_id(id)?;
         let bundle = crate::spec::absolute_bundle(&o.bundle)?;
-        let spec = crate::spec::load(&bundle)?;
+        let loaded = crate::spec::load_full(&bundle)?;
+        let spec = loaded.spec;
         crate::spec::validate::validate(&spec)?;
         let terminal = spec
             .process()
@@ -68,6 +69,7 @@ impl Runtime {
                 no_pivot: o.no_pivot,
                 preserve_fds: o.preserve_fds + listen,
                 new_keyring: !o.no_new_keyring,
+                seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
             },
         )?;
         if listen > 0 {
@@ -613,13 +615,15 @@ impl Runtime {
             return Err(Error::container("--console-socket given without --tty"));
         }
         let mut warnings = Vec::new();
-        let spec = crate::spec::load(&dir.path)?;
+        let loaded = crate::spec::load_full(&dir.path)?;
+        let spec = loaded.spec;
         let pplan = plan::process_plan(
             &process,
             &PlanOptions {
                 no_pivot: false,
                 preserve_fds: o.preserve_fds,
                 new_keyring: false,
+                seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
             },
             spec.linux().as_ref(),
             &mut warnings,

@@ -105,6 +105,8 @@ pub struct PlanOptions {
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub new_keyring: bool,
+    /// SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV was in linux.seccomp.flags.
+    pub seccomp_wait_killable_recv: bool,
 }
 
 pub fn rlimit_resource(name: &str) -> Option<libc::c_int> {
@@ -311,7 +313,7 @@ pub fn process_plan(
     let attrs = crate::process::attrs::plan(proc, linux)?;
     let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
         Some(s) => {
-            let f = crate::seccomp::compile(s)?;
+            let f = crate::seccomp::compile(s, o.seccomp_wait_killable_recv)?;
             if !f.skipped.is_empty() {
                 warnings.push(format!(
                     "seccomp: syscalls unknown to libseccomp skipped: {}",

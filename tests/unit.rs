@@ -196,6 +196,7 @@ fn plan_from_default_spec() {
             no_pivot: false,
             preserve_fds: 0,
             new_keyring: true,
+            seccomp_wait_killable_recv: false,
         },
     )
     .unwrap();
@@ -214,4 +215,35 @@ fn plan_from_default_spec() {
     assert!(plan.process.no_new_privs);
     assert_eq!(plan.process.rlimits[0].resource, libc::RLIMIT_NOFILE as i32);
     assert!(!plan.has_runtime_hooks());
+}
+
+#[test]
+fn seccomp_flag_unknown_to_oci_spec_is_carried() {
+    let mut v = default();
+    v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]});
+    let text = serde_json::to_vec(&v).unwrap();
+    let l = rsrun::spec::parse_full(&text, Path::new("config.json")).unwrap();
+    assert!(l.seccomp_wait_killable_recv);
+    let flags = l
+        .spec
+        .linux()
+        .as_ref()
+        .unwrap()
+        .seccomp()
+        .as_ref()
+        .unwrap()
+        .flags()
+        .clone()
+        .unwrap();
+    assert_eq!(flags.len(), 1);
+    let f = rsrun::seccomp::compile(
+        l.spec.linux().as_ref().unwrap().seccomp().as_ref().unwrap(),
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        f.flags,
+        rsrun::seccomp::FLAG_LOG | rsrun::seccomp::FLAG_WAIT_KILLABLE_RECV
+    );
 }

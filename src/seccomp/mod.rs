@@ -14,6 +14,7 @@ pub const FLAG_TSYNC: u32 = 1;
 pub const FLAG_LOG: u32 = 2;
 pub const FLAG_SPEC_ALLOW: u32 = 4;
 pub const FLAG_NEW_LISTENER: u32 = 8;
+pub const FLAG_WAIT_KILLABLE_RECV: u32 = 32;
 
 /// A compiled filter, ready to load.
 #[derive(Debug, Clone)]
@@ -83,8 +84,9 @@ fn scmp_err(field: String, e: impl std::fmt::Display) -> Error {
     Error::config(field, format!("libseccomp: {e}"))
 }
 
-/// Compile the profile.
-pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
+/// Compile the profile. `wait_killable_recv` is the flag oci-spec's types cannot carry
+/// (see `spec::Loaded`).
+pub fn compile(s: &LinuxSeccomp, wait_killable_recv: bool) -> Result<Filter> {
     let default_errno = s.default_errno_ret().unwrap_or(libc::EPERM as u32);
     let default = action(s.default_action(), None, default_errno);
     let mut ctx = ScmpFilterContext::new(default)
@@ -114,6 +116,9 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
                 ))
             }
         };
+    }
+    if wait_killable_recv {
+        flags |= FLAG_WAIT_KILLABLE_RECV;
     }
     let mut skipped = Vec::new();
     let mut notify = s.default_action() == LinuxSeccompAction::ScmpActNotify;
@@ -224,7 +229,7 @@ mod tests {
                  "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}, {"index": 0, "value": 9, "op": "SCMP_CMP_EQ"}]},
                 {"names": ["getpid"], "action": "SCMP_ACT_ALLOW"}
             ]
-        })))
+        })), false)
         .unwrap();
         assert_eq!(f.skipped, vec!["no_such_syscall"]);
         assert!(f.bpf.len() % 8 == 0 && f.bpf.len() > 8);
@@ -234,10 +239,13 @@ mod tests {
 
     #[test]
     fn notify_needs_a_listener_path() {
-        let e = compile(&profile(serde_json::json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
-        })))
+        let e = compile(
+            &profile(serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+            })),
+            false,
+        )
         .unwrap_err();
         assert!(e.to_string().contains("listenerPath"));
     }
@@ -247,7 +255,7 @@ mod tests {
         let e = compile(&profile(serde_json::json!({
             "defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 7, "value": 1, "op": "SCMP_CMP_EQ"}]}]
-        })))
+        })), false)
         .unwrap_err();
         assert!(e.to_string().contains("syscalls[0].args[0].index"));
     }

@@ -10,9 +10,50 @@ use std::path::{Path, PathBuf};
 /// Read and parse `<bundle>/config.json`. Parse errors name the JSON field
 /// (`config.json: linux.namespaces[1].type: unknown variant ...`).
 pub fn load(bundle: &Path) -> Result<Spec> {
+    load_full(bundle).map(|l| l.spec)
+}
+
+/// A parsed config with what oci-spec's types cannot carry.
+pub struct Loaded {
+    pub spec: Spec,
+    /// `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` in `linux.seccomp.flags`.
+    pub seccomp_wait_killable_recv: bool,
+}
+
+pub const WAIT_KILLABLE_RECV: &str = "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV";
+
+pub fn load_full(bundle: &Path) -> Result<Loaded> {
     let path = bundle.join("config.json");
     let text = std::fs::read(&path).op("open", &path)?;
-    parse(&text, &path)
+    parse_full(&text, &path)
+}
+
+/// Parse, lifting out the seccomp flag oci-spec does not know.
+pub fn parse_full(text: &[u8], shown: &Path) -> Result<Loaded> {
+    let needle = WAIT_KILLABLE_RECV.as_bytes();
+    if !text.windows(needle.len()).any(|w| w == needle) {
+        return Ok(Loaded {
+            spec: parse(text, shown)?,
+            seccomp_wait_killable_recv: false,
+        });
+    }
+    let mut v: serde_json::Value = serde_json::from_slice(text)
+        .map_err(|e| Error::config(shown.display().to_string(), e.to_string()))?;
+    let mut found = false;
+    if let Some(flags) = v
+        .pointer_mut("/linux/seccomp/flags")
+        .and_then(|f| f.as_array_mut())
+    {
+        let before = flags.len();
+        flags.retain(|f| f.as_str() != Some(WAIT_KILLABLE_RECV));
+        found = flags.len() != before;
+    }
+    let cleaned = serde_json::to_vec(&v)
+        .map_err(|e| Error::config(shown.display().to_string(), e.to_string()))?;
+    Ok(Loaded {
+        spec: parse(&cleaned, shown)?,
+        seccomp_wait_killable_recv: found,
+    })
 }
 
 pub fn parse(text: &[u8], shown: &Path) -> Result<Spec> {
