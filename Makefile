@@ -3,7 +3,7 @@
 CARGO ?= cargo
 RELEASE := target/release/rsrun
 
-.PHONY: all build demo test test-v2 bench deps unit integration fmt-check clean
+.PHONY: all build demo test test-v2 test-cri bench deps unit integration fmt-check clean
 
 # The pure cgroup v2 lane: a throwaway QEMU guest booted with cgroup_no_v1=all runs the
 # cgroup-related integration tests (software emulation: keep the set focused).
@@ -24,7 +24,20 @@ demo: deps build
 # (integration/: the real binary as root on busybox bundles).
 test: deps fmt-check
 	$(CARGO) test --all-targets -- --test-threads=4
-	@if [ -x $(V2_GUEST) ]; then $(MAKE) test-v2; else echo "test-v2: skipped ($(V2_GUEST) not found)"; fi
+	$(MAKE) test-cri
+	@if [ -x $(V2_GUEST) ]; then $(MAKE) test-v2; else echo "# The Kubernetes node path: a CRI client → containerd's CRI plugin → rsrun as a runtime
+# handler (integration/cri is a crate of its own: rsrun does not carry the gRPC stack).
+test-cri: deps
+	$(CARGO) build
+	cd integration/cri && RSRUN_BIN=$(CURDIR)/target/debug/rsrun $(CARGO) test
+
+test-v2: skipped ($(V2_GUEST) not found)"; fi
+
+# The Kubernetes node path: a CRI client → containerd's CRI plugin → rsrun as a runtime
+# handler (integration/cri is a crate of its own: rsrun does not carry the gRPC stack).
+test-cri: deps
+	$(CARGO) build
+	cd integration/cri && RSRUN_BIN=$(CURDIR)/target/debug/rsrun $(CARGO) test
 
 test-v2:
 	bin=$$($(CARGO) test --test integration --no-run 2>&1 | grep -o 'target/debug/deps/integration-[a-z0-9]*' | head -1); \
@@ -38,6 +51,7 @@ integration: deps
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
+	cd integration/cri && $(CARGO) fmt --all -- --check
 
 # rsrun, crun and runc side by side (hyperfine); writes bench/RESULTS.md.
 bench: build

@@ -11,6 +11,7 @@ command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v umoci >/dev/null 2>&1 || need+=(umoci)
 [ -x /usr/sbin/dockerd ] || need+=(docker.io)
 command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "deps: need root to install: ${need[*]}" >&2

@@ -193,11 +193,16 @@ impl Cgroup {
         let mut dirs: Vec<&PathBuf> = self.created.iter().collect();
         dirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
         for d in dirs {
+            // The container's own directory waits for its last processes to drain;
+            // a parent rsrun created is shared with other containers (a pod) and is
+            // removed only if it is empty now.
+            let own = self.dirs.iter().any(|x| &x.path == d);
             let mut delay = std::time::Duration::from_millis(1);
             let mut tries = 0;
             loop {
                 match std::fs::remove_dir(d).map_err(|e| crate::error::io_errno(&e)) {
                     Ok(()) | Err(Errno::ENOENT) => break,
+                    Err(Errno::EBUSY) | Err(Errno::ENOTEMPTY) if !own => break,
                     Err(Errno::EBUSY) if tries < 200 => {
                         tries += 1;
                         std::thread::sleep(delay);

@@ -1,0 +1,1 @@
+//! See tests/cri.rs.

@@ -1,0 +1,530 @@
+//! The Kubernetes node path without a kubelet: a CRI client (doing what the kubelet does
+//! for a pod) → containerd 1.6's CRI plugin → the runc v2 shim → rsrun, chosen by the
+//! runtime handler `rsrun` (what a RuntimeClass names). Needs root, containerd, umoci,
+//! busybox-static; RSRUN_BIN points at the rsrun binary.
+
+use hyper_util::rt::TokioIo;
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use k8s_cri::v1::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+use tonic::transport::{Channel, Endpoint, Uri};
+
+struct Node {
+    dir: PathBuf,
+    sock: PathBuf,
+    daemon: Child,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        // Whatever a failed run left mounted below the test directory.
+        if let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") {
+            let mut m: Vec<String> = mi
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4).map(String::from))
+                .filter(|p| p.starts_with(self.dir.to_str().unwrap()))
+                .collect();
+            m.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            for p in m {
+                let _ = Command::new("umount").args(["-l", &p]).status();
+            }
+        }
+    }
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A busybox image whose command sleeps forever (also the pod's sandbox image).
+fn image_tar(dir: &Path) -> PathBuf {
+    let rootfs = dir.join("rootfs");
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for a in ["sh", "sleep", "echo", "ps", "cat", "dd", "ls", "true"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
+    }
+    let (l, u) = (dir.join("layout"), dir.join("unpacked"));
+    let img = format!("{}:1", l.display());
+    sh(&["umoci", "init", "--layout", l.to_str().unwrap()]);
+    sh(&["umoci", "new", "--image", &img]);
+    sh(&["umoci", "unpack", "--image", &img, u.to_str().unwrap()]);
+    sh(&[
+        "cp",
+        "-a",
+        &format!("{}/.", rootfs.display()),
+        &format!("{}/rootfs/", u.display()),
+    ]);
+    sh(&["umoci", "repack", "--image", &img, u.to_str().unwrap()]);
+    sh(&[
+        "umoci",
+        "config",
+        "--image",
+        &img,
+        "--config.entrypoint",
+        "/bin/sleep",
+        "--config.cmd",
+        "100000",
+    ]);
+    let tar = dir.join("img.tar");
+    sh(&[
+        "tar",
+        "-C",
+        l.to_str().unwrap(),
+        "-cf",
+        tar.to_str().unwrap(),
+        ".",
+    ]);
+    tar
+}
+
+fn start_node(dir: &Path, rsrun: &Path) -> Node {
+    // The runtime binary containerd calls: rsrun, with every call recorded.
+    let wrapper = dir.join("rsrun-wrapper");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}/calls.log\nexec {} \"$@\"\n",
+            dir.display(),
+            rsrun.display()
+        ),
+    )
+    .unwrap();
+    sh(&["chmod", "+x", wrapper.to_str().unwrap()]);
+    std::fs::create_dir_all(dir.join("cni/bin")).unwrap();
+    std::fs::create_dir_all(dir.join("cni/conf")).unwrap();
+    let sock = dir.join("containerd.sock");
+    let d = dir.display();
+    let config = format!(
+        r#"version = 2
+root = "{d}/root"
+state = "{d}/state"
+[grpc]
+  address = "{sock}"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "local.test/busybox:1"
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{d}/cni/bin"
+    conf_dir = "{d}/cni/conf"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "rsrun"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.rsrun]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.rsrun.options]
+      BinaryName = "{w}"
+      Root = "{d}/rsrun-root"
+"#,
+        sock = sock.display(),
+        w = wrapper.display()
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+    let daemon = Command::new("containerd")
+        .arg("--config")
+        .arg(dir.join("config.toml"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("containerd");
+    let node = Node {
+        dir: dir.to_path_buf(),
+        sock,
+        daemon,
+    };
+    let end = Instant::now() + Duration::from_secs(30);
+    while !node.sock.exists() {
+        assert!(Instant::now() < end, "containerd did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tar = image_tar(dir);
+    sh(&[
+        "ctr",
+        "--address",
+        node.sock.to_str().unwrap(),
+        "-n",
+        "k8s.io",
+        "images",
+        "import",
+        "--base-name",
+        "local.test/busybox",
+        tar.to_str().unwrap(),
+    ]);
+    node
+}
+
+async fn connect(sock: &Path) -> Channel {
+    let path = sock.to_path_buf();
+    Endpoint::try_from("http://[::]:50051")
+        .unwrap()
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let path = path.clone();
+            async move {
+                Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?))
+            }
+        }))
+        .await
+        .unwrap()
+}
+
+fn pod_config(dir: &Path, name: &str) -> PodSandboxConfig {
+    let logs = dir.join("logs").join(name);
+    std::fs::create_dir_all(&logs).unwrap();
+    PodSandboxConfig {
+        metadata: Some(PodSandboxMetadata {
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        hostname: String::new(),
+        log_directory: logs.to_str().unwrap().into(),
+        linux: Some(LinuxPodSandboxConfig {
+            cgroup_parent: format!("/rsrun-cri-test/{name}"),
+            security_context: Some(LinuxSandboxSecurityContext {
+                namespace_options: Some(NamespaceOption {
+                    network: NamespaceMode::Node as i32,
+                    pid: NamespaceMode::Pod as i32,
+                    ipc: NamespaceMode::Pod as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn container_config(name: &str, cmd: &[&str], memory: i64) -> ContainerConfig {
+    ContainerConfig {
+        metadata: Some(ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        }),
+        image: Some(ImageSpec {
+            image: "local.test/busybox:1".into(),
+            ..Default::default()
+        }),
+        command: cmd.iter().map(|s| s.to_string()).collect(),
+        log_path: format!("{name}.log"),
+        linux: Some(LinuxContainerConfig {
+            resources: Some(LinuxContainerResources {
+                memory_limit_in_bytes: memory,
+                ..Default::default()
+            }),
+            security_context: Some(LinuxContainerSecurityContext {
+                namespace_options: Some(NamespaceOption {
+                    network: NamespaceMode::Node as i32,
+                    pid: NamespaceMode::Pod as i32,
+                    ipc: NamespaceMode::Pod as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+struct Pod {
+    id: String,
+    config: PodSandboxConfig,
+}
+
+async fn run_pod(rt: &mut RuntimeServiceClient<Channel>, dir: &Path, name: &str) -> Pod {
+    let config = pod_config(dir, name);
+    let r = rt
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: "rsrun".into(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RunPodSandbox {name}: {e}"));
+    Pod {
+        id: r.into_inner().pod_sandbox_id,
+        config,
+    }
+}
+
+async fn start_container(
+    rt: &mut RuntimeServiceClient<Channel>,
+    pod: &Pod,
+    name: &str,
+    cmd: &[&str],
+    memory: i64,
+) -> String {
+    let id = rt
+        .create_container(CreateContainerRequest {
+            pod_sandbox_id: pod.id.clone(),
+            config: Some(container_config(name, cmd, memory)),
+            sandbox_config: Some(pod.config.clone()),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("CreateContainer {name}: {e}"))
+        .into_inner()
+        .container_id;
+    rt.start_container(StartContainerRequest {
+        container_id: id.clone(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("StartContainer {name}: {e}"));
+    id
+}
+
+async fn status(rt: &mut RuntimeServiceClient<Channel>, id: &str) -> ContainerStatus {
+    rt.container_status(ContainerStatusRequest {
+        container_id: id.into(),
+        verbose: false,
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .status
+    .unwrap()
+}
+
+async fn wait_exited(rt: &mut RuntimeServiceClient<Channel>, id: &str) -> ContainerStatus {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = status(rt, id).await;
+        if s.state == ContainerState::ContainerExited as i32 {
+            return s;
+        }
+        assert!(Instant::now() < end, "container {id} never exited");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn remove_pod(rt: &mut RuntimeServiceClient<Channel>, pod: &Pod) {
+    rt.stop_pod_sandbox(StopPodSandboxRequest {
+        pod_sandbox_id: pod.id.clone(),
+    })
+    .await
+    .unwrap();
+    rt.remove_pod_sandbox(RemovePodSandboxRequest {
+        pod_sandbox_id: pod.id.clone(),
+    })
+    .await
+    .unwrap();
+}
+
+/// Nothing of rsrun's is left: no state, no cgroup below the pods' parent, no process.
+fn assert_nothing_left(dir: &Path) {
+    // The shim passes `--root <Root>/<namespace>`.
+    let root = dir.join("rsrun-root/k8s.io");
+    let left: Vec<_> = std::fs::read_dir(&root)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "rsrun state left: {left:?}");
+    for h in [
+        "memory", "pids", "cpu", "freezer", "devices", "blkio", "cpuset", "systemd", "",
+    ] {
+        let base = if h.is_empty() {
+            PathBuf::from("/sys/fs/cgroup/unified/rsrun-cri-test")
+        } else {
+            Path::new("/sys/fs/cgroup").join(h).join("rsrun-cri-test")
+        };
+        let base = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            PathBuf::from("/sys/fs/cgroup/rsrun-cri-test")
+        } else {
+            base
+        };
+        if let Ok(rd) = std::fs::read_dir(&base) {
+            for pod in rd.flatten().filter(|e| e.path().is_dir()) {
+                let inner: Vec<_> = std::fs::read_dir(pod.path())
+                    .unwrap()
+                    .flatten()
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.path())
+                    .collect();
+                assert!(inner.is_empty(), "cgroups left: {inner:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kubelet_flow_through_containerd_cri() {
+    let rsrun = PathBuf::from(std::env::var("RSRUN_BIN").expect("RSRUN_BIN=path/to/rsrun"));
+    let dir = std::env::temp_dir().join(format!("rsrun-cri-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let node = start_node(&dir, &std::fs::canonicalize(&rsrun).unwrap());
+    let channel = connect(&node.sock).await;
+    let mut rt = RuntimeServiceClient::new(channel.clone());
+    let mut img = ImageServiceClient::new(channel.clone());
+    let v = rt
+        .version(VersionRequest {
+            version: "v1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(v.runtime_name, "containerd");
+    let images = img
+        .list_images(ListImagesRequest { filter: None })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        images
+            .images
+            .iter()
+            .any(|i| i.repo_tags.iter().any(|t| t == "local.test/busybox:1")),
+        "image not imported"
+    );
+
+    // One pod, two containers sharing its pid namespace.
+    let pod = run_pod(&mut rt, &dir, "pod-a").await;
+    let c1 = start_container(
+        &mut rt,
+        &pod,
+        "c1",
+        &["sh", "-c", "echo hello-from-c1; exec sleep 1000"],
+        0,
+    )
+    .await;
+    let c2 = start_container(&mut rt, &pod, "c2", &["sh", "-c", "exec sleep 2000"], 0).await;
+    let r = rt
+        .exec_sync(ExecSyncRequest {
+            container_id: c1.clone(),
+            cmd: vec!["sh".into(), "-c".into(), "echo exec-ok; exit 3".into()],
+            timeout: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (r.exit_code, String::from_utf8_lossy(&r.stdout).to_string()),
+        (3, "exec-ok\n".to_string())
+    );
+    let r = rt
+        .exec_sync(ExecSyncRequest {
+            container_id: c2.clone(),
+            cmd: vec!["ps".into()],
+            timeout: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ps = String::from_utf8_lossy(&r.stdout).to_string();
+    assert!(
+        ps.contains("sleep 1000") && ps.contains("sleep 2000") && ps.contains("sleep 100000"),
+        "pid namespace not shared:\n{ps}"
+    );
+    // The container's log file, written by the shim from the container's stdout.
+    let log = std::fs::read_to_string(dir.join("logs/pod-a/c1.log")).unwrap();
+    assert!(log.contains(" stdout F hello-from-c1"), "{log}");
+
+    // A container OOM-killed under its memory limit.
+    let c3 = start_container(
+        &mut rt,
+        &pod,
+        "c3",
+        &["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+        16 << 20,
+    )
+    .await;
+    let s = wait_exited(&mut rt, &c3).await;
+    assert_eq!(
+        (s.exit_code, s.reason.as_str()),
+        (137, "OOMKilled"),
+        "{s:?}"
+    );
+
+    // Stop with a grace period: sleep ignores TERM as pid 1's child? It is killed after it.
+    let t = Instant::now();
+    rt.stop_container(StopContainerRequest {
+        container_id: c1.clone(),
+        timeout: 1,
+    })
+    .await
+    .unwrap();
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let s = wait_exited(&mut rt, &c1).await;
+    assert!(s.exit_code == 137 || s.exit_code == 143, "{s:?}");
+    assert_eq!(s.reason, "Error");
+    for c in [&c1, &c2, &c3] {
+        let _ = rt
+            .stop_container(StopContainerRequest {
+                container_id: c.to_string(),
+                timeout: 0,
+            })
+            .await;
+        rt.remove_container(RemoveContainerRequest {
+            container_id: c.to_string(),
+        })
+        .await
+        .unwrap();
+    }
+    remove_pod(&mut rt, &pod).await;
+    assert_nothing_left(&dir);
+
+    // The runtime calls rsrun received, for each container and the sandbox.
+    let calls = std::fs::read_to_string(dir.join("calls.log")).unwrap();
+    for id in [&pod.id, &c1, &c2, &c3] {
+        for verb in ["create", "start", "delete"] {
+            assert!(
+                calls
+                    .lines()
+                    .any(|l| l.contains(&format!(" {verb} ")) && l.ends_with(id.as_str())),
+                "no `{verb}` for {id}:\n{calls}"
+            );
+        }
+    }
+    assert!(
+        calls
+            .lines()
+            .any(|l| l.contains(" exec ") && l.contains("--process")),
+        "no exec:\n{calls}"
+    );
+    assert!(
+        calls.lines().any(|l| l.contains(" kill ")),
+        "no kill:\n{calls}"
+    );
+
+    // 20 pods created and removed 4 at a time.
+    for batch in 0..5 {
+        let mut tasks = Vec::new();
+        for i in 0..4 {
+            let (ch, dir) = (channel.clone(), dir.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut rt = RuntimeServiceClient::new(ch);
+                let name = format!("many-{batch}-{i}");
+                let pod = run_pod(&mut rt, &dir, &name).await;
+                let c = start_container(&mut rt, &pod, "app", &["sleep", "1000"], 0).await;
+                rt.stop_container(StopContainerRequest {
+                    container_id: c.clone(),
+                    timeout: 0,
+                })
+                .await
+                .unwrap();
+                rt.remove_container(RemoveContainerRequest { container_id: c })
+                    .await
+                    .unwrap();
+                remove_pod(&mut rt, &pod).await;
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+    assert_nothing_left(&dir);
+    drop(node);
+    let _ = std::fs::remove_dir_all(&dir);
+}
