@@ -471,3 +471,6 @@ fn podman_runs_rsrun() {
     let _ = podman(&["system", "reset", "--force"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+// ctr copies a task's output until it sees the exit: the commands above pause briefly
+// before exiting so a loaded machine does not lose their last line (a ctr race, seen
+// with runc too).
