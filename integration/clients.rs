@@ -127,7 +127,7 @@ fn containerd_runs_rsrun() {
         "c1",
         "sh",
         "-c",
-        "echo hello; exit 3",
+        "echo hello; sleep 0.2; exit 3",
     ]);
     let r = ctd.ctr(&args);
     assert_eq!(r.code, 3, "{}", r.stderr);
@@ -154,7 +154,7 @@ fn containerd_runs_rsrun() {
         "c2",
         "sh",
         "-c",
-        "echo exec-ok; exit 5",
+        "echo exec-ok; sleep 0.2; exit 5",
     ]);
     assert_eq!(r.code, 5, "{}", r.stderr);
     assert_eq!(r.stdout, "exec-ok\n");
