@@ -189,6 +189,27 @@ fn rdma_writes(res: &LinuxResources, controller: &'static str) -> Vec<Write> {
         .collect()
 }
 
+/// cpuset.cpus, cpuset.mems and pids.max have the same names and values on v1 and v2.
+fn cpuset_and_pids(
+    res: &LinuxResources,
+    cpuset: &'static str,
+    pids: &'static str,
+    out: &mut Vec<Write>,
+) {
+    if let Some(c) = res.cpu() {
+        if let Some(v) = c.cpus().as_ref().filter(|v| !v.is_empty()) {
+            out.push(w(cpuset, "cpuset.cpus", v, "linux.resources.cpu.cpus"));
+        }
+        if let Some(v) = c.mems().as_ref().filter(|v| !v.is_empty()) {
+            out.push(w(cpuset, "cpuset.mems", v, "linux.resources.cpu.mems"));
+        }
+    }
+    if let Some(p) = res.pids() {
+        let v = if p.limit() <= 0 { -1 } else { p.limit() };
+        out.push(w(pids, "pids.max", max_or(v), "linux.resources.pids.limit"));
+    }
+}
+
 /// Writes for a v1 (or hybrid) host. `created` are the devices the container creates
 /// (allowed in the device list); `None` leaves the device list alone (update).
 pub fn v1(res: &LinuxResources, created: Option<&[(char, i64, i64)]>) -> Result<Vec<Write>> {
@@ -292,21 +313,8 @@ pub fn v1(res: &LinuxResources, created: Option<&[(char, i64, i64)]>) -> Result<
         if let Some(v) = c.idle() {
             out.push(w("cpu", "cpu.idle", v, "linux.resources.cpu.idle"));
         }
-        if let Some(v) = c.cpus().as_ref().filter(|v| !v.is_empty()) {
-            out.push(w("cpuset", "cpuset.cpus", v, "linux.resources.cpu.cpus"));
-        }
-        if let Some(v) = c.mems().as_ref().filter(|v| !v.is_empty()) {
-            out.push(w("cpuset", "cpuset.mems", v, "linux.resources.cpu.mems"));
-        }
     }
-    if let Some(p) = res.pids() {
-        out.push(w(
-            "pids",
-            "pids.max",
-            max_or(if p.limit() <= 0 { -1 } else { p.limit() }),
-            "linux.resources.pids.limit",
-        ));
-    }
+    cpuset_and_pids(res, "cpuset", "pids", &mut out);
     if let Some(b) = res.block_io() {
         // 0 means "not set" (Docker sends it); runc skips it too.
         if let Some(v) = b.weight().filter(|v| *v != 0) {
@@ -516,21 +524,8 @@ pub fn v2(res: &LinuxResources) -> Result<Vec<Write>> {
                 "not supported on cgroup v2",
             ));
         }
-        if let Some(v) = c.cpus().as_ref().filter(|v| !v.is_empty()) {
-            out.push(w("", "cpuset.cpus", v, "linux.resources.cpu.cpus"));
-        }
-        if let Some(v) = c.mems().as_ref().filter(|v| !v.is_empty()) {
-            out.push(w("", "cpuset.mems", v, "linux.resources.cpu.mems"));
-        }
     }
-    if let Some(p) = res.pids() {
-        out.push(w(
-            "",
-            "pids.max",
-            max_or(if p.limit() <= 0 { -1 } else { p.limit() }),
-            "linux.resources.pids.limit",
-        ));
-    }
+    cpuset_and_pids(res, "", "", &mut out);
     if let Some(b) = res.block_io() {
         // 0 means "not set" (Docker sends it); runc skips it too.
         if let Some(v) = b.weight().filter(|v| *v != 0) {
