@@ -45,15 +45,30 @@ impl Containerd {
         }
     }
 
+    /// A containerd namespace of this test run's own: the runc shim keeps the runtime's
+    /// state under /run/containerd/runc/<namespace>, shared by every containerd.
+    fn ns() -> String {
+        format!("rsrun-it-{}", std::process::id())
+    }
+
     fn ctr(&self, args: &[&str]) -> Run {
         let mut c = Command::new("ctr");
-        c.arg("--address").arg(&self.sock).args(args);
+        c.arg("--address")
+            .arg(&self.sock)
+            .arg("-n")
+            .arg(Self::ns())
+            .args(args);
         output(c)
     }
 
     /// A ctr command with a terminal: run under script(1), feeding `input` once it started.
     fn ctr_tty(&self, args: &[&str], input: &str) -> Run {
-        let cmd = format!("ctr --address {} {}", self.sock.display(), args.join(" "));
+        let cmd = format!(
+            "ctr --address {} -n {} {}",
+            self.sock.display(),
+            Self::ns(),
+            args.join(" ")
+        );
         run_with_tty(&cmd, input, Duration::from_millis(700))
     }
 }
@@ -139,9 +154,10 @@ fn containerd_runs_rsrun() {
     args.extend(["localhost/bb:latest", "c2", "sleep", "1000"]);
     assert_eq!(ctd.ctr(&args).code, 0);
     // It is rsrun's state that the shim keeps (runc's has no start_time).
-    let state = Path::new("/run/containerd/runc/default/c2/state.json");
+    let shim_root = PathBuf::from("/run/containerd/runc").join(Containerd::ns());
+    let state = shim_root.join("c2/state.json");
     let st: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert!(st["start_time"].is_u64(), "not rsrun's state: {st}");
     let init_pid = st["pid"].as_i64().unwrap();
 
@@ -193,6 +209,7 @@ fn containerd_runs_rsrun() {
     assert!(r.stdout.contains("/dev/pts/0"), "{} {}", r.stdout, r.stderr);
     assert_eq!(r.code, 6);
     drop(ctd);
+    let _ = std::fs::remove_dir(&shim_root);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
