@@ -21,17 +21,12 @@ demo: deps build
 	scripts/demo.sh $(RELEASE)
 
 # Everything CI runs: formatting, unit tests (tests/ and src/), integration tests
-# (integration/: the real binary as root on busybox bundles).
+# (integration/: the real binary as root on busybox bundles), the Kubernetes node path,
+# and the cgroup tests again in a pure cgroup v2 guest.
 test: deps fmt-check
 	$(CARGO) test --all-targets -- --test-threads=4
 	$(MAKE) test-cri
-	@if [ -x $(V2_GUEST) ]; then $(MAKE) test-v2; else echo "# The Kubernetes node path: a CRI client → containerd's CRI plugin → rsrun as a runtime
-# handler (integration/cri is a crate of its own: rsrun does not carry the gRPC stack).
-test-cri: deps
-	$(CARGO) build
-	cd integration/cri && RSRUN_BIN=$(CURDIR)/target/debug/rsrun $(CARGO) test
-
-test-v2: skipped ($(V2_GUEST) not found)"; fi
+	@if [ -x $(V2_GUEST) ]; then $(MAKE) test-v2; else echo "test-v2: skipped ($(V2_GUEST) not found)"; fi
 
 # The Kubernetes node path: a CRI client → containerd's CRI plugin → rsrun as a runtime
 # handler (integration/cri is a crate of its own: rsrun does not carry the gRPC stack).

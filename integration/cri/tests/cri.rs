@@ -323,8 +323,15 @@ async fn remove_pod(rt: &mut RuntimeServiceClient<Channel>, pod: &Pod) {
     .unwrap();
 }
 
-/// Nothing of rsrun's is left: no state, no cgroup below the pods' parent, no process.
+/// Nothing of rsrun's is left: no state, no cgroup below the pods' parent (so no process
+/// in one), no mount below the test directory.
 fn assert_nothing_left(dir: &Path) {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mounts: Vec<&str> = mi
+        .lines()
+        .filter(|l| l.contains(dir.to_str().unwrap()))
+        .collect();
+    assert!(mounts.is_empty(), "mounts left: {mounts:#?}");
     // The shim passes `--root <Root>/<namespace>`.
     let root = dir.join("rsrun-root/k8s.io");
     let left: Vec<_> = std::fs::read_dir(&root)
