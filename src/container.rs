@@ -135,7 +135,6 @@ impl Runtime {
             annotations: plan.annotations.clone(),
             cgroup: plan.rootfs.cgroup.clone(),
             hooks: plan.hooks.clone(),
-            started: false,
         };
         let saved = dir.save(&st).and_then(|()| match &o.pid_file {
             Some(f) => write_pid_file(f, pid),
@@ -160,7 +159,7 @@ impl Runtime {
     /// Release a created container's init to exec the user process.
     pub fn start(&self, id: &str) -> Result<()> {
         let dir = ContainerDir::open(&self.root, id)?;
-        let mut st = dir.load()?;
+        let st = dir.load()?;
         match state::status(&dir.path, &st) {
             Status::Created => {}
             Status::Stopped => {
@@ -178,9 +177,9 @@ impl Runtime {
         let conn = socket::connect_in(&dir.fd, START_SOCKET, &sock)?;
         socket::write_all(&conn, b"s")?;
         let reply = socket::read_to_end(&conn)?;
-        st.started = true;
-        dir.save(&st)?;
-        let _ = std::fs::remove_file(&sock);
+        // The socket's removal is the created → running transition: no state rewrite.
+        std::fs::remove_file(&sock)
+            .map_err(|e| Error::sys("remove", &sock, crate::error::io_errno(&e)))?;
         self.log
             .debug(&format!("start {id}: init {} released", st.pid));
         if !reply.is_empty() {

@@ -80,9 +80,6 @@ pub struct State {
     pub cgroup: Cgroup,
     #[serde(default)]
     pub hooks: Option<Hooks>,
-    /// Set by `start` once the init has exec'd the user process.
-    #[serde(default)]
-    pub started: bool,
 }
 
 /// The runtime-spec state document (plus runc's `rootfs`, `created`, `owner`), as
@@ -214,7 +211,7 @@ pub fn status(dir: &Path, st: &State) -> Status {
     if !st.init_alive() {
         return Status::Stopped;
     }
-    if dir.join(START_SOCKET).exists() && !st.started {
+    if dir.join(START_SOCKET).exists() {
         return Status::Created;
     }
     if crate::cgroups::freezer::is_frozen(&st.cgroup) {
