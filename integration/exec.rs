@@ -141,3 +141,45 @@ fn exec_refusals() {
     assert_eq!(env.rsrun(&["delete", "eb1"]).code, 0);
     env.assert_clean("eb1", None);
 }
+
+#[test]
+fn exec_into_a_sub_cgroup() {
+    let env = Env::new("exec-subcg");
+    running(&env, "es1");
+    let cg = rsrun::cgroups::Cgroup::resolve(None, "es1").unwrap();
+    let v2 = cg.mode == rsrun::cgroups::Mode::V2;
+    let pids = cg
+        .dirs
+        .iter()
+        .find(|d| v2 || d.controllers == "pids")
+        .unwrap()
+        .path
+        .join("sub");
+    std::fs::create_dir(&pids).unwrap();
+    let flag = if v2 { "sub" } else { "pids:sub" };
+    let r = env.rsrun(&["exec", "--cgroup", flag, "es1", "cat", "/proc/self/cgroup"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| {
+            if v2 {
+                l.starts_with("0::")
+            } else {
+                l.contains(":pids:")
+            }
+        })
+        .unwrap();
+    assert!(line.ends_with("/sub"), "{}", r.stdout);
+    assert_one_line_error(
+        &env.rsrun(&["exec", "--cgroup", "nosuch", "es1", "true"]),
+        "nosuch",
+    );
+    assert_one_line_error(
+        &env.rsrun(&["exec", "--cgroup", "../x", "es1", "true"]),
+        "not a sub-cgroup",
+    );
+    std::fs::remove_dir(&pids).unwrap();
+    assert_eq!(env.rsrun(&["delete", "-f", "es1"]).code, 0);
+    env.assert_clean("es1", None);
+}

@@ -503,6 +503,8 @@ pub struct ExecOpts {
     pub console_fd: Option<std::os::fd::OwnedFd>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
+    /// `--cgroup`: sub-cgroups of the container's cgroup to run in.
+    pub cgroup: Vec<String>,
 }
 
 impl Runtime {
@@ -633,7 +635,7 @@ impl Runtime {
         let console = console_conn(&o.console_socket, &o.console_fd)?;
         let xplan = crate::process::exec::ExecPlan {
             process: pplan,
-            cgroup: st.cgroup.clone(),
+            cgroup: st.cgroup.sub(&o.cgroup)?,
             state: st.oci(Status::Running),
         };
         let pid = crate::process::exec::spawn(&xplan, st.pid, &|| st.init_alive(), console)?;

@@ -158,6 +158,54 @@ impl Cgroup {
         Ok(())
     }
 
+    /// `exec --cgroup`: the same cgroup with some (or all) hierarchies pointing at an
+    /// existing sub-cgroup. Each spec is `PATH` (every hierarchy) or `CTRL[,CTRL]:PATH`.
+    pub fn sub(&self, specs: &[String]) -> Result<Cgroup> {
+        let mut out = self.clone();
+        out.created.clear();
+        for spec in specs {
+            let (ctrls, path) = match spec.split_once(':') {
+                Some((c, p)) => (Some(c.split(',').collect::<Vec<_>>()), p),
+                None => (None, spec.as_str()),
+            };
+            let rel = Path::new(path.trim_start_matches('/'));
+            if rel
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+                || path.is_empty()
+            {
+                return Err(Error::container(format!(
+                    "--cgroup {spec:?}: not a sub-cgroup path"
+                )));
+            }
+            let mut matched = false;
+            for d in out.dirs.iter_mut() {
+                let hit = match &ctrls {
+                    None => true,
+                    Some(cs) => {
+                        let here: Vec<&str> = d.controllers.split(',').collect();
+                        cs.iter()
+                            .any(|c| here.contains(c) || (*c == "" && d.controllers.is_empty()))
+                    }
+                };
+                if hit {
+                    let p = d.path.join(rel);
+                    if !p.is_dir() {
+                        return Err(Error::sys("--cgroup", &p, Errno::ENOENT));
+                    }
+                    d.path = p;
+                    matched = true;
+                }
+            }
+            if !matched {
+                return Err(Error::container(format!(
+                    "--cgroup {spec:?}: no such controller for this container"
+                )));
+            }
+        }
+        Ok(out)
+    }
+
     /// The v2 directory, for clone3's CLONE_INTO_CGROUP on a pure v2 host.
     pub fn v2_dir(&self) -> Option<&Path> {
         (self.mode == Mode::V2).then(|| self.dirs.first().map(|d| d.path.as_path()))?

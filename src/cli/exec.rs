@@ -24,6 +24,7 @@ pub fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
         console_fd: None,
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
+        cgroup: a.cgroup,
     };
     if o.detach {
         return rt.exec(&a.id, &o).map(|_| 0);

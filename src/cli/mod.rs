@@ -128,6 +128,9 @@ pub struct ExecArgs {
     /// Allow exec in a paused container
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
+    /// Run in an existing sub-cgroup of the container: PATH, or CONTROLLERS:PATH on v1
+    #[arg(long = "cgroup")]
+    pub cgroup: Vec<String>,
     /// Container id
     pub id: String,
     /// The command and its arguments
