@@ -9,7 +9,7 @@ RELEASE := target/release/rsrun
 # cgroup-related integration tests (software emulation: keep the set focused).
 V2_GUEST ?= ../shared/tools/run-in-v2-guest.sh
 V2_TESTS := resources lifecycle::pause_and_resume lifecycle::container_is_placed_in_its_cgroup \
-	lifecycle::delete_force_kills_every_process exec::exec_joins_namespaces_and_cgroup
+	lifecycle::delete_force_kills_every_process exec::exec_joins_namespaces_and_cgroup exec::exec_into_a_sub_cgroup
 
 all: build
 
