@@ -1,6 +1,10 @@
 //! rsrun: a low-level OCI container runtime.
 //!
 //! config.json ──► spec ──► validate ──► Plan ──► clone3 ──► parent/child protocol ──► execve
+//!
+//! `unsafe` lives in `sys` only: the rest of the crate may not use it.
+
+#![deny(unsafe_code)]
 
 pub mod cgroups;
 pub mod cli;
@@ -15,4 +19,5 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
 pub mod state;
+#[allow(unsafe_code)]
 pub mod sys;
