@@ -347,3 +347,24 @@ fn lsm_labels_and_intel_rdt_are_refused_on_this_host() {
     assert_one_line_error(&env.create("lsm3"), "linux.intelRdt");
     env.assert_clean("lsm3", None);
 }
+
+#[test]
+fn capabilities_the_runtime_lacks_are_named() {
+    // This host's root lacks CAP_SYS_RESOURCE (24); runc fails there too ("unable to
+    // apply caps"): rsrun says which capability it cannot grant.
+    let caps = std::fs::read_to_string("/proc/self/status").unwrap();
+    let prm = caps.lines().find(|l| l.starts_with("CapPrm:")).unwrap();
+    let prm = u64::from_str_radix(prm.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    if prm & (1 << 24) != 0 {
+        return;
+    }
+    let env = Env::new("proc-caps-lacking");
+    let set = json!(["CAP_SYS_RESOURCE", "CAP_KILL"]);
+    env.edit(|v| {
+        v["process"]["capabilities"] = json!({"bounding": set, "effective": set, "permitted": set});
+    });
+    let r = env.create("cl1");
+    assert_one_line_error(&r, "CAP_SYS_RESOURCE");
+    assert!(r.stderr.contains("process.capabilities"), "{}", r.stderr);
+    env.assert_clean("cl1", None);
+}

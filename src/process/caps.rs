@@ -80,7 +80,9 @@ pub fn apply_bounding(sets: &CapSets, last: u32) -> Result<()> {
 
 /// Set effective, permitted and inheritable at once, then raise the ambient ones.
 pub fn apply_sets(sets: &CapSets, last: u32) -> Result<()> {
-    crate::sys::capset(sets.effective, sets.permitted, sets.inheritable)?;
+    if let Err(e) = crate::sys::capset(sets.effective, sets.permitted, sets.inheritable) {
+        return Err(explain_eperm(e, sets));
+    }
     for i in 0..=last {
         if sets.ambient & (1 << i) != 0 {
             // Ambient needs the cap in permitted and inheritable; runc ignores failures.
@@ -93,6 +95,34 @@ pub fn apply_sets(sets: &CapSets, last: u32) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// capset fails with EPERM when the spec asks for capabilities rsrun itself does not
+/// hold (a host whose root lacks some, e.g. CAP_SYS_RESOURCE): name them.
+fn explain_eperm(e: Error, sets: &CapSets) -> Error {
+    if e.errno() != Some(Errno::EPERM) {
+        return e;
+    }
+    let Ok(held) = caps::read(None, caps::CapSet::Permitted) else {
+        return e;
+    };
+    let held: u64 = held.iter().fold(0, |m, c| m | (1u64 << c.index()));
+    let missing = (sets.permitted | sets.effective | sets.inheritable) & !held;
+    let names: Vec<String> = caps::all()
+        .into_iter()
+        .filter(|c| missing & (1u64 << c.index()) != 0)
+        .map(|c| c.to_string())
+        .collect();
+    if names.is_empty() {
+        return e;
+    }
+    Error::config(
+        "process.capabilities",
+        format!(
+            "{e}: the runtime does not hold {} itself, so it cannot grant them",
+            names.join(", ")
+        ),
+    )
 }
 
 #[cfg(test)]
