@@ -323,9 +323,21 @@ async fn remove_pod(rt: &mut RuntimeServiceClient<Channel>, pod: &Pod) {
     .unwrap();
 }
 
-/// Nothing of rsrun's is left: no state, no cgroup below the pods' parent (so no process
-/// in one), no mount below the test directory.
+/// Nothing of rsrun's is left: no state, no cgroup below the pods' parent, no process in
+/// one, no mount below the test directory.
 fn assert_nothing_left(dir: &Path) {
+    let mut procs = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cg) = std::fs::read_to_string(e.path().join("cgroup")) {
+            if cg.contains("/rsrun-cri-test/") {
+                procs.push(e.file_name());
+            }
+        }
+    }
+    assert!(
+        procs.is_empty(),
+        "processes left in the pods' cgroups: {procs:?}"
+    );
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let mounts: Vec<&str> = mi
         .lines()
