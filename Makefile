@@ -1,7 +1,12 @@
 # rsrun — build, demo, test. Run as root on Linux (Debian 12 is what CI uses).
 
 CARGO ?= cargo
-RELEASE := target/release/rsrun
+# The release binary is static (glibc static-pie + libseccomp.a): nothing to load at
+# start-up, which matters twice per create/run/exec (see docs/performance.md).
+TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
+RELEASE := target/$(TARGET)/release/rsrun
+STATIC := LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/$(shell uname -m)-linux-gnu \
+	RUSTFLAGS="-C target-feature=+crt-static"
 
 .PHONY: all build demo test test-v2 test-cri bench deps unit integration fmt-check clean
 
@@ -13,8 +18,8 @@ V2_TESTS := resources lifecycle::pause_and_resume lifecycle::container_is_placed
 
 all: build
 
-build:
-	$(CARGO) build --release
+build: deps
+	$(STATIC) $(CARGO) build --release --target $(TARGET)
 
 # Builds rsrun, makes a busybox bundle in ./demo and runs a container from it.
 demo: deps build

@@ -131,6 +131,7 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
     sz() { stat -c %s "$1"; }
     printf '| binary size | %s KiB | %s KiB | %s KiB | %s | %s |\n' $(( $(sz $RSRUN)/1024 )) $(( $(sz ${BIN[crun]})/1024 )) $(( $(sz ${BIN[runc]})/1024 )) "$(ratio $(sz $RSRUN) $(sz ${BIN[crun]}))" "$(ratio $(sz $RSRUN) $(sz ${BIN[runc]}))"
     echo
-    echo "Dynamic libraries of rsrun: $(ldd $RSRUN | awk '{print $1}' | grep -v vdso | tr '\n' ' ')"
+    libs=$( (ldd "$RSRUN" 2>/dev/null || true) | awk '/=>|ld-linux/ {print $1}' | tr '\n' ' ')
+    echo "Dynamic libraries of rsrun: ${libs:-none (static binary)}"
 } > "$OUT"
 cat "$OUT"
