@@ -295,12 +295,8 @@ impl Drop for Dockerd {
     }
 }
 
-#[test]
-fn docker_runs_rsrun() {
-    let dir = std::env::temp_dir().join(format!("rsrun-it-docker-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let dk = Dockerd::start(&dir);
+/// The busybox rootfs as a tar, for `docker import` / `podman import`.
+fn rootfs_tar(dir: &Path) -> PathBuf {
     let rootfs = dir.join("image-rootfs");
     make_rootfs(&rootfs);
     let tar = dir.join("rootfs.tar");
@@ -313,6 +309,16 @@ fn docker_runs_rsrun() {
         ".",
     ]);
     assert_eq!(output(c).code, 0);
+    tar
+}
+
+#[test]
+fn docker_runs_rsrun() {
+    let dir = std::env::temp_dir().join(format!("rsrun-it-docker-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let dk = Dockerd::start(&dir);
+    let tar = rootfs_tar(&dir);
     let r = dk.docker(&[
         "import",
         "-c",
@@ -433,18 +439,7 @@ fn podman_runs_rsrun() {
             .args(args);
         output(c)
     };
-    let rootfs = dir.join("image-rootfs");
-    make_rootfs(&rootfs);
-    let tar = dir.join("rootfs.tar");
-    let mut c = Command::new("tar");
-    c.args([
-        "-C",
-        rootfs.to_str().unwrap(),
-        "-cf",
-        tar.to_str().unwrap(),
-        ".",
-    ]);
-    assert_eq!(output(c).code, 0);
+    let tar = rootfs_tar(&dir);
     let r = podman(&["import", tar.to_str().unwrap(), "localhost/bb"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 

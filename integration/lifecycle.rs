@@ -229,16 +229,7 @@ fn version_has_runc_shape() {
 fn json_log_gets_the_error() {
     let env = Env::new("jsonlog");
     let log = env.dir.join("log.json");
-    let r = rsrun(&[
-        "--root",
-        env.root.to_str().unwrap(),
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "json",
-        "start",
-        "nope",
-    ]);
+    let r = env.rsrun_json_log(&log, &["start", "nope"]);
     assert_ne!(r.code, 0);
     let text = std::fs::read_to_string(&log).unwrap();
     let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
@@ -252,18 +243,10 @@ fn json_log_carries_errors_from_the_container_init() {
     let env = Env::new("jsonlog-init");
     env.set_args(&["no-such-binary"]);
     let log = env.dir.join("log.json");
-    let r = rsrun(&[
-        "--root",
-        env.root.to_str().unwrap(),
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "json",
-        "create",
-        "--bundle",
-        env.bundle.to_str().unwrap(),
-        "jl1",
-    ]);
+    let r = env.rsrun_json_log(
+        &log,
+        &["create", "--bundle", env.bundle.to_str().unwrap(), "jl1"],
+    );
     assert_ne!(r.code, 0);
     let text = std::fs::read_to_string(&log).unwrap();
     let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();

@@ -173,19 +173,16 @@ fn debug_logs_the_steps() {
     let env = Env::new("proc-debug");
     let log = env.dir.join("debug.log");
     env.set_args(&["true"]);
-    let r = rsrun(&[
-        "--root",
-        env.root.to_str().unwrap(),
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "json",
-        "--debug",
-        "run",
-        "--bundle",
-        env.bundle.to_str().unwrap(),
-        "dbg1",
-    ]);
+    let r = env.rsrun_json_log(
+        &log,
+        &[
+            "--debug",
+            "run",
+            "--bundle",
+            env.bundle.to_str().unwrap(),
+            "dbg1",
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.lines().count() >= 2, "{text}");

@@ -143,6 +143,20 @@ impl Env {
         }
     }
 
+    /// rsrun --root <root> --log <log> --log-format json [extra global flags] ARGS
+    pub fn rsrun_json_log(&self, log: &Path, args: &[&str]) -> Run {
+        let mut full = vec![
+            "--root",
+            self.root.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+            "--log-format",
+            "json",
+        ];
+        full.extend_from_slice(args);
+        rsrun(&full)
+    }
+
     /// `run --bundle <bundle> ID` with `args` as the process.
     pub fn run(&self, id: &str, args: &[&str]) -> Run {
         self.set_args(args);
