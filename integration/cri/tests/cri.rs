@@ -180,6 +180,16 @@ async fn connect(sock: &Path) -> Channel {
         .unwrap()
 }
 
+/// Host network; pid and ipc shared by the pod (what the kubelet asks for here).
+fn pod_namespaces() -> NamespaceOption {
+    NamespaceOption {
+        network: NamespaceMode::Node as i32,
+        pid: NamespaceMode::Pod as i32,
+        ipc: NamespaceMode::Pod as i32,
+        ..Default::default()
+    }
+}
+
 fn pod_config(dir: &Path, name: &str) -> PodSandboxConfig {
     let logs = dir.join("logs").join(name);
     std::fs::create_dir_all(&logs).unwrap();
@@ -195,12 +205,7 @@ fn pod_config(dir: &Path, name: &str) -> PodSandboxConfig {
         linux: Some(LinuxPodSandboxConfig {
             cgroup_parent: format!("/rsrun-cri-test/{name}"),
             security_context: Some(LinuxSandboxSecurityContext {
-                namespace_options: Some(NamespaceOption {
-                    network: NamespaceMode::Node as i32,
-                    pid: NamespaceMode::Pod as i32,
-                    ipc: NamespaceMode::Pod as i32,
-                    ..Default::default()
-                }),
+                namespace_options: Some(pod_namespaces()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -227,12 +232,7 @@ fn container_config(name: &str, cmd: &[&str], memory: i64) -> ContainerConfig {
                 ..Default::default()
             }),
             security_context: Some(LinuxContainerSecurityContext {
-                namespace_options: Some(NamespaceOption {
-                    network: NamespaceMode::Node as i32,
-                    pid: NamespaceMode::Pod as i32,
-                    ipc: NamespaceMode::Pod as i32,
-                    ..Default::default()
-                }),
+                namespace_options: Some(pod_namespaces()),
                 ..Default::default()
             }),
             ..Default::default()
