@@ -50,6 +50,39 @@ fn exec_joins_namespaces_and_cgroup() {
     env.assert_clean("ex1", Some(pid as i32));
 }
 
+/// The init and an exec'd process of a container in a user namespace that maps root
+/// elsewhere are in the container's cgroup in every hierarchy, as the host sees them
+/// (on v1 they enter it themselves, through `tasks` files the runtime opened).
+#[test]
+fn userns_processes_enter_every_hierarchy() {
+    let env = Env::new("exec-userns-cg");
+    env.edit(|v| {
+        let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "cgroup");
+        ns.push(json!({"type": "user"}));
+        v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    let pid = running(&env, "eu1");
+    let r = env.rsrun(&["exec", "eu1", "sh", "-c", "cat /proc/self/cgroup; id -u"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let init_cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let managed = rsrun::cgroups::Cgroup::resolve(None, "eu1").unwrap();
+    assert!(!managed.dirs.is_empty());
+    for d in &managed.dirs {
+        for (who, text) in [("init", init_cg.as_str()), ("exec", r.stdout.as_str())] {
+            let line = text
+                .lines()
+                .find(|l| l.split(':').nth(1) == Some(d.controllers.as_str()))
+                .unwrap_or_else(|| panic!("{who}: no line for {:?} in {text}", d.controllers));
+            assert!(line.ends_with("/eu1"), "{who}: {line}");
+        }
+    }
+    assert_eq!(r.stdout.lines().last(), Some("0"));
+    assert_eq!(env.rsrun(&["delete", "-f", "eu1"]).code, 0);
+    env.assert_clean("eu1", Some(pid as i32));
+}
+
 #[test]
 fn exec_exit_status_and_attributes() {
     let env = Env::new("exec-attrs");

@@ -10,9 +10,12 @@ pub mod resources;
 pub mod stats;
 
 use crate::error::{Error, Result, SysContext};
+use crate::sys::fs as sfs;
 use hierarchy::Hierarchy;
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use serde::{Deserialize, Serialize};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,13 +152,23 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Place `pid` in every hierarchy.
-    pub fn add_pid(&self, pid: i32) -> Result<()> {
+    /// Open what a new process needs to enter this cgroup by itself (plan before fork):
+    /// the cgroup2 directory for clone3's CLONE_INTO_CGROUP (pure v2, or the `unified`
+    /// hierarchy of a hybrid host) and the `tasks` file of every v1 hierarchy.
+    pub fn open_entry(&self) -> Result<Entry> {
+        let mut entry = Entry {
+            into: None,
+            tasks: Vec::new(),
+        };
         for d in &self.dirs {
-            let f = d.path.join("cgroup.procs");
-            std::fs::write(&f, pid.to_string()).op("write", &f)?;
+            if d.controllers.is_empty() && self.mode != Mode::V1 {
+                entry.into = Some(sfs::open(&d.path, OFlag::O_DIRECTORY | OFlag::O_PATH)?);
+            } else {
+                let f = d.path.join("tasks");
+                entry.tasks.push((sfs::open(&f, OFlag::O_WRONLY)?, f));
+            }
         }
-        Ok(())
+        Ok(entry)
     }
 
     /// `exec --cgroup`: the same cgroup with some (or all) hierarchies pointing at an
@@ -185,7 +198,7 @@ impl Cgroup {
                     Some(cs) => {
                         let here: Vec<&str> = d.controllers.split(',').collect();
                         cs.iter()
-                            .any(|c| here.contains(c) || (*c == "" && d.controllers.is_empty()))
+                            .any(|c| here.contains(c) || (c.is_empty() && d.controllers.is_empty()))
                     }
                 };
                 if hit {
@@ -259,6 +272,29 @@ impl Cgroup {
                     Err(e) => return Err(Error::sys("rmdir", d, e)),
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+/// A container's cgroup, opened for a process about to be cloned into it.
+///
+/// On v1 the new process moves itself: a single thread writing "0" to `tasks` skips the
+/// global threadgroup lock whose write side waits for an RCU grace period, ~5 ms per
+/// `cgroup.procs` write on this kind of host (the files were opened by the runtime, and
+/// the kernel checks the opener's credentials, so this works from a new user namespace).
+pub struct Entry {
+    /// For clone3's CLONE_INTO_CGROUP.
+    pub into: Option<OwnedFd>,
+    /// v1 `tasks` files, written by the child itself.
+    pub tasks: Vec<(OwnedFd, PathBuf)>,
+}
+
+impl Entry {
+    /// In the cloned child, first thing: enter every v1 hierarchy. Consumes the files.
+    pub fn enter_self(&mut self) -> Result<()> {
+        for (fd, path) in self.tasks.drain(..) {
+            sfs::write_fd(&fd, b"0", &path)?;
         }
         Ok(())
     }

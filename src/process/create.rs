@@ -1,5 +1,5 @@
 //! The parent side of `create`: open what the child needs, clone3 the init into its new
-//! namespaces, write its id maps, place it in its cgroup, then drive the protocol until
+//! namespaces (and its cgroup: see `cgroups::Entry`), write its id maps, then drive the protocol until
 //! the init reports Ready (or a failure, which is returned with the init killed).
 
 use super::channel::{Channel, Msg};
@@ -20,7 +20,7 @@ pub struct Spawned {
 pub struct Prepared {
     joins: Vec<Join>,
     parent_joins: Vec<(LinuxNamespaceType, OwnedFd, std::path::PathBuf)>,
-    cgroup_fd: Option<OwnedFd>,
+    cgroup: crate::cgroups::Entry,
     /// User namespaces of id-mapped mounts, by mount index.
     idmaps: Vec<(usize, OwnedFd)>,
 }
@@ -48,10 +48,7 @@ pub fn prepare(plan: &Plan) -> Result<Prepared> {
     for (t, p) in &plan.ns.join_in_parent {
         parent_joins.push((*t, open_ns(*t, p)?, p.clone()));
     }
-    let cgroup_fd = match plan.rootfs.cgroup.v2_dir() {
-        Some(d) => Some(sfs::open(d, OFlag::O_DIRECTORY | OFlag::O_PATH)?),
-        None => None,
-    };
+    let cgroup = plan.rootfs.cgroup.open_entry()?;
     let mut idmaps = Vec::new();
     for m in &plan.rootfs.mounts {
         if let Some(map) = &m.idmap {
@@ -61,7 +58,7 @@ pub fn prepare(plan: &Plan) -> Result<Prepared> {
     Ok(Prepared {
         joins,
         parent_joins,
-        cgroup_fd,
+        cgroup,
         idmaps,
     })
 }
@@ -92,7 +89,7 @@ pub fn spawn(
     sys::set_dumpable(false)?;
     let args = sys::CloneArgs {
         flags: plan.ns.clone_flags.bits() as u64,
-        cgroup_fd: prep.cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
+        cgroup_fd: prep.cgroup.into.as_ref().map(|f| f.as_raw_fd()),
     };
     let pid = sys::clone3(&args)?;
     if pid == 0 {
@@ -105,6 +102,7 @@ pub fn spawn(
             listener,
             prep.joins,
             prep.idmaps,
+            prep.cgroup,
             console,
         );
     }
@@ -112,6 +110,7 @@ pub fn spawn(
     drop(console);
     drop(listener);
     drop(prep.joins);
+    drop(prep.cgroup);
     let chan = Channel::new(parent_sock);
     let result = drive(plan, &chan, pid, log);
     if result.is_err() {
@@ -129,9 +128,6 @@ fn drive(plan: &Plan, chan: &Channel, pid: i32, log: &mut dyn FnMut(&str, &str))
     if let Some(m) = &plan.gid_map {
         let f = format!("/proc/{pid}/gid_map");
         sfs::write_file(Path::new(&f), m.as_bytes())?;
-    }
-    if plan.rootfs.cgroup.v2_dir().is_none() {
-        plan.rootfs.cgroup.add_pid(pid)?;
     }
     chan.send(&Msg::Proceed { pid })?;
     if plan.has_runtime_hooks() {

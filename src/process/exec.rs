@@ -91,17 +91,14 @@ pub fn spawn(
     for j in &parent_joins {
         proc::setns(&j.fd, crate::namespaces::flag(j.typ), &j.path)?;
     }
-    let cgroup_fd = match plan.cgroup.v2_dir() {
-        Some(d) => Some(sfs::open(d, OFlag::O_DIRECTORY | OFlag::O_PATH)?),
-        None => None,
-    };
+    let cgroup = plan.cgroup.open_entry()?;
     let (parent_sock, child_sock) = sys::socket::seqpacket_pair()?;
     // The child is born in the container's pid namespace: it must never be dumpable,
     // not even before its first instruction (CVE-2016-9962).
     sys::set_dumpable(false)?;
     let pid = sys::clone3(&sys::CloneArgs {
         flags: 0,
-        cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
+        cgroup_fd: cgroup.into.as_ref().map(|f| f.as_raw_fd()),
     })?;
     if pid == 0 {
         drop(parent_sock);
@@ -110,10 +107,12 @@ pub fn spawn(
             Channel::new(child_sock),
             joins,
             root,
+            cgroup,
             in_user_ns,
             console,
         );
     }
+    drop(cgroup);
     drop(child_sock);
     drop(console);
     let chan = Channel::new(parent_sock);
@@ -126,9 +125,6 @@ pub fn spawn(
 }
 
 fn drive(plan: &ExecPlan, chan: &Channel, pid: i32) -> Result<()> {
-    if plan.cgroup.v2_dir().is_none() {
-        plan.cgroup.add_pid(pid)?;
-    }
     chan.send(&Msg::Proceed { pid })?;
     if let Some(l) = plan
         .process
@@ -155,6 +151,7 @@ fn child(
     chan: Channel,
     joins: Vec<Join>,
     root: OwnedFd,
+    mut cgroup: crate::cgroups::Entry,
     in_user_ns: bool,
     console: Option<OwnedFd>,
 ) -> ! {
@@ -162,6 +159,7 @@ fn child(
         sys::set_pdeathsig(libc::SIGKILL)?;
         // Non-dumpable until execve: container processes cannot ptrace us (CVE-2016-9962).
         sys::set_dumpable(false)?;
+        cgroup.enter_self()?;
         chan.expect(&Msg::Proceed { pid: 0 }, &mut |_, _| {})?;
         for j in &joins {
             proc::setns(&j.fd, crate::namespaces::flag(j.typ), &j.path)?;

@@ -4,6 +4,7 @@
 //! Nothing here panics: a failing step is reported to the parent and the child exits.
 
 use super::channel::{self, Channel, Msg};
+use crate::cgroups::Entry;
 use crate::error::{Error, Result};
 use crate::namespaces;
 use crate::plan::Plan;
@@ -30,9 +31,10 @@ pub fn run(
     listener: OwnedFd,
     joins: Vec<Join>,
     idmaps: Vec<(usize, OwnedFd)>,
+    cgroup: Entry,
     console: Option<OwnedFd>,
 ) -> ! {
-    match steps(plan, &chan, listener, joins, idmaps, console) {
+    match steps(plan, &chan, listener, joins, idmaps, cgroup, console) {
         Ok(never) => match never {},
         Err(e) => {
             let _ = chan.send(&Msg::Failed { msg: e.to_string() });
@@ -47,13 +49,17 @@ fn steps(
     listener: OwnedFd,
     joins: Vec<Join>,
     idmaps: Vec<(usize, OwnedFd)>,
+    mut cgroup: Entry,
     console: Option<OwnedFd>,
 ) -> Result<Infallible> {
     // Die with `rsrun create` while it sets us up; nobody may ptrace or read our memory.
     sys::set_pdeathsig(libc::SIGKILL)?;
     sys::set_dumpable(false)?;
 
-    // 1. The parent writes our id maps and places us in the cgroup.
+    // 0. Into the container's cgroup (v1 hierarchies; v2 was clone3's CLONE_INTO_CGROUP).
+    cgroup.enter_self()?;
+
+    // 1. The parent writes our id maps.
     let host_pid = match chan.expect(&Msg::Proceed { pid: 0 }, &mut |_, _| {})? {
         Msg::Proceed { pid } => pid,
         _ => 0,

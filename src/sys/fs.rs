@@ -216,6 +216,18 @@ pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
     std::fs::write(path, data).op("write", path)
 }
 
+/// One write(2) of `data` to an open file (kernfs and procfs take a value per write).
+pub fn write_fd(fd: &impl AsFd, data: &[u8], shown: &Path) -> Result<()> {
+    loop {
+        match nix::unistd::write(fd, data) {
+            Ok(n) if n == data.len() => return Ok(()),
+            Ok(_) => return Err(Error::sys("write", shown, Errno::EIO)),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("write", shown, e)),
+        }
+    }
+}
+
 /// The file-system type magic of an fd (statfs f_type).
 pub fn fs_type(fd: &impl AsFd, shown: &Path) -> Result<i64> {
     let st = nix::sys::statfs::fstatfs(fd).op("fstatfs", shown)?;

@@ -99,23 +99,6 @@ pub fn getpid() -> i32 {
     nix::unistd::getpid().as_raw()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stat_with_parens_in_comm() {
-        let s = "42 (a) b) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 12345 1000 10";
-        assert_eq!(
-            parse_stat(s),
-            Some(ProcStat {
-                state: 'S',
-                start_time: 12345
-            })
-        );
-    }
-}
-
 /// A user namespace with the given uid/gid maps, held by an fd (for id-mapped mounts):
 /// a helper child is cloned into a new user namespace, its maps are written, its
 /// namespace opened, and it is killed.
@@ -147,4 +130,21 @@ pub fn userns_with_maps(uid_map: &str, gid_map: &str) -> Result<std::os::fd::Own
     let _ = kill(pid, Signal::SIGKILL);
     let _ = waitpid(pid, false);
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_parens_in_comm() {
+        let s = "42 (a) b) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 12345 1000 10";
+        assert_eq!(
+            parse_stat(s),
+            Some(ProcStat {
+                state: 'S',
+                start_time: 12345
+            })
+        );
+    }
 }
