@@ -1,12 +1,13 @@
 # rsrun — build, demo, test. Run as root on Linux (Debian 12 is what CI uses).
 
 CARGO ?= cargo
-# The release binary is static (glibc static-pie + libseccomp.a): nothing to load at
-# start-up, which matters twice per create/run/exec (see docs/performance.md).
+# The release binary is static (glibc + libseccomp.a) and not position-independent:
+# nothing to load or relocate at start-up, which happens twice per create/run/exec
+# (docs/performance.md says what that buys and what it costs).
 TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
 RELEASE := target/$(TARGET)/release/rsrun
 STATIC := LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/$(shell uname -m)-linux-gnu \
-	RUSTFLAGS="-C target-feature=+crt-static"
+	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static"
 
 .PHONY: all build demo test test-v2 test-cri bench deps unit integration fmt-check clean
 
@@ -55,8 +56,8 @@ fmt-check:
 
 # rsrun, crun and runc side by side (hyperfine); writes bench/RESULTS.md.
 bench: build
-	@command -v hyperfine >/dev/null && command -v crun >/dev/null && [ -x /usr/bin/time ] || \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine crun runc time >/dev/null)
+	@command -v hyperfine >/dev/null && command -v crun >/dev/null && command -v cc >/dev/null && [ -x /usr/bin/time ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine crun runc time gcc libc6-dev >/dev/null)
 	scripts/bench.sh $(RELEASE)
 
 # Debian packages the demo and the tests need (installed only when missing).

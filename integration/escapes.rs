@@ -201,6 +201,16 @@ fn cve_2019_5736_runtime_binary_is_unreachable() {
             .trim(),
         "rsrun"
     );
+    // What a process that gets hold of the init's executable holds is a read-only mount
+    // of the binary: reopening it for writing can only fail (EROFS), even once no rsrun
+    // runs any more (so ETXTBSY no longer protects it).
+    let exe = std::fs::File::open(format!("/proc/{pid}/exe")).unwrap();
+    let vfs = nix::sys::statvfs::fstatvfs(&exe).unwrap();
+    assert!(
+        vfs.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+        "the created init runs from a writable mount of the rsrun binary"
+    );
+    drop(exe);
     let r = env.rsrun(&[
         "exec",
         "ex-init",

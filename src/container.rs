@@ -148,11 +148,21 @@ impl Runtime {
         Ok(pid)
     }
 
-    /// Whether the bundle's process asks for a terminal (for `run`'s proxy).
+    /// Whether the bundle's process asks for a terminal (for `run`'s proxy). Only that
+    /// field is read: `create` parses and validates the whole file next.
     pub fn wants_terminal(&self, bundle: &Path) -> bool {
-        crate::spec::load(bundle)
+        #[derive(serde::Deserialize)]
+        struct Config {
+            process: Option<Process>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Process {
+            terminal: Option<bool>,
+        }
+        std::fs::read(bundle.join("config.json"))
             .ok()
-            .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
+            .and_then(|t| serde_json::from_slice::<Config>(&t).ok())
+            .and_then(|c| c.process?.terminal)
             .unwrap_or(false)
     }
 

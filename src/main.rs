@@ -1,6 +1,10 @@
 //! The rsrun binary: parse the command line, run the verb, print errors, choose the exit
 //! code. The only place that prints errors.
 
+// Its own entry point (below); the test harness brings one when built for tests.
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code))]
+
 use clap::Parser;
 use rsrun::cli::{Cli, Command, CreateArgs, ListFormat, LogFormat};
 use rsrun::container::{parse_signal, CreateOpts, Runtime};
@@ -125,7 +129,21 @@ fn enters_container(cmd: &Option<Command>) -> bool {
     )
 }
 
-fn main() {
+/// The entry point: Rust's runtime start-up is skipped (see `rsrun::sys::process_start`
+/// for what it did that rsrun still needs); arguments still come from std::env.
+#[cfg(not(test))]
+#[allow(unsafe_code)]
+#[no_mangle]
+pub extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    rsrun::sys::process_start();
+    real_main();
+    0
+}
+
+fn real_main() {
     let cli = Cli::parse();
     if cli.version {
         print!("{}", version());

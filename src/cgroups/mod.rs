@@ -129,6 +129,18 @@ impl Cgroup {
     /// Create every missing directory, recording which ones rsrun made.
     pub fn create(&mut self) -> Result<()> {
         for d in &self.dirs {
+            // Usually only the container's own directory is missing: one mkdir.
+            match std::fs::create_dir(&d.path) {
+                Ok(()) => {
+                    self.created.push(d.path.clone());
+                    if d.controllers.split(',').any(|c| c == "cpuset") {
+                        inherit_cpuset(&d.path)?;
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(_) => {}
+            }
             let mut missing = Vec::new();
             let mut p = d.path.as_path();
             while !p.exists() && p.starts_with(&d.mountpoint) && p != d.mountpoint {

@@ -624,6 +624,8 @@ pub fn apply(cg: &Cgroup, writes: &[Write]) -> Result<()> {
     if cg.mode == Mode::V2 {
         super::enable_controllers(cg, &v2_controllers(writes))?;
     }
+    // Consecutive writes to one file (the device rules) share one open.
+    let mut open: Option<(std::path::PathBuf, std::fs::File)> = None;
     for wr in writes {
         let Some(dir) = cg.dirs.iter().find(|d| {
             if cg.mode == Mode::V2 {
@@ -641,17 +643,30 @@ pub fn apply(cg: &Cgroup, writes: &[Write]) -> Result<()> {
             ));
         };
         let path = dir.path.join(&wr.file);
-        std::fs::write(&path, &wr.value).map_err(|e| {
+        let fail = |e: nix::errno::Errno| {
             Error::config(
                 wr.field.clone(),
                 format!(
                     "write {:?} to {}: {}",
                     wr.value,
                     path.display(),
-                    crate::error::ErrnoName(crate::error::io_errno(&e))
+                    crate::error::ErrnoName(e)
                 ),
             )
-        })?;
+        };
+        if !matches!(&open, Some((p, _)) if *p == path) {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .map_err(|e| fail(crate::error::io_errno(&e)))?;
+            open = Some((path.clone(), f));
+        }
+        if let Some((_, f)) = &open {
+            crate::sys::fs::write_fd(f, wr.value.as_bytes(), &path)
+                .map_err(|e| fail(e.errno().unwrap_or(nix::errno::Errno::EIO)))?;
+        }
     }
     Ok(())
 }

@@ -92,7 +92,9 @@ pub fn exec(p: &ProcessPlan, e: &Exec) -> Error {
     if let Err(err) = super::attrs::apply_last(&p.attrs) {
         return err;
     }
-    // The user process starts with no blocked signals, whatever rsrun had blocked.
+    // The user process starts with no blocked or ignored signals, whatever rsrun or its
+    // caller had blocked or ignored.
+    sys::reset_signal_dispositions();
     let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
     if !seccomp_early(p) {
         if let Some(f) = &p.seccomp {

@@ -76,6 +76,11 @@ pub enum Leaf {
 /// Create every missing component of `path` inside `root` (directories, and the last one
 /// as `leaf`), resolving each step inside the root, and return an O_PATH fd on the result.
 pub fn mkdir_in_root(root: &impl AsFd, path: &Path, leaf: Leaf, mode: u32) -> Result<OwnedFd> {
+    // Most destinations exist already: one resolution instead of one per component.
+    match open_in_root(root, path, OFlag::O_PATH, 0) {
+        Err(e) if e.errno() == Some(Errno::ENOENT) => {}
+        r => return r,
+    }
     let parts: Vec<&std::ffi::OsStr> = path
         .components()
         .filter_map(|c| match c {
