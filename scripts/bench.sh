@@ -112,7 +112,7 @@ bench delete-force "sh -c '@R@ run -d --bundle $B b-delf >/dev/null 2>&1 </dev/n
 use secure
 bench run-userns-seccomp "" "@R@ run --bundle $B b-sec"
 use true
-RUNS_SAVED=$RUNS; RUNS=6
+RUNS_SAVED=$RUNS; RUNS=9
 bench parallel-50x8 "" "sh -c 'seq 50 | xargs -P8 -I{} @R@ run --bundle $B p{} >/dev/null'"
 RUNS=$RUNS_SAVED
 
@@ -136,7 +136,7 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
     echo "$(date -u +%Y-%m-%dT%H:%MZ) · $(uname -r) · $(nproc) cores · $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
     echo "rsrun $("$RSRUN" --version | head -1 | awk '{print $3}') · $(crun --version | head -1) · $(runc --version | head -1)"
     echo
-    echo "Medians of $RUNS runs in $ROUNDS interleaved rounds (hyperfine; 6 for the parallel run), every runtime behind the same"
+    echo "Medians of $RUNS runs in $ROUNDS interleaved rounds (hyperfine; 9 for the parallel run), every runtime behind the same"
     echo "wrapper (bench/wrap.c: a private mount namespace without the cgroup2 \`unified\` mount;"
     echo "$WRAP_COST ms by itself) except state-direct."
     echo
