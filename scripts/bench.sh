@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-30}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
+PARALLEL_RUNS=${PARALLEL_RUNS:-10}
 RSRUN=$(realpath "${1:-target/release/rsrun}")
 WORK=$(pwd)/bench/work
-OUT=$(pwd)/bench/RESULTS.md
+OUT=${BENCH_OUT:-$(pwd)/bench/RESULTS.md}
 WRAP=$WORK/wrap
 rm -rf "$WORK"; mkdir -p "$WORK"
 
@@ -112,7 +113,7 @@ bench delete-force "sh -c '@R@ run -d --bundle $B b-delf >/dev/null 2>&1 </dev/n
 use secure
 bench run-userns-seccomp "" "@R@ run --bundle $B b-sec"
 use true
-RUNS_SAVED=$RUNS; RUNS=9
+RUNS_SAVED=$RUNS; RUNS=$PARALLEL_RUNS
 bench parallel-50x8 "" "sh -c 'seq 50 | xargs -P8 -I{} @R@ run --bundle $B p{} >/dev/null'"
 RUNS=$RUNS_SAVED
 
@@ -136,7 +137,7 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
     echo "$(date -u +%Y-%m-%dT%H:%MZ) · $(uname -r) · $(nproc) cores · $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
     echo "rsrun $("$RSRUN" --version | head -1 | awk '{print $3}') · $(crun --version | head -1) · $(runc --version | head -1)"
     echo
-    echo "Medians of $RUNS runs in $ROUNDS interleaved rounds (hyperfine; 9 for the parallel run), every runtime behind the same"
+    echo "Medians of $RUNS runs in $ROUNDS interleaved rounds (hyperfine; $PARALLEL_RUNS for the parallel run), every runtime behind the same"
     echo "wrapper (bench/wrap.c: a private mount namespace without the cgroup2 \`unified\` mount;"
     echo "$WRAP_COST ms by itself) except state-direct."
     echo
@@ -155,3 +156,14 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
     echo "Dynamic libraries of rsrun: ${libs:-none (static binary)}"
 } > "$OUT"
 cat "$OUT"
+
+# The table must be complete: every row, three numbers each, and the binary static.
+missing=0
+for op in run run-spaced create start state state-direct delete delete-force exec run-userns-seccomp parallel-50x8; do
+    grep -Eq "^\| $op \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ \| [0-9.]+ \|$" "$OUT" || { echo "bench: no complete row for $op" >&2; missing=1; }
+done
+for row in "peak RSS of create" "peak RSS of the waiting init" "binary size"; do
+    grep -Eq "^\| $row \| [0-9]+ KiB \| [0-9]+ KiB \| [0-9]+ KiB \|" "$OUT" || { echo "bench: no complete row for $row" >&2; missing=1; }
+done
+grep -q "^Dynamic libraries of rsrun: none (static binary)$" "$OUT" || { echo "bench: the release binary is not static" >&2; missing=1; }
+exit $missing

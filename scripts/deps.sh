@@ -12,6 +12,11 @@ command -v umoci >/dev/null 2>&1 || need+=(umoci)
 [ -x /usr/sbin/dockerd ] || need+=(docker.io)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+# The benchmark harness (make bench, and its smoke run in make test).
+command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
+command -v crun >/dev/null 2>&1 || need+=(crun)
+[ -x /usr/bin/time ] || need+=(time)
+command -v cc >/dev/null 2>&1 || need+=(gcc)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "deps: need root to install: ${need[*]}" >&2
