@@ -26,10 +26,11 @@ pub fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
         ignore_paused: a.ignore_paused,
         cgroup: a.cgroup,
     };
+    let target = rt.exec_process(&a.id, &o)?;
     if o.detach {
-        return rt.exec(&a.id, &o).map(|_| 0);
+        return rt.exec(&a.id, &o, target).map(|_| 0);
     }
-    let terminal = rt.exec_process(&a.id, &o)?.terminal().unwrap_or(false);
+    let terminal = target.process.terminal().unwrap_or(false);
     let proxy = if terminal && o.console_socket.is_none() {
         let (ours, theirs) = crate::sys::socket::stream_pair()?;
         o.console_fd = Some(theirs);
@@ -40,7 +41,7 @@ pub fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
     // Blocked before the process can exit; it restores an empty mask before execve.
     let old = foreground::block_signals()?;
     let r = (|| {
-        let pid = rt.exec(&a.id, &o)?;
+        let pid = rt.exec(&a.id, &o, target)?;
         drop(o.console_fd.take());
         let master = match &proxy {
             Some(sock) => Some(crate::process::tty::recv_master(sock)?),

@@ -1,0 +1,189 @@
+//! `exec`: the process to run (the container's own with runc's flag rules, or
+//! `--process FILE`) and starting it in a running container (`process::exec` does the
+//! joining).
+
+use super::{console_conn, write_pid_file, Runtime};
+use crate::error::{Error, Result};
+use crate::plan::{self, PlanOptions};
+use crate::state::{self, ContainerDir, Status};
+use oci_spec::runtime::Process;
+use std::path::{Path, PathBuf};
+
+/// `exec` options (runc's flags).
+#[derive(Default)]
+pub struct ExecOpts {
+    pub process: Option<PathBuf>,
+    pub args: Vec<String>,
+    pub tty: bool,
+    pub cwd: Option<PathBuf>,
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub additional_gids: Vec<u32>,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub apparmor: Option<String>,
+    pub process_label: Option<String>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub console_fd: Option<std::os::fd::OwnedFd>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+    /// `--cgroup`: sub-cgroups of the container's cgroup to run in.
+    pub cgroup: Vec<String>,
+}
+
+/// What `exec` runs, worked out once: the process, and the container's stored config
+/// (its `linux` section applies to the process too).
+pub struct ExecTarget {
+    pub process: Process,
+    config: crate::spec::Loaded,
+}
+
+impl Runtime {
+    /// The process `exec` runs: `--process FILE`, or the container's own process with
+    /// the flags applied (runc's rules).
+    pub fn exec_process(&self, id: &str, o: &ExecOpts) -> Result<ExecTarget> {
+        state::load_unlocked(&self.root, id)?;
+        let config = crate::spec::load_full(&self.root.join(id))?;
+        let process = match &o.process {
+            Some(f) => process_file(f)?,
+            None if o.args.is_empty() => {
+                return Err(Error::container("exec needs a command (or --process FILE)"))
+            }
+            None => process_from_flags(&config.spec, o)?,
+        };
+        Ok(ExecTarget { process, config })
+    }
+
+    /// Start a process in a running container; returns its pid once it has exec'd.
+    pub fn exec(&self, id: &str, o: &ExecOpts, target: ExecTarget) -> Result<i32> {
+        let dir = ContainerDir::open(&self.root, id)?;
+        let st = dir.load()?;
+        match state::status(&dir.path, &st) {
+            Status::Stopped => return Err(Error::container("cannot exec in a stopped container")),
+            Status::Paused if !o.ignore_paused => {
+                return Err(Error::container(
+                    "cannot exec in a paused container (see --ignore-paused)",
+                ))
+            }
+            _ => {}
+        }
+        let ExecTarget { process, config } = target;
+        let label = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+        if label(&o.apparmor) || label(process.apparmor_profile()) {
+            return Err(Error::container(
+                "apparmor profile given, but AppArmor is not enabled on this host",
+            ));
+        }
+        if label(&o.process_label) || label(process.selinux_label()) {
+            return Err(Error::container(
+                "process label given, but SELinux is not enabled on this host",
+            ));
+        }
+        let terminal = process.terminal().unwrap_or(false);
+        let has_socket = o.console_socket.is_some() || o.console_fd.is_some();
+        if terminal && !has_socket {
+            return Err(Error::container(
+                "--tty needs --console-socket when detached",
+            ));
+        }
+        if !terminal && has_socket {
+            return Err(Error::container("--console-socket given without --tty"));
+        }
+        let mut warnings = Vec::new();
+        let pplan = plan::process_plan(
+            &process,
+            &PlanOptions {
+                no_pivot: false,
+                preserve_fds: o.preserve_fds,
+                new_keyring: false,
+                seccomp_wait_killable_recv: config.seccomp_wait_killable_recv,
+            },
+            config.spec.linux().as_ref(),
+            &mut warnings,
+        )?;
+        for w in &warnings {
+            self.log.warn(w);
+        }
+        let console = console_conn(&o.console_socket, &o.console_fd)?;
+        let xplan = crate::process::exec::ExecPlan {
+            process: pplan,
+            cgroup: st.cgroup.sub(&o.cgroup)?,
+            state: st.oci(Status::Running),
+        };
+        let pid = crate::process::exec::spawn(&xplan, st.pid, &|| st.init_alive(), console)?;
+        self.log.debug(&format!("exec {id}: process {pid} started"));
+        if let Some(f) = &o.pid_file {
+            write_pid_file(f, pid)?;
+        }
+        Ok(pid)
+    }
+}
+
+/// `--process FILE`: a runtime-spec process object; errors name the JSON field.
+fn process_file(f: &Path) -> Result<Process> {
+    let text = std::fs::read(f).map_err(|e| Error::sys("open", f, crate::error::io_errno(&e)))?;
+    let de = &mut serde_json::Deserializer::from_slice(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        Error::config(
+            format!("{}: {}", f.display(), e.path()),
+            e.into_inner().to_string(),
+        )
+    })
+}
+
+/// The container's own process with exec's flags applied.
+fn process_from_flags(spec: &oci_spec::runtime::Spec, o: &ExecOpts) -> Result<Process> {
+    let mut p = spec.process().clone().unwrap_or_default();
+    p.set_args(Some(o.args.clone()));
+    p.set_terminal(Some(o.tty));
+    if let Some(cwd) = &o.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    let mut env = p.env().clone().unwrap_or_default();
+    env.extend(o.env.iter().cloned());
+    p.set_env(Some(env));
+    let mut user = p.user().clone();
+    if let Some(u) = &o.user {
+        let (uid, gid) = match u.split_once(':') {
+            Some((a, b)) => (a, Some(b)),
+            None => (u.as_str(), None),
+        };
+        let bad = || Error::container(format!("--user {u:?}: expected UID[:GID] as numbers"));
+        user.set_uid(uid.parse().map_err(|_| bad())?);
+        if let Some(g) = gid {
+            user.set_gid(g.parse().map_err(|_| bad())?);
+        }
+    }
+    if !o.additional_gids.is_empty() {
+        user.set_additional_gids(Some(o.additional_gids.clone()));
+    }
+    p.set_user(user);
+    if !o.caps.is_empty() {
+        let mut c = p.capabilities().clone().unwrap_or_default();
+        let parse = |name: &str| -> Result<oci_spec::runtime::Capability> {
+            serde_json::from_value(serde_json::Value::String(name.to_string()))
+                .map_err(|_| Error::container(format!("--cap {name:?}: unknown capability")))
+        };
+        for name in &o.caps {
+            let cap = parse(name)?;
+            let add = |set: &Option<oci_spec::runtime::Capabilities>| {
+                let mut s = set.clone().unwrap_or_default();
+                s.insert(cap);
+                Some(s)
+            };
+            c.set_bounding(add(c.bounding()));
+            c.set_effective(add(c.effective()));
+            c.set_permitted(add(c.permitted()));
+            if c.inheritable().as_ref().is_some_and(|i| !i.is_empty()) {
+                c.set_ambient(add(c.ambient()));
+            }
+        }
+        p.set_capabilities(Some(c));
+    }
+    if o.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    Ok(p)
+}
