@@ -150,13 +150,7 @@ fn mount_one(
                     shown,
                 )?,
             }
-            let mounted = sfs::open_in_root(root, &op.dest, OFlag::O_PATH, 0)?;
-            let extra = remount_part(op.opts.flags);
-            if !extra.is_empty() {
-                remount_bind(&p(&mounted), extra, shown)?;
-            }
-            recursive_attrs(&mounted, op)?;
-            propagate(&mounted, op)
+            finish_mount(root, op, remount_part(op.opts.flags))
         }
         MountKind::Fs { fstype, source } => {
             if fstype == "proc" || fstype == "sysfs" {
@@ -184,12 +178,28 @@ fn mount_one(
                 ),
                 _ => e,
             })?;
-            let mounted = sfs::open_in_root(root, &op.dest, OFlag::O_PATH, 0)?;
-            recursive_attrs(&mounted, op)?;
-            propagate(&mounted, op)
+            finish_mount(root, op, MsFlags::empty())
         }
         MountKind::Cgroup => mount_cgroup(root, plan, op),
     }
+}
+
+/// What is left once the mount is in place: a bind's own flags (a remount), recursive
+/// attributes, propagation. They act on the new mount, so its destination is resolved
+/// again, but only when there is something to do.
+fn finish_mount(root: &OwnedFd, op: &MountOp, remount: MsFlags) -> Result<()> {
+    if remount.is_empty()
+        && op.opts.rec_set | op.opts.rec_clr == 0
+        && op.opts.propagation.is_empty()
+    {
+        return Ok(());
+    }
+    let mounted = sfs::open_in_root(root, &op.dest, OFlag::O_PATH, 0)?;
+    if !remount.is_empty() {
+        remount_bind(&p(&mounted), remount, &op.dest)?;
+    }
+    recursive_attrs(&mounted, op)?;
+    propagate(&mounted, op)
 }
 
 /// CVE-2019-16884 and relatives: `/proc` or `/sys` that is a symlink in the image is refused.

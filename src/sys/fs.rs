@@ -76,7 +76,7 @@ pub enum Leaf {
 /// Create every missing component of `path` inside `root` (directories, and the last one
 /// as `leaf`), resolving each step inside the root, and return an O_PATH fd on the result.
 pub fn mkdir_in_root(root: &impl AsFd, path: &Path, leaf: Leaf, mode: u32) -> Result<OwnedFd> {
-    // Most destinations exist already: one resolution instead of one per component.
+    // Most destinations exist already: one resolution.
     match open_in_root(root, path, OFlag::O_PATH, 0) {
         Err(e) if e.errno() == Some(Errno::ENOENT) => {}
         r => return r,
@@ -88,31 +88,29 @@ pub fn mkdir_in_root(root: &impl AsFd, path: &Path, leaf: Leaf, mode: u32) -> Re
             _ => None,
         })
         .collect();
-    let mut cur = std::path::PathBuf::from("/");
-    for (i, part) in parts.iter().enumerate() {
-        cur.push(part);
-        let last = i + 1 == parts.len();
-        match open_in_root(root, &cur, OFlag::O_PATH, 0) {
-            Ok(fd) => {
-                if last {
-                    return Ok(fd);
-                }
-                continue;
-            }
-            Err(e) if e.errno() == Some(Errno::ENOENT) => {}
+    let prefix = |n: usize| -> std::path::PathBuf {
+        let mut p = std::path::PathBuf::from("/");
+        p.extend(&parts[..n]);
+        p
+    };
+    // The deepest ancestor that exists, then each missing component created inside the
+    // one before it and resolved again from the root (a component swapped for a symlink
+    // meanwhile still resolves inside the root).
+    let mut have = parts.len().saturating_sub(1);
+    let mut dir = loop {
+        match open_in_root(root, &prefix(have), OFlag::O_PATH | OFlag::O_DIRECTORY, 0) {
+            Ok(fd) => break fd,
+            Err(e) if e.errno() == Some(Errno::ENOENT) && have > 0 => have -= 1,
             Err(e) => return Err(e),
         }
-        // The parent exists (we just walked it): create this component inside it.
-        let parent = open_in_root(
-            root,
-            cur.parent().unwrap_or(Path::new("/")),
-            OFlag::O_PATH | OFlag::O_DIRECTORY,
-            0,
-        )?;
+    };
+    for (i, part) in parts.iter().enumerate().skip(have) {
+        let cur = prefix(i + 1);
+        let last = i + 1 == parts.len();
         let name = Path::new(part);
         if last && leaf == Leaf::File {
             match nix::fcntl::openat(
-                &parent,
+                &dir,
                 name,
                 OFlag::O_CREAT
                     | OFlag::O_EXCL
@@ -126,7 +124,7 @@ pub fn mkdir_in_root(root: &impl AsFd, path: &Path, leaf: Leaf, mode: u32) -> Re
             }
         } else {
             match nix::sys::stat::mkdirat(
-                &parent,
+                &dir,
                 name,
                 Mode::from_bits_truncate(mode as libc::mode_t),
             ) {
@@ -134,11 +132,14 @@ pub fn mkdir_in_root(root: &impl AsFd, path: &Path, leaf: Leaf, mode: u32) -> Re
                 Err(e) => return Err(Error::sys("mkdir", &cur, e)),
             }
         }
-        if last {
-            return open_in_root(root, &cur, OFlag::O_PATH, 0);
-        }
+        let flags = if last {
+            OFlag::O_PATH
+        } else {
+            OFlag::O_PATH | OFlag::O_DIRECTORY
+        };
+        dir = open_in_root(root, &cur, flags, 0)?;
     }
-    open_in_root(root, Path::new("/"), OFlag::O_PATH, 0)
+    Ok(dir)
 }
 
 pub fn cstr(p: &Path) -> Result<CString> {
