@@ -25,8 +25,8 @@ fn knob(cg: &Cgroup) -> Option<Knob> {
 
 pub fn is_frozen(cg: &Cgroup) -> bool {
     match knob(cg) {
-        Some(Knob::V1(p)) => std::fs::read_to_string(p).is_ok_and(|s| s.trim() == "FROZEN"),
-        Some(Knob::V2(p)) => std::fs::read_to_string(p).is_ok_and(|s| s.trim() == "1"),
+        Some(Knob::V1(p)) => crate::sys::fs::read_pseudo(p).is_ok_and(|s| s.trim() == "FROZEN"),
+        Some(Knob::V2(p)) => crate::sys::fs::read_pseudo(p).is_ok_and(|s| s.trim() == "1"),
         None => false,
     }
 }
@@ -38,7 +38,7 @@ pub fn set_frozen(cg: &Cgroup, frozen: bool) -> Result<()> {
             let want = if frozen { "FROZEN" } else { "THAWED" };
             for _ in 0..1000 {
                 std::fs::write(&p, want).op("write", &p)?;
-                let now = std::fs::read_to_string(&p).op("read", &p)?;
+                let now = crate::sys::fs::read_pseudo(&p).op("read", &p)?;
                 if now.trim() == want {
                     return Ok(());
                 }
@@ -54,7 +54,7 @@ pub fn set_frozen(cg: &Cgroup, frozen: bool) -> Result<()> {
             let events = p.with_file_name("cgroup.events");
             let want = if frozen { "frozen 1" } else { "frozen 0" };
             for _ in 0..1000 {
-                let ev = std::fs::read_to_string(&events).op("read", &events)?;
+                let ev = crate::sys::fs::read_pseudo(&events).op("read", &events)?;
                 if ev.lines().any(|l| l.trim() == want) {
                     return Ok(());
                 }

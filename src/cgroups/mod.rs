@@ -81,8 +81,8 @@ impl Cgroup {
     /// Work out the container's directories on this host (nothing is created).
     pub fn resolve(spec_path: Option<&str>, id: &str) -> Result<Cgroup> {
         let mountinfo =
-            std::fs::read_to_string("/proc/self/mountinfo").op("read", "/proc/self/mountinfo")?;
-        let own = std::fs::read_to_string("/proc/self/cgroup").op("read", "/proc/self/cgroup")?;
+            sfs::read_pseudo("/proc/self/mountinfo").op("read", "/proc/self/mountinfo")?;
+        let own = sfs::read_pseudo("/proc/self/cgroup").op("read", "/proc/self/cgroup")?;
         Self::resolve_with(&hierarchy::parse_mountinfo(&mountinfo), &own, spec_path, id)
     }
 
@@ -253,7 +253,7 @@ impl Cgroup {
         let Some(dir) = self.procs_dir() else {
             return Vec::new();
         };
-        std::fs::read_to_string(dir.join("cgroup.procs"))
+        sfs::read_pseudo(dir.join("cgroup.procs"))
             .unwrap_or_default()
             .lines()
             .filter_map(|l| l.trim().parse().ok())
@@ -356,10 +356,10 @@ fn inherit_cpuset(dir: &Path) -> Result<()> {
     };
     for f in ["cpuset.cpus", "cpuset.mems"] {
         let mine = dir.join(f);
-        let cur = std::fs::read_to_string(&mine).op("read", &mine)?;
+        let cur = sfs::read_pseudo(&mine).op("read", &mine)?;
         if cur.trim().is_empty() {
             let from = parent.join(f);
-            let val = std::fs::read_to_string(&from).op("read", &from)?;
+            let val = sfs::read_pseudo(&from).op("read", &from)?;
             std::fs::write(&mine, val.trim()).op("write", &mine)?;
         }
     }

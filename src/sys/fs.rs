@@ -218,6 +218,29 @@ pub fn symlink(target: &Path, link: &Path, shown: &Path) -> Result<()> {
     }
 }
 
+/// Read a procfs, sysfs or cgroupfs file: they report size 0, so std's reader starts
+/// with a 32-byte buffer and makes a read (and, for mountinfo, a walk of the mount
+/// table) per doubling; one 8 KiB read is usually the whole file.
+pub fn read_pseudo(path: impl AsRef<Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 8192];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
     std::fs::write(path, data).op("write", path)
 }

@@ -30,7 +30,7 @@ pub fn parse_stat(text: &str) -> Option<ProcStat> {
 
 /// `None` when the process does not exist.
 pub fn stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let text = super::fs::read_pseudo(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&text)
 }
 
