@@ -130,6 +130,37 @@ for rt in "${RUNTIMES[@]}"; do
     $WRAP ${BIN[$rt]} --root $root delete -f b-rss >/dev/null 2>&1 || true
 done
 
+# Work per operation, one run each: syscalls (strace -f -c over the runtime and every
+# process it starts, the container's own included) and minor page faults (/usr/bin/time:
+# the runtime and the children it waited for; a created init is not waited for).
+command -v strace >/dev/null || { echo "bench: strace is missing (apt-get install strace)" >&2; exit 1; }
+declare -A SYSCALLS FAULTS
+work() { # work NAME PREPARE CMD [FOLLOW], with @R@ for the runtime binary and its root
+    local name=$1 prep=$2 cmd=$3 follow=${4:--f} rt
+    for rt in "${RUNTIMES[@]}"; do
+        local r="${BIN[$rt]} --root $WORK/root-$rt"
+        [ -z "$prep" ] || $WRAP sh -c "${prep//@R@/$r}" >/dev/null 2>&1 </dev/null || true
+        # shellcheck disable=SC2086 # the command is words, split on purpose
+        $WRAP strace $follow -c -o "$WORK/strace.$name.$rt" ${cmd//@R@/$r} >/dev/null 2>&1 </dev/null
+        SYSCALLS[$name,$rt]=$(awk '$NF == "total" {print $4}' "$WORK/strace.$name.$rt")
+        [ -z "$prep" ] || $WRAP sh -c "${prep//@R@/$r}" >/dev/null 2>&1 </dev/null || true
+        # shellcheck disable=SC2086
+        /usr/bin/time -f %R -o "$WORK/faults.$name.$rt" $WRAP ${cmd//@R@/$r} >/dev/null 2>&1 </dev/null
+        FAULTS[$name,$rt]=$(tail -1 "$WORK/faults.$name.$rt")
+    done
+}
+use true
+work run "@R@ delete -f w-run" "@R@ run --bundle $B w-run"
+# The created init outlives create and would keep strace -f waiting: the create
+# process only (its init's work is in run's count).
+work create "@R@ delete -f w-c" "@R@ create --bundle $B w-c" "-q"
+use sleep
+work start "@R@ delete -f w-s; @R@ create --bundle $B w-s" "@R@ start w-s"
+work state "" "@R@ state w-s"
+work exec "" "@R@ exec w-s /bin/true"
+work delete-force "@R@ delete -f w-s; @R@ run -d --bundle $B w-s" "@R@ delete --force w-s"
+for rt in "${RUNTIMES[@]}"; do $WRAP ${BIN[$rt]} --root $WORK/root-$rt delete -f w-c >/dev/null 2>&1 || true; done
+
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 {
     echo "# rsrun benchmark"
@@ -152,6 +183,16 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
     sz() { stat -c %s "$1"; }
     printf '| binary size | %s KiB | %s KiB | %s KiB | %s | %s |\n' $(( $(sz $RSRUN)/1024 )) $(( $(sz ${BIN[crun]})/1024 )) $(( $(sz ${BIN[runc]})/1024 )) "$(ratio $(sz $RSRUN) $(sz ${BIN[crun]}))" "$(ratio $(sz $RSRUN) $(sz ${BIN[runc]}))"
     echo
+    echo "Work per operation (one run each): syscalls of the runtime and everything it starts"
+    echo "(create: the runtime process only), and minor page faults of the runtime and the"
+    echo "children it waited for."
+    echo
+    echo "| operation | rsrun syscalls | crun syscalls | runc syscalls | rsrun faults | crun faults | runc faults |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for op in run create start state exec delete-force; do
+        printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$op" "${SYSCALLS[$op,rsrun]}" "${SYSCALLS[$op,crun]}" "${SYSCALLS[$op,runc]}" "${FAULTS[$op,rsrun]}" "${FAULTS[$op,crun]}" "${FAULTS[$op,runc]}"
+    done
+    echo
     libs=$( (ldd "$RSRUN" 2>/dev/null || true) | awk '/=>|ld-linux/ {print $1}' | tr '\n' ' ')
     echo "Dynamic libraries of rsrun: ${libs:-none (static binary)}"
 } > "$OUT"
@@ -164,6 +205,9 @@ for op in run run-spaced create start state state-direct delete delete-force exe
 done
 for row in "peak RSS of create" "peak RSS of the waiting init" "binary size"; do
     grep -Eq "^\| $row \| [0-9]+ KiB \| [0-9]+ KiB \| [0-9]+ KiB \|" "$OUT" || { echo "bench: no complete row for $row" >&2; missing=1; }
+done
+for op in run create start state exec delete-force; do
+    grep -Eq "^\| $op( \| [0-9]+){6} \|$" "$OUT" || { echo "bench: no complete work row for $op" >&2; missing=1; }
 done
 grep -q "^Dynamic libraries of rsrun: none (static binary)$" "$OUT" || { echo "bench: the release binary is not static" >&2; missing=1; }
 exit $missing

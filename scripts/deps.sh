@@ -17,6 +17,7 @@ command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
 command -v crun >/dev/null 2>&1 || need+=(crun)
 [ -x /usr/bin/time ] || need+=(time)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
+command -v strace >/dev/null 2>&1 || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "deps: need root to install: ${need[*]}" >&2
