@@ -1,7 +1,6 @@
 //! Every state transition, exit status and signal propagation, and cleanup.
 
 use crate::common::*;
-use std::time::Duration;
 
 const WAIT_TERM: &[&str] = &[
     "sh",
@@ -130,14 +129,21 @@ fn run_forwards_signals_to_the_container() {
     env.set_args(&[
         "sh",
         "-c",
-        "trap 'exit 3' USR1; while true; do sleep 0.05; done",
+        "trap 'exit 3' USR1; echo ready; while true; do sleep 0.05; done",
     ]);
-    let child = env
+    let mut child = env
         .cmd(&["run", "--bundle", env.bundle.to_str().unwrap(), "sf1"])
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    env.wait_status("sf1", "running");
-    std::thread::sleep(Duration::from_millis(100));
+    // The trap is set once the container says so.
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "ready\n");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGUSR1,

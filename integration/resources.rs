@@ -213,7 +213,16 @@ fn events_stats_and_oom() {
     let mut c = env.cmd(&["events", "--interval", "10s", "ev1"]);
     c.stdout(std::fs::File::create(&out).unwrap());
     let mut child = c.spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // OOM kills before the stream starts are not events: wait for its first stats line
+    // (it has read the kill count by then) before causing one.
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_to_string(&out).unwrap().contains("\"stats\"") {
+        assert!(
+            std::time::Instant::now() < end,
+            "the event stream never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let _ = env.rsrun(&[
         "exec",
         "ev1",
