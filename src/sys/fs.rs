@@ -364,3 +364,44 @@ pub fn move_mount_onto(tree: &impl AsFd, target: &impl AsFd, shown: &Path) -> Re
         .map(drop)
         .map_err(|e| Error::sys("move_mount onto", shown, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Missing components are created from the deepest existing ancestor, and a
+    /// component that is a symlink to the host's `/` resolves inside the root.
+    #[test]
+    fn mkdir_in_root_creates_inside_the_root() {
+        let base = std::env::temp_dir().join(format!("rsrun-mkdir-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("root/a")).unwrap();
+        std::os::unix::fs::symlink("/", base.join("root/a/up")).unwrap();
+        let root = open(&base.join("root"), OFlag::O_PATH | OFlag::O_DIRECTORY).unwrap();
+
+        let c = mkdir_in_root(&root, Path::new("/a/b/c"), Leaf::Dir, 0o755).unwrap();
+        let want = std::fs::metadata(base.join("root/a/b/c")).unwrap();
+        assert!(want.is_dir());
+        assert_eq!(
+            fstat(&c, Path::new("c")).unwrap().st_ino,
+            std::os::unix::fs::MetadataExt::ino(&want)
+        );
+
+        let escape = format!("rsrun-escape-test-{}", std::process::id());
+        let r = mkdir_in_root(&root, &Path::new("/a/up").join(&escape), Leaf::File, 0o755);
+        let escaped = Path::new("/").join(&escape).exists();
+        let _ = std::fs::remove_file(Path::new("/").join(&escape));
+        r.unwrap();
+        assert!(!escaped, "created on the host");
+        assert!(base.join("root").join(&escape).is_file());
+
+        // An existing destination is returned as it is.
+        let b = mkdir_in_root(&root, Path::new("/a/b"), Leaf::Dir, 0o755).unwrap();
+        let want = std::fs::metadata(base.join("root/a/b")).unwrap();
+        assert_eq!(
+            fstat(&b, Path::new("b")).unwrap().st_ino,
+            std::os::unix::fs::MetadataExt::ino(&want)
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}
