@@ -129,7 +129,7 @@ fn enters_container(cmd: &Option<Command>) -> bool {
     )
 }
 
-/// The entry point: Rust's runtime start-up is skipped (see `rsrun::sys::process_start`
+/// The entry point: Rust's runtime start-up is skipped (see `rsrun::sys::exe::process_start`
 /// for what it did that rsrun still needs); arguments still come from std::env.
 #[cfg(not(test))]
 #[allow(unsafe_code)]
@@ -138,7 +138,7 @@ pub extern "C" fn main(
     _argc: std::ffi::c_int,
     _argv: *const *const std::ffi::c_char,
 ) -> std::ffi::c_int {
-    rsrun::sys::process_start();
+    rsrun::sys::exe::process_start();
     real_main();
     0
 }
@@ -149,8 +149,8 @@ fn real_main() {
         print!("{}", version());
         return;
     }
-    if enters_container(&cli.command) && !rsrun::sys::running_readonly() {
-        let e = rsrun::sys::reexec_readonly();
+    if enters_container(&cli.command) && !rsrun::sys::exe::running_readonly() {
+        let e = rsrun::sys::exe::reexec_readonly();
         eprintln!("rsrun: {e}");
         std::process::exit(1);
     }

@@ -16,7 +16,7 @@ fn name<T: Serialize>(v: &T) -> String {
 pub struct Attrs {
     /// ioprio_set value: class << 13 | level.
     pub ioprio: Option<i32>,
-    pub sched: Option<crate::sys::SchedAttr>,
+    pub sched: Option<crate::sys::sched::SchedAttr>,
     /// execCPUAffinity.initial / .final as CPU lists.
     pub affinity_initial: Option<Vec<usize>>,
     pub affinity_final: Option<Vec<usize>>,
@@ -100,7 +100,7 @@ pub fn plan(
                 format!("{nice} is not -20..19"),
             ));
         }
-        a.sched = Some(crate::sys::SchedAttr {
+        a.sched = Some(crate::sys::sched::SchedAttr {
             size: 56,
             policy,
             flags,
@@ -210,10 +210,10 @@ pub fn plan(
 /// Before the capability drop (RT classes need privileges): I/O priority, scheduler.
 pub fn apply_privileged(a: &Attrs) -> Result<()> {
     if let Some(v) = a.ioprio {
-        crate::sys::ioprio_set(v)?;
+        crate::sys::sched::ioprio_set(v)?;
     }
     if let Some(s) = &a.sched {
-        crate::sys::sched_setattr(s)?;
+        crate::sys::sched::sched_setattr(s)?;
     }
     Ok(())
 }
@@ -221,13 +221,13 @@ pub fn apply_privileged(a: &Attrs) -> Result<()> {
 /// Right before execve: final affinity, personality, memory policy.
 pub fn apply_last(a: &Attrs) -> Result<()> {
     if let Some(c) = &a.affinity_final {
-        crate::sys::set_affinity("process.execCPUAffinity.final", c)?;
+        crate::sys::sched::set_affinity("process.execCPUAffinity.final", c)?;
     }
     if let Some(p) = a.personality {
-        crate::sys::personality(p)?;
+        crate::sys::sched::personality(p)?;
     }
     if let Some((mode, mask)) = &a.mempolicy {
-        crate::sys::set_mempolicy(*mode, mask)?;
+        crate::sys::sched::set_mempolicy(*mode, mask)?;
     }
     Ok(())
 }

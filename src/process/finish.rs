@@ -30,7 +30,7 @@ fn seccomp_early(p: &ProcessPlan) -> bool {
 /// executable → no_new_privs → umask.
 pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
     if let Some(c) = &p.attrs.affinity_initial {
-        sys::set_affinity("process.execCPUAffinity.initial", c)?;
+        sys::sched::set_affinity("process.execCPUAffinity.initial", c)?;
     }
     if let Some(adj) = p.oom_score_adj {
         sys::fs::write_file(

@@ -3,8 +3,10 @@
 //! operation and path (`crate::error::Error::Sys`).
 
 pub mod bpf;
+pub mod exe;
 pub mod fs;
 pub mod proc;
+pub mod sched;
 pub mod socket;
 
 use crate::error::{Error, Result};
@@ -343,86 +345,6 @@ pub fn memfd(name: &str) -> Result<std::fs::File> {
     Ok(std::fs::File::from(own_fd(fd)))
 }
 
-/// True when the running binary sits on a read-only mount (see `reexec_readonly`).
-pub fn running_readonly() -> bool {
-    let Ok(f) = std::fs::File::open("/proc/self/exe") else {
-        return false;
-    };
-    nix::sys::statvfs::fstatvfs(&f)
-        .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
-}
-
-/// CVE-2019-5736: before rsrun enters a container, re-execute it through a private,
-/// detached, read-only bind mount of its own binary, so a container process that gets
-/// hold of /proc/<pid>/exe can never reopen the host's binary for writing (EROFS).
-/// No copy is made: the same pages are mapped. Returns only on failure.
-pub fn reexec_readonly() -> Error {
-    let run = || -> Result<std::convert::Infallible> {
-        let tree = fs::open_tree_clone(std::path::Path::new("/proc/self/exe"), false)?;
-        fs::mount_setattr(
-            &tree,
-            crate::rootfs::options::MOUNT_ATTR_RDONLY,
-            0,
-            false,
-            None,
-            std::path::Path::new("the rsrun binary"),
-        )?;
-        let empty = CString::default();
-        let args: Vec<CString> = std::env::args_os()
-            .filter_map(|a| {
-                CString::new(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())).ok()
-            })
-            .collect();
-        let env: Vec<CString> = std::env::vars_os()
-            .filter_map(|(k, v)| {
-                let mut kv = k.into_encoded_bytes();
-                kv.push(b'=');
-                kv.extend(v.into_encoded_bytes());
-                CString::new(kv).ok()
-            })
-            .collect();
-        nix::unistd::execveat(
-            &tree,
-            &empty,
-            &args,
-            &env,
-            nix::fcntl::AtFlags::AT_EMPTY_PATH,
-        )
-        .map_err(|e| Error::sys_nopath("execveat read-only rsrun", e))?;
-        Err(Error::sys_nopath("execveat read-only rsrun", Errno::EINVAL))
-    };
-    match run() {
-        Ok(never) => match never {},
-        Err(e) => e,
-    }
-}
-
-/// What Rust's own start-up does that rsrun needs (its entry point skips the rest: a
-/// /proc/self/maps read and a signal stack, ~0.1 ms on every call): fds 0-2 open, on
-/// /dev/null when the caller closed them, so nothing rsrun opens becomes stdio; SIGPIPE
-/// ignored, so a peer that went away is an EPIPE error, not rsrun's death.
-pub fn process_start() {
-    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
-        fd,
-        events: 0,
-        revents: 0,
-    });
-    // SAFETY: poll reads and writes the three pollfds of a live array.
-    let ret = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) };
-    if ret >= 0 {
-        for p in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
-            // The lowest free fd is the closed one (all below it are open or filled).
-            let got = fs::open(std::path::Path::new("/dev/null"), nix::fcntl::OFlag::O_RDWR)
-                .map(std::os::fd::IntoRawFd::into_raw_fd);
-            if got.ok() != Some(p.fd) {
-                exit_now(127);
-            }
-        }
-    }
-    // SAFETY: installing SIG_IGN has no handler to run.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-}
-
 /// Every signal back to its default action before execve: an ignored one (SIGPIPE,
 /// which rsrun ignores, or whatever its caller ignored) would stay ignored in the
 /// container process; caught ones are reset by execve anyway.
@@ -457,86 +379,4 @@ pub fn reset_signal_dispositions() {
             )
         };
     }
-}
-
-/// Set the calling thread's name (comm), e.g. back to `rsrun` after the sealed re-exec.
-pub fn set_name(name: &str) {
-    if let Ok(c) = CString::new(name) {
-        // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
-        unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr() as libc::c_ulong, 0, 0, 0) };
-    }
-}
-
-/// `struct sched_attr` (SCHED_ATTR_SIZE_VER0, 48 bytes, plus util clamps = 56).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SchedAttr {
-    pub size: u32,
-    pub policy: u32,
-    pub flags: u64,
-    pub nice: i32,
-    pub priority: u32,
-    pub runtime: u64,
-    pub deadline: u64,
-    pub period: u64,
-}
-
-pub fn sched_setattr(a: &SchedAttr) -> Result<()> {
-    #[repr(C)]
-    struct Full {
-        a: SchedAttr,
-        util_min: u32,
-        util_max: u32,
-    }
-    let full = Full {
-        a: SchedAttr { size: 56, ..*a },
-        util_min: 0,
-        util_max: 0,
-    };
-    // SAFETY: sched_setattr with a valid sched_attr for the calling thread.
-    let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &full as *const Full, 0) };
-    Errno::result(ret)
-        .map(drop)
-        .map_err(|e| Error::sys_nopath("sched_setattr (process.scheduler)", e))
-}
-
-pub fn ioprio_set(value: i32) -> Result<()> {
-    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
-    // SAFETY: ioprio_set with integers.
-    let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
-    Errno::result(ret)
-        .map(drop)
-        .map_err(|e| Error::sys_nopath("ioprio_set (process.ioPriority)", e))
-}
-
-pub fn set_affinity(field: &str, cpus: &[usize]) -> Result<()> {
-    let mut set = nix::sched::CpuSet::new();
-    for c in cpus {
-        set.set(*c)
-            .map_err(|e| Error::sys_nopath(format!("{field}: cpu {c}"), e))?;
-    }
-    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
-        .map_err(|e| Error::sys_nopath(format!("sched_setaffinity ({field})"), e))
-}
-
-pub fn personality(persona: u64) -> Result<()> {
-    // SAFETY: personality with an integer persona.
-    let ret = unsafe { libc::personality(persona as libc::c_ulong) };
-    Errno::result(ret)
-        .map(drop)
-        .map_err(|e| Error::sys_nopath("personality (linux.personality)", e))
-}
-
-pub fn set_mempolicy(mode: i32, mask: &[u64]) -> Result<()> {
-    let has_nodes = mask.iter().any(|m| *m != 0);
-    let (ptr, max) = if has_nodes {
-        (mask.as_ptr(), (mask.len() * 64) as libc::c_ulong + 1)
-    } else {
-        (std::ptr::null(), 0)
-    };
-    // SAFETY: set_mempolicy with a valid (or null) node mask.
-    let ret = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, max) };
-    Errno::result(ret)
-        .map(drop)
-        .map_err(|e| Error::sys_nopath("set_mempolicy (linux.memoryPolicy)", e))
 }
