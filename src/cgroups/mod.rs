@@ -129,13 +129,12 @@ impl Cgroup {
     /// Create every missing directory, recording which ones rsrun made.
     pub fn create(&mut self) -> Result<()> {
         for d in &self.dirs {
-            // Usually only the container's own directory is missing: one mkdir.
+            let cpuset = d.controllers.split(',').any(|c| c == "cpuset");
+            // Usually only the container's own directory is missing: one mkdir. Otherwise
+            // its missing ancestors first, top down.
             match std::fs::create_dir(&d.path) {
                 Ok(()) => {
-                    self.created.push(d.path.clone());
-                    if d.controllers.split(',').any(|c| c == "cpuset") {
-                        inherit_cpuset(&d.path)?;
-                    }
+                    made(&mut self.created, &d.path, cpuset)?;
                     continue;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -152,12 +151,9 @@ impl Cgroup {
             }
             for m in missing.into_iter().rev() {
                 match std::fs::create_dir(&m) {
-                    Ok(()) => self.created.push(m.clone()),
+                    Ok(()) => made(&mut self.created, &m, cpuset)?,
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                     Err(e) => return Err(e).op("mkdir", &m),
-                }
-                if d.controllers.split(',').any(|c| c == "cpuset") {
-                    inherit_cpuset(&m)?;
                 }
             }
         }
@@ -310,6 +306,15 @@ impl Entry {
         }
         Ok(())
     }
+}
+
+/// Record a directory rsrun created (a new cpuset one gets its parent's cpus and mems).
+fn made(created: &mut Vec<PathBuf>, dir: &Path, cpuset: bool) -> Result<()> {
+    created.push(dir.to_path_buf());
+    if cpuset {
+        inherit_cpuset(dir)?;
+    }
+    Ok(())
 }
 
 /// On v2, enable `controllers` in the subtree_control of every ancestor of the

@@ -157,8 +157,8 @@ fn child(
 ) -> ! {
     let r = (|| -> Result<std::convert::Infallible> {
         sys::set_pdeathsig(libc::SIGKILL)?;
-        // Non-dumpable until execve: container processes cannot ptrace us (CVE-2016-9962).
-        sys::set_dumpable(false)?;
+        // Non-dumpable (cloned so) until execve: container processes cannot ptrace us
+        // (CVE-2016-9962).
         cgroup.enter_self()?;
         chan.expect(&Msg::Proceed { pid: 0 }, &mut |_, _| {})?;
         for j in &joins {

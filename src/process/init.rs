@@ -52,9 +52,9 @@ fn steps(
     mut cgroup: Entry,
     console: Option<OwnedFd>,
 ) -> Result<Infallible> {
-    // Die with `rsrun create` while it sets us up; nobody may ptrace or read our memory.
+    // Die with `rsrun create` while it sets us up. Nobody may ptrace or read our memory:
+    // we were cloned non-dumpable (the flag belongs to the memory, copied at clone).
     sys::set_pdeathsig(libc::SIGKILL)?;
-    sys::set_dumpable(false)?;
 
     // 0. Into the container's cgroup (v1 hierarchies; v2 was clone3's CLONE_INTO_CGROUP).
     cgroup.enter_self()?;
