@@ -37,7 +37,7 @@ impl Runtime {
     pub fn create(&self, id: &str, o: &CreateOpts) -> Result<i32> {
         state::validate_id(id)?;
         let bundle = crate::spec::absolute_bundle(&o.bundle)?;
-        let loaded = crate::spec::load_full(&bundle)?;
+        let (loaded, config) = crate::spec::load_text(&bundle)?;
         let spec = loaded.spec;
         crate::spec::validate::validate(&spec)?;
         let terminal = spec
@@ -95,7 +95,7 @@ impl Runtime {
                 .unwrap_or_default()
         ));
         let dir = ContainerDir::create(&self.root, id)?;
-        let r = self.spawn(&dir, &mut plan, o);
+        let r = self.spawn(&dir, &mut plan, &config, o);
         if r.is_err() {
             let _ = plan.rootfs.cgroup.destroy();
             let _ = dir.remove();
@@ -103,7 +103,13 @@ impl Runtime {
         r
     }
 
-    fn spawn(&self, dir: &ContainerDir, plan: &mut plan::Plan, o: &CreateOpts) -> Result<i32> {
+    fn spawn(
+        &self,
+        dir: &ContainerDir,
+        plan: &mut plan::Plan,
+        config: &[u8],
+        o: &CreateOpts,
+    ) -> Result<i32> {
         use std::os::fd::AsRawFd;
         plan.rootfs.cgroup.create()?;
         crate::cgroups::resources::apply(&plan.rootfs.cgroup, &plan.cgroup_writes)?;
@@ -113,9 +119,7 @@ impl Runtime {
         let prep = crate::process::create::prepare(plan)?;
         let listener = socket::listen_in(&dir.fd, START_SOCKET, &dir.path.join(START_SOCKET))?;
         let console = console_conn(&o.console_socket, &o.console_fd)?;
-        let config = plan.bundle.join("config.json");
-        std::fs::copy(&config, dir.path.join("config.json"))
-            .map_err(|e| Error::sys("copy", &config, crate::error::io_errno(&e)))?;
+        crate::sys::fs::write_file(&dir.path.join("config.json"), config)?;
         let log = self.log.clone();
         let spawned = crate::process::create::spawn(
             plan,

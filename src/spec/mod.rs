@@ -23,9 +23,15 @@ pub struct Loaded {
 pub const WAIT_KILLABLE_RECV: &str = "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV";
 
 pub fn load_full(bundle: &Path) -> Result<Loaded> {
+    load_text(bundle).map(|(l, _)| l)
+}
+
+/// `load_full`, and the bytes it parsed (what `create` keeps as the container's config,
+/// so that what `exec` reads later is what was validated, whatever the bundle became).
+pub fn load_text(bundle: &Path) -> Result<(Loaded, Vec<u8>)> {
     let path = bundle.join("config.json");
     let text = std::fs::read(&path).op("open", &path)?;
-    parse_full(&text, &path)
+    Ok((parse_full(&text, &path)?, text))
 }
 
 /// Parse, lifting out the seccomp flag oci-spec does not know.
