@@ -5,6 +5,7 @@ mod common;
 
 mod bad_input;
 mod clients;
+mod crash;
 mod escapes;
 mod exec;
 mod hooks;

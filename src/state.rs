@@ -1,5 +1,16 @@
 //! Container state on disk: `<root>/<id>/state.json`, written tmp + rename; a lock per
 //! container; the init's pid *and start time*, so a reused pid is never signalled.
+//!
+//! The crash-consistency rule: `state.json` names everything a container owns (its cgroup
+//! directories, its init) *before* any of it exists, and is removed only after all of it
+//! is gone. So whenever `rsrun` is killed, the directory either has a `state.json` that
+//! `delete --force` can act on, or has none and owns nothing (a create killed before its
+//! first record, a delete killed after its last step): both are listed as `stopped` and
+//! removed by `delete`. A record with `creating` set whose lock nobody holds is a create
+//! that died: it is `stopped`, and `delete` undoes what it made.
+//!
+//! The root, every container directory and every file in them are private to the owner
+//! (0700 / 0600, whatever the umask): the stored config holds the container's environment.
 
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result, SysContext};
@@ -80,6 +91,10 @@ pub struct State {
     pub cgroup: Cgroup,
     #[serde(default)]
     pub hooks: Option<Hooks>,
+    /// Set from the first record until `create` returns: with nobody holding the lock,
+    /// the create died and the container is `stopped`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub creating: bool,
 }
 
 /// The runtime-spec state document (plus runc's `rootfs`, `created`, `owner`), as
@@ -120,8 +135,27 @@ impl State {
         }
     }
 
+    /// What is known of a directory that has no `state.json`: it owns nothing.
+    pub fn remnant(id: &str) -> State {
+        State {
+            id: id.to_string(),
+            pid: 0,
+            start_time: 0,
+            bundle: PathBuf::new(),
+            rootfs: PathBuf::new(),
+            created: String::new(),
+            annotations: HashMap::new(),
+            cgroup: Cgroup::none(),
+            hooks: None,
+            creating: false,
+        }
+    }
+
     /// True while the recorded init (same pid, same start time) exists and is not a zombie.
     pub fn init_alive(&self) -> bool {
+        if self.pid <= 0 {
+            return false;
+        }
         match sys::proc::stat(self.pid) {
             Some(st) => st.start_time == self.start_time && st.state != 'Z' && st.state != 'X',
             None => false,
@@ -136,25 +170,32 @@ pub struct ContainerDir {
 }
 
 impl ContainerDir {
-    /// Create `<root>/<id>` for a new container; EEXIST means a duplicate id.
+    /// Create `<root>/<id>` for a new container, locked; EEXIST means a duplicate id.
+    /// The directory starts empty: the caller's first `save` makes it a container.
     pub fn create(root: &Path, id: &str) -> Result<Self> {
-        std::fs::create_dir_all(root).op("mkdir", root)?;
+        make_private_root(root)?;
         let path = root.join(id);
-        match nix::unistd::mkdir(&path, nix::sys::stat::Mode::from_bits_truncate(0o711)) {
-            Ok(()) => {}
-            Err(Errno::EEXIST) => {
-                return Err(Error::container(format!(
-                    "container with id {id:?} already exists"
-                )))
+        loop {
+            match nix::unistd::mkdir(&path, nix::sys::stat::Mode::from_bits_truncate(0o700)) {
+                Ok(()) => {}
+                Err(Errno::EEXIST) => {
+                    return Err(Error::container(format!(
+                        "container with id {id:?} already exists"
+                    )))
+                }
+                Err(e) => return Err(Error::sys("mkdir", &path, e)),
             }
-            Err(e) => return Err(Error::sys("mkdir", &path, e)),
+            let fd = sys::fs::open(&path, OFlag::O_DIRECTORY | OFlag::O_RDONLY)?;
+            sys::fs::lock_exclusive(&fd, &path)?;
+            // A `delete` may have removed the empty directory between our mkdir and our
+            // lock (it owns nothing yet): make it again.
+            if sys::fs::fstat(&fd, &path)?.st_nlink > 0 {
+                return Ok(ContainerDir { path, fd });
+            }
         }
-        let fd = sys::fs::open(&path, OFlag::O_DIRECTORY | OFlag::O_RDONLY)?;
-        sys::fs::lock_exclusive(&fd, &path)?;
-        Ok(ContainerDir { path, fd })
     }
 
-    /// Open and lock an existing container's directory.
+    /// Open and lock an existing container's directory (with or without a state.json).
     pub fn open(root: &Path, id: &str) -> Result<Self> {
         validate_id(id)?;
         let path = root.join(id);
@@ -165,25 +206,98 @@ impl ContainerDir {
         };
         sys::fs::lock_exclusive(&fd, &path)?;
         // It may have been deleted while we waited for the lock.
-        if !path.join(STATE_FILE).exists() {
+        if sys::fs::fstat(&fd, &path)?.st_nlink == 0 {
             return Err(not_exist(id));
         }
         Ok(ContainerDir { path, fd })
     }
 
+    /// The container's record; a directory without one owns nothing (see the module doc).
     pub fn load(&self) -> Result<State> {
-        load_file(&self.path.join(STATE_FILE))
+        let id = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match load_file(&self.path.join(STATE_FILE)) {
+            Err(e) if e.errno() == Some(Errno::ENOENT) => Ok(State::remnant(&id)),
+            r => r,
+        }
+    }
+
+    /// The status, as seen by the holder of the lock: a record still marked `creating`
+    /// is a create that died.
+    pub fn status(&self, st: &State) -> Status {
+        if st.creating {
+            return Status::Stopped;
+        }
+        status(&self.path, st)
     }
 
     /// Write state.json atomically (tmp + rename).
     pub fn save(&self, st: &State) -> Result<()> {
         let data = serde_json::to_vec(st).map_err(|e| Error::container(e.to_string()))?;
-        atomic_write(&self.path.join(STATE_FILE), &data)
+        atomic_write(&self.path.join(STATE_FILE), &data, 0o600)
     }
 
+    /// Remove the directory: every other file first, `state.json` last, so a removal cut
+    /// short leaves either the record or a directory that owns nothing.
     pub fn remove(self) -> Result<()> {
-        std::fs::remove_dir_all(&self.path).op("remove", &self.path)
+        let rd = std::fs::read_dir(&self.path).op("read", &self.path)?;
+        for ent in rd {
+            let ent = ent.op("read", &self.path)?;
+            if ent.file_name() == STATE_FILE {
+                continue;
+            }
+            let p = ent.path();
+            let r = if ent.file_type().is_ok_and(|t| t.is_dir()) {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            match r {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).op("remove", &p)
+                }
+                _ => {}
+            }
+        }
+        let st = self.path.join(STATE_FILE);
+        match std::fs::remove_file(&st) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).op("remove", &st),
+            _ => {}
+        }
+        std::fs::remove_dir(&self.path).op("remove", &self.path)
     }
+}
+
+/// The state root, made 0700 (whatever the umask); an existing one is tightened to 0700,
+/// and one that another user owns is refused.
+fn make_private_root(root: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+    {
+        Ok(()) => {}
+        Err(e) => return Err(e).op("mkdir", root),
+    }
+    let md = std::fs::symlink_metadata(root).op("stat", root)?;
+    if !md.is_dir() {
+        return Err(Error::sys("mkdir", root, Errno::ENOTDIR));
+    }
+    if md.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(Error::container(format!(
+            "--root {}: owned by uid {}, not by the user running rsrun",
+            root.display(),
+            md.uid()
+        )));
+    }
+    if md.mode() & 0o077 != 0 {
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700)).op("chmod", root)?;
+    }
+    Ok(())
 }
 
 pub fn not_exist(id: &str) -> Error {
@@ -199,15 +313,30 @@ pub fn load_file(path: &Path) -> Result<State> {
 /// Read a container's state without taking its lock (for `state` and `list`).
 pub fn load_unlocked(root: &Path, id: &str) -> Result<State> {
     validate_id(id)?;
-    let path = root.join(id).join(STATE_FILE);
-    match load_file(&path) {
-        Err(e) if e.errno() == Some(Errno::ENOENT) => Err(not_exist(id)),
+    let dir = root.join(id);
+    match load_file(&dir.join(STATE_FILE)) {
+        Err(e) if e.errno() == Some(Errno::ENOENT) => {
+            if dir.is_dir() {
+                Ok(State::remnant(id))
+            } else {
+                Err(not_exist(id))
+            }
+        }
         r => r,
     }
 }
 
-/// The container's status as seen now.
+/// The container's status as seen now by a command that does not hold its lock: a
+/// record marked `creating` is `creating` while its create holds the lock, `stopped` once
+/// that create is gone.
 pub fn status(dir: &Path, st: &State) -> Status {
+    if st.creating {
+        return if sys::fs::is_locked(dir) {
+            Status::Creating
+        } else {
+            Status::Stopped
+        };
+    }
     if !st.init_alive() {
         return Status::Stopped;
     }
@@ -220,10 +349,21 @@ pub fn status(dir: &Path, st: &State) -> Status {
     Status::Running
 }
 
-/// Write `path` atomically: a temporary file in the same directory, then rename.
-pub fn atomic_write(path: &Path, data: &[u8]) -> Result<()> {
+/// Write `path` atomically with `mode` (whatever the umask may add): a temporary file in
+/// the same directory, then rename.
+pub fn atomic_write(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, data).op("write", &tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .op("open", &tmp)?;
+    f.write_all(data).op("write", &tmp)?;
+    drop(f);
     std::fs::rename(&tmp, path).op("rename", path)
 }
 

@@ -126,35 +126,49 @@ impl Cgroup {
         })
     }
 
-    /// Create every missing directory, recording which ones rsrun made.
-    pub fn create(&mut self) -> Result<()> {
+    /// No cgroup at all (a container directory that owns nothing).
+    pub fn none() -> Cgroup {
+        Cgroup {
+            mode: Mode::V2,
+            dirs: Vec::new(),
+            created: Vec::new(),
+        }
+    }
+
+    /// Record which directories `create` will make (every missing one, top down), so the
+    /// container's state can name them before they exist.
+    pub fn plan_create(&mut self) {
+        self.created.clear();
         for d in &self.dirs {
-            let cpuset = d.controllers.split(',').any(|c| c == "cpuset");
-            // Usually only the container's own directory is missing: one mkdir. Otherwise
-            // its missing ancestors first, top down.
-            match std::fs::create_dir(&d.path) {
-                Ok(()) => {
-                    made(&mut self.created, &d.path, cpuset)?;
-                    continue;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(_) => {}
-            }
             let mut missing = Vec::new();
             let mut p = d.path.as_path();
-            while !p.exists() && p.starts_with(&d.mountpoint) && p != d.mountpoint {
+            while p.starts_with(&d.mountpoint) && p != d.mountpoint && !p.exists() {
                 missing.push(p.to_path_buf());
                 p = match p.parent() {
                     Some(pp) => pp,
                     None => break,
                 };
             }
-            for m in missing.into_iter().rev() {
-                match std::fs::create_dir(&m) {
-                    Ok(()) => made(&mut self.created, &m, cpuset)?,
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(e).op("mkdir", &m),
+            self.created.extend(missing.into_iter().rev());
+        }
+    }
+
+    /// Make the directories `plan_create` listed, top down (one that appeared meanwhile
+    /// is left as it is).
+    pub fn create(&self) -> Result<()> {
+        for m in &self.created {
+            match std::fs::create_dir(m) {
+                Ok(()) => {
+                    let cpuset = self.dirs.iter().any(|d| {
+                        m.starts_with(&d.mountpoint)
+                            && d.controllers.split(',').any(|c| c == "cpuset")
+                    });
+                    if cpuset {
+                        inherit_cpuset(m)?;
+                    }
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e).op("mkdir", m),
             }
         }
         Ok(())
@@ -243,45 +257,157 @@ impl Cgroup {
         self.dirs.first().map(|d| d.path.as_path())
     }
 
-    /// Every pid in the container's cgroup (recursively on v2 sub-cgroups is not needed:
-    /// rsrun creates none).
+    /// Every pid in the container's cgroup and the sub-cgroups its processes made.
     pub fn pids(&self) -> Vec<i32> {
         let Some(dir) = self.procs_dir() else {
             return Vec::new();
         };
-        sfs::read_pseudo(dir.join("cgroup.procs"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
+        let mut out = Vec::new();
+        for d in tree::depth_first(dir) {
+            tree::procs(&d, &mut out);
+        }
+        out
     }
 
-    /// Remove the directories rsrun created, deepest first, retrying while the last
-    /// processes drain out (EBUSY).
+    /// Every pid in any of the container's hierarchies (a process may have moved to a
+    /// sub-cgroup of one hierarchy only).
+    fn all_pids(&self) -> Vec<i32> {
+        let mut out = Vec::new();
+        for d in &self.dirs {
+            for sub in tree::depth_first(&d.path) {
+                tree::procs(&sub, &mut out);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// SIGKILL every process of the container's cgroup tree and wait (bounded) until the
+    /// tree is empty: `cgroup.kill` where the kernel has it, otherwise freeze the tree,
+    /// signal every process, thaw (so nothing forks away between the read and the kill).
+    pub fn kill_all(&self) {
+        if self.dirs.is_empty() {
+            return;
+        }
+        let v2 = self
+            .dirs
+            .iter()
+            .find(|d| d.controllers.is_empty() && self.mode != Mode::V1);
+        let killed = v2.is_some_and(|d| std::fs::write(d.path.join("cgroup.kill"), "1").is_ok());
+        let frozen = !killed && freezer::set_frozen(self, true).is_ok();
+        for pid in self.all_pids() {
+            let _ = crate::sys::proc::kill_raw(pid, libc::SIGKILL);
+        }
+        if frozen {
+            let _ = freezer::set_frozen(self, false);
+        }
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut delay = std::time::Duration::from_micros(100);
+        loop {
+            let left = self.all_pids();
+            if left.is_empty() || std::time::Instant::now() > end {
+                return;
+            }
+            for pid in left {
+                let _ = crate::sys::proc::kill_raw(pid, libc::SIGKILL);
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Remove the container's cgroups: in every hierarchy the sub-cgroups its processes
+    /// made (deepest first), then the directories rsrun created. Every hierarchy is tried
+    /// before the first failure is returned, so a retry finishes the job. Processes must
+    /// be gone already (`kill_all`); the last ones may still be draining (EBUSY).
     pub fn destroy(&self) -> Result<()> {
-        let mut dirs: Vec<&PathBuf> = self.created.iter().collect();
-        dirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-        for d in dirs {
-            // The container's own directory waits for its last processes to drain;
-            // a parent rsrun created is shared with other containers (a pod) and is
-            // removed only if it is empty now.
-            let own = self.dirs.iter().any(|x| &x.path == d);
-            let mut delay = std::time::Duration::from_millis(1);
-            let mut tries = 0;
-            loop {
-                match std::fs::remove_dir(d).map_err(|e| crate::error::io_errno(&e)) {
-                    Ok(()) | Err(Errno::ENOENT) => break,
-                    Err(Errno::EBUSY) | Err(Errno::ENOTEMPTY) if !own => break,
-                    Err(Errno::EBUSY) if tries < 200 => {
-                        tries += 1;
-                        std::thread::sleep(delay);
-                        delay = (delay * 2).min(std::time::Duration::from_millis(20));
-                    }
-                    Err(e) => return Err(Error::sys("rmdir", d, e)),
+        let mut first_err = None;
+        for d in &self.dirs {
+            let mut subs = tree::depth_first(&d.path);
+            subs.pop(); // the container's own directory: below, if rsrun made it
+            for sub in subs {
+                if let Err(e) = tree::rmdir_draining(&sub) {
+                    first_err.get_or_insert(e);
                 }
             }
         }
-        Ok(())
+        let mut dirs: Vec<&PathBuf> = self.created.iter().collect();
+        dirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for d in dirs {
+            // The container's own directory waits for its last processes to drain; a
+            // parent rsrun created is shared with other containers (a pod) and is
+            // removed only if it is empty now.
+            let own = self.dirs.iter().any(|x| &x.path == d);
+            let r = if own {
+                tree::rmdir_draining(d)
+            } else {
+                match std::fs::remove_dir(d).map_err(|e| crate::error::io_errno(&e)) {
+                    Ok(()) | Err(Errno::ENOENT | Errno::EBUSY | Errno::ENOTEMPTY) => Ok(()),
+                    Err(e) => Err(Error::sys("rmdir", d, e)),
+                }
+            };
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Walking a cgroup directory and its sub-cgroups.
+mod tree {
+    use crate::error::{Error, Result};
+    use nix::errno::Errno;
+    use std::path::{Path, PathBuf};
+
+    /// `dir` and every directory below it, deepest first (`dir` last); empty when `dir`
+    /// does not exist.
+    pub fn depth_first(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        walk(dir, &mut out, 0);
+        out
+    }
+
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        if depth < 64 {
+            for ent in rd.flatten() {
+                if ent.file_type().is_ok_and(|t| t.is_dir()) {
+                    walk(&ent.path(), out, depth + 1);
+                }
+            }
+        }
+        out.push(dir.to_path_buf());
+    }
+
+    /// The pids in `dir/cgroup.procs`, appended to `out`.
+    pub fn procs(dir: &Path, out: &mut Vec<i32>) {
+        if let Ok(text) = crate::sys::fs::read_pseudo(dir.join("cgroup.procs")) {
+            out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+    }
+
+    /// rmdir, retrying (bounded) while the last processes drain out (EBUSY).
+    pub fn rmdir_draining(d: &Path) -> Result<()> {
+        let mut delay = std::time::Duration::from_millis(1);
+        let mut tries = 0;
+        loop {
+            match std::fs::remove_dir(d).map_err(|e| crate::error::io_errno(&e)) {
+                Ok(()) | Err(Errno::ENOENT) => return Ok(()),
+                Err(Errno::EBUSY) if tries < 200 => {
+                    tries += 1;
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(Error::sys("rmdir", d, e)),
+            }
+        }
     }
 }
 
@@ -306,15 +432,6 @@ impl Entry {
         }
         Ok(())
     }
-}
-
-/// Record a directory rsrun created (a new cpuset one gets its parent's cpus and mems).
-fn made(created: &mut Vec<PathBuf>, dir: &Path, cpuset: bool) -> Result<()> {
-    created.push(dir.to_path_buf());
-    if cpuset {
-        inherit_cpuset(dir)?;
-    }
-    Ok(())
 }
 
 /// On v2, enable `controllers` in the subtree_control of every ancestor of the
@@ -435,6 +552,7 @@ mod tests {
             }],
             created: vec![],
         };
+        cg.plan_create();
         cg.create().unwrap();
         assert_eq!(
             cg.created,

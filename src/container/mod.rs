@@ -94,10 +94,27 @@ impl Runtime {
                 .map(|d| d.path.display().to_string())
                 .unwrap_or_default()
         ));
+        // The record comes first and names the cgroup directories before they exist
+        // (crash consistency: see `state`).
+        plan.rootfs.cgroup.plan_create();
+        let mut st = State {
+            id: plan.id.clone(),
+            pid: 0,
+            start_time: 0,
+            bundle: plan.bundle.clone(),
+            rootfs: plan.rootfs.root.clone(),
+            created: state::now_rfc3339(),
+            annotations: plan.annotations.clone(),
+            cgroup: plan.rootfs.cgroup.clone(),
+            hooks: plan.hooks.clone(),
+            creating: true,
+        };
         let dir = ContainerDir::create(&self.root, id)?;
-        let r = self.spawn(&dir, &mut plan, &config, o);
+        let r = dir
+            .save(&st)
+            .and_then(|()| self.spawn(&dir, &mut plan, &mut st, &config, o));
         if r.is_err() {
-            let _ = plan.rootfs.cgroup.destroy();
+            let _ = st.cgroup.destroy();
             let _ = dir.remove();
         }
         r
@@ -107,6 +124,7 @@ impl Runtime {
         &self,
         dir: &ContainerDir,
         plan: &mut plan::Plan,
+        st: &mut State,
         config: &[u8],
         o: &CreateOpts,
     ) -> Result<i32> {
@@ -119,7 +137,7 @@ impl Runtime {
         let prep = crate::process::create::prepare(plan)?;
         let listener = socket::listen_in(&dir.fd, START_SOCKET, &dir.path.join(START_SOCKET))?;
         let console = console_conn(&o.console_socket, &o.console_fd)?;
-        crate::sys::fs::write_file(&dir.path.join("config.json"), config)?;
+        state::atomic_write(&dir.path.join("config.json"), config, 0o600)?;
         let log = self.log.clone();
         let spawned = crate::process::create::spawn(
             plan,
@@ -127,24 +145,18 @@ impl Runtime {
             listener,
             console,
             dir.fd.as_raw_fd(),
+            &mut |pid| {
+                st.pid = pid;
+                st.start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
+                dir.save(st)
+            },
             &mut |level, msg| log.log(level, msg),
         )?;
         let pid = spawned.pid;
         self.log
             .debug(&format!("create {}: init {pid} is ready", plan.id));
-        let start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
-        let st = State {
-            id: plan.id.clone(),
-            pid,
-            start_time,
-            bundle: plan.bundle.clone(),
-            rootfs: plan.rootfs.root.clone(),
-            created: state::now_rfc3339(),
-            annotations: plan.annotations.clone(),
-            cgroup: plan.rootfs.cgroup.clone(),
-            hooks: plan.hooks.clone(),
-        };
-        let saved = dir.save(&st).and_then(|()| match &o.pid_file {
+        st.creating = false;
+        let saved = dir.save(st).and_then(|()| match &o.pid_file {
             Some(f) => write_pid_file(f, pid),
             None => Ok(()),
         });
@@ -244,7 +256,8 @@ impl Runtime {
         proc::kill_raw(st.pid, sig)
     }
 
-    /// Delete a container; with `force` a running one is killed first.
+    /// Delete a container; with `force` a running one is killed first. Whatever state a
+    /// killed rsrun left (see `state`), `delete --force` removes all of it.
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
         let dir = match ContainerDir::open(&self.root, id) {
             Ok(d) => d,
@@ -252,13 +265,9 @@ impl Runtime {
             Err(e) => return Err(e),
         };
         let st = dir.load()?;
-        match state::status(&dir.path, &st) {
-            Status::Stopped => {}
-            Status::Created => kill_all(&st),
-            s if force => {
-                let _ = s;
-                kill_all(&st)
-            }
+        match dir.status(&st) {
+            Status::Stopped | Status::Created => {}
+            _ if force => {}
             s => {
                 return Err(Error::container(format!(
                     "cannot delete container {id} that is not stopped: {s}"
@@ -268,11 +277,18 @@ impl Runtime {
         self.destroy(dir, &st)
     }
 
-    /// Remove what the container left: its cgroup, its state; then poststop hooks.
+    /// Remove everything the container owns: every process of its init and cgroup tree
+    /// (processes may outlive a stopped init), its cgroups, then (poststop hooks) its
+    /// state. If a cgroup cannot be removed the state stays, so a retry can finish.
     pub fn destroy(&self, dir: ContainerDir, st: &State) -> Result<()> {
         self.log
             .debug(&format!("delete {}: removing cgroup and state", st.id));
-        let cg = st.cgroup.destroy();
+        if st.init_alive() {
+            let _ = proc::kill(st.pid, Signal::SIGKILL);
+        }
+        st.cgroup.kill_all();
+        wait_init_gone(st, Duration::from_secs(10));
+        st.cgroup.destroy()?;
         if let Some(h) = &st.hooks {
             crate::hooks::run_all_warn(
                 "poststop",
@@ -281,8 +297,7 @@ impl Runtime {
                 &mut |w| self.log.warn(&w),
             );
         }
-        dir.remove()?;
-        cg
+        dir.remove()
     }
 
     /// Apply new resource limits to a running (or created, or paused) container.
@@ -363,25 +378,10 @@ impl Runtime {
     }
 }
 
-/// SIGKILL the init and everything in the cgroup, thaw a frozen cgroup so the kill lands,
-/// and wait (bounded) for the init to be gone.
-fn kill_all(st: &State) {
-    if st.init_alive() {
-        let _ = proc::kill(st.pid, Signal::SIGKILL);
-    }
-    for pid in st.cgroup.pids() {
-        let _ = proc::kill(pid, Signal::SIGKILL);
-    }
-    if freezer::is_frozen(&st.cgroup) {
-        let _ = freezer::set_frozen(&st.cgroup, false);
-    }
-    wait_gone(st, Duration::from_secs(10));
-}
-
-fn wait_gone(st: &State, limit: Duration) {
+fn wait_init_gone(st: &State, limit: Duration) {
     let end = Instant::now() + limit;
     let mut delay = Duration::from_micros(100);
-    while Instant::now() < end && (st.init_alive() || !st.cgroup.pids().is_empty()) {
+    while Instant::now() < end && st.init_alive() {
         std::thread::sleep(delay);
         delay = (delay * 2).min(Duration::from_millis(10));
     }
@@ -453,7 +453,7 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
             .map_err(|e| Error::sys("getcwd", path, crate::error::io_errno(&e)))?
             .join(path)
     };
-    state::atomic_write(&abs, pid.to_string().as_bytes())
+    state::atomic_write(&abs, pid.to_string().as_bytes(), 0o644)
 }
 
 /// Parse a signal as runc does: `KILL`, `SIGKILL`, `9`.

@@ -64,13 +64,16 @@ pub fn prepare(plan: &Plan) -> Result<Prepared> {
 }
 
 /// Clone the init and run the protocol up to Ready. `listener` is the start socket,
-/// `lock_fd` the container lock the child must not keep.
+/// `lock_fd` the container lock the child must not keep. `record` is called with the
+/// init's pid as soon as it exists, before it is let go on: until it returns, the init
+/// dies with this process (it waits for `Proceed`, and has a parent-death signal).
 pub fn spawn(
     plan: &Plan,
     prep: Prepared,
     listener: OwnedFd,
     console: Option<OwnedFd>,
     lock_fd: RawFd,
+    record: &mut dyn FnMut(i32) -> Result<()>,
     log: &mut dyn FnMut(&str, &str),
 ) -> Result<Spawned> {
     // Namespaces that apply to children only are entered here, in the parent.
@@ -112,7 +115,7 @@ pub fn spawn(
     drop(prep.joins);
     drop(prep.cgroup);
     let chan = Channel::new(parent_sock);
-    let result = drive(plan, &chan, pid, log);
+    let result = record(pid).and_then(|()| drive(plan, &chan, pid, log));
     if result.is_err() {
         let _ = proc::kill(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = proc::waitpid(pid, false);

@@ -286,6 +286,25 @@ pub fn lock_exclusive(fd: &impl AsFd, shown: &Path) -> Result<()> {
     }
 }
 
+/// Whether another open file holds an exclusive flock on `path` (probed with a shared,
+/// non-blocking lock that is released at once). A missing path is not locked.
+pub fn is_locked(path: &Path) -> bool {
+    let Ok(fd) = open(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY) else {
+        return false;
+    };
+    loop {
+        // SAFETY: flock on a valid fd; closing the fd releases the probe.
+        let ret = unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+        if ret == 0 {
+            return false;
+        }
+        match Errno::last() {
+            Errno::EINTR => continue,
+            e => return e == Errno::EWOULDBLOCK,
+        }
+    }
+}
+
 #[repr(C)]
 struct MountAttr {
     attr_set: u64,
