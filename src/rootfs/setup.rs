@@ -126,7 +126,7 @@ fn mount_one(
             } else {
                 Leaf::File
             };
-            let target = sfs::mkdir_in_root(root, &op.dest, leaf, 0o755)?;
+            let target = destination(root, op, leaf)?;
             match (&op.idmap, userns) {
                 (Some(m), Some(ns)) => {
                     // A detached copy of the source, id-mapped, moved onto the target.
@@ -156,7 +156,7 @@ fn mount_one(
             if fstype == "proc" || fstype == "sysfs" {
                 refuse_symlink(root, &op.dest, op)?;
             }
-            let target = sfs::mkdir_in_root(root, &op.dest, Leaf::Dir, 0o755)?;
+            let target = destination(root, op, Leaf::Dir)?;
             let data = (!op.opts.data.is_empty()).then_some(op.opts.data.as_str());
             let flags = op.opts.flags & !MsFlags::MS_REMOUNT;
             sfs::mount(
@@ -182,6 +182,17 @@ fn mount_one(
         }
         MountKind::Cgroup => mount_cgroup(root, plan, op),
     }
+}
+
+/// The mount's destination inside the root, created if missing. One that resolves to
+/// the root itself (an image symlink `/data -> /`) is refused, as runc does: a mount
+/// there would replace the container's whole root.
+fn destination(root: &OwnedFd, op: &MountOp, leaf: Leaf) -> Result<OwnedFd> {
+    let target = sfs::mkdir_in_root(root, &op.dest, leaf, 0o755)?;
+    if sfs::same_place(&target, root, &op.dest)? {
+        return Err(super::over_root(op.index, &op.dest));
+    }
+    Ok(target)
 }
 
 /// What is left once the mount is in place: a bind's own flags (a remount), recursive
@@ -248,7 +259,7 @@ fn propagate(mounted: &OwnedFd, op: &MountOp) -> Result<()> {
 fn mount_cgroup(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp) -> Result<()> {
     let shown = &op.dest;
     let flags = op.opts.flags & !MsFlags::MS_REMOUNT;
-    let target = sfs::mkdir_in_root(root, &op.dest, Leaf::Dir, 0o755)?;
+    let target = destination(root, op, Leaf::Dir)?;
     if plan.cgroup.mode == Mode::V2 {
         if plan.cgroup_ns {
             return sfs::mount(
@@ -369,8 +380,41 @@ pub fn pivot(plan: &RootfsPlan) -> Result<()> {
     sfs::chdir(Path::new("/"))
 }
 
-/// `--no-pivot`: move the rootfs over / and chroot (for roots on a ramdisk).
+/// `--no-pivot`: move the rootfs over / and chroot (for roots on a ramdisk). Unlike
+/// pivot_root, this leaves the host's mounts in the container's mount namespace, under
+/// the new root; a full procfs or sysfs among them would let a nested user namespace
+/// mount a fresh, unmasked one (the kernel allows it when one fully visible instance
+/// exists). So, as runc does, each is detached first, or covered with an empty
+/// read-only tmpfs where it cannot be.
 pub fn move_root(plan: &RootfsPlan) -> Result<()> {
+    let mountinfo = sfs::read_pseudo("/proc/self/mountinfo")
+        .map_err(|e| Error::sys("read", "/proc/self/mountinfo", crate::error::io_errno(&e)))?;
+    for m in revealing_mounts(&mountinfo, &plan.root) {
+        // Never let the unmount propagate to the host.
+        match sfs::mount(
+            None,
+            &m,
+            None,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None,
+            &m,
+        ) {
+            // Gone with a mount detached before it.
+            Err(e) if e.errno() == Some(Errno::ENOENT) => continue,
+            r => r?,
+        }
+        match sfs::umount(&m, MntFlags::MNT_DETACH) {
+            Err(e) if matches!(e.errno(), Some(Errno::EINVAL | Errno::EPERM)) => sfs::mount(
+                Some(Path::new("tmpfs")),
+                &m,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None,
+                &m,
+            )?,
+            r => r?,
+        }
+    }
     sfs::chdir(&plan.root)?;
     sfs::mount(
         Some(&plan.root),
@@ -382,6 +426,23 @@ pub fn move_root(plan: &RootfsPlan) -> Result<()> {
     )?;
     sfs::chroot(Path::new("."))?;
     sfs::chdir(Path::new("/"))
+}
+
+/// The mount points of full procfs and sysfs mounts outside `root`, from a mountinfo
+/// text.
+fn revealing_mounts(mountinfo: &str, root: &Path) -> Vec<PathBuf> {
+    use crate::cgroups::hierarchy::unescape;
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (pre, post) = line.split_once(" - ")?;
+            let pre: Vec<&str> = pre.split(' ').collect();
+            let fstype = post.split(' ').next()?;
+            let (mnt_root, point) = (pre.get(3)?, PathBuf::from(unescape(pre.get(4)?)));
+            let full = *mnt_root == "/" && (fstype == "proc" || fstype == "sysfs");
+            (full && !point.starts_with(root)).then_some(point)
+        })
+        .collect()
 }
 
 /// After pivot: read-only and masked paths, a read-only root, the final propagation.
@@ -454,4 +515,32 @@ fn mask(paths: &[PathBuf]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revealing_mounts_are_full_proc_and_sysfs_outside_the_root() {
+        let mi = "\
+22 1 0:5 / /proc rw - proc proc rw
+23 22 0:30 / /proc/sys/fs/binfmt_misc rw - autofs systemd-1 rw
+24 1 0:21 / /sys rw - sysfs sysfs rw
+25 1 0:5 /sys /mnt/procsys rw - proc proc rw
+26 1 0:40 / /run/c/rootfs/proc rw - proc proc rw
+27 1 0:41 / /run/c/rootfs2/proc rw - proc proc rw
+28 1 0:42 / /my\\040dir rw - sysfs sysfs rw
+29 1 0:43 / /tmp rw - tmpfs tmpfs rw
+";
+        assert_eq!(
+            revealing_mounts(mi, Path::new("/run/c/rootfs")),
+            vec![
+                PathBuf::from("/proc"),
+                PathBuf::from("/sys"),
+                PathBuf::from("/run/c/rootfs2/proc"),
+                PathBuf::from("/my dir"),
+            ]
+        );
+    }
 }

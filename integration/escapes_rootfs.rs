@@ -1,0 +1,196 @@
+//! Escapes through the container's root filesystem and its procfs (see
+//! ../shared/SECURITY.md): sysctl writes redirected by a mount, a mount over the root
+//! itself, a fresh procfs behind the masks with --no-pivot.
+
+use crate::common::*;
+use serde_json::json;
+use std::process::{Child, Command};
+
+/// A host process to aim at, killed when dropped.
+struct Helper(Child);
+
+impl Helper {
+    fn sleeping() -> Helper {
+        Helper(Command::new("sleep").arg("1000").spawn().unwrap())
+    }
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn oom_score_adj(pid: impl std::fmt::Display) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// A sysctl of the container's IPC namespace, read from the host through nsenter.
+fn ipc_sysctl(pid: i64, name: &str) -> String {
+    let o = Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-i", "cat"])
+        .arg(format!("/proc/sys/kernel/{name}"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "nsenter: {:?}", o);
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// CVE-2025-52881: procfs files bind-mounted over the sysctl files the config sets (a
+/// host process's oom_score_adj, the init's own one) do not receive the writes: they
+/// land on the real sysctls, through a private procfs no container mount covers.
+#[test]
+fn cve_2025_52881_sysctl_write_is_not_redirected_by_a_mount() {
+    let env = Env::new("escr-sysctl");
+    let helper = Helper::sleeping();
+    let helper_before = oom_score_adj(helper.pid());
+    let own = oom_score_adj("self");
+    assert_ne!(helper_before, "1");
+    assert_ne!(own, "123");
+    env.edit(|v| {
+        v["process"]["args"] = json!(["sleep", "1000"]);
+        v["linux"]["sysctl"] = json!({"kernel.shm_rmid_forced": "1", "kernel.msgmni": "123"});
+        let m = v["mounts"].as_array_mut().unwrap();
+        m.push(
+            json!({"destination": "/proc/sys/kernel/shm_rmid_forced", "type": "bind",
+            "source": format!("/proc/{}/oom_score_adj", helper.pid()), "options": ["bind"]}),
+        );
+        m.push(
+            json!({"destination": "/proc/sys/kernel/msgmni", "type": "bind",
+            "source": "/proc/self/oom_score_adj", "options": ["bind"]}),
+        );
+    });
+    let r = env.create("sy1");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let pid = env.state("sy1")["pid"].as_i64().unwrap();
+    assert_eq!(
+        oom_score_adj(helper.pid()),
+        helper_before,
+        "the sysctl write landed on a host process"
+    );
+    assert_eq!(
+        oom_score_adj(pid),
+        own,
+        "the sysctl write landed on the init's oom_score_adj"
+    );
+    assert_eq!(ipc_sysctl(pid, "shm_rmid_forced"), "1");
+    assert_eq!(ipc_sysctl(pid, "msgmni"), "123");
+    let r = env.rsrun(&["delete", "-f", "sy1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    env.assert_clean("sy1", Some(pid as i32));
+}
+
+/// process.oomScoreAdj goes through the private procfs too: a mount over the container's
+/// /proc does not take the write.
+#[test]
+fn oom_score_adj_is_written_through_a_private_procfs() {
+    let env = Env::new("escr-oom");
+    env.edit(|v| {
+        v["process"]["oomScoreAdj"] = json!(7);
+        // A tmpfs over the whole /proc: the init and an exec still get their value.
+        v["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"}));
+        v["linux"]["maskedPaths"] = json!([]);
+        v["linux"]["readonlyPaths"] = json!([]);
+        v["process"]["args"] = json!(["sleep", "1000"]);
+    });
+    let r = env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "oo1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let pid = env.state("oo1")["pid"].as_i64().unwrap();
+    assert_eq!(oom_score_adj(pid), "7");
+    assert!(
+        !env.bundle.join("rootfs/proc/self").exists(),
+        "written through the tmpfs"
+    );
+    let r = env.rsrun(&["delete", "-f", "oo1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    env.assert_clean("oo1", Some(pid as i32));
+}
+
+/// A mount destination that resolves to the root itself (an image symlink `/data -> /`,
+/// a chain of symlinks ending at `/`, or `/`, `/.`, `/..`, `//`) is refused with one
+/// line naming the mount, and leaves nothing behind; a mount next to it still works.
+#[test]
+fn mount_destination_resolving_to_the_root_is_refused() {
+    let env = Env::new("escr-overroot");
+    let rootfs = env.bundle.join("rootfs");
+    std::os::unix::fs::symlink("/", rootfs.join("data")).unwrap();
+    std::os::unix::fs::symlink("chain2", rootfs.join("chain1")).unwrap();
+    std::os::unix::fs::symlink("/etc/..", rootfs.join("chain2")).unwrap();
+    let vol = env.dir.join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    std::fs::write(vol.join("f"), "volume\n").unwrap();
+    let good = env.config();
+    let n = good["mounts"].as_array().unwrap().len();
+    for (i, dest) in ["/data", "/chain1", "/", "/.", "/..", "//"]
+        .iter()
+        .enumerate()
+    {
+        let id = format!("or{i}");
+        let mut v = good.clone();
+        v["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": dest,
+            "type": "bind", "source": vol.to_str().unwrap(), "options": ["rbind"]}));
+        env.write_config(&v);
+        let r = env.create(&id);
+        assert_one_line_error(&r, &format!("mounts[{n}].destination {dest:?}"));
+        assert!(r.stderr.contains("root"), "{}", r.stderr);
+        env.assert_clean(&id, None);
+    }
+    assert_eq!(std::fs::read_dir(&vol).unwrap().count(), 1);
+
+    let mut v = good.clone();
+    v["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/data2",
+        "type": "bind", "source": vol.to_str().unwrap(), "options": ["rbind", "ro"]}));
+    env.write_config(&v);
+    let r = env.run("or-ok", &["sh", "-c", "cat /data2/f; ls -d /data/bin"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "volume\n/data/bin\n");
+    env.assert_clean("or-ok", None);
+}
+
+/// SECURITY.md "bare procfs with --no-pivot": a process in a nested user namespace
+/// cannot mount a fresh procfs (which the masks would not cover), with or without
+/// pivot_root, and the masked paths stay masked.
+#[test]
+fn no_pivot_nested_user_namespace_cannot_mount_a_fresh_procfs() {
+    let env = Env::new("escr-nopivot");
+    env.edit(|v| {
+        // Mapping uid 0 needs CAP_SETFCAP: the attacker is an unprivileged user.
+        v["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        v["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "unshare -Urmpf --mount-proc echo mounted a fresh procfs; \
+             echo rc=$?; echo masked $(wc -c < /proc/timer_list)"
+        ]);
+    });
+    for (id, extra) in [("np1", Some("--no-pivot")), ("np2", None)] {
+        let mut args = vec!["run", "--bundle", env.bundle.to_str().unwrap()];
+        args.extend(extra);
+        args.push(id);
+        let r = env.rsrun(&args);
+        assert_eq!(r.code, 0, "{id}: {}", r.stderr);
+        assert_eq!(r.stdout, "rc=1\nmasked 0\n", "{id}: {}", r.stderr);
+        assert!(r.stderr.contains("can't mount proc"), "{id}: {}", r.stderr);
+        env.assert_clean(id, None);
+    }
+    // The host's own /proc and /sys were only detached in the container's namespace.
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(mi.lines().any(|l| l.split(' ').nth(4) == Some("/proc")));
+    assert!(mi.lines().any(|l| l.split(' ').nth(4) == Some("/sys")));
+}
