@@ -107,6 +107,23 @@ fn oom_score_adj_is_written_through_a_private_procfs() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let pid = env.state("oo1")["pid"].as_i64().unwrap();
     assert_eq!(oom_score_adj(pid), "7");
+    let pf = env.dir.join("process.json");
+    let pidf = env.dir.join("exec.pid");
+    let p = json!({"args": ["sleep", "1000"], "cwd": "/", "oomScoreAdj": 9,
+        "user": {"uid": 0, "gid": 0}});
+    std::fs::write(&pf, p.to_string()).unwrap();
+    let r = env.rsrun(&[
+        "exec",
+        "--process",
+        pf.to_str().unwrap(),
+        "--detach",
+        "--pid-file",
+        pidf.to_str().unwrap(),
+        "oo1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let exec_pid = std::fs::read_to_string(&pidf).unwrap();
+    assert_eq!(oom_score_adj(exec_pid.trim()), "9");
     assert!(
         !env.bundle.join("rootfs/proc/self").exists(),
         "written through the tmpfs"
