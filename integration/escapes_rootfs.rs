@@ -211,3 +211,87 @@ fn no_pivot_nested_user_namespace_cannot_mount_a_fresh_procfs() {
     assert!(mi.lines().any(|l| l.split(' ').nth(4) == Some("/proc")));
     assert!(mi.lines().any(|l| l.split(' ').nth(4) == Some("/sys")));
 }
+
+// Conformance of the rootfs set-up (the same code paths): a read-only /dev, an
+// unbindable root, recursive atime options.
+
+/// The mountinfo line of the mount at `point` in `text`.
+fn mount_line<'a>(text: &'a str, point: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.split(' ').nth(4) == Some(point))
+        .unwrap_or_else(|| panic!("no mount at {point} in {text}"))
+}
+
+/// A tmpfs `/dev` with `ro` still gets /dev/pts and the other mounts under it and its
+/// device nodes (it is made read-only last, as runc does), and is read-only after.
+#[test]
+fn read_only_dev_gets_its_mounts_and_nodes_first() {
+    let env = Env::new("escr-rodev");
+    env.edit(|v| {
+        for m in v["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev" {
+                m["options"].as_array_mut().unwrap().push(json!("ro"));
+            }
+        }
+    });
+    let r = env.run(
+        "rd1",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/mountinfo; test -c /dev/null -a -c /dev/zero -a -L /dev/fd && \
+             echo nodes; touch /dev/x 2>/dev/null || echo read-only",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let dev = mount_line(&r.stdout, "/dev");
+    assert!(dev.split(' ').nth(5).unwrap().starts_with("ro,"), "{dev}");
+    mount_line(&r.stdout, "/dev/pts");
+    mount_line(&r.stdout, "/dev/shm");
+    assert!(r.stdout.ends_with("nodes\nread-only\n"), "{}", r.stdout);
+    env.assert_clean("rd1", None);
+}
+
+/// `rootfsPropagation: unbindable` (and `runbindable`) leave the container's root
+/// unbindable; the rootfs is still bound onto itself first.
+#[test]
+fn rootfs_propagation_unbindable() {
+    let env = Env::new("escr-unbind");
+    for (id, p) in [("ub1", "unbindable"), ("ub2", "runbindable")] {
+        env.edit(|v| v["linux"]["rootfsPropagation"] = json!(p));
+        let r = env.run(id, &["cat", "/proc/self/mountinfo"]);
+        assert_eq!(r.code, 0, "{p}: {}", r.stderr);
+        let root = mount_line(&r.stdout, "/");
+        assert!(root.contains(" unbindable "), "{p}: {root}");
+        env.assert_clean(id, None);
+    }
+}
+
+/// `rnorelatime` changes nothing, as in runc (it clears MOUNT_ATTR_RELATIME, which is
+/// 0): the bind stays relatime; `rstrictatime` does change it.
+#[test]
+fn rnorelatime_is_a_no_op() {
+    let env = Env::new("escr-rnorelatime");
+    let vol = env.dir.join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    let good = env.config();
+    for (id, opt, relatime) in [("ra1", "rnorelatime", true), ("ra2", "rstrictatime", false)] {
+        let mut v = good.clone();
+        v["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/m",
+            "type": "bind", "source": vol.to_str().unwrap(), "options": ["rbind", opt]}));
+        env.write_config(&v);
+        let r = env.run(id, &["cat", "/proc/self/mountinfo"]);
+        assert_eq!(r.code, 0, "{opt}: {}", r.stderr);
+        let m = mount_line(&r.stdout, "/m");
+        let opts = m.split(' ').nth(5).unwrap();
+        assert_eq!(
+            opts.split(',').any(|o| o == "relatime"),
+            relatime,
+            "{opt}: {m}"
+        );
+        env.assert_clean(id, None);
+    }
+}

@@ -156,6 +156,20 @@ pub fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountOp>> {
     Ok(out)
 }
 
+/// The propagation set on `/` (recursively) before any mount, for a
+/// `linux.rootfsPropagation` applied on the new root after pivot: the host's mounts must
+/// not receive the container's (so `shared` starts private), and the rootfs must stay
+/// bindable onto itself (so `unbindable` starts private too); runc's default is rslave.
+pub fn initial_propagation(rootfs_propagation: Option<MsFlags>) -> MsFlags {
+    match rootfs_propagation {
+        Some(f) if f.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE) => {
+            MsFlags::MS_PRIVATE | MsFlags::MS_REC
+        }
+        Some(f) => f | MsFlags::MS_REC,
+        None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    }
+}
+
 /// A mount destination that is the container's root itself (`/`, `/..`, or a symlink to
 /// `/` in the image): runc refuses it ("on the top of rootfs"), and so does rsrun.
 pub fn over_root(index: usize, dest: &Path) -> Error {
@@ -230,6 +244,23 @@ mod tests {
                 e.starts_with(&format!("mounts[1].destination {d:?}: ")),
                 "{e}"
             );
+        }
+    }
+
+    #[test]
+    fn initial_propagation_keeps_the_host_apart_and_the_root_bindable() {
+        let rec = MsFlags::MS_REC;
+        for (p, want) in [
+            (None, MsFlags::MS_SLAVE | rec),
+            (Some("rslave"), MsFlags::MS_SLAVE | rec),
+            (Some("private"), MsFlags::MS_PRIVATE | rec),
+            (Some("shared"), MsFlags::MS_PRIVATE | rec),
+            (Some("rshared"), MsFlags::MS_PRIVATE | rec),
+            (Some("unbindable"), MsFlags::MS_PRIVATE | rec),
+            (Some("runbindable"), MsFlags::MS_PRIVATE | rec),
+        ] {
+            let f = p.map(|p| options::propagation(p).unwrap());
+            assert_eq!(initial_propagation(f), want, "{p:?}");
         }
     }
 

@@ -150,7 +150,7 @@ fn mount_one(
                     shown,
                 )?,
             }
-            finish_mount(root, op, remount_part(op.opts.flags))
+            finish_mount(root, op, remount_part(mount_flags(op)))
         }
         MountKind::Fs { fstype, source } => {
             if fstype == "proc" || fstype == "sysfs" {
@@ -158,7 +158,7 @@ fn mount_one(
             }
             let target = destination(root, op, Leaf::Dir)?;
             let data = (!op.opts.data.is_empty()).then_some(op.opts.data.as_str());
-            let flags = op.opts.flags & !MsFlags::MS_REMOUNT;
+            let flags = mount_flags(op) & !MsFlags::MS_REMOUNT;
             sfs::mount(
                 Some(Path::new(source)),
                 &p(&target),
@@ -181,6 +181,21 @@ fn mount_one(
             finish_mount(root, op, MsFlags::empty())
         }
         MountKind::Cgroup => mount_cgroup(root, plan, op),
+    }
+}
+
+/// A read-only `/dev` is mounted read-write and made read-only in `finalize`, as runc
+/// does: the mount points and nodes under it (/dev/pts, /dev/null, ...) come later.
+fn read_only_later(op: &MountOp) -> bool {
+    op.dest == Path::new("/dev") && op.opts.flags.contains(MsFlags::MS_RDONLY)
+}
+
+/// The flags a mount is made with (all of its own but a deferred read-only).
+fn mount_flags(op: &MountOp) -> MsFlags {
+    if read_only_later(op) {
+        op.opts.flags & !MsFlags::MS_RDONLY
+    } else {
+        op.opts.flags
     }
 }
 
@@ -463,6 +478,9 @@ pub fn finalize(plan: &RootfsPlan) -> Result<()> {
     }
     if !plan.masked_paths.is_empty() {
         mask(&plan.masked_paths)?;
+    }
+    if plan.mounts.iter().any(read_only_later) {
+        make_read_only(Path::new("/dev"))?;
     }
     if plan.readonly {
         make_read_only(Path::new("/"))?;
