@@ -206,6 +206,27 @@ fn no_pivot_nested_user_namespace_cannot_mount_a_fresh_procfs() {
         assert!(r.stderr.contains("can't mount proc"), "{id}: {}", r.stderr);
         env.assert_clean(id, None);
     }
+    // In a user namespace the host's procfs cannot be detached (it is locked): it is
+    // covered instead, with the same result.
+    env.edit(|v| {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    let r = env.rsrun(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        "np3",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "rc=1\nmasked 0\n", "{}", r.stderr);
+    assert!(r.stderr.contains("can't mount proc"), "{}", r.stderr);
+    env.assert_clean("np3", None);
     // The host's own /proc and /sys were only detached in the container's namespace.
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(mi.lines().any(|l| l.split(' ').nth(4) == Some("/proc")));
