@@ -316,3 +316,28 @@ fn rnorelatime_is_a_no_op() {
         env.assert_clean(id, None);
     }
 }
+
+/// CVE-2019-19921 / CVE-2023-27561 / CVE-2025-54867: a `/sys` that is a symlink in the
+/// image is refused like `/proc` (escapes.rs), and nothing is mounted where it points.
+#[test]
+fn sysfs_destination_that_is_a_symlink_is_refused() {
+    let env = Env::new("escr-syssym");
+    let rootfs = env.bundle.join("rootfs");
+    std::fs::remove_dir(rootfs.join("sys")).unwrap();
+    std::fs::create_dir_all(rootfs.join("fakesys")).unwrap();
+    std::os::unix::fs::symlink("/fakesys", rootfs.join("sys")).unwrap();
+    let n = env.config()["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|m| m["type"] == "sysfs")
+        .expect("the default spec mounts sysfs");
+    let r = env.create("ss1");
+    assert_one_line_error(&r, &format!("mounts[{n}].destination"));
+    assert!(r.stderr.contains("symlink"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_dir(rootfs.join("fakesys")).unwrap().count(),
+        0
+    );
+    env.assert_clean("ss1", None);
+}
