@@ -5,7 +5,7 @@
 
 use super::{devices, options, MountKind, MountOp, RootfsPlan};
 use crate::cgroups::Mode;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SysContext};
 use crate::sys::fd_path;
 use crate::sys::fs::{self as sfs, Leaf};
 use nix::errno::Errno;
@@ -402,8 +402,7 @@ pub fn pivot(plan: &RootfsPlan) -> Result<()> {
 /// exists). So, as runc does, each is detached first, or covered with an empty
 /// read-only tmpfs where it cannot be.
 pub fn move_root(plan: &RootfsPlan) -> Result<()> {
-    let mountinfo = sfs::read_pseudo("/proc/self/mountinfo")
-        .map_err(|e| Error::sys("read", "/proc/self/mountinfo", crate::error::io_errno(&e)))?;
+    let mountinfo = sfs::read_pseudo("/proc/self/mountinfo").op("read", "/proc/self/mountinfo")?;
     for m in revealing_mounts(&mountinfo, &plan.root) {
         // Never let the unmount propagate to the host.
         match sfs::mount(
@@ -460,7 +459,8 @@ fn revealing_mounts(mountinfo: &str, root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// After pivot: read-only and masked paths, a read-only root, the final propagation.
+/// After pivot: read-only and masked paths, a read-only /dev and root, the final
+/// propagation.
 pub fn finalize(plan: &RootfsPlan) -> Result<()> {
     for path in &plan.readonly_paths {
         match sfs::mount(

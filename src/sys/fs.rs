@@ -105,8 +105,9 @@ fn openat2(
 /// that resolves to a root is the root itself only when both agree.
 pub fn same_place(a: &impl AsFd, b: &impl AsFd, shown: &Path) -> Result<bool> {
     let id = |fd: &BorrowedFd| -> Result<(u64, u32, u32, u64)> {
-        // SAFETY: statx fills the zeroed struct; an empty path with AT_EMPTY_PATH.
+        // SAFETY: statx is plain data, valid when zeroed.
         let mut st: libc::statx = unsafe { std::mem::zeroed() };
+        // SAFETY: statx fills the struct; an empty path with AT_EMPTY_PATH.
         let ret = unsafe {
             libc::statx(
                 fd.as_raw_fd(),
