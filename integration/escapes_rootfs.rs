@@ -32,73 +32,118 @@ fn oom_score_adj(pid: impl std::fmt::Display) -> String {
         .to_string()
 }
 
-/// A sysctl of the container's IPC namespace, read from the host through nsenter.
-fn ipc_sysctl(pid: i64, name: &str) -> String {
-    let o = Command::new("nsenter")
-        .args(["-t", &pid.to_string(), "-i", "cat"])
-        .arg(format!("/proc/sys/kernel/{name}"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "nsenter: {:?}", o);
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-/// CVE-2025-52881: procfs files bind-mounted over the sysctl files the config sets (a
-/// host process's oom_score_adj, the init's own one) do not receive the writes: they
-/// land on the real sysctls, through a private procfs no container mount covers.
+/// CVE-2025-52881: a procfs file bind-mounted over a sysctl file the config sets (a
+/// host process's oom_score_adj, the init's own one; directly or through an image
+/// symlink into /proc) must not receive the write. Such mounts under /proc are refused
+/// as runc refuses them, naming the mount, before anything is written. (The writes
+/// themselves go through a private procfs: escapes.rs, a fake /proc/sys.)
 #[test]
-fn cve_2025_52881_sysctl_write_is_not_redirected_by_a_mount() {
+fn cve_2025_52881_procfs_file_bound_over_a_sysctl_is_refused() {
     let env = Env::new("escr-sysctl");
     let helper = Helper::sleeping();
     let helper_before = oom_score_adj(helper.pid());
-    let own = oom_score_adj("self");
     assert_ne!(helper_before, "1");
-    assert_ne!(own, "123");
-    env.edit(|v| {
-        v["process"]["args"] = json!(["sleep", "1000"]);
-        v["linux"]["sysctl"] = json!({"kernel.shm_rmid_forced": "1", "kernel.msgmni": "123"});
-        let m = v["mounts"].as_array_mut().unwrap();
-        m.push(
-            json!({"destination": "/proc/sys/kernel/shm_rmid_forced", "type": "bind",
-            "source": format!("/proc/{}/oom_score_adj", helper.pid()), "options": ["bind"]}),
+    std::os::unix::fs::symlink("/proc/sys/kernel", env.bundle.join("rootfs/k")).unwrap();
+    let good = env.config();
+    let n = good["mounts"].as_array().unwrap().len();
+    let helper_file = format!("/proc/{}/oom_score_adj", helper.pid());
+    for (i, (dest, source)) in [
+        ("/proc/sys/kernel/shm_rmid_forced", helper_file.as_str()),
+        (
+            "/proc/sys/kernel/shm_rmid_forced",
+            "/proc/self/oom_score_adj",
+        ),
+        ("/k/shm_rmid_forced", helper_file.as_str()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = format!("sy{i}");
+        let mut v = good.clone();
+        v["linux"]["sysctl"] = json!({"kernel.shm_rmid_forced": "1"});
+        v["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": dest, "type": "bind", "source": source, "options": ["bind"]}),
         );
-        m.push(
-            json!({"destination": "/proc/sys/kernel/msgmni", "type": "bind",
-            "source": "/proc/self/oom_score_adj", "options": ["bind"]}),
+        env.write_config(&v);
+        let r = env.create(&id);
+        assert_one_line_error(&r, &format!("mounts[{n}].destination {dest:?}"));
+        assert!(r.stderr.contains("inside /proc"), "{}", r.stderr);
+        assert_eq!(
+            oom_score_adj(helper.pid()),
+            helper_before,
+            "the sysctl write landed on a host process"
         );
-    });
-    let r = env.create("sy1");
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let pid = env.state("sy1")["pid"].as_i64().unwrap();
-    assert_eq!(
-        oom_score_adj(helper.pid()),
-        helper_before,
-        "the sysctl write landed on a host process"
-    );
-    assert_eq!(
-        oom_score_adj(pid),
-        own,
-        "the sysctl write landed on the init's oom_score_adj"
-    );
-    assert_eq!(ipc_sysctl(pid, "shm_rmid_forced"), "1");
-    assert_eq!(ipc_sysctl(pid, "msgmni"), "123");
-    let r = env.rsrun(&["delete", "-f", "sy1"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    env.assert_clean("sy1", Some(pid as i32));
+        env.assert_clean(&id, None);
+    }
 }
 
-/// process.oomScoreAdj goes through the private procfs too: a mount over the container's
-/// /proc does not take the write.
+/// Masks are mounted through /proc/self/fd: a directory of the host bound over
+/// /proc/1/fd (directly or through an image symlink) would send them onto its files and
+/// leave the masked paths bare. Mounts under /proc other than lxcfs's files are refused,
+/// and only a procfs goes on /proc itself; an lxcfs-style file mount works.
 #[test]
-fn oom_score_adj_is_written_through_a_private_procfs() {
-    let env = Env::new("escr-oom");
-    env.edit(|v| {
-        v["process"]["oomScoreAdj"] = json!(7);
-        // A tmpfs over the whole /proc: the init and an exec still get their value.
+fn mounts_inside_proc_are_refused_but_lxcfs_files() {
+    let env = Env::new("escr-procfd");
+    let fake = env.dir.join("fakefd");
+    std::fs::create_dir_all(&fake).unwrap();
+    for fd in 0..64 {
+        std::fs::write(fake.join(fd.to_string()), "fake\n").unwrap();
+    }
+    std::os::unix::fs::symlink("/proc/1", env.bundle.join("rootfs/p1")).unwrap();
+    let good = env.config();
+    let n = good["mounts"].as_array().unwrap().len();
+    let fake = fake.to_str().unwrap();
+    for (i, (dest, typ, why)) in [
+        ("/proc/1/fd", "bind", "inside /proc"),
+        ("/p1/fd", "bind", "inside /proc"),
+        ("/proc", "tmpfs", "only a procfs"),
+        ("/proc", "bind", "only a procfs"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = format!("pf{i}");
+        let mut v = good.clone();
         v["mounts"]
             .as_array_mut()
             .unwrap()
-            .push(json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"}));
+            .push(json!({"destination": dest, "type": typ, "source": fake, "options": ["rbind"]}));
+        env.write_config(&v);
+        let r = env.create(&id);
+        assert_one_line_error(&r, &format!("mounts[{n}].destination {dest:?}"));
+        assert!(r.stderr.contains(why), "{}", r.stderr);
+        env.assert_clean(&id, None);
+    }
+    let mut v = good.clone();
+    v["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/proc/meminfo",
+        "type": "bind", "source": format!("{fake}/1"), "options": ["bind", "ro"]}));
+    env.write_config(&v);
+    let r = env.run(
+        "pf-ok",
+        &["sh", "-c", "cat /proc/meminfo; wc -c < /proc/timer_list"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "fake\n0\n");
+    env.assert_clean("pf-ok", None);
+}
+
+/// process.oomScoreAdj goes through the private procfs too, for the init and an exec: a
+/// fake /proc/self in the image (no procfs mounted on /proc) does not take the write.
+#[test]
+fn oom_score_adj_is_written_through_a_private_procfs() {
+    let env = Env::new("escr-oom");
+    let fake = env.bundle.join("rootfs/proc/self");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(fake.join("oom_score_adj"), "fake\n").unwrap();
+    env.edit(|v| {
+        v["process"]["oomScoreAdj"] = json!(7);
+        v["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["type"] != "proc");
         v["linux"]["maskedPaths"] = json!([]);
         v["linux"]["readonlyPaths"] = json!([]);
         v["process"]["args"] = json!(["sleep", "1000"]);
@@ -124,9 +169,10 @@ fn oom_score_adj_is_written_through_a_private_procfs() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let exec_pid = std::fs::read_to_string(&pidf).unwrap();
     assert_eq!(oom_score_adj(exec_pid.trim()), "9");
-    assert!(
-        !env.bundle.join("rootfs/proc/self").exists(),
-        "written through the tmpfs"
+    assert_eq!(
+        std::fs::read_to_string(fake.join("oom_score_adj")).unwrap(),
+        "fake\n",
+        "written to the image's fake /proc/self"
     );
     let r = env.rsrun(&["delete", "-f", "oo1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);

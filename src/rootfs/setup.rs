@@ -126,7 +126,7 @@ fn mount_one(
             } else {
                 Leaf::File
             };
-            let target = destination(root, op, leaf)?;
+            let target = destination(root, plan, op, leaf)?;
             match (&op.idmap, userns) {
                 (Some(m), Some(ns)) => {
                     // A detached copy of the source, id-mapped, moved onto the target.
@@ -156,7 +156,7 @@ fn mount_one(
             if fstype == "proc" || fstype == "sysfs" {
                 refuse_symlink(root, &op.dest, op)?;
             }
-            let target = destination(root, op, Leaf::Dir)?;
+            let target = destination(root, plan, op, Leaf::Dir)?;
             let data = (!op.opts.data.is_empty()).then_some(op.opts.data.as_str());
             let flags = mount_flags(op) & !MsFlags::MS_REMOUNT;
             sfs::mount(
@@ -202,12 +202,73 @@ fn mount_flags(op: &MountOp) -> MsFlags {
 /// The mount's destination inside the root, created if missing. One that resolves to
 /// the root itself (an image symlink `/data -> /`) is refused, as runc does: a mount
 /// there would replace the container's whole root.
-fn destination(root: &OwnedFd, op: &MountOp, leaf: Leaf) -> Result<OwnedFd> {
+/// A destination at or under `/proc` must pass runc's rule (`proc_destination`), both as
+/// written and as resolved.
+fn destination(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp, leaf: Leaf) -> Result<OwnedFd> {
+    proc_destination(op, &op.dest)?;
     let target = sfs::mkdir_in_root(root, &op.dest, leaf, 0o755)?;
     if sfs::same_place(&target, root, &op.dest)? {
         return Err(super::over_root(op.index, &op.dest));
     }
+    let real = std::fs::read_link(p(&target)).op("readlink", &op.dest)?;
+    if let Ok(inside) = real.strip_prefix(&plan.root) {
+        proc_destination(op, &Path::new("/").join(inside))?;
+    }
     Ok(target)
+}
+
+/// The files lxcfs emulates: the only mounts runc accepts under `/proc`.
+const PROC_FILES_MOUNTABLE: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+];
+
+/// runc's rule for a mount whose destination is `at` (inside the container): on `/proc`
+/// itself only a procfs (fresh, or a bind of one), under it only the files lxcfs
+/// emulates. Anything else there would cover files the runtime and the kernel's masks
+/// rely on: another procfs file over a sysctl, a directory over /proc/<pid>/fd through
+/// which masks are mounted (CVE-2025-52881 and relatives).
+fn proc_destination(op: &MountOp, at: &Path) -> Result<()> {
+    if !at.starts_with("/proc") {
+        return Ok(());
+    }
+    let refuse = |msg: String| {
+        Err(Error::config(
+            format!("{} {:?}", field(op, "destination"), op.dest),
+            msg,
+        ))
+    };
+    if at != Path::new("/proc") {
+        if PROC_FILES_MOUNTABLE.iter().any(|f| Path::new(f) == at) {
+            return Ok(());
+        }
+        return refuse(format!(
+            "{} is inside /proc, where only {} can be mounted",
+            at.display(),
+            PROC_FILES_MOUNTABLE.join(", ")
+        ));
+    }
+    let procfs = match &op.kind {
+        MountKind::Fs { fstype, .. } => fstype == "proc",
+        MountKind::Bind { source } => {
+            let fd = sfs::open(source, OFlag::O_PATH)
+                .map_err(|e| Error::config(field(op, "source"), e.to_string()))?;
+            sfs::fs_type(&fd, source)? == crate::sys::procfs::PROC_SUPER_MAGIC
+        }
+        MountKind::Cgroup => false,
+    };
+    if procfs {
+        return Ok(());
+    }
+    refuse("only a procfs can be mounted on /proc".into())
 }
 
 /// What is left once the mount is in place: a bind's own flags (a remount), recursive
@@ -274,7 +335,7 @@ fn propagate(mounted: &OwnedFd, op: &MountOp) -> Result<()> {
 fn mount_cgroup(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp) -> Result<()> {
     let shown = &op.dest;
     let flags = op.opts.flags & !MsFlags::MS_REMOUNT;
-    let target = destination(root, op, Leaf::Dir)?;
+    let target = destination(root, plan, op, Leaf::Dir)?;
     if plan.cgroup.mode == Mode::V2 {
         if plan.cgroup_ns {
             return sfs::mount(

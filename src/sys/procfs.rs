@@ -12,7 +12,7 @@ use nix::fcntl::OFlag;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 /// The inode number of every procfs instance's root directory.
 const PROC_ROOT_INO: u64 = 1;
 
