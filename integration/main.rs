@@ -7,6 +7,7 @@ mod bad_input;
 mod clients;
 mod crash;
 mod escapes;
+mod escapes_rootfs;
 mod exec;
 mod hooks;
 mod lifecycle;

@@ -6,7 +6,6 @@ use crate::error::{Error, Result};
 use crate::namespaces::{id_map_text, NamespacePlan};
 use crate::process::caps::{self, CapSets};
 use crate::rootfs::{self, devices, options, RootfsPlan};
-use nix::mount::MsFlags;
 use oci_spec::runtime::{Hooks, LinuxIdMapping, LinuxNamespaceType, Spec};
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -203,11 +202,7 @@ pub fn build(
     let rootfs = RootfsPlan {
         root: root_path,
         readonly: root.readonly().unwrap_or(false),
-        root_propagation: match final_propagation {
-            Some(f) if f.contains(MsFlags::MS_SHARED) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-            Some(f) => f | MsFlags::MS_REC,
-            None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        },
+        root_propagation: crate::rootfs::initial_propagation(final_propagation),
         final_propagation,
         mounts,
         setup_dev,

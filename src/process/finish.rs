@@ -33,10 +33,8 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
         sys::sched::set_affinity("process.execCPUAffinity.initial", c)?;
     }
     if let Some(adj) = p.oom_score_adj {
-        sys::fs::write_file(
-            Path::new("/proc/self/oom_score_adj"),
-            adj.to_string().as_bytes(),
-        )?;
+        // Through a private procfs: the container's /proc may have anything mounted on it.
+        sys::procfs::ProcFs::private()?.write_self("oom_score_adj", adj.to_string().as_bytes())?;
     }
     for r in &p.rlimits {
         sys::setrlimit(&r.name, r.resource, r.soft, r.hard)?;

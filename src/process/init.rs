@@ -116,11 +116,9 @@ fn steps(
         sys::set_domainname(d)?;
     }
 
-    // 7. sysctls (through the container's own procfs), then read-only and masked paths
-    // (which include /proc/sys), read-only root.
-    for (k, v) in &plan.sysctl {
-        super::sysctl::write(k, v)?;
-    }
+    // 7. sysctls (through a private procfs no container mount covers), then read-only
+    // and masked paths (which include /proc/sys), read-only root.
+    super::sysctl::write_all(&plan.sysctl)?;
     setup::finalize(&plan.rootfs)?;
 
     // A session of our own; with a terminal, a pty from the container's devpts as stdio

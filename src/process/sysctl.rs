@@ -1,38 +1,46 @@
-//! Writing `linux.sysctl` inside the container: through an fd opened without following
-//! symlinks, checked with fstatfs to be on procfs, so a crafted /proc cannot redirect
-//! the write (CVE-2025-52881 and relatives).
+//! Writing `linux.sysctl` inside the container. Every file is opened beneath a private
+//! procfs instance (`sys::procfs`) that no mount of the container can cover, with no
+//! symlink or mount crossing on the way, so neither a crafted `/proc` nor a bind mount
+//! of another procfs file over `/proc/sys/<key>` can redirect the write
+//! (CVE-2025-52881, CVE-2019-16884 and relatives).
 
 use crate::error::{Error, Result};
 use crate::sys::fs as sfs;
+use crate::sys::procfs::ProcFs;
 use nix::fcntl::OFlag;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-
-/// `net.ipv4.ip_forward` → `/proc/sys/net/ipv4/ip_forward` (a `/` in the key is kept as
-/// the separator runc accepts too).
+/// `net.ipv4.ip_forward` → `sys/net/ipv4/ip_forward`, relative to a procfs root (a `/`
+/// in the key is kept as the separator runc accepts too).
 pub fn proc_path(key: &str) -> PathBuf {
     let rel = if key.contains('/') {
         key.to_string()
     } else {
         key.replace('.', "/")
     };
-    PathBuf::from("/proc/sys").join(rel)
+    PathBuf::from("sys").join(rel)
 }
 
-pub fn write(key: &str, value: &str) -> Result<()> {
-    let path = proc_path(key);
-    let field = format!("linux.sysctl.{key}");
-    let fd = sfs::open(&path, OFlag::O_WRONLY | OFlag::O_NOFOLLOW)
-        .map_err(|e| Error::config(field.clone(), e.to_string()))?;
-    if sfs::fs_type(&fd, &path)? != PROC_SUPER_MAGIC {
-        return Err(Error::config(
-            field,
-            format!("{} is not on procfs", path.display()),
-        ));
+/// Write every sysctl, in order, through one private procfs.
+pub fn write_all(sysctls: &[(String, String)]) -> Result<()> {
+    if sysctls.is_empty() {
+        return Ok(());
     }
-    crate::sys::socket::write_all(&fd, value.as_bytes())
-        .map_err(|e| Error::config(field, format!("write {}: {e}", path.display())))
+    let proc = ProcFs::private()?;
+    for (k, v) in sysctls {
+        write(&proc, k, v)?;
+    }
+    Ok(())
+}
+
+fn write(proc: &ProcFs, key: &str, value: &str) -> Result<()> {
+    let rel = proc_path(key);
+    let shown = Path::new("/proc").join(&rel);
+    let field = format!("linux.sysctl.{key}");
+    let fd = proc
+        .open(&rel, OFlag::O_WRONLY)
+        .map_err(|e| Error::config(field.clone(), e.to_string()))?;
+    sfs::write_fd(&fd, value.as_bytes(), &shown).map_err(|e| Error::config(field, e.to_string()))
 }
 
 #[cfg(test)]
@@ -41,11 +49,11 @@ mod tests {
     fn paths() {
         assert_eq!(
             super::proc_path("net.ipv4.ip_forward").to_str(),
-            Some("/proc/sys/net/ipv4/ip_forward")
+            Some("sys/net/ipv4/ip_forward")
         );
         assert_eq!(
             super::proc_path("net/ipv4/conf/eth0.1/rp_filter").to_str(),
-            Some("/proc/sys/net/ipv4/conf/eth0.1/rp_filter")
+            Some("sys/net/ipv4/conf/eth0.1/rp_filter")
         );
     }
 }

@@ -76,6 +76,9 @@ pub fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountOp>> {
         .iter()
         .enumerate()
     {
+        if clean(m.destination()) == Path::new("/") {
+            return Err(over_root(i, m.destination()));
+        }
         let opts = options::parse(m.options().as_deref().unwrap_or_default())
             .map_err(|msg| Error::config(format!("mounts[{i}].options"), msg))?;
         let fstype = m.typ().clone().unwrap_or_default();
@@ -153,6 +156,29 @@ pub fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountOp>> {
     Ok(out)
 }
 
+/// The propagation set on `/` (recursively) before any mount, for a
+/// `linux.rootfsPropagation` applied on the new root after pivot: the host's mounts must
+/// not receive the container's (so `shared` starts private), and the rootfs must stay
+/// bindable onto itself (so `unbindable` starts private too); runc's default is rslave.
+pub fn initial_propagation(rootfs_propagation: Option<MsFlags>) -> MsFlags {
+    match rootfs_propagation {
+        Some(f) if f.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE) => {
+            MsFlags::MS_PRIVATE | MsFlags::MS_REC
+        }
+        Some(f) => f | MsFlags::MS_REC,
+        None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    }
+}
+
+/// A mount destination that is the container's root itself (`/`, `/..`, or a symlink to
+/// `/` in the image): runc refuses it ("on the top of rootfs"), and so does rsrun.
+pub fn over_root(index: usize, dest: &Path) -> Error {
+    Error::config(
+        format!("mounts[{index}].destination {dest:?}"),
+        "resolves to the container's root: refusing to mount over it",
+    )
+}
+
 /// Lexically clean an absolute path (`/a/./b/../c` → `/a/c`, never above `/`).
 pub fn clean(p: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
@@ -203,6 +229,39 @@ mod tests {
             .opts
             .flags
             .contains(MsFlags::MS_RDONLY | MsFlags::MS_REC));
+    }
+
+    #[test]
+    fn a_destination_at_the_root_is_refused() {
+        for d in ["/", "/.", "/..", "//", "/a/..", ""] {
+            let spec = crate::spec::parse(
+                format!(r#"{{"ociVersion":"1.0.0","mounts":[{{"destination":"/ok","type":"tmpfs"}},{{"destination":"{d}","type":"tmpfs"}}]}}"#).as_bytes(),
+                Path::new("config.json"),
+            )
+            .unwrap();
+            let e = plan_mounts(&spec, Path::new("/b")).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("mounts[1].destination {d:?}: ")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn initial_propagation_keeps_the_host_apart_and_the_root_bindable() {
+        let rec = MsFlags::MS_REC;
+        for (p, want) in [
+            (None, MsFlags::MS_SLAVE | rec),
+            (Some("rslave"), MsFlags::MS_SLAVE | rec),
+            (Some("private"), MsFlags::MS_PRIVATE | rec),
+            (Some("shared"), MsFlags::MS_PRIVATE | rec),
+            (Some("rshared"), MsFlags::MS_PRIVATE | rec),
+            (Some("unbindable"), MsFlags::MS_PRIVATE | rec),
+            (Some("runbindable"), MsFlags::MS_PRIVATE | rec),
+        ] {
+            let f = p.map(|p| options::propagation(p).unwrap());
+            assert_eq!(initial_propagation(f), want, "{p:?}");
+        }
     }
 
     #[test]

@@ -48,7 +48,9 @@ fn recursive(o: &str) -> Option<(u64, u64)> {
         "rdiratime" => (0, MOUNT_ATTR_NODIRATIME),
         "rrelatime" | "ratime" | "rnostrictatime" => (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
         "rnoatime" => (MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME),
-        "rstrictatime" | "rnorelatime" => (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
+        "rstrictatime" => (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
+        // runc clears MOUNT_ATTR_RELATIME, which is 0: nothing changes.
+        "rnorelatime" => (0, 0),
         "rnosymfollow" => (MOUNT_ATTR_NOSYMFOLLOW, 0),
         "rsymfollow" => (0, MOUNT_ATTR_NOSYMFOLLOW),
         _ => return None,
@@ -209,6 +211,13 @@ mod tests {
             MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME
         );
         assert_eq!(o.rec_clr, MOUNT_ATTR__ATIME);
+        let o = parse(&v(&["rnorelatime"])).unwrap();
+        assert_eq!((o.rec_set, o.rec_clr), (0, 0));
+        let o = parse(&v(&["rnoatime", "rnorelatime"])).unwrap();
+        assert_eq!(
+            (o.rec_set, o.rec_clr),
+            (MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME)
+        );
         let o = parse(&v(&["rro", "rrw"])).unwrap();
         assert_eq!((o.rec_set, o.rec_clr), (0, MOUNT_ATTR_RDONLY));
         assert_eq!(parse(&v(&["ridmap"])).unwrap().idmap, Some(true));

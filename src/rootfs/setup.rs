@@ -5,7 +5,7 @@
 
 use super::{devices, options, MountKind, MountOp, RootfsPlan};
 use crate::cgroups::Mode;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SysContext};
 use crate::sys::fd_path;
 use crate::sys::fs::{self as sfs, Leaf};
 use nix::errno::Errno;
@@ -126,7 +126,7 @@ fn mount_one(
             } else {
                 Leaf::File
             };
-            let target = sfs::mkdir_in_root(root, &op.dest, leaf, 0o755)?;
+            let target = destination(root, plan, op, leaf)?;
             match (&op.idmap, userns) {
                 (Some(m), Some(ns)) => {
                     // A detached copy of the source, id-mapped, moved onto the target.
@@ -150,15 +150,15 @@ fn mount_one(
                     shown,
                 )?,
             }
-            finish_mount(root, op, remount_part(op.opts.flags))
+            finish_mount(root, op, remount_part(mount_flags(op)))
         }
         MountKind::Fs { fstype, source } => {
             if fstype == "proc" || fstype == "sysfs" {
                 refuse_symlink(root, &op.dest, op)?;
             }
-            let target = sfs::mkdir_in_root(root, &op.dest, Leaf::Dir, 0o755)?;
+            let target = destination(root, plan, op, Leaf::Dir)?;
             let data = (!op.opts.data.is_empty()).then_some(op.opts.data.as_str());
-            let flags = op.opts.flags & !MsFlags::MS_REMOUNT;
+            let flags = mount_flags(op) & !MsFlags::MS_REMOUNT;
             sfs::mount(
                 Some(Path::new(source)),
                 &p(&target),
@@ -182,6 +182,93 @@ fn mount_one(
         }
         MountKind::Cgroup => mount_cgroup(root, plan, op),
     }
+}
+
+/// A read-only `/dev` is mounted read-write and made read-only in `finalize`, as runc
+/// does: the mount points and nodes under it (/dev/pts, /dev/null, ...) come later.
+fn read_only_later(op: &MountOp) -> bool {
+    op.dest == Path::new("/dev") && op.opts.flags.contains(MsFlags::MS_RDONLY)
+}
+
+/// The flags a mount is made with (all of its own but a deferred read-only).
+fn mount_flags(op: &MountOp) -> MsFlags {
+    if read_only_later(op) {
+        op.opts.flags & !MsFlags::MS_RDONLY
+    } else {
+        op.opts.flags
+    }
+}
+
+/// The mount's destination inside the root, created if missing. One that resolves to
+/// the root itself (an image symlink `/data -> /`) is refused, as runc does: a mount
+/// there would replace the container's whole root.
+/// A destination at or under `/proc` must pass runc's rule (`proc_destination`), both as
+/// written and as resolved.
+fn destination(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp, leaf: Leaf) -> Result<OwnedFd> {
+    proc_destination(op, &op.dest)?;
+    let target = sfs::mkdir_in_root(root, &op.dest, leaf, 0o755)?;
+    if sfs::same_place(&target, root, &op.dest)? {
+        return Err(super::over_root(op.index, &op.dest));
+    }
+    let real = std::fs::read_link(p(&target)).op("readlink", &op.dest)?;
+    if let Ok(inside) = real.strip_prefix(&plan.root) {
+        proc_destination(op, &Path::new("/").join(inside))?;
+    }
+    Ok(target)
+}
+
+/// The files lxcfs emulates: the only mounts runc accepts under `/proc`.
+const PROC_FILES_MOUNTABLE: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+];
+
+/// runc's rule for a mount whose destination is `at` (inside the container): on `/proc`
+/// itself only a procfs (fresh, or a bind of one), under it only the files lxcfs
+/// emulates. Anything else there would cover files the runtime and the kernel's masks
+/// rely on: another procfs file over a sysctl, a directory over /proc/<pid>/fd through
+/// which masks are mounted (CVE-2025-52881 and relatives).
+fn proc_destination(op: &MountOp, at: &Path) -> Result<()> {
+    if !at.starts_with("/proc") {
+        return Ok(());
+    }
+    let refuse = |msg: String| {
+        Err(Error::config(
+            format!("{} {:?}", field(op, "destination"), op.dest),
+            msg,
+        ))
+    };
+    if at != Path::new("/proc") {
+        if PROC_FILES_MOUNTABLE.iter().any(|f| Path::new(f) == at) {
+            return Ok(());
+        }
+        return refuse(format!(
+            "{} is inside /proc, where only {} can be mounted",
+            at.display(),
+            PROC_FILES_MOUNTABLE.join(", ")
+        ));
+    }
+    let procfs = match &op.kind {
+        MountKind::Fs { fstype, .. } => fstype == "proc",
+        MountKind::Bind { source } => {
+            let fd = sfs::open(source, OFlag::O_PATH)
+                .map_err(|e| Error::config(field(op, "source"), e.to_string()))?;
+            sfs::fs_type(&fd, source)? == crate::sys::procfs::PROC_SUPER_MAGIC
+        }
+        MountKind::Cgroup => false,
+    };
+    if procfs {
+        return Ok(());
+    }
+    refuse("only a procfs can be mounted on /proc".into())
 }
 
 /// What is left once the mount is in place: a bind's own flags (a remount), recursive
@@ -248,7 +335,7 @@ fn propagate(mounted: &OwnedFd, op: &MountOp) -> Result<()> {
 fn mount_cgroup(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp) -> Result<()> {
     let shown = &op.dest;
     let flags = op.opts.flags & !MsFlags::MS_REMOUNT;
-    let target = sfs::mkdir_in_root(root, &op.dest, Leaf::Dir, 0o755)?;
+    let target = destination(root, plan, op, Leaf::Dir)?;
     if plan.cgroup.mode == Mode::V2 {
         if plan.cgroup_ns {
             return sfs::mount(
@@ -369,8 +456,40 @@ pub fn pivot(plan: &RootfsPlan) -> Result<()> {
     sfs::chdir(Path::new("/"))
 }
 
-/// `--no-pivot`: move the rootfs over / and chroot (for roots on a ramdisk).
+/// `--no-pivot`: move the rootfs over / and chroot (for roots on a ramdisk). Unlike
+/// pivot_root, this leaves the host's mounts in the container's mount namespace, under
+/// the new root; a full procfs or sysfs among them would let a nested user namespace
+/// mount a fresh, unmasked one (the kernel allows it when one fully visible instance
+/// exists). So, as runc does, each is detached first, or covered with an empty
+/// read-only tmpfs where it cannot be.
 pub fn move_root(plan: &RootfsPlan) -> Result<()> {
+    let mountinfo = sfs::read_pseudo("/proc/self/mountinfo").op("read", "/proc/self/mountinfo")?;
+    for m in revealing_mounts(&mountinfo, &plan.root) {
+        // Never let the unmount propagate to the host.
+        match sfs::mount(
+            None,
+            &m,
+            None,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None,
+            &m,
+        ) {
+            // Gone with a mount detached before it.
+            Err(e) if e.errno() == Some(Errno::ENOENT) => continue,
+            r => r?,
+        }
+        match sfs::umount(&m, MntFlags::MNT_DETACH) {
+            Err(e) if matches!(e.errno(), Some(Errno::EINVAL | Errno::EPERM)) => sfs::mount(
+                Some(Path::new("tmpfs")),
+                &m,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None,
+                &m,
+            )?,
+            r => r?,
+        }
+    }
     sfs::chdir(&plan.root)?;
     sfs::mount(
         Some(&plan.root),
@@ -384,7 +503,25 @@ pub fn move_root(plan: &RootfsPlan) -> Result<()> {
     sfs::chdir(Path::new("/"))
 }
 
-/// After pivot: read-only and masked paths, a read-only root, the final propagation.
+/// The mount points of full procfs and sysfs mounts outside `root`, from a mountinfo
+/// text.
+fn revealing_mounts(mountinfo: &str, root: &Path) -> Vec<PathBuf> {
+    use crate::cgroups::hierarchy::unescape;
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (pre, post) = line.split_once(" - ")?;
+            let pre: Vec<&str> = pre.split(' ').collect();
+            let fstype = post.split(' ').next()?;
+            let (mnt_root, point) = (pre.get(3)?, PathBuf::from(unescape(pre.get(4)?)));
+            let full = *mnt_root == "/" && (fstype == "proc" || fstype == "sysfs");
+            (full && !point.starts_with(root)).then_some(point)
+        })
+        .collect()
+}
+
+/// After pivot: read-only and masked paths, a read-only /dev and root, the final
+/// propagation.
 pub fn finalize(plan: &RootfsPlan) -> Result<()> {
     for path in &plan.readonly_paths {
         match sfs::mount(
@@ -402,6 +539,9 @@ pub fn finalize(plan: &RootfsPlan) -> Result<()> {
     }
     if !plan.masked_paths.is_empty() {
         mask(&plan.masked_paths)?;
+    }
+    if plan.mounts.iter().any(read_only_later) {
+        make_read_only(Path::new("/dev"))?;
     }
     if plan.readonly {
         make_read_only(Path::new("/"))?;
@@ -454,4 +594,32 @@ fn mask(paths: &[PathBuf]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revealing_mounts_are_full_proc_and_sysfs_outside_the_root() {
+        let mi = "\
+22 1 0:5 / /proc rw - proc proc rw
+23 22 0:30 / /proc/sys/fs/binfmt_misc rw - autofs systemd-1 rw
+24 1 0:21 / /sys rw - sysfs sysfs rw
+25 1 0:5 /sys /mnt/procsys rw - proc proc rw
+26 1 0:40 / /run/c/rootfs/proc rw - proc proc rw
+27 1 0:41 / /run/c/rootfs2/proc rw - proc proc rw
+28 1 0:42 / /my\\040dir rw - sysfs sysfs rw
+29 1 0:43 / /tmp rw - tmpfs tmpfs rw
+";
+        assert_eq!(
+            revealing_mounts(mi, Path::new("/run/c/rootfs")),
+            vec![
+                PathBuf::from("/proc"),
+                PathBuf::from("/sys"),
+                PathBuf::from("/run/c/rootfs2/proc"),
+                PathBuf::from("/my dir"),
+            ]
+        );
+    }
 }

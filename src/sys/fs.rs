@@ -6,7 +6,7 @@ use nix::fcntl::{OFlag, AT_FDCWD};
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{Mode, SFlag};
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 
@@ -29,12 +29,47 @@ struct OpenHow {
     mode: u64,
     resolve: u64,
 }
+const RESOLVE_NO_XDEV: u64 = 0x01;
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const RESOLVE_BENEATH: u64 = 0x08;
 const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// openat2(root, path, RESOLVE_IN_ROOT): `path` is resolved as if `root` were `/`, so no
 /// symlink or `..` in it can reach outside the root (CVE-2021-30465, CVE-2024-45310).
 pub fn open_in_root(root: &impl AsFd, path: &Path, flags: OFlag, mode: u32) -> Result<OwnedFd> {
+    openat2(
+        root,
+        path,
+        flags,
+        mode,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        path,
+    )
+}
+
+/// openat2(dir, path) that stays on the file system and mount of `dir` and follows no
+/// symlink at all: what a procfs file must be opened with, so that no mount over it and
+/// no link in it can send the open elsewhere (CVE-2025-52881).
+pub fn open_beneath(dir: &impl AsFd, path: &Path, flags: OFlag, shown: &Path) -> Result<OwnedFd> {
+    openat2(
+        dir,
+        path,
+        flags,
+        0,
+        RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS,
+        shown,
+    )
+}
+
+fn openat2(
+    dir: &impl AsFd,
+    path: &Path,
+    flags: OFlag,
+    mode: u32,
+    resolve: u64,
+    shown: &Path,
+) -> Result<OwnedFd> {
     let c = cstr(path)?;
     let how = OpenHow {
         flags: (flags | OFlag::O_CLOEXEC).bits() as u64,
@@ -43,14 +78,14 @@ pub fn open_in_root(root: &impl AsFd, path: &Path, flags: OFlag, mode: u32) -> R
         } else {
             0
         },
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        resolve,
     };
     loop {
         // SAFETY: all pointers reference live values for the duration of the call.
         let ret = unsafe {
             libc::syscall(
                 libc::SYS_openat2,
-                root.as_fd().as_raw_fd(),
+                dir.as_fd().as_raw_fd(),
                 c.as_ptr(),
                 &how as *const OpenHow,
                 std::mem::size_of::<OpenHow>(),
@@ -61,9 +96,39 @@ pub fn open_in_root(root: &impl AsFd, path: &Path, flags: OFlag, mode: u32) -> R
         }
         match Errno::last() {
             Errno::EINTR | Errno::EAGAIN => continue,
-            e => return Err(Error::sys("openat2", path, e)),
+            e => return Err(Error::sys("openat2", shown, e)),
         }
     }
+}
+
+/// Whether two fds name the same inode on the same mount (statx STATX_MNT_ID): a path
+/// that resolves to a root is the root itself only when both agree.
+pub fn same_place(a: &impl AsFd, b: &impl AsFd, shown: &Path) -> Result<bool> {
+    let id = |fd: &BorrowedFd| -> Result<(u64, u32, u32, u64)> {
+        // SAFETY: statx is plain data, valid when zeroed.
+        let mut st: libc::statx = unsafe { std::mem::zeroed() };
+        // SAFETY: statx fills the struct; an empty path with AT_EMPTY_PATH.
+        let ret = unsafe {
+            libc::statx(
+                fd.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+                libc::STATX_INO | libc::STATX_MNT_ID,
+                &mut st,
+            )
+        };
+        Errno::result(ret).map_err(|e| Error::sys("statx", shown, e))?;
+        if st.stx_mask & libc::STATX_MNT_ID == 0 {
+            return Err(Error::sys("statx mount id", shown, Errno::ENOSYS));
+        }
+        Ok((
+            st.stx_ino,
+            st.stx_dev_major,
+            st.stx_dev_minor,
+            st.stx_mnt_id,
+        ))
+    };
+    Ok(id(&a.as_fd())? == id(&b.as_fd())?)
 }
 
 /// What to create at the end of `mkdir_in_root` when it is missing.
@@ -349,15 +414,21 @@ pub fn mount_setattr(
 /// open_tree(OPEN_TREE_CLONE): a detached copy of the mount at `path` (recursive with
 /// AT_RECURSIVE).
 pub fn open_tree_clone(path: &Path, recursive: bool) -> Result<OwnedFd> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    let c = cstr(path)?;
-    let flags = OPEN_TREE_CLONE
-        | libc::O_CLOEXEC as libc::c_uint
-        | if recursive {
+    open_tree(
+        path,
+        if recursive {
             libc::AT_RECURSIVE as libc::c_uint
         } else {
             0
-        };
+        },
+    )
+}
+
+/// open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | flags).
+pub fn open_tree(path: &Path, flags: libc::c_uint) -> Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let c = cstr(path)?;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | flags;
     // SAFETY: a valid path and flags.
     let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
     let fd = Errno::result(ret).map_err(|e| Error::sys("open_tree", path, e))?;

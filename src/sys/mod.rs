@@ -6,6 +6,7 @@ pub mod bpf;
 pub mod exe;
 pub mod fs;
 pub mod proc;
+pub mod procfs;
 pub mod sched;
 pub mod socket;
 
