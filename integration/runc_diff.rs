@@ -234,7 +234,10 @@ fn cgroup_files_match_runc() {
     };
     if rsrun::cgroups::Cgroup::resolve(None, "x").unwrap().mode == rsrun::cgroups::Mode::V2 {
         cleanup();
-        return; // this comparison is of the v1 files
+        return skip(
+            "cgroup_files_match_runc",
+            "a comparison of the v1 files: this host is pure v2",
+        );
     }
     let mut diffs = Vec::new();
     for (c, f) in files {

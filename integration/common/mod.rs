@@ -215,6 +215,31 @@ impl Env {
     }
 }
 
+/// Report that `test` cannot run on this host, and why. The line goes straight to stderr
+/// (past the harness's capture), so every skip shows by name in the output. When
+/// `RSRUN_ALLOWED_SKIPS` is set (`make test` sets it per lane: the tests that lane
+/// expects to skip, comma-separated), any other skip fails the test.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+    if let Ok(allowed) = std::env::var("RSRUN_ALLOWED_SKIPS") {
+        assert!(
+            allowed.split(',').any(|t| t.trim() == test),
+            "unexpected skip of {test} ({why}): this lane expects {allowed:?}"
+        );
+    }
+}
+
+pub const CAP_SYS_RESOURCE: u32 = 24;
+
+/// Whether the runtime (this test process) holds capability `cap` in its effective set.
+pub fn has_cap(cap: u32) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let eff = status.lines().find(|l| l.starts_with("CapEff:")).unwrap();
+    let eff = u64::from_str_radix(eff.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    eff & (1 << cap) != 0
+}
+
 /// Wait (bounded) until `pid` is gone or a zombie; panic otherwise.
 pub fn wait_dead(pid: i32) {
     let end = Instant::now() + Duration::from_secs(10);
