@@ -9,7 +9,7 @@ RELEASE := target/$(TARGET)/release/rsrun
 STATIC := LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/$(shell uname -m)-linux-gnu \
 	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static"
 
-.PHONY: all build demo test test-v2 test-cri bench bench-smoke deps unit integration fmt-check clean
+.PHONY: all build demo test test-v2 test-cri soak bench bench-smoke deps unit integration fmt-check clean
 
 # The pure cgroup v2 lane: a throwaway QEMU guest booted with cgroup_no_v1=all runs the
 # cgroup-related integration tests (software emulation: keep the set focused).
@@ -63,6 +63,11 @@ fmt-check:
 # Times are not checked: they belong to `make bench` on a quiet machine.
 bench-smoke: build
 	BENCH_OUT=$(CURDIR)/target/bench-smoke.md RUNS=1 ROUNDS=1 PARALLEL_RUNS=1 scripts/bench.sh $(RELEASE)
+
+# The crash-consistency tests at full size: 1,000 containers run 8 at a time and 1,000
+# commands SIGKILLed at random moments (make test runs 64 and 100).
+soak: deps
+	RSRUN_CHURN=1000 RSRUN_CRASH_RUNS=1000 $(CARGO) test --test integration -- --test-threads=2 crash::
 
 # rsrun, crun and runc side by side (hyperfine); writes bench/RESULTS.md.
 bench: build

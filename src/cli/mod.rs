@@ -152,8 +152,8 @@ pub enum Command {
         #[arg(short = 'a', long)]
         all: bool,
         id: String,
-        /// Signal name (TERM, SIGTERM) or number
-        #[arg(default_value = "SIGTERM")]
+        /// Signal name (TERM, SIGTERM) or number (0 checks the init exists)
+        #[arg(default_value = "SIGTERM", allow_negative_numbers = true)]
         signal: String,
     },
     /// Delete containers and what they hold

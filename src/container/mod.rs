@@ -456,10 +456,11 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     state::atomic_write(&abs, pid.to_string().as_bytes(), 0o644)
 }
 
-/// Parse a signal as runc does: `KILL`, `SIGKILL`, `9`.
+/// Parse a signal as runc does: `KILL`, `SIGKILL`, `9`; `0` only checks that the init
+/// exists (kill(2) with signal 0).
 pub fn parse_signal(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
+        if (0..=64).contains(&n) {
             return Ok(n);
         }
         return Err(Error::container(format!("invalid signal {s:?}")));
@@ -497,6 +498,8 @@ mod tests {
         assert_eq!(parse_signal("term").unwrap(), 15);
         assert_eq!(parse_signal("9").unwrap(), 9);
         assert!(parse_signal("NOPE").is_err());
-        assert!(parse_signal("0").is_err());
+        assert_eq!(parse_signal("0").unwrap(), 0);
+        assert!(parse_signal("65").is_err());
+        assert!(parse_signal("-1").is_err());
     }
 }

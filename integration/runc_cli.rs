@@ -1,0 +1,23 @@
+//! runc's command-line contract where engines and scripts depend on it.
+
+use crate::common::*;
+
+#[test]
+fn kill_with_signal_0_checks_the_init() {
+    let env = Env::new("kill0");
+    env.set_args(&["sleep", "1000"]);
+    assert_eq!(env.create("k01").code, 0);
+    assert_eq!(env.rsrun(&["start", "k01"]).code, 0);
+    let pid = env.state("k01")["pid"].as_i64().unwrap();
+    let r = env.rsrun(&["kill", "k01", "0"]);
+    assert_eq!(r.code, 0, "kill 0 of a running container: {}", r.stderr);
+    assert_eq!(env.status("k01"), "running", "signal 0 must not hurt");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert_one_line_error(&env.rsrun(&["kill", "k01", "65"]), "invalid signal");
+    assert_one_line_error(&env.rsrun(&["kill", "k01", "-1"]), "invalid signal");
+    assert_eq!(env.rsrun(&["kill", "k01", "KILL"]).code, 0);
+    env.wait_status("k01", "stopped");
+    assert_one_line_error(&env.rsrun(&["kill", "k01", "0"]), "not running");
+    assert_eq!(env.rsrun(&["delete", "k01"]).code, 0);
+    env.assert_clean("k01", Some(pid as i32));
+}
