@@ -21,3 +21,29 @@ fn kill_with_signal_0_checks_the_init() {
     assert_eq!(env.rsrun(&["delete", "k01"]).code, 0);
     env.assert_clean("k01", Some(pid as i32));
 }
+
+#[test]
+fn every_exec_failure_exits_255() {
+    let env = Env::new("exec255");
+    env.set_args(&["sleep", "1000"]);
+    assert_eq!(env.create("x255").code, 0);
+    assert_eq!(env.rsrun(&["start", "x255"]).code, 0);
+    for args in [
+        vec!["exec", "nosuch", "true"],
+        vec!["exec", "x255", "/nonexistent"],
+        vec!["exec", "--cwd", "/nonexistent", "x255", "true"],
+        vec!["exec", "--cgroup", "nosuch", "x255", "true"],
+    ] {
+        let r = env.rsrun(&args);
+        assert_eq!(r.code, 255, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
+    }
+    // The process's own status is passed through, 255 included.
+    assert_eq!(env.rsrun(&["exec", "x255", "sh", "-c", "exit 3"]).code, 3);
+    assert_eq!(
+        env.rsrun(&["exec", "x255", "sh", "-c", "exit 255"]).code,
+        255
+    );
+    assert_eq!(env.rsrun(&["delete", "--force", "x255"]).code, 0);
+    env.assert_clean("x255", None);
+}

@@ -149,10 +149,17 @@ fn real_main() {
         print!("{}", version());
         return;
     }
+    // runc's contract: every failure of `exec` itself exits 255, so it cannot be taken
+    // for the exit status of the process (which `exec` returns when it ran).
+    let failed = if matches!(cli.command, Some(Command::Exec(_))) {
+        255
+    } else {
+        1
+    };
     if enters_container(&cli.command) && !rsrun::sys::exe::running_readonly() {
         let e = rsrun::sys::exe::reexec_readonly();
         eprintln!("rsrun: {e}");
-        std::process::exit(1);
+        std::process::exit(failed);
     }
     let log = Logger {
         file: cli.log.clone(),
@@ -175,7 +182,7 @@ fn real_main() {
                 log.log("error", &msg);
             }
             eprintln!("rsrun: {msg}");
-            std::process::exit(1);
+            std::process::exit(failed);
         }
     }
 }
