@@ -144,3 +144,61 @@ fn join_network_namespace_by_path() {
     env.assert_clean("nj-a", Some(pid as i32));
     env.assert_clean("nj-b", None);
 }
+
+/// What a Kubernetes pod with user namespaces does: containers join the pod's user (and
+/// network) namespace by path and get new mount, pid, uts and ipc namespaces, which must
+/// belong to the joined user namespace, or the init could not build its rootfs.
+#[test]
+fn join_user_namespace_by_path_with_new_namespaces() {
+    let env = Env::new("ns-join-user");
+    env.edit(|v| {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    env.set_args(&["sleep", "100"]);
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    assert_eq!(
+        env.rsrun(&["run", "-d", "--bundle", &bundle, "ju-a"]).code,
+        0
+    );
+    let pid = env.state("ju-a")["pid"].as_i64().unwrap();
+    let user = std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+    env.edit(|v| {
+        v["hostname"] = json!("ju-b");
+        for n in v["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "user" || n["type"] == "network" {
+                let name = if n["type"] == "user" { "user" } else { "net" };
+                n["path"] = json!(format!("/proc/{pid}/ns/{name}"));
+            }
+        }
+        v["linux"].as_object_mut().unwrap().remove("uidMappings");
+        v["linux"].as_object_mut().unwrap().remove("gidMappings");
+    });
+    let r = env.run(
+        "ju-b",
+        &[
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/user; cat /proc/self/uid_map; echo $$; hostname; id -u",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        user.to_str().unwrap(),
+        "not in the joined user ns"
+    );
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        vec!["0", "100000", "65536"]
+    );
+    assert_eq!(&lines[2..], ["1", "ju-b", "0"]);
+    assert_eq!(env.rsrun(&["delete", "-f", "ju-a"]).code, 0);
+    env.assert_clean("ju-a", Some(pid as i32));
+    env.assert_clean("ju-b", None);
+}

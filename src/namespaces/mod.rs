@@ -55,6 +55,12 @@ pub struct NamespacePlan {
     pub join_in_parent: Vec<(T, PathBuf)>,
     /// The others, joined by the child in `CHILD_JOIN_ORDER`.
     pub join_in_child: Vec<(T, PathBuf)>,
+    /// A user namespace joined by path while new namespaces are made: it is joined before
+    /// the clone (by a short-lived helper process), so that the new namespaces belong to
+    /// it and the init holds its capabilities over them. Joined afterwards, they would
+    /// belong to the host's user namespace and the init could not mount in its own mount
+    /// namespace.
+    pub join_user_before_clone: Option<PathBuf>,
     /// Every namespace type the container has, new or joined.
     pub all: Vec<T>,
 }
@@ -68,6 +74,7 @@ impl NamespacePlan {
             new_user: false,
             join_in_parent: Vec::new(),
             join_in_child: Vec::new(),
+            join_user_before_clone: None,
             all: Vec::new(),
         };
         for ns in list {
@@ -83,6 +90,11 @@ impl NamespacePlan {
                     }
                     p.clone_flags |= flag(t);
                 }
+            }
+        }
+        if !p.clone_flags.is_empty() || p.new_time || !p.join_in_parent.is_empty() {
+            if let Some(i) = p.join_in_child.iter().position(|(t, _)| *t == T::User) {
+                p.join_user_before_clone = Some(p.join_in_child.remove(i).1);
             }
         }
         p.join_in_child
@@ -139,12 +151,30 @@ mod tests {
             ns(T::Time, None),
         ]);
         assert_eq!(p.clone_flags, CloneFlags::CLONE_NEWNS);
-        assert!(p.new_cgroup && p.new_time && !p.new_user);
+        assert!(p.new_cgroup && p.new_time && !p.new_user && p.in_user_ns());
         assert_eq!(
             p.join_in_parent,
             vec![(T::Pid, PathBuf::from("/proc/1/ns/pid"))]
         );
-        // user is joined before net
+        // The joined user namespace comes before anything is created, so the new mount
+        // and time namespaces belong to it.
+        assert_eq!(
+            p.join_user_before_clone,
+            Some(PathBuf::from("/proc/2/ns/user"))
+        );
+        assert_eq!(
+            p.join_in_child,
+            vec![(T::Network, PathBuf::from("/run/netns/x"))]
+        );
+    }
+
+    #[test]
+    fn a_user_namespace_joined_alone_is_joined_by_the_child() {
+        let p = NamespacePlan::new(&[
+            ns(T::Network, Some("/run/netns/x")),
+            ns(T::User, Some("/proc/2/ns/user")),
+        ]);
+        assert!(p.clone_flags.is_empty() && p.join_user_before_clone.is_none());
         assert_eq!(p.join_in_child[0].0, T::User);
         assert_eq!(p.join_in_child[1].0, T::Network);
     }

@@ -20,6 +20,8 @@ pub struct Spawned {
 pub struct Prepared {
     joins: Vec<Join>,
     parent_joins: Vec<(LinuxNamespaceType, OwnedFd, std::path::PathBuf)>,
+    /// The user namespace joined before the clone (`NamespacePlan::join_user_before_clone`).
+    user_first: Option<(OwnedFd, std::path::PathBuf)>,
     cgroup: crate::cgroups::Entry,
     /// User namespaces of id-mapped mounts, by mount index.
     idmaps: Vec<(usize, OwnedFd)>,
@@ -48,6 +50,10 @@ pub fn prepare(plan: &Plan) -> Result<Prepared> {
     for (t, p) in &plan.ns.join_in_parent {
         parent_joins.push((*t, open_ns(*t, p)?, p.clone()));
     }
+    let user_first = match &plan.ns.join_user_before_clone {
+        Some(p) => Some((open_ns(LinuxNamespaceType::User, p)?, p.clone())),
+        None => None,
+    };
     let cgroup = plan.rootfs.cgroup.open_entry()?;
     let mut idmaps = Vec::new();
     for m in &plan.rootfs.mounts {
@@ -58,6 +64,7 @@ pub fn prepare(plan: &Plan) -> Result<Prepared> {
     Ok(Prepared {
         joins,
         parent_joins,
+        user_first,
         cgroup,
         idmaps,
     })
@@ -76,16 +83,6 @@ pub fn spawn(
     record: &mut dyn FnMut(i32) -> Result<()>,
     log: &mut dyn FnMut(&str, &str),
 ) -> Result<Spawned> {
-    // Namespaces that apply to children only are entered here, in the parent.
-    for (t, fd, p) in &prep.parent_joins {
-        proc::setns(fd, crate::namespaces::flag(*t), p)?;
-    }
-    if plan.ns.new_time {
-        proc::unshare(crate::namespaces::flag(LinuxNamespaceType::Time))?;
-        if let Some(off) = &plan.time_offsets {
-            sfs::write_file(Path::new("/proc/self/timens_offsets"), off.as_bytes())?;
-        }
-    }
     let (parent_sock, child_sock) = sys::socket::seqpacket_pair()?;
     // Non-dumpable before the clone, so the child is never dumpable, not even for the
     // instant before its first step (CVE-2016-9962).
@@ -94,7 +91,13 @@ pub fn spawn(
         flags: plan.ns.clone_flags.bits() as u64,
         cgroup_fd: prep.cgroup.into.as_ref().map(|f| f.as_raw_fd()),
     };
-    let pid = sys::clone3(&args)?;
+    let pid = match &prep.user_first {
+        None => {
+            enter_for_children(plan, &prep)?;
+            sys::clone3(&args)?
+        }
+        Some(user) => clone_in_user_ns(plan, &prep, user, &args)?,
+    };
     if pid == 0 {
         // The child: drop what belongs to the parent, then the step list.
         let _ = nix::unistd::close(lock_fd);
@@ -121,6 +124,76 @@ pub fn spawn(
         let _ = proc::waitpid(pid, false);
     }
     result.map(|()| Spawned { pid })
+}
+
+/// Namespaces that apply to children only (pid and time, joined or new), entered by the
+/// process about to clone the init.
+fn enter_for_children(plan: &Plan, prep: &Prepared) -> Result<()> {
+    for (t, fd, p) in &prep.parent_joins {
+        proc::setns(fd, crate::namespaces::flag(*t), p)?;
+    }
+    if plan.ns.new_time {
+        proc::unshare(crate::namespaces::flag(LinuxNamespaceType::Time))?;
+        if let Some(off) = &plan.time_offsets {
+            sfs::write_file(Path::new("/proc/self/timens_offsets"), off.as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// Clone the init from inside a joined user namespace, so the namespaces it is born in
+/// belong to that user namespace: a helper forked from us joins it (and the pid and time
+/// namespaces), clones the init as our child (CLONE_PARENT), tells us its pid and exits.
+/// Returns 0 in the init, the init's pid here.
+fn clone_in_user_ns(
+    plan: &Plan,
+    prep: &Prepared,
+    user: &(OwnedFd, std::path::PathBuf),
+    args: &sys::CloneArgs,
+) -> Result<i32> {
+    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys_nopath("pipe2", e))?;
+    let helper = sys::clone3(&sys::CloneArgs {
+        flags: 0,
+        cgroup_fd: None,
+    })?;
+    if helper == 0 {
+        drop(r);
+        let cloned = proc::setns(
+            &user.0,
+            crate::namespaces::flag(LinuxNamespaceType::User),
+            &user.1,
+        )
+        .and_then(|()| enter_for_children(plan, prep))
+        .and_then(|()| {
+            sys::clone3(&sys::CloneArgs {
+                flags: args.flags | sys::CLONE_PARENT,
+                cgroup_fd: args.cgroup_fd,
+            })
+        });
+        let msg = match cloned {
+            Ok(0) => return Ok(0),
+            Ok(pid) => format!("{pid}"),
+            Err(e) => format!("!{e}"),
+        };
+        let _ = nix::unistd::write(&w, msg.as_bytes());
+        sys::exit_now(0);
+    }
+    drop(w);
+    let mut buf = [0u8; 4096];
+    let n = loop {
+        match nix::unistd::read(&r, &mut buf) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => break r.map_err(|e| Error::sys_nopath("read from the clone helper", e))?,
+        }
+    };
+    let _ = proc::waitpid(helper, false);
+    let text = String::from_utf8_lossy(&buf[..n]);
+    match text.strip_prefix('!') {
+        Some(err) => Err(Error::Child(err.to_string())),
+        None => text
+            .parse()
+            .map_err(|_| Error::container("the clone helper died before the init was made")),
+    }
 }
 
 fn drive(plan: &Plan, chan: &Channel, pid: i32, log: &mut dyn FnMut(&str, &str)) -> Result<()> {

@@ -136,18 +136,6 @@ fn namespaces(spec: &Spec) -> Result<()> {
             "a mount namespace is required (rsrun never mounts in the host's)",
         ));
     }
-    let joins_user = ns_list(spec)
-        .iter()
-        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
-    let new_pid = ns_list(spec)
-        .iter()
-        .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none());
-    if joins_user && new_pid {
-        return Err(Error::config(
-            "linux.namespaces",
-            "a new pid namespace inside a joined user namespace is not supported",
-        ));
-    }
     Ok(())
 }
 

@@ -38,13 +38,20 @@ struct RawCloneArgs {
 }
 
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+pub const CLONE_PARENT: u64 = libc::CLONE_PARENT as u64;
 
 /// Fork-like clone3: the child continues on a copy of the caller's stack and returns 0.
 /// The caller must be single-threaded.
 pub fn clone3(args: &CloneArgs) -> Result<i32> {
     let mut raw = RawCloneArgs {
         flags: args.flags,
-        exit_signal: libc::SIGCHLD as u64,
+        // A sibling (CLONE_PARENT) signals the parent it shares with the caller's rule;
+        // clone3 wants no exit signal then.
+        exit_signal: if args.flags & CLONE_PARENT != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         ..Default::default()
     };
     if let Some(fd) = args.cgroup_fd {
