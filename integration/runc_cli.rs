@@ -47,3 +47,24 @@ fn every_exec_failure_exits_255() {
     assert_eq!(env.rsrun(&["delete", "--force", "x255"]).code, 0);
     env.assert_clean("x255", None);
 }
+
+#[test]
+fn exec_env_replaces_the_configs_variable() {
+    let env = Env::new("exec-env");
+    env.edit(|v| {
+        v["process"]["env"] = serde_json::json!(["PATH=/bin", "MY_VAR=old", "KEEP=1"]);
+    });
+    env.set_args(&["sleep", "1000"]);
+    assert_eq!(env.create("xe1").code, 0);
+    assert_eq!(env.rsrun(&["start", "xe1"]).code, 0);
+    let r = env.rsrun(&["exec", "--env", "MY_VAR=new", "xe1", "env"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let vars: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("HOME="))
+        .collect();
+    assert_eq!(vars, ["PATH=/bin", "KEEP=1", "MY_VAR=new"], "{}", r.stdout);
+    assert_eq!(env.rsrun(&["delete", "--force", "xe1"]).code, 0);
+    env.assert_clean("xe1", None);
+}

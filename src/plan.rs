@@ -319,7 +319,7 @@ pub fn process_plan(
         }
         None => None,
     };
-    let env: Vec<String> = proc.env().clone().unwrap_or_default();
+    let env = dedup_env(proc.env().as_deref().unwrap_or_default());
     let path_env = env
         .iter()
         .rev()
@@ -385,6 +385,21 @@ pub fn process_plan(
     })
 }
 
+/// One entry per variable, the last one given winning (runc's rule: `exec --env K=V`
+/// replaces the config's `K`), kept in the order of those last entries.
+pub fn dedup_env(env: &[String]) -> Vec<String> {
+    let key = |e: &String| e.split_once('=').map_or(e.clone(), |(k, _)| k.to_string());
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<String> = env
+        .iter()
+        .rev()
+        .filter(|e| seen.insert(key(e)))
+        .cloned()
+        .collect();
+    out.reverse();
+    out
+}
+
 impl ProcessPlan {
     /// Add (or replace) an environment variable.
     pub fn add_env(&mut self, kv: &str) {
@@ -421,5 +436,20 @@ impl Plan {
             owner: String::new(),
             annotations: self.annotations.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dedup_env;
+
+    #[test]
+    fn last_value_of_a_variable_wins() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            dedup_env(&v(&["A=1", "B=2", "A=3", "C", "C=4"])),
+            v(&["B=2", "A=3", "C=4"])
+        );
+        assert_eq!(dedup_env(&v(&["PATH=/bin"])), v(&["PATH=/bin"]));
     }
 }
