@@ -367,3 +367,27 @@ fn capabilities_the_runtime_lacks_are_named() {
     assert!(r.stderr.contains("process.capabilities"), "{}", r.stderr);
     env.assert_clean("cl1", None);
 }
+
+/// runc gives the process's stdio to its user, so a non-root process can reopen its
+/// own stdout (`> /dev/stdout`, what nginx's and many images' configs do).
+#[test]
+fn stdio_belongs_to_the_process_user() {
+    let env = Env::new("proc-stdio-owner");
+    env.edit(|v| {
+        v["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    });
+    let r = env.run(
+        "so1",
+        &[
+            "sh",
+            "-c",
+            "stat -L -c %u /proc/self/fd/1 >&2; echo via-path >> /dev/stdout",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        (r.stdout.as_str(), r.stderr.as_str()),
+        ("via-path\n", "1000\n")
+    );
+    env.assert_clean("so1", None);
+}

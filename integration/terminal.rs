@@ -15,14 +15,21 @@ fn receive_master(l: &UnixListener) -> (String, OwnedFd) {
     (String::from_utf8_lossy(&data).into_owned(), fd)
 }
 
-/// Read from the master until `want` appears (bounded).
+/// Read from the master until `want` appears; fails after 10 s even if nothing arrives
+/// (each read waits in poll(2) for what is left of the deadline).
 fn read_until(master: &mut std::fs::File, want: &str) -> String {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
     let end = Instant::now() + Duration::from_secs(10);
     let mut out = String::new();
     let mut buf = [0u8; 1024];
     while !out.contains(want) {
+        let left = end.saturating_duration_since(Instant::now());
+        let ms = PollTimeout::try_from(left.as_millis().min(10_000) as i32).unwrap();
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        let ready = poll(&mut fds, ms).unwrap_or(0);
         assert!(
-            Instant::now() < end,
+            ready > 0 && Instant::now() < end,
             "timed out waiting for {want:?}, got {out:?}"
         );
         match master.read(&mut buf) {
@@ -40,10 +47,11 @@ fn console_socket_carries_the_pty() {
     env.edit(|v| {
         v["process"]["terminal"] = json!(true);
         v["process"]["consoleSize"] = json!({"height": 33, "width": 101});
+        v["process"]["user"] = json!({"uid": 1000, "gid": 1000});
         v["process"]["args"] = json!([
             "sh",
             "-c",
-            "tty; stat -c %t:%T /dev/console; stty size; read x; echo got-$x"
+            "tty; stat -c %t:%T /dev/console; stat -c owner=%u $(tty); stty size; read x; echo got-$x"
         ]);
     });
     let sock = env.dir.join("console.sock");
@@ -76,6 +84,8 @@ fn console_socket_carries_the_pty() {
         "/dev/console is not the pty (136:0 = 88:0 hex): {out}"
     );
     assert!(out.contains("33 101"), "{out}");
+    // The console belongs to the process's user (runc chowns it).
+    assert!(out.contains("owner=1000"), "{out}");
     m.write_all(b"hello\n").unwrap();
     let out = read_until(&mut m, "got-hello");
     assert!(out.contains("got-hello"));
@@ -104,19 +114,21 @@ fn exec_tty_on_console_socket() {
             "exec",
             "-t",
             "-d",
+            "--user",
+            "1000:1000",
             "--console-socket",
             sockc.to_str().unwrap(),
             "te1",
             "sh",
             "-c",
-            "tty; read x; echo exec-$x",
+            "tty; stat -c owner=%u $(tty); read x; echo exec-$x",
         ])
     });
     let (_, master) = receive_master(&l);
     let r = t.join().unwrap();
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut m = std::fs::File::from(master);
-    let out = read_until(&mut m, "/dev/pts/");
+    let out = read_until(&mut m, "owner=1000");
     assert!(out.contains("/dev/pts/"), "{out}");
     m.write_all(b"ok\n").unwrap();
     read_until(&mut m, "exec-ok");

@@ -54,6 +54,7 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
     let caps = p.caps.unwrap_or_default();
     super::caps::apply_bounding(&caps, p.last_cap)?;
     sys::set_keepcaps(true)?;
+    sys::fs::give_stdio_to(p.uid)?;
     if in_user_ns && p.additional_gids.is_empty() {
         // setgroups may be denied in a user namespace; there is nothing to set.
         let _ = proc::setgroups(&[]);

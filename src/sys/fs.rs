@@ -276,6 +276,35 @@ pub fn fchown(fd: &impl AsFd, uid: u32, gid: u32, shown: &Path) -> Result<()> {
     .op("chown", shown)
 }
 
+/// Give the process's stdio (fds 0-2) to `uid` before it becomes that user, as runc
+/// does, so the process can reopen them (`/dev/stdout`, its console). `/dev/null`, what
+/// `uid` owns already and what cannot be changed here (an owner or group not mapped in
+/// the user namespace: EINVAL, EPERM) are left as they are; the group is kept.
+pub fn give_stdio_to(uid: u32) -> Result<()> {
+    let null = nix::sys::stat::stat("/dev/null").ok();
+    for fd in 0..3 {
+        // SAFETY: fstat into a zeroed struct we own.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            continue; // a closed stdio fd
+        }
+        let is_null = null
+            .as_ref()
+            .is_some_and(|n| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == n.st_rdev);
+        if st.st_uid == uid || is_null {
+            continue;
+        }
+        // SAFETY: fchown on an fd number; it only changes the inode's owner.
+        if unsafe { libc::fchown(fd, uid, st.st_gid) } != 0 {
+            match Errno::last() {
+                Errno::EINVAL | Errno::EPERM => {}
+                e => return Err(Error::sys("chown", format!("/proc/self/fd/{fd}"), e)),
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn symlink(target: &Path, link: &Path, shown: &Path) -> Result<()> {
     match nix::unistd::symlinkat(target, AT_FDCWD, link) {
         Ok(()) | Err(Errno::EEXIST) => Ok(()),
