@@ -323,9 +323,30 @@ fn scheduler_io_priority_affinity_personality() {
         "{}",
         r.stdout
     );
-    assert_eq!(lines[2], "Cpus_allowed_list:\t0");
+    // execCPUAffinity is not for the init (runtime-spec): it keeps the runtime's.
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let own = own
+        .lines()
+        .find(|l| l.starts_with("Cpus_allowed_list"))
+        .unwrap();
+    assert_eq!(lines[2], own, "the init got execCPUAffinity");
     assert_eq!(lines[3], "i686", "LINUX32 personality");
     assert_ne!(lines[4], "0", "no memory bound to node 0: {}", r.stdout);
+    // It is for what `exec` starts.
+    env.set_args(&["sleep", "1000"]);
+    assert_eq!(env.create("at2").code, 0);
+    assert_eq!(env.rsrun(&["start", "at2"]).code, 0);
+    let r = env.rsrun(&[
+        "exec",
+        "at2",
+        "grep",
+        "Cpus_allowed_list",
+        "/proc/self/status",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), "Cpus_allowed_list:\t0");
+    assert_eq!(env.rsrun(&["delete", "--force", "at2"]).code, 0);
+    env.assert_clean("at2", None);
 }
 
 #[test]

@@ -156,7 +156,11 @@ pub fn build(
         .as_ref()
         .ok_or_else(|| Error::config("process", "missing"))?;
 
-    let process = process_plan(proc, o, Some(&linux), &mut warnings)?;
+    let mut process = process_plan(proc, o, Some(&linux), &mut warnings)?;
+    // The runtime-spec: execCPUAffinity "is not applicable to the container's init
+    // process"; it is for processes `exec` starts.
+    process.attrs.affinity_initial = None;
+    process.attrs.affinity_final = None;
 
     // root filesystem
     let root = spec
