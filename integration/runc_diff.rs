@@ -255,3 +255,30 @@ fn cgroup_files_match_runc() {
     cleanup();
     assert!(diffs.is_empty(), "{diffs:#?}");
 }
+
+/// `rsrun spec` writes what `runc spec` writes on this host (the version field aside):
+/// the same namespaces (a cgroup namespace only on pure v2), mounts, masked and
+/// read-only paths, capabilities and rlimits.
+#[test]
+fn spec_matches_runc_spec() {
+    let runc = runc().expect("runc is required for differential tests");
+    let dir = std::env::temp_dir().join(format!("rsrun-it-spec-{}", std::process::id()));
+    let (ours, theirs) = (dir.join("ours"), dir.join("theirs"));
+    for d in [&ours, &theirs] {
+        let _ = std::fs::remove_dir_all(d);
+        std::fs::create_dir_all(d).unwrap();
+    }
+    assert_eq!(rsrun(&["spec", "--bundle", ours.to_str().unwrap()]).code, 0);
+    let mut c = Command::new(runc);
+    c.args(["spec", "--bundle", theirs.to_str().unwrap()]);
+    assert_eq!(output(c).code, 0);
+    let read = |d: &std::path::Path| -> serde_json::Value {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("config.json")).unwrap())
+                .unwrap();
+        v.as_object_mut().unwrap().remove("ociVersion");
+        v
+    };
+    assert_eq!(read(&ours), read(&theirs));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -90,7 +90,9 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
                     path.display()
                 )));
             }
-            std::fs::write(&path, rsrun::spec::default::DEFAULT_SPEC)
+            let pure_v2 = rsrun::cgroups::Cgroup::resolve(None, "spec")
+                .is_ok_and(|c| c.mode == rsrun::cgroups::Mode::V2);
+            std::fs::write(&path, rsrun::spec::default::for_host(pure_v2))
                 .map_err(|e| Error::sys("write", &path, rsrun::error::io_errno(&e)))?;
             Ok(0)
         }

@@ -90,6 +90,12 @@ impl Env {
             serde_json::from_str(&std::fs::read_to_string(tmp.join("config.json")).unwrap())
                 .unwrap();
         v["process"]["terminal"] = json!(false);
+        // The tests look at the container's own cgroup tree: give every bundle a cgroup
+        // namespace (`rsrun spec`, as runc's, has one only on pure v2 hosts).
+        let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+        if !ns.iter().any(|n| n["type"] == "cgroup") {
+            ns.push(json!({"type": "cgroup"}));
+        }
         v
     }
 

@@ -287,7 +287,8 @@ impl Cgroup {
     /// tree is empty: `cgroup.kill` where the kernel has it, otherwise freeze the tree,
     /// signal every process, thaw (so nothing forks away between the read and the kill).
     pub fn kill_all(&self) {
-        if self.dirs.is_empty() {
+        // A container placed at a hierarchy's root is not killed by its cgroup.
+        if self.dirs.is_empty() || self.dirs.iter().any(|d| d.path == d.mountpoint) {
             return;
         }
         let v2 = self
@@ -318,37 +319,34 @@ impl Cgroup {
     }
 
     /// Remove the container's cgroups: in every hierarchy the sub-cgroups its processes
-    /// made (deepest first), then the directories rsrun created. Every hierarchy is tried
+    /// made (deepest first) and the container's own directory (also when it existed
+    /// before the container, as runc does: a directory that once had `cgroup.kill`
+    /// written must not be reused, some kernels kill every process later cloned into
+    /// it), then the parents rsrun created if they are empty. Every hierarchy is tried
     /// before the first failure is returned, so a retry finishes the job. Processes must
     /// be gone already (`kill_all`); the last ones may still be draining (EBUSY).
     pub fn destroy(&self) -> Result<()> {
         let mut first_err = None;
-        for d in &self.dirs {
-            let mut subs = tree::depth_first(&d.path);
-            subs.pop(); // the container's own directory: below, if rsrun made it
-            for sub in subs {
+        for d in self.dirs.iter().filter(|d| d.path != d.mountpoint) {
+            for sub in tree::depth_first(&d.path) {
                 if let Err(e) = tree::rmdir_draining(&sub) {
                     first_err.get_or_insert(e);
                 }
             }
         }
-        let mut dirs: Vec<&PathBuf> = self.created.iter().collect();
-        dirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-        for d in dirs {
-            // The container's own directory waits for its last processes to drain; a
-            // parent rsrun created is shared with other containers (a pod) and is
-            // removed only if it is empty now.
-            let own = self.dirs.iter().any(|x| &x.path == d);
-            let r = if own {
-                tree::rmdir_draining(d)
-            } else {
-                match std::fs::remove_dir(d).map_err(|e| crate::error::io_errno(&e)) {
-                    Ok(()) | Err(Errno::ENOENT | Errno::EBUSY | Errno::ENOTEMPTY) => Ok(()),
-                    Err(e) => Err(Error::sys("rmdir", d, e)),
+        let mut parents: Vec<&PathBuf> = self
+            .created
+            .iter()
+            .filter(|p| !self.dirs.iter().any(|d| &d.path == *p))
+            .collect();
+        parents.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for d in parents {
+            // Shared with other containers (a pod): removed only if empty now.
+            match std::fs::remove_dir(d).map_err(|e| crate::error::io_errno(&e)) {
+                Ok(()) | Err(Errno::ENOENT | Errno::EBUSY | Errno::ENOTEMPTY) => {}
+                Err(e) => {
+                    first_err.get_or_insert(Error::sys("rmdir", d, e));
                 }
-            };
-            if let Err(e) = r {
-                first_err.get_or_insert(e);
             }
         }
         match first_err {
