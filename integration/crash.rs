@@ -380,3 +380,26 @@ fn state_is_private_whatever_the_umask() {
     assert_eq!(env.rsrun(&["delete", "--force", "pv1"]).code, 0);
     env.assert_clean("pv1", None);
 }
+
+/// A container whose own cgroup directory existed before it (made by an engine, or left
+/// by a crash) gets a fresh one after delete: the directory is removed, and a second
+/// container on the same path starts (some kernels kill every process cloned into a
+/// cgroup that once had `cgroup.kill` written).
+#[test]
+fn a_pre_existing_own_cgroup_is_removed_and_reusable() {
+    let env = Env::new("precg");
+    env.edit(|v| v["linux"]["cgroupsPath"] = serde_json::json!("/rsrun-it-precg"));
+    let cg = rsrun::cgroups::Cgroup::resolve(Some("/rsrun-it-precg"), "x").unwrap();
+    for d in &cg.dirs {
+        std::fs::create_dir_all(&d.path).unwrap();
+    }
+    for id in ["pc1", "pc2"] {
+        let r = env.run(id, &["sh", "-c", "sleep 7770041 & echo up"]);
+        assert_eq!(r.code, 0, "{id}: {}", r.stderr);
+        assert_eq!(r.stdout, "up\n");
+        for d in &cg.dirs {
+            assert!(!d.path.exists(), "{} left after {id}", d.path.display());
+        }
+    }
+    assert!(processes_mentioning("7770041").is_empty());
+}

@@ -15,6 +15,7 @@ mod mounts;
 mod namespaces;
 mod process;
 mod resources;
+mod resources_conformance;
 mod runc_cli;
 mod runc_diff;
 mod seccomp;

@@ -274,8 +274,7 @@ fn spec_matches_runc_spec() {
     assert_eq!(output(c).code, 0);
     let read = |d: &std::path::Path| -> serde_json::Value {
         let mut v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(d.join("config.json")).unwrap())
-                .unwrap();
+            serde_json::from_str(&std::fs::read_to_string(d.join("config.json")).unwrap()).unwrap();
         v.as_object_mut().unwrap().remove("ociVersion");
         v
     };

@@ -37,7 +37,7 @@ pub fn set_frozen(cg: &Cgroup, frozen: bool) -> Result<()> {
         Some(Knob::V1(p)) => {
             let want = if frozen { "FROZEN" } else { "THAWED" };
             for _ in 0..1000 {
-                std::fs::write(&p, want).op("write", &p)?;
+                crate::sys::fs::write_existing(&p, want.as_bytes())?;
                 let now = crate::sys::fs::read_pseudo(&p).op("read", &p)?;
                 if now.trim() == want {
                     return Ok(());
@@ -50,7 +50,7 @@ pub fn set_frozen(cg: &Cgroup, frozen: bool) -> Result<()> {
             )))
         }
         Some(Knob::V2(p)) => {
-            std::fs::write(&p, if frozen { "1" } else { "0" }).op("write", &p)?;
+            crate::sys::fs::write_existing(&p, if frozen { b"1" } else { b"0" })?;
             let events = p.with_file_name("cgroup.events");
             let want = if frozen { "frozen 1" } else { "frozen 0" };
             for _ in 0..1000 {

@@ -158,17 +158,14 @@ impl Cgroup {
     pub fn create(&self) -> Result<()> {
         for m in &self.created {
             match std::fs::create_dir(m) {
-                Ok(()) => {
-                    let cpuset = self.dirs.iter().any(|d| {
-                        m.starts_with(&d.mountpoint)
-                            && d.controllers.split(',').any(|c| c == "cpuset")
-                    });
-                    if cpuset {
-                        inherit_cpuset(m)?;
-                    }
-                }
+                Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e).op("mkdir", m),
+            }
+        }
+        for d in &self.dirs {
+            if d.controllers.split(',').any(|c| c == "cpuset") {
+                fill_cpusets(&d.mountpoint, &d.path)?;
             }
         }
         Ok(())
@@ -295,7 +292,8 @@ impl Cgroup {
             .dirs
             .iter()
             .find(|d| d.controllers.is_empty() && self.mode != Mode::V1);
-        let killed = v2.is_some_and(|d| std::fs::write(d.path.join("cgroup.kill"), "1").is_ok());
+        let killed =
+            v2.is_some_and(|d| sfs::write_existing(&d.path.join("cgroup.kill"), b"1").is_ok());
         let frozen = !killed && freezer::set_frozen(self, true).is_ok();
         for pid in self.all_pids() {
             let _ = crate::sys::proc::kill_raw(pid, libc::SIGKILL);
@@ -461,27 +459,34 @@ pub fn enable_controllers(cg: &Cgroup, controllers: &[String]) -> Result<()> {
                 )));
             }
             let f = cur.join("cgroup.subtree_control");
-            std::fs::write(&f, format!("+{c}")).op("enable controller in", &f)?;
+            sfs::write_existing(&f, format!("+{c}").as_bytes())?;
         }
         cur.push(part);
     }
     Ok(())
 }
 
-/// A new v1 cpuset cgroup starts with no cpus and no mems: copy the parent's, as runc
-/// does, or no task can join it (ENOSPC).
-fn inherit_cpuset(dir: &Path) -> Result<()> {
-    let Some(parent) = dir.parent() else {
+/// A v1 cpuset cgroup with empty `cpuset.cpus` or `cpuset.mems` takes no task (ENOSPC),
+/// and a new one starts empty. As runc does, fill every directory from the hierarchy's
+/// root down to `dir` (existing ones too: an engine's pod cgroup may have been made with
+/// empty files), top down, each from its parent.
+fn fill_cpusets(mountpoint: &Path, dir: &Path) -> Result<()> {
+    let Ok(rel) = dir.strip_prefix(mountpoint) else {
         return Ok(());
     };
-    for f in ["cpuset.cpus", "cpuset.mems"] {
-        let mine = dir.join(f);
-        let cur = sfs::read_pseudo(&mine).op("read", &mine)?;
-        if cur.trim().is_empty() {
-            let from = parent.join(f);
-            let val = sfs::read_pseudo(&from).op("read", &from)?;
-            std::fs::write(&mine, val.trim()).op("write", &mine)?;
+    let mut parent = mountpoint.to_path_buf();
+    for part in rel.components() {
+        let cur = parent.join(part);
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            let mine = cur.join(f);
+            let now = sfs::read_pseudo(&mine).op("read", &mine)?;
+            if now.trim().is_empty() {
+                let from = parent.join(f);
+                let val = sfs::read_pseudo(&from).op("read", &from)?;
+                sfs::write_existing(&mine, val.trim().as_bytes())?;
+            }
         }
+        parent = cur;
     }
     Ok(())
 }

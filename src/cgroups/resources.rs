@@ -3,7 +3,7 @@
 
 use super::{Cgroup, Mode};
 use crate::error::{Error, Result};
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory, LinuxResources};
 
 /// One write: the controller whose directory holds `file` (`""` = the v2 hierarchy),
 /// the value, and the spec field it comes from (for errors).
@@ -147,6 +147,7 @@ fn check_memory(res: &LinuxResources) -> Result<()> {
             (m.limit(), "limit"),
             (m.reservation(), "reservation"),
             (m.swap(), "swap"),
+            (m.kernel_tcp(), "kernelTCP"),
         ] {
             if let Some(v) = v.filter(|v| *v < -1) {
                 return Err(Error::config(
@@ -165,6 +166,22 @@ fn check_memory(res: &LinuxResources) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `memory.kernel`: Linux no longer enforces a kernel memory limit (v1's
+/// memory.kmem.limit_in_bytes was deprecated in 5.4 and takes writes it ignores; v2 has
+/// none), and runc drops it with a warning. A limit that would not hold is refused;
+/// 0 (unset) and -1 (no limit) ask for nothing.
+fn check_kernel_memory(m: &LinuxMemory) -> Result<()> {
+    #[allow(deprecated)]
+    let kernel = m.kernel();
+    match kernel {
+        Some(v) if v > 0 => Err(Error::config(
+            "linux.resources.memory.kernel",
+            format!("{v}: kernel memory limits are not enforced by Linux since 5.4 (memory.kmem.limit_in_bytes); count it in memory.limit"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn rdma_writes(res: &LinuxResources, controller: &'static str) -> Vec<Write> {
@@ -224,30 +241,37 @@ pub fn v1(res: &LinuxResources, created: Option<&[(char, i64, i64)]>) -> Result<
                 "linux.resources.memory.useHierarchy",
             ));
         }
-        if let Some(v) = m.limit() {
-            out.push(w(
-                "memory",
-                "memory.limit_in_bytes",
-                limit(v),
-                "linux.resources.memory.limit",
-            ));
+        // 0 means "not set" for the limits, as in runc (`apply` orders limit and swap).
+        for (v, file, field) in [
+            (m.limit(), "memory.limit_in_bytes", "limit"),
+            (m.swap(), "memory.memsw.limit_in_bytes", "swap"),
+            (m.reservation(), "memory.soft_limit_in_bytes", "reservation"),
+            (
+                m.kernel_tcp(),
+                "memory.kmem.tcp.limit_in_bytes",
+                "kernelTCP",
+            ),
+        ] {
+            if let Some(v) = v.filter(|v| *v != 0) {
+                out.push(w(
+                    "memory",
+                    file,
+                    limit(v),
+                    &format!("linux.resources.memory.{field}"),
+                ));
+            }
         }
-        if let Some(v) = m.swap() {
+        // No limit on memory and none given for memory+swap means no limit on either
+        // (runc); `apply` skips it where the kernel has no swap accounting.
+        if m.limit() == Some(-1) && m.swap().unwrap_or(0) == 0 {
             out.push(w(
                 "memory",
                 "memory.memsw.limit_in_bytes",
-                limit(v),
+                -1,
                 "linux.resources.memory.swap",
             ));
         }
-        if let Some(v) = m.reservation() {
-            out.push(w(
-                "memory",
-                "memory.soft_limit_in_bytes",
-                limit(v),
-                "linux.resources.memory.reservation",
-            ));
-        }
+        check_kernel_memory(m)?;
         if let Some(v) = m.swappiness() {
             if v > 100 {
                 return Err(Error::config(
@@ -454,7 +478,21 @@ pub fn v2(res: &LinuxResources) -> Result<Vec<Write>> {
                 "the OOM killer cannot be disabled on cgroup v2",
             ));
         }
-        if let Some(v) = m.limit() {
+        check_kernel_memory(m)?;
+        if m.kernel_tcp().is_some_and(|v| v > 0) {
+            return Err(Error::config(
+                "linux.resources.memory.kernelTCP",
+                "cgroup v2 has no separate TCP buffer limit (it counts in memory.max)",
+            ));
+        }
+        if m.use_hierarchy() == Some(false) {
+            return Err(Error::config(
+                "linux.resources.memory.useHierarchy",
+                "cgroup v2 is always hierarchical",
+            ));
+        }
+        // 0 means "not set", as in runc.
+        if let Some(v) = m.limit().filter(|v| *v != 0) {
             out.push(w(
                 "",
                 "memory.max",
@@ -462,7 +500,7 @@ pub fn v2(res: &LinuxResources) -> Result<Vec<Write>> {
                 "linux.resources.memory.limit",
             ));
         }
-        if let Some(v) = m.reservation() {
+        if let Some(v) = m.reservation().filter(|v| *v != 0) {
             out.push(w(
                 "",
                 "memory.low",
@@ -470,21 +508,24 @@ pub fn v2(res: &LinuxResources) -> Result<Vec<Write>> {
                 "linux.resources.memory.reservation",
             ));
         }
-        if let Some(swap) = m.swap() {
-            // v1's swap is memory+swap; v2's swap.max is swap alone.
-            let v = match (swap, m.limit()) {
-                (s, _) if s < 0 => "max".to_string(),
-                (s, Some(l)) if l >= 0 => {
-                    if s < l {
-                        return Err(Error::config(
-                            "linux.resources.memory.swap",
-                            format!("{s} is below the memory limit {l}"),
-                        ));
-                    }
-                    (s - l).to_string()
+        // v1's swap is memory+swap; v2's swap.max is swap alone. No limit on memory and
+        // none given for swap means no limit on swap either (runc).
+        let swap = match (m.swap().filter(|s| *s != 0), m.limit()) {
+            (None, Some(-1)) => Some("max".to_string()),
+            (None, _) => None,
+            (Some(s), _) if s < 0 => Some("max".to_string()),
+            (Some(s), Some(l)) if l > 0 => {
+                if s < l {
+                    return Err(Error::config(
+                        "linux.resources.memory.swap",
+                        format!("{s} is below the memory limit {l}"),
+                    ));
                 }
-                (s, _) => s.to_string(),
-            };
+                Some((s - l).to_string())
+            }
+            (Some(s), _) => Some(s.to_string()),
+        };
+        if let Some(v) = swap {
             out.push(w("", "memory.swap.max", v, "linux.resources.memory.swap"));
         }
     }
@@ -527,21 +568,28 @@ pub fn v2(res: &LinuxResources) -> Result<Vec<Write>> {
     }
     cpuset_and_pids(res, "", "", &mut out);
     if let Some(b) = res.block_io() {
-        // 0 means "not set" (Docker sends it); runc skips it too.
-        if let Some(v) = b.weight().filter(|v| *v != 0) {
-            out.push(w(
-                "",
-                "io.weight",
-                blkio_to_io_weight(v),
-                "linux.resources.blockIO.weight",
+        let leaf = b.leaf_weight().is_some_and(|v| v != 0)
+            || b.weight_device()
+                .iter()
+                .flatten()
+                .any(|d| d.leaf_weight().is_some());
+        if leaf {
+            return Err(Error::config(
+                "linux.resources.blockIO.leafWeight",
+                "cgroup v2 has no leaf weights",
             ));
+        }
+        // 0 means "not set" (Docker sends it); runc skips it too.
+        // On blkio's scale: `apply` converts it if io.weight is the file to write.
+        if let Some(v) = b.weight().filter(|v| *v != 0) {
+            out.push(w("", "io.bfq.weight", v, "linux.resources.blockIO.weight"));
         }
         for d in b.weight_device().iter().flatten() {
             if let Some(v) = d.weight() {
                 out.push(w(
                     "",
-                    "io.weight",
-                    format!("{}:{} {}", d.major(), d.minor(), blkio_to_io_weight(v)),
+                    "io.bfq.weight",
+                    format!("{}:{} {v}", d.major(), d.minor()),
                     "linux.resources.blockIO.weightDevice",
                 ));
             }
@@ -619,53 +667,193 @@ pub fn v2_controllers(writes: &[Write]) -> Vec<String> {
     out
 }
 
-/// Perform the writes. Errors name the field, the file, the value and the errno.
+/// The memory limits of a create, held back until the init has joined the cgroup (runc's
+/// order: a limit below what the init already uses is refused in runc's words instead of
+/// killing the init half-way through its setup).
+pub struct AfterJoin {
+    writes: Vec<Write>,
+    /// OOM kills the cgroup had counted before (an existing cgroup may have a history).
+    oom_kills: u64,
+}
+
+/// Split a create's writes into those to make now and those for `AfterJoin`.
+pub fn split_after_join(cg: &Cgroup, writes: &[Write]) -> (Vec<Write>, AfterJoin) {
+    let (now, later) = writes.iter().cloned().partition(|w| {
+        !matches!(
+            w.file.as_str(),
+            "memory.limit_in_bytes"
+                | "memory.memsw.limit_in_bytes"
+                | "memory.max"
+                | "memory.swap.max"
+        )
+    });
+    let oom_kills = super::stats::oom_kills(cg);
+    (
+        now,
+        AfterJoin {
+            writes: later,
+            oom_kills,
+        },
+    )
+}
+
+impl AfterJoin {
+    /// The writes, once the init is in the cgroup. An OOM kill there since means the
+    /// limit is too small for the init.
+    pub fn apply(&self, cg: &Cgroup) -> Result<()> {
+        apply(cg, &self.writes)?;
+        match self.oom_killed(cg) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Why the init died while starting, if the memory limit killed it; `err` otherwise.
+    pub fn explain(&self, cg: &Cgroup, err: Error) -> Error {
+        self.oom_killed(cg).unwrap_or(err)
+    }
+
+    fn oom_killed(&self, cg: &Cgroup) -> Option<Error> {
+        (super::stats::oom_kills(cg) > self.oom_kills).then(|| {
+            Error::config(
+                "linux.resources.memory.limit",
+                "container init was OOM-killed (memory limit too low?)",
+            )
+        })
+    }
+}
+
+/// The directory of `cg` that holds `controller`'s files.
+fn dir_for<'a>(cg: &'a Cgroup, controller: &str) -> Option<&'a super::CgroupDir> {
+    cg.dirs
+        .iter()
+        .find(|d| cg.mode == Mode::V2 || d.controllers.split(',').any(|c| c == controller))
+}
+
+/// Where and what to write for `wr` in `dir`. Proportional weights have two homes, as in
+/// runc: v1's CFQ `blkio.weight`, else BFQ's `blkio.bfq.weight`; v2's BFQ `io.bfq.weight`
+/// (blkio's scale), else `io.weight` (converted to its 1..10000 scale).
+fn target(dir: &std::path::Path, wr: &Write) -> (std::path::PathBuf, String) {
+    let first = dir.join(&wr.file);
+    let alt = match wr.file.as_str() {
+        "blkio.weight" => "blkio.bfq.weight",
+        "blkio.weight_device" => "blkio.bfq.weight_device",
+        "io.bfq.weight" => "io.weight",
+        _ => return (first, wr.value.clone()),
+    };
+    if first.exists() {
+        return (first, wr.value.clone());
+    }
+    let mut value = wr.value.clone();
+    if alt == "io.weight" {
+        // `W` or `MAJ:MIN W`: the weight is the last word.
+        let (dev, weight) = match wr.value.rsplit_once(' ') {
+            Some((d, x)) => (format!("{d} "), x),
+            None => (String::new(), wr.value.as_str()),
+        };
+        if let Ok(x) = weight.parse::<u16>() {
+            value = format!("{dev}{}", blkio_to_io_weight(x));
+        }
+    }
+    (dir.join(alt), value)
+}
+
+/// "No swap limit" where the kernel does not account swap is already true: skipped.
+fn optional(wr: &Write) -> bool {
+    matches!(
+        (wr.file.as_str(), wr.value.as_str()),
+        ("memory.memsw.limit_in_bytes", "-1") | ("memory.swap.max", "max")
+    )
+}
+
+/// v1 wants memory.limit_in_bytes <= memory.memsw.limit_in_bytes at every step: like
+/// runc, write memory+swap first when it grows past the current memory limit (or is
+/// unlimited), memory first otherwise.
+fn order_memory(cg: &Cgroup, writes: &[Write]) -> Vec<Write> {
+    let mut out = writes.to_vec();
+    let pos = |f: &str| out.iter().position(|w| w.file == f);
+    let (Some(mem), Some(swap)) = (
+        pos("memory.limit_in_bytes"),
+        pos("memory.memsw.limit_in_bytes"),
+    ) else {
+        return out;
+    };
+    let want: i64 = out[swap].value.parse().unwrap_or(-1);
+    let cur = dir_for(cg, "memory")
+        .and_then(|d| crate::sys::fs::read_pseudo(d.path.join("memory.limit_in_bytes")).ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(u64::MAX);
+    if swap > mem && (want < 0 || cur < want as u64) {
+        let w = out.remove(swap);
+        out.insert(mem, w);
+    }
+    out
+}
+
+/// runc's words for a memory limit below what the cgroup uses now (EBUSY).
+fn below_usage(dir: &std::path::Path, wr: &Write) -> Error {
+    let read = |f: &str| {
+        crate::sys::fs::read_pseudo(dir.join(f))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|_| "?".into())
+    };
+    Error::config(
+        wr.field.clone(),
+        format!(
+            "unable to set memory limit to {} (current usage: {}, peak usage: {})",
+            wr.value,
+            read("memory.usage_in_bytes"),
+            read("memory.max_usage_in_bytes")
+        ),
+    )
+}
+
+/// Perform the writes. Errors name the field, the file, the value and the errno. Files
+/// are opened without O_CREAT: a knob this kernel lacks fails with ENOENT, naming it.
 pub fn apply(cg: &Cgroup, writes: &[Write]) -> Result<()> {
+    use nix::errno::Errno;
     if cg.mode == Mode::V2 {
         super::enable_controllers(cg, &v2_controllers(writes))?;
     }
     // Consecutive writes to one file (the device rules) share one open.
-    let mut open: Option<(std::path::PathBuf, std::fs::File)> = None;
-    for wr in writes {
-        let Some(dir) = cg.dirs.iter().find(|d| {
-            if cg.mode == Mode::V2 {
-                true
-            } else {
-                d.controllers.split(',').any(|c| c == wr.controller)
-            }
-        }) else {
+    let mut open: Option<(std::path::PathBuf, std::os::fd::OwnedFd)> = None;
+    for wr in &order_memory(cg, writes) {
+        let Some(dir) = dir_for(cg, wr.controller) else {
             return Err(Error::config(
                 wr.field.clone(),
                 format!(
-                    "the {} controller is not mounted on this host",
+                    "the {} controller has no cgroup v1 hierarchy on this host",
                     wr.controller
                 ),
             ));
         };
-        let path = dir.path.join(&wr.file);
-        let fail = |e: nix::errno::Errno| {
+        let (path, value) = target(&dir.path, wr);
+        let fail = |e: Option<Errno>| {
             Error::config(
                 wr.field.clone(),
                 format!(
                     "write {:?} to {}: {}",
-                    wr.value,
+                    value,
                     path.display(),
-                    crate::error::ErrnoName(e)
+                    crate::error::ErrnoName(e.unwrap_or(Errno::EIO))
                 ),
             )
         };
         if !matches!(&open, Some((p, _)) if *p == path) {
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&path)
-                .map_err(|e| fail(crate::error::io_errno(&e)))?;
-            open = Some((path.clone(), f));
+            open = None;
+            match crate::sys::fs::open(&path, nix::fcntl::OFlag::O_WRONLY) {
+                Ok(fd) => open = Some((path.clone(), fd)),
+                Err(e) if e.errno() == Some(Errno::ENOENT) && optional(wr) => continue,
+                Err(e) => return Err(fail(e.errno())),
+            }
         }
         if let Some((_, f)) = &open {
-            crate::sys::fs::write_fd(f, wr.value.as_bytes(), &path)
-                .map_err(|e| fail(e.errno().unwrap_or(nix::errno::Errno::EIO)))?;
+            crate::sys::fs::write_fd(f, value.as_bytes(), &path).map_err(|e| match e.errno() {
+                Some(Errno::EBUSY) if wr.file == "memory.limit_in_bytes" => {
+                    below_usage(&dir.path, wr)
+                }
+                errno => fail(errno),
+            })?;
         }
     }
     Ok(())
@@ -733,8 +921,109 @@ mod tests {
         assert!(b.contains(&w("", "cpu.weight", "39", "linux.resources.cpu.shares")));
         let r = res(serde_json::json!({"memory": {"limit": -1}, "pids": {"limit": 0}}));
         let b = v2(&r).unwrap();
-        assert_eq!(b[0].value, "max");
-        assert_eq!(b[1].value, "max");
+        let val = |f: &str| b.iter().find(|x| x.file == f).unwrap().value.clone();
+        assert_eq!(val("memory.max"), "max");
+        assert_eq!(val("memory.swap.max"), "max");
+        assert_eq!(val("pids.max"), "max");
+    }
+
+    #[test]
+    fn zero_memory_values_are_unset() {
+        let r = res(serde_json::json!({"memory": {"limit": 0, "swap": 0, "reservation": 0}}));
+        assert_eq!(v1(&r, None).unwrap(), vec![]);
+        assert_eq!(v2(&r).unwrap(), vec![]);
+        // No memory limit and no swap given: no memory+swap limit either.
+        let r = res(serde_json::json!({"memory": {"limit": -1}}));
+        let a = v1(&r, None).unwrap();
+        assert_eq!(a[1].file, "memory.memsw.limit_in_bytes");
+        assert_eq!(a[1].value, "-1");
+        assert!(optional(&a[1]));
+    }
+
+    #[test]
+    fn fields_are_applied_or_refused() {
+        let r = res(serde_json::json!({"memory": {"kernelTCP": 1048576}}));
+        assert_eq!(
+            v1(&r, None).unwrap()[0].file,
+            "memory.kmem.tcp.limit_in_bytes"
+        );
+        assert!(v2(&r).unwrap_err().to_string().contains("memory.kernelTCP"));
+        let r = res(serde_json::json!({"memory": {"kernel": 1048576}}));
+        assert!(v1(&r, None)
+            .unwrap_err()
+            .to_string()
+            .contains("memory.kernel"));
+        assert!(v2(&r).unwrap_err().to_string().contains("memory.kernel"));
+        let r = res(serde_json::json!({"memory": {"kernel": -1}}));
+        assert_eq!(v1(&r, None).unwrap(), vec![]);
+        let r = res(serde_json::json!({"memory": {"useHierarchy": false}}));
+        assert!(v2(&r).unwrap_err().to_string().contains("useHierarchy"));
+        let r = res(serde_json::json!({"blockIO": {"leafWeight": 300}}));
+        assert!(v2(&r).unwrap_err().to_string().contains("leafWeight"));
+    }
+
+    #[test]
+    fn memory_limits_wait_for_the_init() {
+        let r = res(
+            serde_json::json!({"memory": {"limit": 1048576, "swap": 2097152, "reservation": 4096}, "pids": {"limit": 3}}),
+        );
+        let (before, after) = split_after_join(&Cgroup::none(), &v1(&r, None).unwrap());
+        let files = |l: &[Write]| l.iter().map(|w| w.file.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            files(&after.writes),
+            ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
+        );
+        assert_eq!(files(&before), ["memory.soft_limit_in_bytes", "pids.max"]);
+    }
+
+    #[test]
+    fn memory_and_swap_are_ordered_like_runc() {
+        let tmp = std::env::temp_dir().join(format!("rsrun-memord-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::write(tmp.join("memory.limit_in_bytes"), "67108864\n").unwrap();
+        let cg = Cgroup {
+            mode: Mode::V1,
+            dirs: vec![super::super::CgroupDir {
+                controllers: "memory".into(),
+                path: tmp.clone(),
+                mountpoint: tmp.clone(),
+            }],
+            created: vec![],
+        };
+        let first = |limit: i64, swap: i64| {
+            let r = res(serde_json::json!({"memory": {"limit": limit, "swap": swap}}));
+            order_memory(&cg, &v1(&r, None).unwrap())[0].file.clone()
+        };
+        // Growing past the current limit: memory+swap first; shrinking: memory first.
+        assert_eq!(first(268435456, 536870912), "memory.memsw.limit_in_bytes");
+        assert_eq!(first(-1, -1), "memory.memsw.limit_in_bytes");
+        assert_eq!(first(16777216, 33554432), "memory.limit_in_bytes");
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn weights_fall_back_like_runc() {
+        let tmp = std::env::temp_dir().join(format!("rsrun-bfq-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let at = |file: &str, value: &str| {
+            let (p, v) = target(&tmp, &w("", file, value, "f"));
+            (p.file_name().unwrap().to_string_lossy().into_owned(), v)
+        };
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        // No CFQ: BFQ's files. No BFQ on v2: io.weight on its own scale.
+        assert_eq!(at("blkio.weight", "500"), pair("blkio.bfq.weight", "500"));
+        assert_eq!(
+            at("blkio.weight_device", "8:0 500"),
+            pair("blkio.bfq.weight_device", "8:0 500")
+        );
+        assert_eq!(at("io.bfq.weight", "500"), pair("io.weight", "4950"));
+        assert_eq!(at("io.bfq.weight", "8:0 10"), pair("io.weight", "8:0 1"));
+        for f in ["blkio.weight", "io.bfq.weight"] {
+            std::fs::write(tmp.join(f), "").unwrap();
+        }
+        assert_eq!(at("blkio.weight", "500"), pair("blkio.weight", "500"));
+        assert_eq!(at("io.bfq.weight", "500"), pair("io.bfq.weight", "500"));
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

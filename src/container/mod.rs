@@ -130,7 +130,9 @@ impl Runtime {
     ) -> Result<i32> {
         use std::os::fd::AsRawFd;
         plan.rootfs.cgroup.create()?;
-        crate::cgroups::resources::apply(&plan.rootfs.cgroup, &plan.cgroup_writes)?;
+        let (before, after_join) =
+            crate::cgroups::resources::split_after_join(&plan.rootfs.cgroup, &plan.cgroup_writes);
+        crate::cgroups::resources::apply(&plan.rootfs.cgroup, &before)?;
         if plan.rootfs.cgroup.mode == crate::cgroups::Mode::V2 {
             crate::cgroups::devices_bpf::attach(&plan.rootfs.cgroup, &plan.device_rules)?;
         }
@@ -151,15 +153,19 @@ impl Runtime {
                 dir.save(st)
             },
             &mut |level, msg| log.log(level, msg),
-        )?;
+        )
+        .map_err(|e| after_join.explain(&plan.rootfs.cgroup, e))?;
         let pid = spawned.pid;
+        let limited = after_join.apply(&plan.rootfs.cgroup);
         self.log
             .debug(&format!("create {}: init {pid} is ready", plan.id));
         st.creating = false;
-        let saved = dir.save(st).and_then(|()| match &o.pid_file {
-            Some(f) => write_pid_file(f, pid),
-            None => Ok(()),
-        });
+        let saved = limited
+            .and_then(|()| dir.save(st))
+            .and_then(|()| match &o.pid_file {
+                Some(f) => write_pid_file(f, pid),
+                None => Ok(()),
+            });
         if let Err(e) = saved {
             let _ = proc::kill(pid, Signal::SIGKILL);
             let _ = proc::waitpid(pid, false);
@@ -314,19 +320,7 @@ impl Runtime {
             Mode::V2 => resources::v2(res)?,
             _ => resources::v1(res, None)?,
         };
-        // Raising a v1 memory limit above memsw needs memsw first: retry in that order.
-        match resources::apply(&st.cgroup, &writes) {
-            Err(e)
-                if writes
-                    .iter()
-                    .any(|w| w.file == "memory.memsw.limit_in_bytes") =>
-            {
-                let mut swapped = writes.clone();
-                swapped.sort_by_key(|w| w.file != "memory.memsw.limit_in_bytes");
-                resources::apply(&st.cgroup, &swapped).map_err(|_| e)
-            }
-            r => r,
-        }
+        resources::apply(&st.cgroup, &writes)
     }
 
     /// Host pids of every process in the container's cgroup.

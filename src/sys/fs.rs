@@ -339,6 +339,14 @@ pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
     std::fs::write(path, data).op("write", path)
 }
 
+/// Write `data` to a file that must already exist (cgroup, procfs and sysfs knobs): no
+/// O_CREAT, so a missing knob fails with ENOENT naming it instead of the kernfs's EACCES
+/// for a create.
+pub fn write_existing(path: &Path, data: &[u8]) -> Result<()> {
+    let fd = open(path, OFlag::O_WRONLY)?;
+    write_fd(&fd, data, path)
+}
+
 /// One write(2) of `data` to an open file (kernfs and procfs take a value per write).
 pub fn write_fd(fd: &impl AsFd, data: &[u8], shown: &Path) -> Result<()> {
     loop {
