@@ -123,7 +123,7 @@ impl Runtime {
 
 /// `--process FILE`: a runtime-spec process object; errors name the JSON field.
 fn process_file(f: &Path) -> Result<Process> {
-    let text = std::fs::read(f).map_err(|e| Error::sys("open", f, crate::error::io_errno(&e)))?;
+    let text = crate::spec::read_json_file(f)?;
     let de = &mut serde_json::Deserializer::from_slice(&text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         Error::config(

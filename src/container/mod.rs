@@ -167,7 +167,7 @@ impl Runtime {
         struct Process {
             terminal: Option<bool>,
         }
-        std::fs::read(bundle.join("config.json"))
+        crate::spec::read_json_file(&bundle.join("config.json"))
             .ok()
             .and_then(|t| serde_json::from_slice::<Config>(&t).ok())
             .and_then(|c| c.process?.terminal)

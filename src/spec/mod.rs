@@ -22,6 +22,17 @@ pub struct Loaded {
 
 pub const WAIT_KILLABLE_RECV: &str = "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV";
 
+/// The most rsrun reads of a JSON document a caller hands it (config.json, `exec
+/// --process`, `update --resources`): configs are kilobytes, and this leaves room for
+/// large seccomp profiles and annotations.
+pub const MAX_JSON_BYTES: u64 = 16 << 20;
+
+/// Read a JSON document a caller controls: a regular file only (not a FIFO, a device or a
+/// directory), at most `MAX_JSON_BYTES`, failing fast with the path in the error.
+pub fn read_json_file(path: &Path) -> Result<Vec<u8>> {
+    crate::sys::fs::read_regular(path, MAX_JSON_BYTES)
+}
+
 pub fn load_full(bundle: &Path) -> Result<Loaded> {
     load_text(bundle).map(|(l, _)| l)
 }
@@ -30,7 +41,7 @@ pub fn load_full(bundle: &Path) -> Result<Loaded> {
 /// so that what `exec` reads later is what was validated, whatever the bundle became).
 pub fn load_text(bundle: &Path) -> Result<(Loaded, Vec<u8>)> {
     let path = bundle.join("config.json");
-    let text = std::fs::read(&path).op("open", &path)?;
+    let text = read_json_file(&path)?;
     Ok((parse_full(&text, &path)?, text))
 }
 
