@@ -5,6 +5,7 @@
 use super::{console_conn, write_pid_file, Runtime};
 use crate::error::{Error, Result};
 use crate::plan::{self, PlanOptions};
+use crate::spec::validate::check_id;
 use crate::state::{self, ContainerDir, Status};
 use oci_spec::runtime::Process;
 use std::path::{Path, PathBuf};
@@ -53,6 +54,7 @@ impl Runtime {
             }
             None => process_from_flags(&config.spec, o)?,
         };
+        crate::spec::validate::process_fields(&process)?;
         Ok(ExecTarget { process, config })
     }
 
@@ -150,11 +152,20 @@ fn process_from_flags(spec: &oci_spec::runtime::Spec, o: &ExecOpts) -> Result<Pr
             Some((a, b)) => (a, Some(b)),
             None => (u.as_str(), None),
         };
-        let bad = || Error::container(format!("--user {u:?}: expected UID[:GID] as numbers"));
-        user.set_uid(uid.parse().map_err(|_| bad())?);
+        let id = |s: &str| -> Result<u32> {
+            let id = s.parse().map_err(|_| {
+                Error::container(format!("--user {u:?}: expected UID[:GID] as numbers"))
+            })?;
+            check_id(&format!("--user {u:?}"), id)?;
+            Ok(id)
+        };
+        user.set_uid(id(uid)?);
         if let Some(g) = gid {
-            user.set_gid(g.parse().map_err(|_| bad())?);
+            user.set_gid(id(g)?);
         }
+    }
+    for g in &o.additional_gids {
+        check_id("--additional-gids", *g)?;
     }
     if !o.additional_gids.is_empty() {
         user.set_additional_gids(Some(o.additional_gids.clone()));
