@@ -235,23 +235,11 @@ pub fn build(
 
     let resources = linux.resources().clone().unwrap_or_default();
     crate::cgroups::resources::check_cpusets(&resources)?;
-    let created: Vec<(char, i64, i64)> = rootfs
-        .devices
-        .iter()
-        .map(|d| {
-            let t = if d.kind == nix::sys::stat::SFlag::S_IFBLK {
-                'b'
-            } else {
-                'c'
-            };
-            (t, d.major as i64, d.minor as i64)
-        })
-        .collect();
     let cgroup_writes = match rootfs.cgroup.mode {
         crate::cgroups::Mode::V2 => crate::cgroups::resources::v2(&resources)?,
-        _ => crate::cgroups::resources::v1(&resources, Some(&created))?,
+        _ => crate::cgroups::resources::v1(&resources, true)?,
     };
-    let device_rules = crate::cgroups::resources::device_rules(&resources, &created)?;
+    let device_rules = crate::cgroups::resources::device_rules(&resources)?;
     let uid_mappings = linux.uid_mappings().clone().unwrap_or_default();
     let gid_mappings = linux.gid_mappings().clone().unwrap_or_default();
     let time_offsets = linux

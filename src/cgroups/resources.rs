@@ -82,29 +82,16 @@ fn check_access(i: usize, r: &LinuxDeviceCgroup) -> Result<()> {
     Ok(())
 }
 
-/// The full device rule list: default deny, the spec's rules, runc's defaults, and the
-/// devices the spec creates.
-pub fn device_rules(
-    res: &LinuxResources,
-    created: &[(char, i64, i64)],
-) -> Result<Vec<LinuxDeviceCgroup>> {
+/// The full device rule list after the default deny: the spec's rules, then runc's
+/// defaults. The nodes `linux.devices` creates get no rule of their own: creating a node
+/// grants no access to it; only `linux.resources.devices` does (as in runc).
+pub fn device_rules(res: &LinuxResources) -> Result<Vec<LinuxDeviceCgroup>> {
     let mut rules = Vec::new();
     for (i, r) in res.devices().iter().flatten().enumerate() {
         check_access(i, r)?;
         rules.push(r.clone());
     }
     rules.extend(default_allowed());
-    for (t, ma, mi) in created {
-        let typ = if *t == 'b' {
-            LinuxDeviceType::B
-        } else {
-            LinuxDeviceType::C
-        };
-        rules.push(
-            serde_json::from_value(serde_json::json!({"allow": true, "type": typ, "major": ma, "minor": mi, "access": "rwm"}))
-                .unwrap_or_default(),
-        );
-    }
     Ok(rules)
 }
 
@@ -210,9 +197,9 @@ fn cpuset_and_pids(
     }
 }
 
-/// Writes for a v1 (or hybrid) host. `created` are the devices the container creates
+/// Writes for a v1 (or hybrid) host. `devices`: write the device rules too
 /// (allowed in the device list); `None` leaves the device list alone (update).
-pub fn v1(res: &LinuxResources, created: Option<&[(char, i64, i64)]>) -> Result<Vec<Write>> {
+pub fn v1(res: &LinuxResources, devices: bool) -> Result<Vec<Write>> {
     check_memory(res)?;
     let mut out = Vec::new();
     if let Some(m) = res.memory() {
@@ -417,11 +404,11 @@ pub fn v1(res: &LinuxResources, created: Option<&[(char, i64, i64)]>) -> Result<
     }
     out.extend(rdma_writes(res, "rdma"));
     // Devices: default deny, then the rules in order.
-    let Some(created) = created else {
+    if !devices {
         return Ok(out);
-    };
+    }
     out.push(w("devices", "devices.deny", "a", "linux.resources.devices"));
-    for (i, r) in device_rules(res, created)?.iter().enumerate() {
+    for (i, r) in device_rules(res)?.iter().enumerate() {
         let file = if r.allow() {
             "devices.allow"
         } else {
@@ -694,7 +681,7 @@ mod tests {
         let r = res(
             serde_json::json!({"memory": {"limit": 1048576, "swap": 2097152}, "pids": {"limit": 10}}),
         );
-        let a = v1(&r, Some(&[])).unwrap();
+        let a = v1(&r, true).unwrap();
         assert_eq!(a[0].file, "memory.limit_in_bytes");
         assert_eq!(
             a[1],
@@ -740,7 +727,7 @@ mod tests {
     #[test]
     fn devices_are_default_deny() {
         let r = res(serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]}));
-        let a = v1(&r, Some(&[('c', 4, 64)])).unwrap();
+        let a = v1(&r, true).unwrap();
         let dev: Vec<String> = a
             .iter()
             .filter(|x| x.controller == "devices")
@@ -750,9 +737,10 @@ mod tests {
         assert_eq!(dev[1], "devices.deny a *:* rwm");
         assert!(dev.contains(&"devices.allow c 1:3 rwm".to_string()));
         assert!(dev.contains(&"devices.allow c 136:* rwm".to_string()));
-        assert_eq!(dev.last().unwrap(), "devices.allow c 4:64 rwm");
+        // What linux.devices creates is no grant: the defaults come last.
+        assert_eq!(dev.last().unwrap(), "devices.allow c 10:200 rwm");
         let bad = res(serde_json::json!({"devices": [{"allow": true, "access": "rwx"}]}));
-        assert!(v1(&bad, Some(&[]))
+        assert!(v1(&bad, true)
             .unwrap_err()
             .to_string()
             .contains("devices[0].access"));
@@ -761,16 +749,13 @@ mod tests {
     #[test]
     fn bad_values_name_the_field() {
         let r = res(serde_json::json!({"memory": {"swappiness": 200}}));
-        assert!(v1(&r, Some(&[]))
-            .unwrap_err()
-            .to_string()
-            .contains("swappiness"));
+        assert!(v1(&r, true).unwrap_err().to_string().contains("swappiness"));
         let r = res(serde_json::json!({"unified": {"../x": "1"}}));
         assert!(v2(&r).unwrap_err().to_string().contains("unified"));
         let r = res(serde_json::json!({"memory": {"limit": 100, "swap": 50}}));
         assert!(v2(&r).unwrap_err().to_string().contains("memory.swap"));
         let r = res(serde_json::json!({"memory": {"limit": -5}}));
-        assert!(v1(&r, None)
+        assert!(v1(&r, false)
             .unwrap_err()
             .to_string()
             .contains("memory.limit"));
@@ -780,7 +765,7 @@ mod tests {
             "mlx5_0 hca_handle=3 hca_object=100"
         );
         let r = res(serde_json::json!({"memory": {"useHierarchy": true}}));
-        assert_eq!(v1(&r, None).unwrap()[0].file, "memory.use_hierarchy");
+        assert_eq!(v1(&r, false).unwrap()[0].file, "memory.use_hierarchy");
     }
 }
 

@@ -297,7 +297,7 @@ impl Runtime {
         check_before_update(&st.cgroup, res)?;
         let writes = match st.cgroup.mode {
             Mode::V2 => resources::v2(res)?,
-            _ => resources::v1(res, None)?,
+            _ => resources::v1(res, false)?,
         };
         // Raising a v1 memory limit above memsw needs memsw first: retry in that order.
         match resources::apply(&st.cgroup, &writes) {
