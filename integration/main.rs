@@ -8,6 +8,7 @@ mod clients;
 mod escapes;
 mod exec;
 mod hooks;
+mod hostile_input;
 mod lifecycle;
 mod mounts;
 mod namespaces;

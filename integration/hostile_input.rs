@@ -1,0 +1,479 @@
+//! Hostile values and files from config.json, the command line and the container image:
+//! ids with a special meaning to the kernel (-1), files that are devices, FIFOs or huge,
+//! cpuset ranges of billions, device nodes treated as grants. Each is refused with a
+//! one-line error naming the field or path, fast, leaving nothing behind, or neutralised.
+
+use crate::common::*;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Ids a process may have, and the first ones past the end (2^31, and 2^32-1 which is -1
+/// to setresuid: "unchanged", i.e. root).
+const TOO_BIG: [u32; 2] = [2_147_483_648, 4_294_967_295];
+
+fn refused(env: &Env, id: &str, needle: &str) {
+    let r = env.create(id);
+    assert_one_line_error(&r, needle);
+    env.assert_clean(id, None);
+}
+
+/// rsrun with a bound on its run time: a command that blocks fails the test instead of
+/// hanging it. Returns the result and how long it took.
+fn bounded(env: &Env, args: &[&str], stdin: Option<std::fs::File>) -> (Run, Duration) {
+    let mut c = std::process::Command::new("timeout");
+    c.args([
+        "-s",
+        "KILL",
+        "20",
+        RSRUN,
+        "--root",
+        env.root.to_str().unwrap(),
+    ]);
+    c.args(args);
+    let t = Instant::now();
+    let r = match stdin {
+        None => output(c),
+        Some(f) => {
+            let dir = &env.dir;
+            let (o, e) = (dir.join("bounded.out"), dir.join("bounded.err"));
+            let st = c
+                .stdin(f)
+                .stdout(std::fs::File::create(&o).unwrap())
+                .stderr(std::fs::File::create(&e).unwrap())
+                .status()
+                .unwrap();
+            Run {
+                code: st.code().unwrap_or(-1),
+                stdout: std::fs::read_to_string(&o).unwrap(),
+                stderr: std::fs::read_to_string(&e).unwrap(),
+            }
+        }
+    };
+    (r, t.elapsed())
+}
+
+/// A refusal that came quickly (the unfixed code hung, or ran for tens of seconds).
+fn refused_fast(r: &(Run, Duration), needle: &str) {
+    assert_ne!(r.0.code, 137, "rsrun was still running after 20 s");
+    assert_one_line_error(&r.0, needle);
+    assert!(r.1 < Duration::from_secs(5), "took {:?}", r.1);
+}
+
+fn running(env: &Env, id: &str, user: Value) {
+    env.edit(|v| {
+        v["process"]["args"] = json!(["sleep", "1000"]);
+        v["process"]["user"] = user;
+    });
+    let r = env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), id]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+fn mkfifo(p: &Path) {
+    let _ = std::fs::remove_file(p);
+    let st = std::process::Command::new("mkfifo")
+        .arg(p)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn config_ids_outside_0_to_2_31_are_refused() {
+    let env = Env::new("hi-ids");
+    let good = env.config();
+    for bad in TOO_BIG {
+        for (n, (field, user)) in [
+            ("process.user.uid", json!({"uid": bad, "gid": 0})),
+            ("process.user.gid", json!({"uid": 1000, "gid": bad})),
+            (
+                "process.user.additionalGids[1]",
+                json!({"uid": 1000, "gid": 1000, "additionalGids": [5, bad]}),
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut v = good.clone();
+            v["process"]["user"] = user;
+            env.write_config(&v);
+            refused(
+                &env,
+                &format!("hin-i{n}-{bad}"),
+                &format!("{field}: {bad} is outside"),
+            );
+        }
+    }
+    // The largest valid id and 0 are given exactly.
+    let mut v = good.clone();
+    v["process"]["user"] = json!({"uid": 2147483647, "gid": 7, "additionalGids": [0, 2147483647]});
+    env.write_config(&v);
+    let r = env.run("hin-max", &["sh", "-c", "id -u; id -g; id -G"]);
+    assert_eq!(r.stdout, "2147483647\n7\n7 0 2147483647\n", "{}", r.stderr);
+    env.assert_clean("hin-max", None);
+}
+
+#[test]
+fn exec_ids_outside_0_to_2_31_are_refused() {
+    let env = Env::new("hi-exec-ids");
+    running(&env, "hin-x1", json!({"uid": 1000, "gid": 1000}));
+    let pf = env.dir.join("process.json");
+    for bad in TOO_BIG {
+        let b = bad.to_string();
+        let both = format!("{bad}:{bad}");
+        let gid = format!("1000:{bad}");
+        for args in [
+            vec!["exec", "--user", &both, "hin-x1", "id"],
+            vec!["exec", "--user", &b, "hin-x1", "id"],
+            vec!["exec", "--user", &gid, "hin-x1", "id"],
+        ] {
+            let r = env.rsrun(&args);
+            assert_one_line_error(&r, &format!("--user \"{}\": {bad} is outside", args[2]));
+            assert_eq!(r.stdout, "", "the process ran");
+        }
+        let r = env.rsrun(&["exec", "--additional-gids", &b, "hin-x1", "id"]);
+        assert_one_line_error(&r, &format!("--additional-gids: {bad} is outside"));
+        for (field, user) in [
+            ("process.user.uid", json!({"uid": bad, "gid": 0})),
+            ("process.user.gid", json!({"uid": 0, "gid": bad})),
+            (
+                "process.user.additionalGids[0]",
+                json!({"uid": 0, "gid": 0, "additionalGids": [bad]}),
+            ),
+        ] {
+            let p = json!({"args": ["id"], "cwd": "/", "user": user});
+            std::fs::write(&pf, p.to_string()).unwrap();
+            let r = env.rsrun(&["exec", "--process", pf.to_str().unwrap(), "hin-x1"]);
+            assert_one_line_error(&r, &format!("{field}: {bad} is outside"));
+            assert_eq!(r.stdout, "", "the process ran");
+        }
+    }
+    // The container's own user, and the largest valid ids, are given exactly.
+    let r = env.rsrun(&["exec", "hin-x1", "id"]);
+    assert_eq!(r.stdout.trim(), "uid=1000 gid=1000", "{}", r.stderr);
+    let r = env.rsrun(&[
+        "exec",
+        "--user",
+        "2147483647:2147483647",
+        "--additional-gids",
+        "0",
+        "hin-x1",
+        "id",
+    ]);
+    assert_eq!(
+        r.stdout.trim(),
+        "uid=2147483647 gid=2147483647 groups=0(root)",
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.rsrun(&["delete", "-f", "hin-x1"]).code, 0);
+    env.assert_clean("hin-x1", None);
+}
+
+#[test]
+fn id_mappings_out_of_range_are_refused() {
+    let env = Env::new("hi-maps");
+    let mut good = env.config();
+    good["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let map = |c: u32, h: u32, s: u32| json!([{"containerID": c, "hostID": h, "size": s}]);
+    good["linux"]["uidMappings"] = map(0, 100000, 65536);
+    good["linux"]["gidMappings"] = map(0, 100000, 65536);
+    for (n, (key, m, field)) in [
+        (
+            "uidMappings",
+            map(0, 100000, 0),
+            "linux.uidMappings[0].size",
+        ),
+        (
+            "gidMappings",
+            map(4294967295, 100000, 1),
+            "linux.gidMappings[0].containerID",
+        ),
+        (
+            "uidMappings",
+            map(0, 4294967295, 1),
+            "linux.uidMappings[0].hostID",
+        ),
+        (
+            "gidMappings",
+            map(0, 4294967000, 1000),
+            "linux.gidMappings[0].hostID",
+        ),
+        (
+            "uidMappings",
+            map(1, 0, 4294967295),
+            "linux.uidMappings[0].containerID",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut v = good.clone();
+        v["linux"][key] = m;
+        env.write_config(&v);
+        refused(&env, &format!("hin-m{n}"), field);
+    }
+    // A mapping of every id but -1 is valid.
+    let mut v = good.clone();
+    v["linux"]["uidMappings"] = map(0, 0, 4294967295);
+    v["linux"]["gidMappings"] = map(0, 0, 4294967295);
+    env.write_config(&v);
+    let r = env.run("hin-m-all", &["cat", "/proc/self/uid_map"]);
+    assert_eq!(
+        r.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "4294967295"],
+        "{}",
+        r.stderr
+    );
+    env.assert_clean("hin-m-all", None);
+}
+
+#[test]
+fn config_json_that_is_not_a_regular_file_is_refused_fast() {
+    let env = Env::new("hi-config");
+    let cfg = env.bundle.join("config.json");
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    let good = std::fs::read(&cfg).unwrap();
+    for (n, (target, what)) in [
+        ("/dev/zero", "is a character device"),
+        ("/dev/urandom", "is a character device"),
+        ("/", "is a directory"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        std::fs::remove_file(&cfg).unwrap();
+        std::os::unix::fs::symlink(target, &cfg).unwrap();
+        for verb in ["create", "run"] {
+            let id = format!("hin-c{n}{verb}");
+            let r = bounded(&env, &[verb, "--bundle", &bundle, &id], None);
+            refused_fast(&r, &format!("config.json: {what}, not a regular file"));
+            env.assert_clean(&id, None);
+        }
+    }
+    mkfifo(&cfg);
+    for verb in ["create", "run"] {
+        let id = format!("hin-c-fifo-{verb}");
+        let r = bounded(&env, &[verb, "--bundle", &bundle, &id], None);
+        refused_fast(&r, "config.json: is a FIFO, not a regular file");
+        env.assert_clean(&id, None);
+    }
+    // A sparse file just over the limit is refused without being read.
+    std::fs::remove_file(&cfg).unwrap();
+    std::fs::File::create(&cfg)
+        .unwrap()
+        .set_len((16 << 20) + 1)
+        .unwrap();
+    let r = bounded(&env, &["create", "--bundle", &bundle, "hin-c-big"], None);
+    refused_fast(&r, "config.json: larger than the limit");
+    env.assert_clean("hin-c-big", None);
+    // A symlink to a regular file is still a config.
+    std::fs::remove_file(&cfg).unwrap();
+    std::fs::write(env.dir.join("real.json"), good).unwrap();
+    std::os::unix::fs::symlink(env.dir.join("real.json"), &cfg).unwrap();
+    let r = env.run("hin-c-ok", &["echo", "ok"]);
+    assert_eq!(r.stdout, "ok\n", "{}", r.stderr);
+}
+
+#[test]
+fn exec_process_and_update_resources_files_are_bounded() {
+    let env = Env::new("hi-files");
+    running(&env, "hin-f1", json!({"uid": 0, "gid": 0}));
+    let fifo = env.dir.join("fifo");
+    mkfifo(&fifo);
+    let fifo = fifo.to_str().unwrap();
+    for (file, what) in [
+        ("/dev/zero", "/dev/zero: is a character device"),
+        (fifo, "fifo: is a FIFO"),
+    ] {
+        let r = bounded(&env, &["exec", "--process", file, "hin-f1"], None);
+        refused_fast(&r, what);
+        let r = bounded(&env, &["update", "--resources", file, "hin-f1"], None);
+        refused_fast(&r, what);
+    }
+    let zero = std::fs::File::open("/dev/zero").unwrap();
+    let r = bounded(&env, &["update", "--resources", "-", "hin-f1"], Some(zero));
+    refused_fast(&r, "stdin: larger than the limit");
+    assert_eq!(env.status("hin-f1"), "running");
+    assert_eq!(env.rsrun(&["delete", "-f", "hin-f1"]).code, 0);
+    env.assert_clean("hin-f1", None);
+}
+
+#[test]
+fn container_passwd_that_is_not_a_regular_file_cannot_hang_the_init() {
+    let env = Env::new("hi-passwd");
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    env.set_args(&["sh", "-c", "echo HOME=$HOME"]);
+    // The image's regular passwd gives HOME.
+    let r = env.rsrun(&["run", "--bundle", &bundle, "hin-p-ok"]);
+    assert_eq!(r.stdout, "HOME=/root\n", "{}", r.stderr);
+    let passwd = env.bundle.join("rootfs/etc/passwd");
+    std::fs::remove_file(&passwd).unwrap();
+    mkfifo(&passwd);
+    let r = bounded(&env, &["run", "--bundle", &bundle, "hin-p-fifo"], None);
+    refused_fast(&r, "/etc/passwd: is a FIFO, not a regular file");
+    env.assert_clean("hin-p-fifo", None);
+    // A symlink resolved inside the container to its /dev/zero.
+    std::fs::remove_file(&passwd).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &passwd).unwrap();
+    let r = bounded(&env, &["run", "--bundle", &bundle, "hin-p-zero"], None);
+    refused_fast(&r, "/etc/passwd: is a character device, not a regular file");
+    env.assert_clean("hin-p-zero", None);
+    // With HOME given, the file is not read at all.
+    env.edit(|v| {
+        v["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("HOME=/tmp"))
+    });
+    let r = env.rsrun(&["run", "--bundle", &bundle, "hin-p-home"]);
+    assert_eq!(r.stdout, "HOME=/tmp\n", "{}", r.stderr);
+}
+
+#[test]
+fn huge_cpuset_ranges_are_refused_fast() {
+    let env = Env::new("hi-cpuset");
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    let good = env.config();
+    let huge = "0-4000000000";
+    for (n, (path, val, field)) in [
+        (
+            "/linux/resources/cpu/cpus",
+            huge,
+            "linux.resources.cpu.cpus",
+        ),
+        (
+            "/linux/resources/cpu/cpus",
+            "0-4294967295",
+            "linux.resources.cpu.cpus",
+        ),
+        (
+            "/linux/resources/cpu/cpus",
+            "4294967295",
+            "linux.resources.cpu.cpus",
+        ),
+        (
+            "/linux/resources/cpu/mems",
+            huge,
+            "linux.resources.cpu.mems",
+        ),
+        (
+            "/process/execCPUAffinity/initial",
+            huge,
+            "process.execCPUAffinity.initial",
+        ),
+        (
+            "/process/execCPUAffinity/final",
+            "4294967295",
+            "process.execCPUAffinity.final",
+        ),
+        (
+            "/process/execCPUAffinity/final",
+            "0,4096",
+            "process.execCPUAffinity.final",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut v = good.clone();
+        let (parent, key) = path.rsplit_once('/').unwrap();
+        let mut cur = &mut v;
+        for p in parent.split('/').skip(1) {
+            if cur.get(p).is_none() {
+                cur[p] = json!({});
+            }
+            cur = &mut cur[p];
+        }
+        cur[key] = json!(val);
+        env.write_config(&v);
+        let id = format!("hin-cpu{n}");
+        let r = bounded(&env, &["create", "--bundle", &bundle, &id], None);
+        refused_fast(&r, &format!("{field}: \"{val}\": "));
+        assert!(
+            r.0.stderr.contains("is not online on this host"),
+            "{}",
+            r.0.stderr
+        );
+        env.assert_clean(&id, None);
+    }
+    // update: the same ranges refused, the container's cpuset untouched; a valid one applies.
+    env.write_config(&good);
+    running(&env, "hin-cu", json!({"uid": 0, "gid": 0}));
+    let cpus_file = || {
+        let cg = rsrun::cgroups::Cgroup::resolve(None, "hin-cu").unwrap();
+        let d = cg
+            .dirs
+            .iter()
+            .find(|d| d.path.join("cpuset.cpus").exists())
+            .expect("no cpuset.cpus for the container");
+        std::fs::read_to_string(d.path.join("cpuset.cpus")).unwrap()
+    };
+    let before = cpus_file();
+    for (flag, field) in [
+        ("--cpuset-cpus", "linux.resources.cpu.cpus"),
+        ("--cpuset-mems", "linux.resources.cpu.mems"),
+    ] {
+        let r = bounded(&env, &["update", flag, huge, "hin-cu"], None);
+        refused_fast(&r, &format!("{field}: \"{huge}\": "));
+    }
+    assert_eq!(cpus_file(), before);
+    let r = env.rsrun(&["update", "--cpuset-cpus", "0", "hin-cu"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(cpus_file().trim(), "0");
+    assert_eq!(env.rsrun(&["delete", "-f", "hin-cu"]).code, 0);
+    env.assert_clean("hin-cu", None);
+}
+
+#[test]
+fn device_nodes_created_are_no_cgroup_grant() {
+    let env = Env::new("hi-devices");
+    env.edit(|v| {
+        v["linux"]["devices"] = json!([{
+            "path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11,
+            "fileMode": 438, "uid": 0, "gid": 0
+        }]);
+        v["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
+        v["process"]["args"] = json!([
+            "sh", "-c",
+            "ls -ln /dev/kmsg; echo x > /dev/kmsg && echo wrote-kmsg; cat /dev/null && echo null-ok"
+        ]);
+    });
+    let r = env.create("hin-d1");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let cg = rsrun::cgroups::Cgroup::resolve(None, "hin-d1").unwrap();
+    if cg.mode != rsrun::cgroups::Mode::V2 {
+        let d = cg
+            .dirs
+            .iter()
+            .find(|d| d.path.join("devices.list").exists())
+            .expect("no devices hierarchy for the container");
+        let list = std::fs::read_to_string(d.path.join("devices.list")).unwrap();
+        let want: Vec<String> = rsrun::cgroups::resources::default_allowed()
+            .iter()
+            .map(rsrun::cgroups::resources::device_rule_text)
+            .collect();
+        assert_eq!(list.lines().collect::<Vec<_>>(), want, "devices.list");
+    }
+    assert_eq!(env.rsrun(&["delete", "-f", "hin-d1"]).code, 0);
+    env.assert_clean("hin-d1", None);
+    // From inside: the node exists, writing it is refused by the device cgroup, and the
+    // default devices still work.
+    let r = env.rsrun(&["run", "--bundle", env.bundle.to_str().unwrap(), "hin-d2"]);
+    assert!(
+        r.stdout.contains(" 1,  11 "),
+        "no /dev/kmsg node: {}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("wrote-kmsg"), "/dev/kmsg was writable");
+    assert!(
+        r.stderr.contains("/dev/kmsg: Operation not permitted"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("null-ok"), "{} {}", r.stdout, r.stderr);
+    env.assert_clean("hin-d2", None);
+}
