@@ -477,3 +477,182 @@ fn device_nodes_created_are_no_cgroup_grant() {
     assert!(r.stdout.contains("null-ok"), "{} {}", r.stdout, r.stderr);
     env.assert_clean("hin-d2", None);
 }
+
+/// Edit a copy of `good`, expect `create` to refuse it naming `needle`.
+fn refused_with(env: &Env, good: &Value, id: &str, edit: impl FnOnce(&mut Value), needle: &str) {
+    let mut v = good.clone();
+    edit(&mut v);
+    env.write_config(&v);
+    refused(env, id, needle);
+}
+
+#[test]
+fn special_values_in_process_fields_are_refused() {
+    let env = Env::new("hi-special");
+    let good = env.config();
+    for (n, adj) in [-1001i64, 1001, 2147483647, -2147483648]
+        .into_iter()
+        .enumerate()
+    {
+        refused_with(
+            &env,
+            &good,
+            &format!("hin-oom{n}"),
+            |v| v["process"]["oomScoreAdj"] = json!(adj),
+            &format!("process.oomScoreAdj: {adj} is outside -1000..1000"),
+        );
+    }
+    for (n, (name, size)) in [
+        ("height", json!({"height": 65536, "width": 80})),
+        ("width", json!({"height": 24, "width": 4294967295u32})),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        refused_with(
+            &env,
+            &good,
+            &format!("hin-cs{n}"),
+            |v| v["process"]["consoleSize"] = size,
+            &format!("process.consoleSize.{name}"),
+        );
+    }
+    refused_with(
+        &env,
+        &good,
+        "hin-sched",
+        |v| v["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "priority": -1}),
+        "process.scheduler.priority: -1 is negative",
+    );
+    let with_time = |v: &mut Value, ns: u32| {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        v["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 5, "nanosecs": ns}});
+    };
+    for (n, ns) in [1_000_000_000u32, u32::MAX].into_iter().enumerate() {
+        refused_with(
+            &env,
+            &good,
+            &format!("hin-time{n}"),
+            |v| with_time(v, ns),
+            &format!("linux.timeOffsets.monotonic.nanosecs: {ns} is not below"),
+        );
+    }
+    // The ends of the valid ranges are given exactly.
+    let mut v = good.clone();
+    v["process"]["oomScoreAdj"] = json!(1000);
+    with_time(&mut v, 999_999_999);
+    env.write_config(&v);
+    let r = env.run(
+        "hin-edges",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/oom_score_adj /proc/self/timens_offsets",
+        ],
+    );
+    assert!(r.stdout.starts_with("1000\n"), "{} {}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["monotonic", "5", "999999999"]),
+        "{:?} {}",
+        r.stdout,
+        r.stderr
+    );
+    env.assert_clean("hin-edges", None);
+}
+
+#[test]
+fn device_numbers_and_owners_out_of_range_are_refused() {
+    let env = Env::new("hi-devnums");
+    let good = env.config();
+    let node = |major: i64, minor: i64, uid: u32| {
+        json!([{"path": "/dev/hin", "type": "c", "major": major, "minor": minor,
+                "fileMode": 384, "uid": uid, "gid": 0}])
+    };
+    for (n, (dev, field)) in [
+        (
+            node(4097, 1, 0),
+            "linux.devices[0].major: 4097 is outside 0-4095",
+        ),
+        (
+            node(1, 1_048_576, 0),
+            "linux.devices[0].minor: 1048576 is outside",
+        ),
+        (node(-1, 3, 0), "linux.devices[0].major: -1 is outside"),
+        (
+            node(1, 3, 4294967295),
+            "linux.devices[0].uid: 4294967295 is outside",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        refused_with(
+            &env,
+            &good,
+            &format!("hin-dn{n}"),
+            |v| v["linux"]["devices"] = dev,
+            field,
+        );
+    }
+    for (n, (rule, field)) in [
+        (
+            json!({"allow": true, "type": "c", "major": 4294967297i64, "minor": 1, "access": "rwm"}),
+            "linux.resources.devices[1].major: 4294967297 is neither",
+        ),
+        (
+            json!({"allow": true, "type": "c", "major": 1, "minor": -2, "access": "rwm"}),
+            "linux.resources.devices[1].minor: -2 is neither",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        refused_with(
+            &env,
+            &good,
+            &format!("hin-dr{n}"),
+            |v| {
+                v["linux"]["resources"]["devices"] =
+                    json!([{"allow": false, "access": "rwm"}, rule])
+            },
+            field,
+        );
+    }
+    // The largest device number is created as given.
+    let mut v = good.clone();
+    v["linux"]["devices"] = node(4095, 1_048_575, 0);
+    env.write_config(&v);
+    let r = env.run("hin-dmax", &["stat", "-c", "%t %T %u", "/dev/hin"]);
+    assert_eq!(r.stdout, "fff fffff 0\n", "{}", r.stderr);
+    env.assert_clean("hin-dmax", None);
+}
+
+#[test]
+fn preserve_fds_that_would_wrap_are_refused() {
+    let env = Env::new("hi-pfds");
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    for (n, fds) in ["4294967295", "4294967292"].into_iter().enumerate() {
+        let id = format!("hin-pf{n}");
+        let r = env.rsrun(&["run", "--preserve-fds", fds, "--bundle", &bundle, &id]);
+        assert_one_line_error(&r, &format!("--preserve-fds {fds}: "));
+        env.assert_clean(&id, None);
+    }
+    running(&env, "hin-pfx", json!({"uid": 0, "gid": 0}));
+    let r = env.rsrun(&[
+        "exec",
+        "--preserve-fds",
+        "4294967292",
+        "hin-pfx",
+        "ls",
+        "/proc/self/fd",
+    ]);
+    assert_one_line_error(&r, "--preserve-fds 4294967292: ");
+    assert_eq!(r.stdout, "");
+    assert_eq!(env.rsrun(&["delete", "-f", "hin-pfx"]).code, 0);
+    env.assert_clean("hin-pfx", None);
+}

@@ -70,6 +70,21 @@ pub fn device_rule_text(r: &LinuxDeviceCgroup) -> String {
     format!("{t} {}:{} {access}", n(r.major()), n(r.minor()))
 }
 
+/// A rule's major and minor: -1 (or absent) is the wildcard, as in runc; any other
+/// negative, or a number past 32 bits (which the eBPF filter would truncate into another
+/// device's number), is refused.
+fn check_numbers(i: usize, r: &LinuxDeviceCgroup) -> Result<()> {
+    for (name, v) in [("major", r.major()), ("minor", r.minor())] {
+        if let Some(v) = v.filter(|v| *v != -1 && !(0..=u32::MAX as i64).contains(v)) {
+            return Err(Error::config(
+                format!("linux.resources.devices[{i}].{name}"),
+                format!("{v} is neither -1 (any) nor a device number"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_access(i: usize, r: &LinuxDeviceCgroup) -> Result<()> {
     if let Some(a) = r.access() {
         if a.is_empty() || !a.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
@@ -89,6 +104,7 @@ pub fn device_rules(res: &LinuxResources) -> Result<Vec<LinuxDeviceCgroup>> {
     let mut rules = Vec::new();
     for (i, r) in res.devices().iter().flatten().enumerate() {
         check_access(i, r)?;
+        check_numbers(i, r)?;
         rules.push(r.clone());
     }
     rules.extend(default_allowed());

@@ -71,7 +71,7 @@ impl Runtime {
             cgroup,
             &PlanOptions {
                 no_pivot: o.no_pivot,
-                preserve_fds: o.preserve_fds + listen,
+                preserve_fds: o.preserve_fds.saturating_add(listen),
                 new_keyring: !o.no_new_keyring,
                 seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
             },

@@ -111,12 +111,19 @@ pub fn plan(
                 format!("{nice} is not -20..19"),
             ));
         }
+        let priority = s.priority().unwrap_or(0);
+        if priority < 0 {
+            return Err(Error::config(
+                "process.scheduler.priority",
+                format!("{priority} is negative"),
+            ));
+        }
         a.sched = Some(crate::sys::sched::SchedAttr {
             size: 56,
             policy,
             flags,
             nice,
-            priority: s.priority().unwrap_or(0).max(0) as u32,
+            priority: priority as u32,
             runtime: s.runtime().unwrap_or(0),
             deadline: s.deadline().unwrap_or(0),
             period: s.period().unwrap_or(0),

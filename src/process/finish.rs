@@ -86,7 +86,7 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
 
 /// Nothing of rsrun's survives execve but stdio and --preserve-fds. Returns only on failure.
 pub fn exec(p: &ProcessPlan, e: &Exec) -> Error {
-    if let Err(err) = sys::cloexec_from(3 + p.preserve_fds) {
+    if let Err(err) = sys::cloexec_from(p.preserve_fds.saturating_add(3)) {
         return err;
     }
     if let Err(err) = super::attrs::apply_last(&p.attrs) {

@@ -87,6 +87,22 @@ fn user_ids(u: &oci_spec::runtime::User) -> Result<()> {
 /// The checks of a process object: the container's, or one `exec` runs.
 pub fn process_fields(p: &oci_spec::runtime::Process) -> Result<()> {
     user_ids(p.user())?;
+    if let Some(adj) = p.oom_score_adj().filter(|a| !(-1000..=1000).contains(a)) {
+        return Err(Error::config(
+            "process.oomScoreAdj",
+            format!("{adj} is outside -1000..1000"),
+        ));
+    }
+    if let Some(b) = p.console_size() {
+        for (name, v) in [("height", b.height()), ("width", b.width())] {
+            if v > u16::MAX as u64 {
+                return Err(Error::config(
+                    format!("process.consoleSize.{name}"),
+                    format!("{v} is larger than {}", u16::MAX),
+                ));
+            }
+        }
+    }
     match p.args() {
         Some(a) if !a.is_empty() && !a[0].is_empty() => {}
         _ => return Err(Error::config("process.args", "missing or empty")),
@@ -272,11 +288,17 @@ fn time_offsets(spec: &Spec) -> Result<()> {
             "time offsets need a new time namespace",
         ));
     }
-    for k in offsets.keys() {
+    for (k, o) in &offsets {
         if k != "monotonic" && k != "boottime" {
             return Err(Error::config(
                 format!("linux.timeOffsets.{k}"),
                 "unknown clock (expected monotonic or boottime)",
+            ));
+        }
+        if let Some(ns) = o.nanosecs().filter(|n| *n >= 1_000_000_000) {
+            return Err(Error::config(
+                format!("linux.timeOffsets.{k}.nanosecs"),
+                format!("{ns} is not below 1000000000"),
             ));
         }
     }
