@@ -656,3 +656,19 @@ fn preserve_fds_that_would_wrap_are_refused() {
     assert_eq!(env.rsrun(&["delete", "-f", "hin-pfx"]).code, 0);
     env.assert_clean("hin-pfx", None);
 }
+
+#[test]
+fn hook_timeout_too_large_for_the_clock_is_no_deadline() {
+    let env = Env::new("hi-hooktime");
+    let out = env.dir.join("hook.out");
+    let script = format!("echo ran > {}", out.display());
+    env.edit(|v| {
+        v["hooks"] = json!({"createRuntime": [{
+            "path": "/bin/sh", "args": ["sh", "-c", script], "timeout": i64::MAX
+        }]})
+    });
+    let r = env.run("hin-hook", &["echo", "ok"]);
+    assert_eq!(r.stdout, "ok\n", "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "ran\n");
+    env.assert_clean("hin-hook", None);
+}

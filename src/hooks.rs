@@ -64,7 +64,8 @@ fn run_one(kind: &'static str, h: &Hook, state: &[u8]) -> Result<()> {
     let deadline = h
         .timeout()
         .filter(|t| *t > 0)
-        .map(|t| Instant::now() + Duration::from_secs(t as u64));
+        // A timeout too large to add to the clock is no deadline (it would never come).
+        .and_then(|t| Instant::now().checked_add(Duration::from_secs(t as u64)));
     let mut delay = Duration::from_micros(200);
     loop {
         match child.try_wait() {
