@@ -672,3 +672,33 @@ fn hook_timeout_too_large_for_the_clock_is_no_deadline() {
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "ran\n");
     env.assert_clean("hin-hook", None);
 }
+
+#[test]
+fn zero_memory_values_mean_unset() {
+    let env = Env::new("hi-mem0");
+    env.edit(|v| {
+        v["linux"]["resources"]["memory"] = json!({"limit": 0, "reservation": 0, "swap": 0})
+    });
+    // A limit of 0 written to the cgroup left the init no memory to start in.
+    let r = env.run("hin-mem0", &["echo", "ok"]);
+    assert_eq!(r.stdout, "ok\n", "{}", r.stderr);
+    env.assert_clean("hin-mem0", None);
+    running(&env, "hin-mem0d", json!({"uid": 0, "gid": 0}));
+    let cg = rsrun::cgroups::Cgroup::resolve(None, "hin-mem0d").unwrap();
+    let (file, unlimited) = if cg.mode == rsrun::cgroups::Mode::V2 {
+        ("memory.max", "max")
+    } else {
+        ("memory.limit_in_bytes", "9223372036854771712")
+    };
+    let d = cg
+        .dirs
+        .iter()
+        .find(|d| d.path.join(file).exists())
+        .expect("no memory controller for the container");
+    assert_eq!(
+        std::fs::read_to_string(d.path.join(file)).unwrap().trim(),
+        unlimited
+    );
+    assert_eq!(env.rsrun(&["delete", "-f", "hin-mem0d"]).code, 0);
+    env.assert_clean("hin-mem0d", None);
+}

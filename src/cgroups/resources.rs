@@ -143,7 +143,8 @@ pub fn blkio_to_io_weight(w: u16) -> u64 {
     1 + ((w.clamp(10, 1000) as u64 - 10) * 9999) / 990
 }
 
-/// Memory values are bytes, or -1 for "no limit"; anything below is refused.
+/// Memory values are bytes, or -1 for "no limit"; anything below is refused. 0 means
+/// "not set" (runc's reading): writing it would leave the container no memory at all.
 fn check_memory(res: &LinuxResources) -> Result<()> {
     if let Some(m) = res.memory() {
         for (v, f) in [
@@ -227,7 +228,7 @@ pub fn v1(res: &LinuxResources, devices: bool) -> Result<Vec<Write>> {
                 "linux.resources.memory.useHierarchy",
             ));
         }
-        if let Some(v) = m.limit() {
+        if let Some(v) = m.limit().filter(|v| *v != 0) {
             out.push(w(
                 "memory",
                 "memory.limit_in_bytes",
@@ -235,7 +236,7 @@ pub fn v1(res: &LinuxResources, devices: bool) -> Result<Vec<Write>> {
                 "linux.resources.memory.limit",
             ));
         }
-        if let Some(v) = m.swap() {
+        if let Some(v) = m.swap().filter(|v| *v != 0) {
             out.push(w(
                 "memory",
                 "memory.memsw.limit_in_bytes",
@@ -243,7 +244,7 @@ pub fn v1(res: &LinuxResources, devices: bool) -> Result<Vec<Write>> {
                 "linux.resources.memory.swap",
             ));
         }
-        if let Some(v) = m.reservation() {
+        if let Some(v) = m.reservation().filter(|v| *v != 0) {
             out.push(w(
                 "memory",
                 "memory.soft_limit_in_bytes",
@@ -457,7 +458,7 @@ pub fn v2(res: &LinuxResources) -> Result<Vec<Write>> {
                 "the OOM killer cannot be disabled on cgroup v2",
             ));
         }
-        if let Some(v) = m.limit() {
+        if let Some(v) = m.limit().filter(|v| *v != 0) {
             out.push(w(
                 "",
                 "memory.max",
@@ -465,7 +466,7 @@ pub fn v2(res: &LinuxResources) -> Result<Vec<Write>> {
                 "linux.resources.memory.limit",
             ));
         }
-        if let Some(v) = m.reservation() {
+        if let Some(v) = m.reservation().filter(|v| *v != 0) {
             out.push(w(
                 "",
                 "memory.low",
@@ -473,7 +474,7 @@ pub fn v2(res: &LinuxResources) -> Result<Vec<Write>> {
                 "linux.resources.memory.reservation",
             ));
         }
-        if let Some(swap) = m.swap() {
+        if let Some(swap) = m.swap().filter(|v| *v != 0) {
             // v1's swap is memory+swap; v2's swap.max is swap alone.
             let v = match (swap, m.limit()) {
                 (s, _) if s < 0 => "max".to_string(),
@@ -690,6 +691,13 @@ mod tests {
         assert_eq!(blkio_to_io_weight(10), 1);
         assert_eq!(blkio_to_io_weight(1000), 10000);
         assert_eq!(blkio_to_io_weight(500), 4950);
+    }
+
+    #[test]
+    fn zero_memory_values_are_not_set() {
+        let r = res(serde_json::json!({"memory": {"limit": 0, "reservation": 0, "swap": 0}}));
+        assert_eq!(v1(&r, false).unwrap(), vec![]);
+        assert_eq!(v2(&r).unwrap(), vec![]);
     }
 
     #[test]
