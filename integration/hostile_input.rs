@@ -702,3 +702,66 @@ fn zero_memory_values_mean_unset() {
     assert_eq!(env.rsrun(&["delete", "-f", "hin-mem0d"]).code, 0);
     env.assert_clean("hin-mem0d", None);
 }
+
+#[test]
+fn arrays_where_the_spec_has_objects_are_refused() {
+    let env = Env::new("hi-arrays");
+    let good = env.config();
+    for (n, (ptr, field)) in [
+        ("/process/user", "process.user"),
+        ("/process/capabilities", "process.capabilities"),
+        ("/process/consoleSize", "process.consoleSize"),
+        ("/linux/resources", "linux.resources"),
+        ("/linux/resources/memory", "linux.resources.memory"),
+        ("/mounts/0", "mounts[0]"),
+        ("/root", "root"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (parent, key) = ptr.rsplit_once('/').unwrap();
+        refused_with(
+            &env,
+            &good,
+            &format!("hin-arr{n}"),
+            |v| {
+                let p = v.pointer_mut(parent).unwrap();
+                match p {
+                    Value::Array(a) => a[key.parse::<usize>().unwrap()] = json!([]),
+                    _ => p[key] = json!([]),
+                }
+            },
+            // (serde's own refusal of some says "invalid length" instead)
+            &format!("config.json: {field}: invalid "),
+        );
+    }
+    // A user given as an array would have been read positionally: uid 0, gid 0.
+    refused_with(
+        &env,
+        &good,
+        "hin-arr-user",
+        |v| v["process"]["user"] = json!([0, 0]),
+        "process.user: invalid type: array",
+    );
+    // exec --process and update --resources refuse them too.
+    env.write_config(&good);
+    running(&env, "hin-arrx", json!({"uid": 1000, "gid": 1000}));
+    let pf = env.dir.join("process.json");
+    for (n, (key, val)) in [("user", json!([0, 0])), ("capabilities", json!([]))]
+        .into_iter()
+        .enumerate()
+    {
+        let mut p = json!({"args": ["id"], "cwd": "/", "user": {"uid": 1000, "gid": 1000}});
+        p[key] = val;
+        std::fs::write(&pf, p.to_string()).unwrap();
+        let r = env.rsrun(&["exec", "--process", pf.to_str().unwrap(), "hin-arrx"]);
+        assert_one_line_error(&r, &format!("process.json: {key}: invalid type: array"));
+        assert_eq!(r.stdout, "", "the process ran ({n})");
+    }
+    let rf = env.dir.join("resources.json");
+    std::fs::write(&rf, r#"{"pids": []}"#).unwrap();
+    let r = env.rsrun(&["update", "--resources", rf.to_str().unwrap(), "hin-arrx"]);
+    assert_one_line_error(&r, "--resources: pids: invalid type: array");
+    assert_eq!(env.rsrun(&["delete", "-f", "hin-arrx"]).code, 0);
+    env.assert_clean("hin-arrx", None);
+}

@@ -127,7 +127,10 @@ pub fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
     if let Some(x) = a.pids_limit {
         set(&["pids", "limit"], json!(x));
     }
-    serde_json::from_value(v).map_err(|e| Error::config("--resources", e.to_string()))
+    let res: LinuxResources = serde_json::from_value(v.clone())
+        .map_err(|e| Error::config("--resources", e.to_string()))?;
+    crate::spec::refuse_arrays_for_objects(&v, &res, std::path::Path::new("--resources"))?;
+    Ok(res)
 }
 
 pub fn update(rt: &Runtime, a: &UpdateArgs) -> Result<()> {

@@ -126,13 +126,7 @@ impl Runtime {
 /// `--process FILE`: a runtime-spec process object; errors name the JSON field.
 fn process_file(f: &Path) -> Result<Process> {
     let text = crate::spec::read_json_file(f)?;
-    let de = &mut serde_json::Deserializer::from_slice(&text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        Error::config(
-            format!("{}: {}", f.display(), e.path()),
-            e.into_inner().to_string(),
-        )
-    })
+    crate::spec::parse_json(&text, f)
 }
 
 /// The container's own process with exec's flags applied.

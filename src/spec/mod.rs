@@ -74,17 +74,75 @@ pub fn parse_full(text: &[u8], shown: &Path) -> Result<Loaded> {
 }
 
 pub fn parse(text: &[u8], shown: &Path) -> Result<Spec> {
+    parse_json(text, shown)
+}
+
+/// `shown: field`, or `shown` alone for the whole document.
+fn field_in(shown: &Path, field: &str) -> String {
+    if field == "." || field.is_empty() {
+        shown.display().to_string()
+    } else {
+        format!("{}: {field}", shown.display())
+    }
+}
+
+/// Parse a JSON document of the runtime spec (config.json, a process, resources); errors
+/// name the field. Wrong JSON types are refused, as runc does, including the one serde
+/// lets through: a struct read from an array, field by field in order (`"capabilities":
+/// []` was a process with no capabilities, `"user": [0, 0]` root).
+pub fn parse_json<T: serde::de::DeserializeOwned + serde::Serialize>(
+    text: &[u8],
+    shown: &Path,
+) -> Result<T> {
     let de = &mut serde_json::Deserializer::from_slice(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.into_inner();
-        let field = if field == "." || field.is_empty() {
-            shown.display().to_string()
-        } else {
-            format!("{}: {field}", shown.display())
+    let parsed: T = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = field_in(shown, &e.path().to_string());
+        Error::config(field, e.into_inner().to_string())
+    })?;
+    let input: serde_json::Value = serde_json::from_slice(text)
+        .map_err(|e| Error::config(shown.display().to_string(), e.to_string()))?;
+    refuse_arrays_for_objects(&input, &parsed, shown)?;
+    Ok(parsed)
+}
+
+/// Refuse a document `input` that has an array where `parsed`, its typed reading, has an
+/// object: serde filled that struct from the array's elements in field order.
+pub fn refuse_arrays_for_objects(
+    input: &serde_json::Value,
+    parsed: &impl serde::Serialize,
+    shown: &Path,
+) -> Result<()> {
+    use serde_json::Value;
+    fn find(i: &Value, o: &Value, path: &str) -> Option<String> {
+        let join = |k: &str| {
+            if path.is_empty() {
+                k.to_string()
+            } else {
+                format!("{path}.{k}")
+            }
         };
-        Error::config(field, inner.to_string())
-    })
+        match (i, o) {
+            (Value::Array(_), Value::Object(_)) => Some(path.to_string()),
+            (Value::Object(a), Value::Object(b)) => a
+                .iter()
+                .find_map(|(k, iv)| b.get(k).and_then(|ov| find(iv, ov, &join(k)))),
+            (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
+                .iter()
+                .zip(b)
+                .enumerate()
+                .find_map(|(n, (iv, ov))| find(iv, ov, &format!("{path}[{n}]"))),
+            _ => None,
+        }
+    }
+    let output = serde_json::to_value(parsed)
+        .map_err(|e| Error::config(shown.display().to_string(), e.to_string()))?;
+    match find(input, &output, "") {
+        Some(field) => Err(Error::config(
+            field_in(shown, &field),
+            "invalid type: array, expected an object",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The absolute bundle directory (runc records the bundle as an absolute path).
