@@ -214,8 +214,8 @@ fn cpuset_and_pids(
     }
 }
 
-/// Writes for a v1 (or hybrid) host. `devices`: write the device rules too
-/// (allowed in the device list); `None` leaves the device list alone (update).
+/// Writes for a v1 (or hybrid) host. `devices`: write the device rules too (create);
+/// `false` leaves the device list alone (update).
 pub fn v1(res: &LinuxResources, devices: bool) -> Result<Vec<Write>> {
     check_memory(res)?;
     let mut out = Vec::new();
