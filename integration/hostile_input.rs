@@ -25,7 +25,7 @@ fn bounded(env: &Env, args: &[&str], stdin: Option<std::fs::File>) -> (Run, Dura
     c.args([
         "-s",
         "KILL",
-        "20",
+        "60",
         RSRUN,
         "--root",
         env.root.to_str().unwrap(),
@@ -55,9 +55,11 @@ fn bounded(env: &Env, args: &[&str], stdin: Option<std::fs::File>) -> (Run, Dura
 
 /// A refusal that came quickly (the unfixed code hung, or ran for tens of seconds).
 fn refused_fast(r: &(Run, Duration), needle: &str) {
-    assert_ne!(r.0.code, 137, "rsrun was still running after 20 s");
+    assert_ne!(r.0.code, 137, "rsrun was still running after 60 s");
     assert_one_line_error(&r.0, needle);
-    assert!(r.1 < Duration::from_secs(5), "took {:?}", r.1);
+    // Milliseconds natively; the bound leaves room for an emulated (TCG) guest. The unfixed
+    // code took over 30 s on the cpuset ranges, and hung on a FIFO.
+    assert!(r.1 < Duration::from_secs(15), "took {:?}", r.1);
 }
 
 fn running(env: &Env, id: &str, user: Value) {
