@@ -767,3 +767,42 @@ fn arrays_where_the_spec_has_objects_are_refused() {
     assert_eq!(env.rsrun(&["delete", "-f", "hin-arrx"]).code, 0);
     env.assert_clean("hin-arrx", None);
 }
+
+#[test]
+fn events_intervals_of_zero_or_beyond_the_clock() {
+    let env = Env::new("hi-events");
+    running(&env, "hin-ev", json!({"uid": 0, "gid": 0}));
+    for bad in ["0.0000000001s", "99999999999999999999999h"] {
+        // (A zero interval was a busy loop that never returned.)
+        let r = bounded(&env, &["events", "--interval", bad, "hin-ev"], None);
+        refused_fast(&r, &format!("--interval {bad:?}"));
+    }
+    // An interval the clock cannot add: the first stats, then none, until the end.
+    let out = env.dir.join("events.out");
+    let mut c = env.cmd(&["events", "--interval", "5000000000000000h", "hin-ev"]);
+    c.stdout(std::fs::File::create(&out).unwrap());
+    let mut child = c.spawn().unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&out).unwrap().is_empty() {
+        assert!(Instant::now() < end, "no stats from events");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "events ended early");
+    assert_eq!(env.rsrun(&["kill", "hin-ev", "KILL"]).code, 0);
+    let end = Instant::now() + Duration::from_secs(10);
+    let st = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < end,
+            "events did not end with the container"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(st.success(), "events: {st}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert_eq!(env.rsrun(&["delete", "hin-ev"]).code, 0);
+    env.assert_clean("hin-ev", None);
+}
