@@ -806,3 +806,55 @@ fn events_intervals_of_zero_or_beyond_the_clock() {
     assert_eq!(env.rsrun(&["delete", "hin-ev"]).code, 0);
     env.assert_clean("hin-ev", None);
 }
+
+#[test]
+fn seccomp_errno_ret_that_would_wrap_to_success_is_refused() {
+    let env = Env::new("hi-scmp");
+    let good = env.config();
+    let profile = |default_ret: Option<u32>, ret: u32| {
+        let mut p = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": ret}]
+        });
+        if let Some(d) = default_ret {
+            p["defaultErrnoRet"] = json!(d);
+        }
+        p
+    };
+    for (n, (p, field)) in [
+        (
+            profile(None, 65536),
+            "linux.seccomp.syscalls[0].errnoRet: 65536 is above 4094",
+        ),
+        (
+            profile(None, 4294967295),
+            "linux.seccomp.syscalls[0].errnoRet: 4294967295 is above",
+        ),
+        (
+            profile(Some(65536), 1),
+            "linux.seccomp.defaultErrnoRet: 65536 is above 4094",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        refused_with(
+            &env,
+            &good,
+            &format!("hin-scmp{n}"),
+            |v| v["linux"]["seccomp"] = p,
+            field,
+        );
+    }
+    // The largest errno is returned as given: the denied mkdir fails and creates nothing.
+    let mut v = good.clone();
+    v["linux"]["seccomp"] = profile(None, 4094);
+    env.write_config(&v);
+    let r = env.run(
+        "hin-scmp-max",
+        &["sh", "-c", "mkdir /tmp/d 2>&1 || echo refused; ls /tmp"],
+    );
+    assert!(r.stdout.contains("refused"), "{} {}", r.stdout, r.stderr);
+    assert!(!r.stdout.lines().any(|l| l == "d"), "{}", r.stdout);
+    env.assert_clean("hin-scmp-max", None);
+}
