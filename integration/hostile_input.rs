@@ -55,7 +55,7 @@ fn bounded(env: &Env, args: &[&str], stdin: Option<std::fs::File>) -> (Run, Dura
 
 /// A refusal that came quickly (the unfixed code hung, or ran for tens of seconds).
 fn refused_fast(r: &(Run, Duration), needle: &str) {
-    assert_ne!(r.0.code, 137, "rsrun was still running after 60 s");
+    assert_ne!(r.0.code, 124, "rsrun was still running after 60 s");
     assert_one_line_error(&r.0, needle);
     // Milliseconds natively; the bound leaves room for an emulated (TCG) guest. The unfixed
     // code took over 30 s on the cpuset ranges, and hung on a FIFO.
@@ -857,4 +857,37 @@ fn seccomp_errno_ret_that_would_wrap_to_success_is_refused() {
     assert!(r.stdout.contains("refused"), "{} {}", r.stdout, r.stderr);
     assert!(!r.stdout.lines().any(|l| l == "d"), "{}", r.stdout);
     env.assert_clean("hin-scmp-max", None);
+}
+
+#[test]
+fn hook_that_does_not_read_a_large_state_still_times_out() {
+    let env = Env::new("hi-hookstdin");
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    let out = env.dir.join("state.json");
+    let big = "x".repeat(1 << 20);
+    // A hook that reads the whole state gets all of it.
+    env.edit(|v| {
+        v["annotations"] = json!({"big": big});
+        v["hooks"] = json!({"createRuntime": [{
+            "path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", out.display())]
+        }]});
+    });
+    let r = env.run("hin-hs-read", &["true"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let state: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(
+        state["annotations"]["big"].as_str().map(str::len),
+        Some(1 << 20)
+    );
+    env.assert_clean("hin-hs-read", None);
+    // One that never reads it is killed at its timeout, not waited for while the state
+    // is stuck in a full pipe.
+    env.edit(|v| {
+        v["hooks"] = json!({"createRuntime": [{
+            "path": "/bin/sh", "args": ["sh", "-c", "exec sleep 100"], "timeout": 1
+        }]});
+    });
+    let r = bounded(&env, &["create", "--bundle", &bundle, "hin-hs-sleep"], None);
+    refused_fast(&r, "timed out after 1s");
+    env.assert_clean("hin-hs-sleep", None);
 }
