@@ -891,3 +891,33 @@ fn hook_that_does_not_read_a_large_state_still_times_out() {
     refused_fast(&r, "timed out after 1s");
     env.assert_clean("hin-hs-sleep", None);
 }
+
+#[test]
+fn namespace_paths_that_are_not_namespaces_are_refused_fast() {
+    let env = Env::new("hi-nspath");
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    let good = env.config();
+    let fifo = env.dir.join("netns");
+    mkfifo(&fifo);
+    let file = env.dir.join("file");
+    std::fs::write(&file, "").unwrap();
+    for (n, p) in [fifo.as_path(), Path::new("/dev/zero"), file.as_path()]
+        .into_iter()
+        .enumerate()
+    {
+        let mut v = good.clone();
+        for ns in v["linux"]["namespaces"].as_array_mut().unwrap() {
+            if ns["type"] == "network" {
+                ns["path"] = json!(p);
+            }
+        }
+        env.write_config(&v);
+        let id = format!("hin-ns{n}");
+        let r = bounded(&env, &["create", "--bundle", &bundle, &id], None);
+        refused_fast(
+            &r,
+            &format!("linux.namespaces[net].path: {p:?} is not a namespace file"),
+        );
+        env.assert_clean(&id, None);
+    }
+}
