@@ -15,7 +15,9 @@ STATIC := LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/$(shell uname
 # cgroup-related integration tests (software emulation: keep the set focused).
 V2_GUEST ?= ../shared/tools/run-in-v2-guest.sh
 V2_TESTS := resources lifecycle::pause_and_resume lifecycle::container_is_placed_in_its_cgroup \
-	lifecycle::delete_force_kills_every_process exec::exec_joins_namespaces_and_cgroup exec::exec_into_a_sub_cgroup
+	lifecycle::delete_force_kills_every_process exec::exec_joins_namespaces_and_cgroup exec::exec_into_a_sub_cgroup \
+	hostile_input::device_nodes_created_are_no_cgroup_grant hostile_input::zero_memory_values_mean_unset \
+	hostile_input::huge_cpuset_ranges_are_refused_fast
 
 all: build
 

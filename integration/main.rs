@@ -10,6 +10,7 @@ mod escapes;
 mod escapes_rootfs;
 mod exec;
 mod hooks;
+mod hostile_input;
 mod lifecycle;
 mod mounts;
 mod namespaces;

@@ -57,16 +57,36 @@ fn run_one(kind: &'static str, h: &Hook, state: &[u8]) -> Result<()> {
     }
     cmd.stdin(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| fail(format!("start: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that does not read its stdin is fine (EPIPE ignored).
-        let _ = stdin.write_all(state);
+    // The state goes in without blocking, a piece per turn of the wait loop: a hook that
+    // does not read a state larger than the pipe (large annotations) must still meet its
+    // timeout. A hook that does not read its stdin at all is fine (EPIPE ends the writing).
+    let mut stdin = child.stdin.take();
+    if let Some(s) = &stdin {
+        nix::fcntl::fcntl(
+            s,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )
+        .map_err(|e| fail(format!("stdin: {e}")))?;
     }
+    let mut sent = 0;
     let deadline = h
         .timeout()
         .filter(|t| *t > 0)
-        .map(|t| Instant::now() + Duration::from_secs(t as u64));
+        // A timeout too large to add to the clock is no deadline (it would never come).
+        .and_then(|t| Instant::now().checked_add(Duration::from_secs(t as u64)));
     let mut delay = Duration::from_micros(200);
     loop {
+        if let Some(s) = stdin.as_mut() {
+            match s.write(&state[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => sent = state.len(),
+            }
+            if sent == state.len() {
+                stdin = None;
+            }
+        }
         match child.try_wait() {
             Ok(Some(st)) if st.success() => return Ok(()),
             Ok(Some(st)) => return Err(fail(format!("failed: {st}"))),

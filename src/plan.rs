@@ -234,23 +234,11 @@ pub fn build(
 
     let resources = linux.resources().clone().unwrap_or_default();
     crate::cgroups::resources::check_cpusets(&resources)?;
-    let created: Vec<(char, i64, i64)> = rootfs
-        .devices
-        .iter()
-        .map(|d| {
-            let t = if d.kind == nix::sys::stat::SFlag::S_IFBLK {
-                'b'
-            } else {
-                'c'
-            };
-            (t, d.major as i64, d.minor as i64)
-        })
-        .collect();
     let cgroup_writes = match rootfs.cgroup.mode {
         crate::cgroups::Mode::V2 => crate::cgroups::resources::v2(&resources)?,
-        _ => crate::cgroups::resources::v1(&resources, Some(&created))?,
+        _ => crate::cgroups::resources::v1(&resources, true)?,
     };
-    let device_rules = crate::cgroups::resources::device_rules(&resources, &created)?;
+    let device_rules = crate::cgroups::resources::device_rules(&resources)?;
     let uid_mappings = linux.uid_mappings().clone().unwrap_or_default();
     let gid_mappings = linux.gid_mappings().clone().unwrap_or_default();
     let time_offsets = linux
@@ -309,6 +297,15 @@ pub fn process_plan(
     warnings: &mut Vec<String>,
 ) -> Result<ProcessPlan> {
     check_lsm_labels(proc)?;
+    // fds 3..3+N pass to the process: none of them can lie at or past the open-file
+    // limit, and a huge N must not wrap 3+N round to mark nothing close-on-exec.
+    let (_, nofile) = crate::sys::getrlimit(libc::RLIMIT_NOFILE as libc::c_int)?;
+    if u64::from(o.preserve_fds) + 3 > nofile {
+        return Err(Error::container(format!(
+            "--preserve-fds {}: fds from 3 on would go past the open-file limit {nofile}",
+            o.preserve_fds
+        )));
+    }
     let attrs = crate::process::attrs::plan(proc, linux)?;
     let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
         Some(s) => {

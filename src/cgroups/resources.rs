@@ -70,6 +70,21 @@ pub fn device_rule_text(r: &LinuxDeviceCgroup) -> String {
     format!("{t} {}:{} {access}", n(r.major()), n(r.minor()))
 }
 
+/// A rule's major and minor: -1 (or absent) is the wildcard, as in runc; any other
+/// negative, or a number past 32 bits (which the eBPF filter would truncate into another
+/// device's number), is refused.
+fn check_numbers(i: usize, r: &LinuxDeviceCgroup) -> Result<()> {
+    for (name, v) in [("major", r.major()), ("minor", r.minor())] {
+        if let Some(v) = v.filter(|v| *v != -1 && !(0..=u32::MAX as i64).contains(v)) {
+            return Err(Error::config(
+                format!("linux.resources.devices[{i}].{name}"),
+                format!("{v} is neither -1 (any) nor a device number"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_access(i: usize, r: &LinuxDeviceCgroup) -> Result<()> {
     if let Some(a) = r.access() {
         if a.is_empty() || !a.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
@@ -82,29 +97,17 @@ fn check_access(i: usize, r: &LinuxDeviceCgroup) -> Result<()> {
     Ok(())
 }
 
-/// The full device rule list: default deny, the spec's rules, runc's defaults, and the
-/// devices the spec creates.
-pub fn device_rules(
-    res: &LinuxResources,
-    created: &[(char, i64, i64)],
-) -> Result<Vec<LinuxDeviceCgroup>> {
+/// The full device rule list after the default deny: the spec's rules, then runc's
+/// defaults. The nodes `linux.devices` creates get no rule of their own: creating a node
+/// grants no access to it; only `linux.resources.devices` does (as in runc).
+pub fn device_rules(res: &LinuxResources) -> Result<Vec<LinuxDeviceCgroup>> {
     let mut rules = Vec::new();
     for (i, r) in res.devices().iter().flatten().enumerate() {
         check_access(i, r)?;
+        check_numbers(i, r)?;
         rules.push(r.clone());
     }
     rules.extend(default_allowed());
-    for (t, ma, mi) in created {
-        let typ = if *t == 'b' {
-            LinuxDeviceType::B
-        } else {
-            LinuxDeviceType::C
-        };
-        rules.push(
-            serde_json::from_value(serde_json::json!({"allow": true, "type": typ, "major": ma, "minor": mi, "access": "rwm"}))
-                .unwrap_or_default(),
-        );
-    }
     Ok(rules)
 }
 
@@ -140,7 +143,8 @@ pub fn blkio_to_io_weight(w: u16) -> u64 {
     1 + ((w.clamp(10, 1000) as u64 - 10) * 9999) / 990
 }
 
-/// Memory values are bytes, or -1 for "no limit"; anything below is refused.
+/// Memory values are bytes, or -1 for "no limit"; anything below is refused. 0 means
+/// "not set" (runc's reading): writing it would leave the container no memory at all.
 fn check_memory(res: &LinuxResources) -> Result<()> {
     if let Some(m) = res.memory() {
         for (v, f) in [
@@ -227,9 +231,9 @@ fn cpuset_and_pids(
     }
 }
 
-/// Writes for a v1 (or hybrid) host. `created` are the devices the container creates
-/// (allowed in the device list); `None` leaves the device list alone (update).
-pub fn v1(res: &LinuxResources, created: Option<&[(char, i64, i64)]>) -> Result<Vec<Write>> {
+/// Writes for a v1 (or hybrid) host. `devices`: write the device rules too (create);
+/// `false` leaves the device list alone (update).
+pub fn v1(res: &LinuxResources, devices: bool) -> Result<Vec<Write>> {
     check_memory(res)?;
     let mut out = Vec::new();
     if let Some(m) = res.memory() {
@@ -441,11 +445,11 @@ pub fn v1(res: &LinuxResources, created: Option<&[(char, i64, i64)]>) -> Result<
     }
     out.extend(rdma_writes(res, "rdma"));
     // Devices: default deny, then the rules in order.
-    let Some(created) = created else {
+    if !devices {
         return Ok(out);
-    };
+    }
     out.push(w("devices", "devices.deny", "a", "linux.resources.devices"));
-    for (i, r) in device_rules(res, created)?.iter().enumerate() {
+    for (i, r) in device_rules(res)?.iter().enumerate() {
         let file = if r.allow() {
             "devices.allow"
         } else {
@@ -878,11 +882,18 @@ mod tests {
     }
 
     #[test]
+    fn zero_memory_values_are_not_set() {
+        let r = res(serde_json::json!({"memory": {"limit": 0, "reservation": 0, "swap": 0}}));
+        assert_eq!(v1(&r, false).unwrap(), vec![]);
+        assert_eq!(v2(&r).unwrap(), vec![]);
+    }
+
+    #[test]
     fn memory_and_pids_v1_v2() {
         let r = res(
             serde_json::json!({"memory": {"limit": 1048576, "swap": 2097152}, "pids": {"limit": 10}}),
         );
-        let a = v1(&r, Some(&[])).unwrap();
+        let a = v1(&r, true).unwrap();
         assert_eq!(a[0].file, "memory.limit_in_bytes");
         assert_eq!(
             a[1],
@@ -930,11 +941,11 @@ mod tests {
     #[test]
     fn zero_memory_values_are_unset() {
         let r = res(serde_json::json!({"memory": {"limit": 0, "swap": 0, "reservation": 0}}));
-        assert_eq!(v1(&r, None).unwrap(), vec![]);
+        assert_eq!(v1(&r, false).unwrap(), vec![]);
         assert_eq!(v2(&r).unwrap(), vec![]);
         // No memory limit and no swap given: no memory+swap limit either.
         let r = res(serde_json::json!({"memory": {"limit": -1}}));
-        let a = v1(&r, None).unwrap();
+        let a = v1(&r, false).unwrap();
         assert_eq!(a[1].file, "memory.memsw.limit_in_bytes");
         assert_eq!(a[1].value, "-1");
         assert!(optional(&a[1]));
@@ -944,18 +955,18 @@ mod tests {
     fn fields_are_applied_or_refused() {
         let r = res(serde_json::json!({"memory": {"kernelTCP": 1048576}}));
         assert_eq!(
-            v1(&r, None).unwrap()[0].file,
+            v1(&r, false).unwrap()[0].file,
             "memory.kmem.tcp.limit_in_bytes"
         );
         assert!(v2(&r).unwrap_err().to_string().contains("memory.kernelTCP"));
         let r = res(serde_json::json!({"memory": {"kernel": 1048576}}));
-        assert!(v1(&r, None)
+        assert!(v1(&r, false)
             .unwrap_err()
             .to_string()
             .contains("memory.kernel"));
         assert!(v2(&r).unwrap_err().to_string().contains("memory.kernel"));
         let r = res(serde_json::json!({"memory": {"kernel": -1}}));
-        assert_eq!(v1(&r, None).unwrap(), vec![]);
+        assert_eq!(v1(&r, false).unwrap(), vec![]);
         let r = res(serde_json::json!({"memory": {"useHierarchy": false}}));
         assert!(v2(&r).unwrap_err().to_string().contains("useHierarchy"));
         let r = res(serde_json::json!({"blockIO": {"leafWeight": 300}}));
@@ -967,7 +978,7 @@ mod tests {
         let r = res(
             serde_json::json!({"memory": {"limit": 1048576, "swap": 2097152, "reservation": 4096}, "pids": {"limit": 3}}),
         );
-        let (before, after) = split_after_join(&Cgroup::none(), &v1(&r, None).unwrap());
+        let (before, after) = split_after_join(&Cgroup::none(), &v1(&r, false).unwrap());
         let files = |l: &[Write]| l.iter().map(|w| w.file.clone()).collect::<Vec<_>>();
         assert_eq!(
             files(&after.writes),
@@ -992,7 +1003,7 @@ mod tests {
         };
         let first = |limit: i64, swap: i64| {
             let r = res(serde_json::json!({"memory": {"limit": limit, "swap": swap}}));
-            order_memory(&cg, &v1(&r, None).unwrap())[0].file.clone()
+            order_memory(&cg, &v1(&r, false).unwrap())[0].file.clone()
         };
         // Growing past the current limit: memory+swap first; shrinking: memory first.
         assert_eq!(first(268435456, 536870912), "memory.memsw.limit_in_bytes");
@@ -1029,7 +1040,7 @@ mod tests {
     #[test]
     fn devices_are_default_deny() {
         let r = res(serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]}));
-        let a = v1(&r, Some(&[('c', 4, 64)])).unwrap();
+        let a = v1(&r, true).unwrap();
         let dev: Vec<String> = a
             .iter()
             .filter(|x| x.controller == "devices")
@@ -1039,9 +1050,10 @@ mod tests {
         assert_eq!(dev[1], "devices.deny a *:* rwm");
         assert!(dev.contains(&"devices.allow c 1:3 rwm".to_string()));
         assert!(dev.contains(&"devices.allow c 136:* rwm".to_string()));
-        assert_eq!(dev.last().unwrap(), "devices.allow c 4:64 rwm");
+        // What linux.devices creates is no grant: the defaults come last.
+        assert_eq!(dev.last().unwrap(), "devices.allow c 10:200 rwm");
         let bad = res(serde_json::json!({"devices": [{"allow": true, "access": "rwx"}]}));
-        assert!(v1(&bad, Some(&[]))
+        assert!(v1(&bad, true)
             .unwrap_err()
             .to_string()
             .contains("devices[0].access"));
@@ -1050,16 +1062,13 @@ mod tests {
     #[test]
     fn bad_values_name_the_field() {
         let r = res(serde_json::json!({"memory": {"swappiness": 200}}));
-        assert!(v1(&r, Some(&[]))
-            .unwrap_err()
-            .to_string()
-            .contains("swappiness"));
+        assert!(v1(&r, true).unwrap_err().to_string().contains("swappiness"));
         let r = res(serde_json::json!({"unified": {"../x": "1"}}));
         assert!(v2(&r).unwrap_err().to_string().contains("unified"));
         let r = res(serde_json::json!({"memory": {"limit": 100, "swap": 50}}));
         assert!(v2(&r).unwrap_err().to_string().contains("memory.swap"));
         let r = res(serde_json::json!({"memory": {"limit": -5}}));
-        assert!(v1(&r, None)
+        assert!(v1(&r, false)
             .unwrap_err()
             .to_string()
             .contains("memory.limit"));
@@ -1069,29 +1078,104 @@ mod tests {
             "mlx5_0 hca_handle=3 hca_object=100"
         );
         let r = res(serde_json::json!({"memory": {"useHierarchy": true}}));
-        assert_eq!(v1(&r, None).unwrap()[0].file, "memory.use_hierarchy");
+        assert_eq!(v1(&r, false).unwrap()[0].file, "memory.use_hierarchy");
     }
 }
 
-/// Parse a cpuset list (`0-3,5`).
-pub fn parse_cpuset(s: &str) -> Option<std::collections::BTreeSet<u32>> {
-    let mut out = std::collections::BTreeSet::new();
-    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-                if a > b {
-                    return None;
+/// A cpuset list (`0-3,5`) as sorted, merged inclusive ranges. Ranges are never expanded
+/// into their members: `0-4000000000` is one pair, not four billion numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdList(Vec<(u32, u32)>);
+
+impl IdList {
+    /// `None` for anything that is not a list of numbers and `a-b` ranges with a <= b.
+    pub fn parse(s: &str) -> Option<IdList> {
+        let mut ranges = Vec::new();
+        for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+            let (a, b) = match part.split_once('-') {
+                Some((a, b)) => (a.trim().parse().ok()?, b.trim().parse().ok()?),
+                None => {
+                    let x = part.trim().parse().ok()?;
+                    (x, x)
                 }
-                out.extend(a..=b);
+            };
+            if a > b {
+                return None;
             }
-            None => {
-                out.insert(part.trim().parse().ok()?);
+            ranges.push((a, b));
+        }
+        ranges.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+        for (a, b) in ranges {
+            match merged.last_mut() {
+                Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
             }
         }
+        Some(IdList(merged))
     }
-    Some(out)
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The largest member.
+    pub fn max(&self) -> Option<u32> {
+        self.0.last().map(|r| r.1)
+    }
+
+    /// The smallest member of `self` that `have` lacks.
+    pub fn first_missing(&self, have: &IdList) -> Option<u32> {
+        self.0.iter().find_map(|&(a, b)| {
+            // `have` is merged, so one range of it covers all of a..=b or some is missing.
+            match have.0.iter().find(|r| r.0 <= a && a <= r.1) {
+                None => Some(a),
+                Some(r) if r.1 < b => Some(r.1 + 1),
+                Some(_) => None,
+            }
+        })
+    }
+
+    /// Back to the kernel's list syntax.
+    pub fn text(&self) -> String {
+        let part = |&(a, b): &(u32, u32)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        };
+        self.0.iter().map(part).collect::<Vec<_>>().join(",")
+    }
+
+    /// Every member, in order; only for a list already bounded (checked against the host).
+    pub fn members(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().flat_map(|&(a, b)| a..=b)
+    }
 }
+
+/// Parse `value` (field `field`) and refuse members the host does not have, as listed in
+/// `online` (`/sys/devices/system/cpu/online` or `.../node/online`).
+pub fn check_online(field: &str, value: &str, online: &str) -> Result<IdList> {
+    let want = IdList::parse(value)
+        .ok_or_else(|| Error::config(field, format!("{value:?} is not a cpuset list")))?;
+    if let Ok(have) = crate::sys::fs::read_pseudo(online) {
+        let have = IdList::parse(&have).unwrap_or_default();
+        if let Some(x) = want.first_missing(&have) {
+            return Err(Error::config(
+                field,
+                format!(
+                    "{value:?}: {x} is not online on this host ({online}: {})",
+                    have.text()
+                ),
+            ));
+        }
+    }
+    Ok(want)
+}
+
+pub const CPUS_ONLINE: &str = "/sys/devices/system/cpu/online";
+pub const NODES_ONLINE: &str = "/sys/devices/system/node/online";
 
 /// Refuse `cpu.cpus` / `cpu.mems` naming CPUs or memory nodes the host does not have.
 pub fn check_cpusets(res: &LinuxResources) -> Result<()> {
@@ -1099,34 +1183,11 @@ pub fn check_cpusets(res: &LinuxResources) -> Result<()> {
         return Ok(());
     };
     for (val, online, field) in [
-        (
-            c.cpus(),
-            "/sys/devices/system/cpu/online",
-            "linux.resources.cpu.cpus",
-        ),
-        (
-            c.mems(),
-            "/sys/devices/system/node/online",
-            "linux.resources.cpu.mems",
-        ),
+        (c.cpus(), CPUS_ONLINE, "linux.resources.cpu.cpus"),
+        (c.mems(), NODES_ONLINE, "linux.resources.cpu.mems"),
     ] {
-        let Some(v) = val.as_deref().filter(|v| !v.is_empty()) else {
-            continue;
-        };
-        let want = parse_cpuset(v)
-            .ok_or_else(|| Error::config(field, format!("{v:?} is not a cpuset list")))?;
-        let Ok(have) = std::fs::read_to_string(online) else {
-            continue;
-        };
-        let have = parse_cpuset(&have).unwrap_or_default();
-        if let Some(x) = want.iter().find(|x| !have.contains(x)) {
-            return Err(Error::config(
-                field,
-                format!(
-                    "{v:?}: {x} is not online on this host (cpuset.cpus/mems: {})",
-                    online
-                ),
-            ));
+        if let Some(v) = val.as_deref().filter(|v| !v.is_empty()) {
+            check_online(field, v, online)?;
         }
     }
     Ok(())
@@ -1134,11 +1195,32 @@ pub fn check_cpusets(res: &LinuxResources) -> Result<()> {
 
 #[cfg(test)]
 mod cpuset_tests {
+    use super::IdList;
+
     #[test]
     fn lists() {
-        let s = super::parse_cpuset("0-2,5").unwrap();
-        assert_eq!(s.into_iter().collect::<Vec<_>>(), vec![0, 1, 2, 5]);
-        assert!(super::parse_cpuset("3-1").is_none());
-        assert!(super::parse_cpuset("x").is_none());
+        let s = IdList::parse("5,0-2").unwrap();
+        assert_eq!(s.members().collect::<Vec<_>>(), vec![0, 1, 2, 5]);
+        assert_eq!(s.text(), "0-2,5");
+        assert_eq!(IdList::parse("0-1,2,3-3").unwrap().text(), "0-3");
+        assert!(IdList::parse("3-1").is_none());
+        assert!(IdList::parse("x").is_none());
+        assert!(IdList::parse("-1").is_none());
+        assert!(IdList::parse("4294967296").is_none());
+        assert!(IdList::parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn huge_ranges_are_not_expanded() {
+        let t = std::time::Instant::now();
+        let want = IdList::parse("0-4294967295").unwrap();
+        let have = IdList::parse("0-1").unwrap();
+        assert_eq!(want.first_missing(&have), Some(2));
+        assert_eq!(want.max(), Some(u32::MAX));
+        let top = IdList::parse("4294967295").unwrap();
+        assert_eq!(top.first_missing(&have), Some(u32::MAX));
+        assert_eq!(IdList::parse("1,0").unwrap().first_missing(&have), None);
+        assert_eq!(IdList::parse("0-2").unwrap().first_missing(&have), Some(2));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
     }
 }

@@ -28,10 +28,11 @@ pub fn parse_interval(s: &str) -> Result<Duration> {
         "h" => n * 3600.0,
         _ => return Err(bad()),
     };
-    if secs <= 0.0 {
-        return Err(bad());
+    // Neither 0 (a busy loop) nor past what a Duration holds (from_secs_f64 panics).
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(bad()),
     }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 pub fn events(rt: &Runtime, id: &str, once: bool, interval: &str) -> Result<()> {
@@ -47,7 +48,8 @@ pub fn events(rt: &Runtime, id: &str, once: bool, interval: &str) -> Result<()> 
         return emit(json!({"type": "stats", "id": id, "data": stats::stats(&st.cgroup)}));
     }
     let mut ooms = stats::oom_kills(&st.cgroup);
-    let mut next = Instant::now();
+    // None: the next stats are further away than the clock reaches.
+    let mut next = Some(Instant::now());
     loop {
         if rt.state(id)?.status == "stopped" {
             return Ok(());
@@ -57,9 +59,9 @@ pub fn events(rt: &Runtime, id: &str, once: bool, interval: &str) -> Result<()> 
             ooms = now_ooms;
             emit(json!({"type": "oom", "id": id}))?;
         }
-        if Instant::now() >= next {
+        if next.is_some_and(|n| Instant::now() >= n) {
             emit(json!({"type": "stats", "id": id, "data": stats::stats(&st.cgroup)}))?;
-            next = Instant::now() + interval;
+            next = Instant::now().checked_add(interval);
         }
         std::thread::sleep(Duration::from_millis(100).min(interval));
     }
@@ -73,6 +75,17 @@ mod tests {
     fn intervals() {
         assert_eq!(parse_interval("5s").unwrap(), Duration::from_secs(5));
         assert_eq!(parse_interval("250ms").unwrap(), Duration::from_millis(250));
+        for bad in [
+            "0",
+            "0s",
+            "0.0000000001s",
+            "99999999999999999999999h",
+            "1e3s",
+            "-1s",
+        ] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+        assert!(parse_interval("5000000000000000h").is_ok());
         assert_eq!(parse_interval("2").unwrap(), Duration::from_secs(2));
         assert!(parse_interval("0s").is_err());
         assert!(parse_interval("fast").is_err());

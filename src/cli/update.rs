@@ -6,7 +6,6 @@ use crate::error::{Error, Result};
 use clap::Args;
 use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Value};
-use std::io::Read;
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct UpdateArgs {
@@ -70,16 +69,13 @@ pub fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
     let mut v: Value = match a.resources.as_deref() {
         None => json!({}),
         Some(src) => {
-            let mut text = String::new();
-            if src == "-" {
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .map_err(|e| Error::sys("read", "stdin", crate::error::io_errno(&e)))?;
+            let text = if src == "-" {
+                crate::sys::fs::read_capped(std::io::stdin(), "stdin", crate::spec::MAX_JSON_BYTES)?
             } else {
-                text = std::fs::read_to_string(src)
-                    .map_err(|e| Error::sys("open", src, crate::error::io_errno(&e)))?;
-            }
-            serde_json::from_str(&text).map_err(|e| Error::config("--resources", e.to_string()))?
+                crate::spec::read_json_file(std::path::Path::new(src))?
+            };
+            serde_json::from_slice(&text)
+                .map_err(|e| Error::config("--resources", e.to_string()))?
         }
     };
     let mut set = |path: &[&str], val: Value| {
@@ -131,7 +127,10 @@ pub fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
     if let Some(x) = a.pids_limit {
         set(&["pids", "limit"], json!(x));
     }
-    serde_json::from_value(v).map_err(|e| Error::config("--resources", e.to_string()))
+    let res: LinuxResources = serde_json::from_value(v.clone())
+        .map_err(|e| Error::config("--resources", e.to_string()))?;
+    crate::spec::refuse_arrays_for_objects(&v, &res, std::path::Path::new("--resources"))?;
+    Ok(res)
 }
 
 pub fn update(rt: &Runtime, a: &UpdateArgs) -> Result<()> {

@@ -5,6 +5,7 @@
 use super::{console_conn, write_pid_file, Runtime};
 use crate::error::{Error, Result};
 use crate::plan::{self, PlanOptions};
+use crate::spec::validate::check_id;
 use crate::state::{self, ContainerDir, Status};
 use oci_spec::runtime::Process;
 use std::path::{Path, PathBuf};
@@ -53,6 +54,7 @@ impl Runtime {
             }
             None => process_from_flags(&config.spec, o)?,
         };
+        crate::spec::validate::process_fields(&process)?;
         Ok(ExecTarget { process, config })
     }
 
@@ -123,14 +125,8 @@ impl Runtime {
 
 /// `--process FILE`: a runtime-spec process object; errors name the JSON field.
 fn process_file(f: &Path) -> Result<Process> {
-    let text = std::fs::read(f).map_err(|e| Error::sys("open", f, crate::error::io_errno(&e)))?;
-    let de = &mut serde_json::Deserializer::from_slice(&text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        Error::config(
-            format!("{}: {}", f.display(), e.path()),
-            e.into_inner().to_string(),
-        )
-    })
+    let text = crate::spec::read_json_file(f)?;
+    crate::spec::parse_json(&text, f)
 }
 
 /// The container's own process with exec's flags applied.
@@ -150,11 +146,20 @@ fn process_from_flags(spec: &oci_spec::runtime::Spec, o: &ExecOpts) -> Result<Pr
             Some((a, b)) => (a, Some(b)),
             None => (u.as_str(), None),
         };
-        let bad = || Error::container(format!("--user {u:?}: expected UID[:GID] as numbers"));
-        user.set_uid(uid.parse().map_err(|_| bad())?);
+        let id = |s: &str| -> Result<u32> {
+            let id = s.parse().map_err(|_| {
+                Error::container(format!("--user {u:?}: expected UID[:GID] as numbers"))
+            })?;
+            check_id(&format!("--user {u:?}"), id)?;
+            Ok(id)
+        };
+        user.set_uid(id(uid)?);
         if let Some(g) = gid {
-            user.set_gid(g.parse().map_err(|_| bad())?);
+            user.set_gid(id(g)?);
         }
+    }
+    for g in &o.additional_gids {
+        check_id("--additional-gids", *g)?;
     }
     if !o.additional_gids.is_empty() {
         user.set_additional_gids(Some(o.additional_gids.clone()));

@@ -71,7 +71,7 @@ impl Runtime {
             cgroup,
             &PlanOptions {
                 no_pivot: o.no_pivot,
-                preserve_fds: o.preserve_fds + listen,
+                preserve_fds: o.preserve_fds.saturating_add(listen),
                 new_keyring: !o.no_new_keyring,
                 seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
             },
@@ -185,7 +185,7 @@ impl Runtime {
         struct Process {
             terminal: Option<bool>,
         }
-        std::fs::read(bundle.join("config.json"))
+        crate::spec::read_json_file(&bundle.join("config.json"))
             .ok()
             .and_then(|t| serde_json::from_slice::<Config>(&t).ok())
             .and_then(|c| c.process?.terminal)
@@ -318,7 +318,7 @@ impl Runtime {
         check_before_update(&st.cgroup, res)?;
         let writes = match st.cgroup.mode {
             Mode::V2 => resources::v2(res)?,
-            _ => resources::v1(res, None)?,
+            _ => resources::v1(res, false)?,
         };
         resources::apply(&st.cgroup, &writes)
     }

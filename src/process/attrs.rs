@@ -26,11 +26,22 @@ pub struct Attrs {
     pub mempolicy: Option<(i32, Vec<u64>)>,
 }
 
+/// A CPU list for sched_setaffinity: only CPUs the host has online, and within the
+/// CPU_SETSIZE the call takes; checked on the ranges before any is expanded.
 fn cpus(field: &str, s: &str) -> Result<Vec<usize>> {
-    crate::cgroups::resources::parse_cpuset(s)
-        .filter(|c| !c.is_empty())
-        .map(|c| c.into_iter().map(|x| x as usize).collect())
-        .ok_or_else(|| Error::config(field, format!("{s:?} is not a CPU list")))
+    use crate::cgroups::resources::{check_online, CPUS_ONLINE};
+    let list = check_online(field, s, CPUS_ONLINE)?;
+    match list.max() {
+        None => Err(Error::config(field, format!("{s:?} names no CPU"))),
+        Some(m) if m as usize >= libc::CPU_SETSIZE as usize => Err(Error::config(
+            field,
+            format!(
+                "{s:?}: CPU {m} is beyond the {} CPUs sched_setaffinity takes",
+                libc::CPU_SETSIZE
+            ),
+        )),
+        Some(_) => Ok(list.members().map(|x| x as usize).collect()),
+    }
 }
 
 pub fn plan(
@@ -100,12 +111,19 @@ pub fn plan(
                 format!("{nice} is not -20..19"),
             ));
         }
+        let priority = s.priority().unwrap_or(0);
+        if priority < 0 {
+            return Err(Error::config(
+                "process.scheduler.priority",
+                format!("{priority} is negative"),
+            ));
+        }
         a.sched = Some(crate::sys::sched::SchedAttr {
             size: 56,
             policy,
             flags,
             nice,
-            priority: s.priority().unwrap_or(0).max(0) as u32,
+            priority: priority as u32,
             runtime: s.runtime().unwrap_or(0),
             deadline: s.deadline().unwrap_or(0),
             period: s.period().unwrap_or(0),
@@ -173,20 +191,20 @@ pub fn plan(
             }
             let mut mask = vec![0u64; 16];
             if let Some(nodes) = mp.nodes().as_deref().filter(|n| !n.is_empty()) {
-                let set = crate::cgroups::resources::parse_cpuset(nodes).ok_or_else(|| {
+                let set = crate::cgroups::resources::IdList::parse(nodes).ok_or_else(|| {
                     Error::config(
                         "linux.memoryPolicy.nodes",
                         format!("{nodes:?} is not a node list"),
                     )
                 })?;
-                for n in set {
+                if let Some(n) = set.max().filter(|n| *n as usize >= mask.len() * 64) {
+                    return Err(Error::config(
+                        "linux.memoryPolicy.nodes",
+                        format!("node {n} is out of range"),
+                    ));
+                }
+                for n in set.members() {
                     let n = n as usize;
-                    if n >= 1024 {
-                        return Err(Error::config(
-                            "linux.memoryPolicy.nodes",
-                            format!("node {n} is out of range"),
-                        ));
-                    }
                     mask[n / 64] |= 1 << (n % 64);
                 }
             }

@@ -30,13 +30,25 @@ pub struct Prepared {
 /// Open every namespace path and the cgroup directory (plan before fork).
 pub fn prepare(plan: &Plan) -> Result<Prepared> {
     let open_ns = |t: LinuxNamespaceType, p: &Path| -> Result<OwnedFd> {
-        sfs::open(p, OFlag::O_RDONLY).map_err(|e| match e {
+        let field = format!("linux.namespaces[{}].path", crate::namespaces::proc_name(t));
+        // O_NONBLOCK: a FIFO given as the path opens at once instead of blocking create
+        // forever; anything but a namespace file is then refused by name.
+        let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+        let fd = sfs::open(p, flags).map_err(|e| match e {
             Error::Sys { errno, .. } => Error::config(
-                format!("linux.namespaces[{}].path", crate::namespaces::proc_name(t)),
+                field.clone(),
                 format!("open {p:?}: {}", crate::error::ErrnoName(errno)),
             ),
             e => e,
-        })
+        })?;
+        const NSFS_MAGIC: i64 = 0x6e73_6673;
+        if sfs::fs_type(&fd, p)? != NSFS_MAGIC {
+            return Err(Error::config(
+                field,
+                format!("{p:?} is not a namespace file"),
+            ));
+        }
+        Ok(fd)
     };
     let mut joins = Vec::new();
     for (t, p) in &plan.ns.join_in_child {

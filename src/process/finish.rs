@@ -71,7 +71,7 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
     check_cwd_inside_root(&p.cwd)?;
     let mut env = p.env.clone();
     if !p.has_home {
-        env.push(CString::new(format!("HOME={}", home_of(p.uid))).unwrap_or_default());
+        env.push(CString::new(format!("HOME={}", home_of(p.uid)?)).unwrap_or_default());
     }
     let exe = find_executable(&p.args[0], &p.path_env)?;
     if p.no_new_privs {
@@ -85,7 +85,7 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
 
 /// Nothing of rsrun's survives execve but stdio and --preserve-fds. Returns only on failure.
 pub fn exec(p: &ProcessPlan, e: &Exec) -> Error {
-    if let Err(err) = sys::cloexec_from(3 + p.preserve_fds) {
+    if let Err(err) = sys::cloexec_from(p.preserve_fds.saturating_add(3)) {
         return err;
     }
     if let Err(err) = super::attrs::apply_last(&p.attrs) {
@@ -123,17 +123,29 @@ fn check_cwd_inside_root(cwd: &Path) -> Result<()> {
     Ok(())
 }
 
-/// HOME for a uid from the container's /etc/passwd, `/` when absent (runc's rule).
-fn home_of(uid: u32) -> String {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd
+/// The most of the container's /etc/passwd rsrun reads.
+const MAX_PASSWD_BYTES: u64 = 4 << 20;
+
+/// HOME for a uid from the container's /etc/passwd, `/` when the file is absent or
+/// unreadable or has no entry (runc's rule). The image controls that file: a FIFO, a
+/// device or an oversized file there is refused, so it can neither hang nor exhaust the
+/// init.
+fn home_of(uid: u32) -> Result<String> {
+    let passwd = match sys::fs::read_regular(Path::new("/etc/passwd"), MAX_PASSWD_BYTES) {
+        Ok(data) => String::from_utf8_lossy(&data).into_owned(),
+        Err(e @ Error::Config { .. }) => {
+            return Err(Error::Child(format!("HOME lookup: container's {e}")))
+        }
+        Err(_) => return Ok("/".into()),
+    };
+    Ok(passwd
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
             (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_string())
         })
         .next()
-        .unwrap_or_else(|| "/".into())
+        .unwrap_or_else(|| "/".into()))
 }
 
 /// Resolve args[0] the way execvp would, in the container, so a missing executable fails

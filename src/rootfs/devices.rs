@@ -2,6 +2,7 @@
 //! symlinks. mknod where allowed; inside a user namespace, a bind of the host node.
 
 use crate::error::{Error, Result, SysContext};
+use crate::spec::validate::check_id;
 use crate::sys::fs::{self as sfs, Leaf};
 use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
@@ -63,12 +64,21 @@ pub fn from_spec(i: usize, d: &LinuxDevice) -> Result<DevicePlan> {
             format!("{:?} is not under /dev", d.path()),
         ));
     }
-    if kind != SFlag::S_IFIFO && (d.major() < 0 || d.minor() < 0) {
-        return Err(Error::config(
-            format!("linux.devices[{i}]"),
-            "negative major or minor",
-        ));
+    // mknod takes a 32-bit dev_t: 12 bits of major, 20 of minor. A larger number would
+    // be truncated into another device's (major 4097 is major 1).
+    if kind != SFlag::S_IFIFO {
+        for (name, v, max) in [("major", d.major(), 4095), ("minor", d.minor(), 1_048_575)] {
+            if !(0..=max).contains(&v) {
+                return Err(Error::config(
+                    format!("linux.devices[{i}].{name}"),
+                    format!("{v} is outside 0-{max}"),
+                ));
+            }
+        }
     }
+    let field = |f: &str| format!("linux.devices[{i}].{f}");
+    check_id(&field("uid"), d.uid().unwrap_or(0))?;
+    check_id(&field("gid"), d.gid().unwrap_or(0))?;
     Ok(DevicePlan {
         path: super::clean(d.path()),
         kind,

@@ -57,6 +57,22 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>, default_errno: u32) -> Scmp
     }
 }
 
+/// The largest errno libseccomp lets a filter return (the kernel's MAX_ERRNO is 4095).
+/// libseccomp keeps 16 bits of the value, so errnoRet 65536 became 0: the denied syscall
+/// "succeeded" without running.
+const MAX_ERRNO_RET: u32 = 4094;
+
+fn check_errno_ret(field: &str, a: LinuxSeccompAction, ret: Option<u32>) -> Result<()> {
+    let max = match a {
+        LinuxSeccompAction::ScmpActTrace => u16::MAX as u32,
+        _ => MAX_ERRNO_RET,
+    };
+    match ret.filter(|r| *r > max) {
+        Some(r) => Err(Error::config(field, format!("{r} is above {max}"))),
+        None => Ok(()),
+    }
+}
+
 fn compare(i: usize, j: usize, a: &oci_spec::runtime::LinuxSeccompArg) -> Result<ScmpArgCompare> {
     if a.index() > 5 {
         return Err(Error::config(
@@ -87,6 +103,11 @@ fn scmp_err(field: String, e: impl std::fmt::Display) -> Error {
 /// Compile the profile. `wait_killable_recv` is the flag oci-spec's types cannot carry
 /// (see `spec::Loaded`).
 pub fn compile(s: &LinuxSeccomp, wait_killable_recv: bool) -> Result<Filter> {
+    check_errno_ret(
+        "linux.seccomp.defaultErrnoRet",
+        LinuxSeccompAction::ScmpActErrno,
+        s.default_errno_ret(),
+    )?;
     let default_errno = s.default_errno_ret().unwrap_or(libc::EPERM as u32);
     let default = action(s.default_action(), None, default_errno);
     let mut ctx = ScmpFilterContext::new(default)
@@ -123,6 +144,11 @@ pub fn compile(s: &LinuxSeccomp, wait_killable_recv: bool) -> Result<Filter> {
     let mut skipped = Vec::new();
     let mut notify = s.default_action() == LinuxSeccompAction::ScmpActNotify;
     for (i, rule) in s.syscalls().iter().flatten().enumerate() {
+        check_errno_ret(
+            &format!("linux.seccomp.syscalls[{i}].errnoRet"),
+            rule.action(),
+            rule.errno_ret(),
+        )?;
         let act = action(rule.action(), rule.errno_ret(), default_errno);
         if act == default {
             continue;

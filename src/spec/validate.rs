@@ -56,6 +56,53 @@ fn process(spec: &Spec) -> Result<()> {
         .process()
         .as_ref()
         .ok_or_else(|| Error::config("process", "missing"))?;
+    process_fields(p)
+}
+
+/// The largest uid or gid rsrun gives a process (runc's rule). 4294967295 is -1 to
+/// setresuid/setresgid ("leave unchanged"): a process configured with it would keep the
+/// runtime's root identity.
+pub const MAX_ID: u32 = i32::MAX as u32;
+
+/// Refuse an id outside 0..=MAX_ID, naming the field or flag it came from.
+pub fn check_id(field: &str, id: u32) -> Result<()> {
+    if id > MAX_ID {
+        return Err(Error::config(
+            field,
+            format!("{id} is outside the valid range 0-{MAX_ID}"),
+        ));
+    }
+    Ok(())
+}
+
+fn user_ids(u: &oci_spec::runtime::User) -> Result<()> {
+    check_id("process.user.uid", u.uid())?;
+    check_id("process.user.gid", u.gid())?;
+    for (i, g) in u.additional_gids().iter().flatten().enumerate() {
+        check_id(&format!("process.user.additionalGids[{i}]"), *g)?;
+    }
+    Ok(())
+}
+
+/// The checks of a process object: the container's, or one `exec` runs.
+pub fn process_fields(p: &oci_spec::runtime::Process) -> Result<()> {
+    user_ids(p.user())?;
+    if let Some(adj) = p.oom_score_adj().filter(|a| !(-1000..=1000).contains(a)) {
+        return Err(Error::config(
+            "process.oomScoreAdj",
+            format!("{adj} is outside -1000..1000"),
+        ));
+    }
+    if let Some(b) = p.console_size() {
+        for (name, v) in [("height", b.height()), ("width", b.width())] {
+            if v > u16::MAX as u64 {
+                return Err(Error::config(
+                    format!("process.consoleSize.{name}"),
+                    format!("{v} is larger than {}", u16::MAX),
+                ));
+            }
+        }
+    }
     match p.args() {
         Some(a) if !a.is_empty() && !a[0].is_empty() => {}
         _ => return Err(Error::config("process.args", "missing or empty")),
@@ -139,10 +186,42 @@ fn namespaces(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// One id mapping's ranges: not empty, and neither end may reach 4294967295 (-1, which
+/// the kernel refuses to map) or wrap around.
+fn mapping_ranges(field: &str, maps: &[oci_spec::runtime::LinuxIdMapping]) -> Result<()> {
+    for (i, m) in maps.iter().enumerate() {
+        let field = format!("{field}[{i}]");
+        if m.size() == 0 {
+            return Err(Error::config(format!("{field}.size"), "must be at least 1"));
+        }
+        for (name, start) in [("containerID", m.container_id()), ("hostID", m.host_id())] {
+            if start.checked_add(m.size()).is_none() {
+                return Err(Error::config(
+                    format!("{field}.{name}"),
+                    format!(
+                        "{start} + size {} goes past the largest id {}",
+                        m.size(),
+                        u32::MAX - 1
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn id_mappings(spec: &Spec) -> Result<()> {
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
+    mapping_ranges(
+        "linux.uidMappings",
+        linux.uid_mappings().as_deref().unwrap_or_default(),
+    )?;
+    mapping_ranges(
+        "linux.gidMappings",
+        linux.gid_mappings().as_deref().unwrap_or_default(),
+    )?;
     let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     let user_ns = ns_list(spec)
@@ -197,11 +276,17 @@ fn time_offsets(spec: &Spec) -> Result<()> {
             "time offsets need a new time namespace",
         ));
     }
-    for k in offsets.keys() {
+    for (k, o) in &offsets {
         if k != "monotonic" && k != "boottime" {
             return Err(Error::config(
                 format!("linux.timeOffsets.{k}"),
                 "unknown clock (expected monotonic or boottime)",
+            ));
+        }
+        if let Some(ns) = o.nanosecs().filter(|n| *n >= 1_000_000_000) {
+            return Err(Error::config(
+                format!("linux.timeOffsets.{k}.nanosecs"),
+                format!("{ns} is not below 1000000000"),
             ));
         }
     }

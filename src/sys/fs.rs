@@ -335,6 +335,63 @@ pub fn read_pseudo(path: impl AsRef<Path>) -> std::io::Result<String> {
     String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
+/// Read a whole regular file of at most `max` bytes: a file a caller or a container
+/// controls. The open cannot block (O_NONBLOCK: a FIFO opens at once and is then refused),
+/// anything but a regular file is refused before a byte is read (`/dev/zero`, a FIFO, a
+/// socket), and a file above `max` is refused rather than read into memory.
+pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let fd = open(path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY)?;
+    let st = fstat(&fd, path)?;
+    let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+    if kind != SFlag::S_IFREG {
+        let what = match kind {
+            SFlag::S_IFDIR => "a directory",
+            SFlag::S_IFCHR => "a character device",
+            SFlag::S_IFBLK => "a block device",
+            SFlag::S_IFIFO => "a FIFO",
+            SFlag::S_IFSOCK => "a socket",
+            _ => "not a regular file",
+        };
+        return Err(Error::config(
+            path.display().to_string(),
+            format!("is {what}, not a regular file"),
+        ));
+    }
+    let too_big = || {
+        Error::config(
+            path.display().to_string(),
+            format!("larger than the limit of {max} bytes"),
+        )
+    };
+    if st.st_size as u64 > max {
+        return Err(too_big());
+    }
+    let mut data = Vec::with_capacity(st.st_size as usize);
+    std::fs::File::from(fd)
+        .take(max + 1)
+        .read_to_end(&mut data)
+        .op("read", path)?;
+    if data.len() as u64 > max {
+        return Err(too_big());
+    }
+    Ok(data)
+}
+
+/// `read_regular` for a stream (standard input): at most `max` bytes.
+pub fn read_capped(r: impl std::io::Read, shown: &str, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut data = Vec::new();
+    r.take(max + 1).read_to_end(&mut data).op("read", shown)?;
+    if data.len() as u64 > max {
+        return Err(Error::config(
+            shown,
+            format!("larger than the limit of {max} bytes"),
+        ));
+    }
+    Ok(data)
+}
+
 pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
     std::fs::write(path, data).op("write", path)
 }
