@@ -68,3 +68,22 @@ fn exec_env_replaces_the_configs_variable() {
     assert_eq!(env.rsrun(&["delete", "--force", "xe1"]).code, 0);
     env.assert_clean("xe1", None);
 }
+
+#[test]
+fn exec_process_file_without_user_runs_as_root() {
+    let env = Env::new("exec-nouser");
+    env.set_args(&["sleep", "1000"]);
+    assert_eq!(env.create("xn1").code, 0);
+    assert_eq!(env.rsrun(&["start", "xn1"]).code, 0);
+    let p = env.dir.join("process.json");
+    std::fs::write(
+        &p,
+        r#"{"args": ["id", "-u"], "cwd": "/", "env": ["PATH=/bin"]}"#,
+    )
+    .unwrap();
+    let r = env.rsrun(&["exec", "--process", p.to_str().unwrap(), "xn1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "0\n");
+    assert_eq!(env.rsrun(&["delete", "--force", "xn1"]).code, 0);
+    env.assert_clean("xn1", None);
+}

@@ -126,6 +126,15 @@ impl Runtime {
 /// `--process FILE`: a runtime-spec process object; errors name the JSON field.
 fn process_file(f: &Path) -> Result<Process> {
     let text = crate::spec::read_json_file(f)?;
+    // runc accepts a process without `user` (uid and gid 0); the runtime-spec type
+    // requires it.
+    let mut v: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|e| Error::config(f.display().to_string(), e.to_string()))?;
+    if let Some(o) = v.as_object_mut() {
+        o.entry("user")
+            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    let text = serde_json::to_vec(&v).map_err(|e| Error::container(e.to_string()))?;
     crate::spec::parse_json(&text, f)
 }
 
