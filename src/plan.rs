@@ -238,13 +238,14 @@ pub fn build(
     let created: Vec<(char, i64, i64)> = rootfs
         .devices
         .iter()
-        .map(|d| {
-            let t = if d.kind == nix::sys::stat::SFlag::S_IFBLK {
-                'b'
-            } else {
-                'c'
+        .filter_map(|d| {
+            // A FIFO is no device-cgroup subject (there is no `p` rule to allow it).
+            let t = match d.kind {
+                nix::sys::stat::SFlag::S_IFBLK => 'b',
+                nix::sys::stat::SFlag::S_IFCHR => 'c',
+                _ => return None,
             };
-            (t, d.major as i64, d.minor as i64)
+            Some((t, d.major as i64, d.minor as i64))
         })
         .collect();
     let cgroup_writes = match rootfs.cgroup.mode {
