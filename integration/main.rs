@@ -7,6 +7,7 @@ mod bad_input;
 mod clients;
 mod escapes;
 mod exec;
+mod hangs;
 mod hooks;
 mod lifecycle;
 mod mounts;
