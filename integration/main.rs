@@ -5,6 +5,7 @@ mod common;
 
 mod bad_input;
 mod clients;
+mod devices_v2;
 mod escapes;
 mod exec;
 mod hangs;
