@@ -44,25 +44,22 @@ pub fn refuse_frozen(cg: &Cgroup) -> Result<()> {
             None => return Ok(()),
         }
     }
-    let read = |f: &str| {
+    // (file, the line that says frozen)
+    let says = |f: &str, frozen: &dyn Fn(&str) -> bool| {
         let p = dir.join(f);
-        crate::sys::fs::read_pseudo(&p).ok().map(|s| (p, s))
+        let text = crate::sys::fs::read_pseudo(&p).ok()?;
+        let line = text.lines().map(str::trim).find(|l| frozen(l))?.to_string();
+        Some((p, line))
     };
     let frozen = if v2 {
-        read("cgroup.freeze")
-            .filter(|(_, s)| s.trim() == "1")
-            .or_else(|| read("cgroup.events").filter(|(_, s)| s.lines().any(|l| l == "frozen 1")))
+        says("cgroup.freeze", &|l| l == "1").or_else(|| says("cgroup.events", &|l| l == "frozen 1"))
     } else {
-        read("freezer.state").filter(|(_, s)| matches!(s.trim(), "FROZEN" | "FREEZING"))
+        says("freezer.state", &|l| l == "FROZEN" || l == "FREEZING")
     };
     match frozen {
-        Some((p, s)) => Err(Error::container(format!(
-            "container's cgroup unexpectedly frozen: {} says {:?}",
-            p.display(),
-            s.lines()
-                .find(|l| !v2 || l.starts_with("frozen") || *l == "1")
-                .unwrap_or("")
-                .trim()
+        Some((p, line)) => Err(Error::container(format!(
+            "container's cgroup unexpectedly frozen: {} says {line:?}",
+            p.display()
         ))),
         None => Ok(()),
     }
