@@ -131,6 +131,25 @@ fn exec_ignore_paused_does_not_block_resume() {
     env.assert_clean("hang-x1", Some(pid));
 }
 
+#[test]
+fn start_of_a_paused_created_container_is_refused() {
+    let env = Env::new("hang-start");
+    env.set_args(&["echo", "started"]);
+    let b = env.bundle.to_str().unwrap();
+    assert_eq!(env.rsrun(&["create", "--bundle", b, "hang-s1"]).code, 0);
+    let pid = env.state("hang-s1")["pid"].as_i64().unwrap() as i32;
+    assert_eq!(env.rsrun(&["pause", "hang-s1"]).code, 0);
+    // The frozen init cannot take the start request: refused, not waited for.
+    let r = rsrun_within(&env, &["start", "hang-s1"], DEADLINE);
+    assert_one_line_error(&r, "paused");
+    assert_eq!(env.rsrun(&["resume", "hang-s1"]).code, 0);
+    assert_eq!(env.status("hang-s1"), "created");
+    let r = rsrun_within(&env, &["start", "hang-s1"], DEADLINE);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(env.rsrun(&["delete", "-f", "hang-s1"]).code, 0);
+    env.assert_clean("hang-s1", Some(pid));
+}
+
 /// A cgroup made (and frozen) by the test, thawed and removed at the end.
 struct FrozenCgroup(rsrun::cgroups::Cgroup);
 

@@ -180,13 +180,13 @@ impl Runtime {
         let dir = ContainerDir::open(&self.root, id)?;
         let st = dir.load()?;
         match state::status(&dir.path, &st) {
-            // A created container paused: its init cannot take the start request.
-            Status::Created if freezer::is_frozen(&st.cgroup) => {
+            Status::Created => {}
+            // A frozen init cannot take the start request (runc's message).
+            Status::Paused => {
                 return Err(Error::container(
                     "cannot start a container in the paused state",
                 ))
             }
-            Status::Created => {}
             Status::Stopped => {
                 return Err(Error::container(
                     "cannot start a container that has stopped",
