@@ -12,12 +12,17 @@ STATIC := LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/$(shell uname
 .PHONY: all build demo test test-v2 test-cri soak bench bench-smoke deps unit integration fmt-check clean
 
 # The pure cgroup v2 lane: a throwaway QEMU guest booted with cgroup_no_v1=all runs the
-# cgroup-related integration tests (software emulation: keep the set focused).
+# whole integration suite: every test touches cgroups, and most mounts or devices. Under
+# software emulation (TCG, 2 vCPUs) it takes about 4 minutes; keep it under 10.
+# Skipped there, and why:
+# - user namespaces: the guest runs the suite inside a chroot, where the kernel refuses
+#   CLONE_NEWUSER (EPERM): exec::userns_processes_enter_every_hierarchy,
+#   mounts::idmapped_bind_mount, namespaces::user_namespace_maps_ids;
+# - runc_diff::cgroup_files_match_runc compares the cgroup v1 files rsrun and runc write
+#   (its config sets v1-only knobs such as memory.swappiness).
 V2_GUEST ?= ../shared/tools/run-in-v2-guest.sh
-V2_TESTS := resources lifecycle::pause_and_resume lifecycle::container_is_placed_in_its_cgroup \
-	lifecycle::delete_force_kills_every_process exec::exec_joins_namespaces_and_cgroup exec::exec_into_a_sub_cgroup \
-	hostile_input::device_nodes_created_are_no_cgroup_grant hostile_input::zero_memory_values_mean_unset \
-	hostile_input::huge_cpuset_ranges_are_refused_fast
+V2_SKIP := exec::userns_processes_enter_every_hierarchy mounts::idmapped_bind_mount \
+	namespaces::user_namespace_maps_ids runc_diff::cgroup_files_match_runc
 
 all: build
 
@@ -48,7 +53,7 @@ test-cri: deps
 
 test-v2:
 	bin=$$($(CARGO) test --test integration --no-run 2>&1 | grep -o 'target/debug/deps/integration-[a-z0-9]*' | head -1); \
-	$(V2_GUEST) "$$bin --test-threads=2 $(V2_TESTS)"
+	$(V2_GUEST) "$$bin --test-threads=2 $(addprefix --skip ,$(V2_SKIP))"
 
 unit:
 	$(CARGO) test --lib --test unit

@@ -175,30 +175,30 @@ fn invalid_profiles_are_refused() {
 
 #[repr(C)]
 #[derive(Default)]
-struct SeccompData {
-    nr: i32,
-    arch: u32,
-    ip: u64,
-    args: [u64; 6],
+pub struct SeccompData {
+    pub nr: i32,
+    pub arch: u32,
+    pub ip: u64,
+    pub args: [u64; 6],
 }
 #[repr(C)]
 #[derive(Default)]
-struct Notif {
-    id: u64,
-    pid: u32,
-    flags: u32,
-    data: SeccompData,
+pub struct Notif {
+    pub id: u64,
+    pub pid: u32,
+    pub flags: u32,
+    pub data: SeccompData,
 }
 #[repr(C)]
 #[derive(Default)]
-struct NotifResp {
-    id: u64,
-    val: i64,
-    error: i32,
-    flags: u32,
+pub struct NotifResp {
+    pub id: u64,
+    pub val: i64,
+    pub error: i32,
+    pub flags: u32,
 }
-const NOTIF_RECV: u64 = 0xC050_2100;
-const NOTIF_SEND: u64 = 0xC018_2101;
+pub const NOTIF_RECV: u64 = 0xC050_2100;
+pub const NOTIF_SEND: u64 = 0xC018_2101;
 
 #[test]
 fn notify_sends_the_listener_fd() {

@@ -340,11 +340,12 @@ pub fn status(dir: &Path, st: &State) -> Status {
     if !st.init_alive() {
         return Status::Stopped;
     }
-    if dir.join(START_SOCKET).exists() {
-        return Status::Created;
-    }
+    // A created container can be paused too (runc shows it paused, and resume thaws it).
     if crate::cgroups::freezer::is_frozen(&st.cgroup) {
         return Status::Paused;
+    }
+    if dir.join(START_SOCKET).exists() {
+        return Status::Created;
     }
     Status::Running
 }

@@ -111,6 +111,32 @@ pub fn attach(cg: &Cgroup, rules: &[LinuxDeviceCgroup]) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn rules(v: serde_json::Value) -> Vec<LinuxDeviceCgroup> {
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// The kernel's verifier accepts the programs of long rule lists (it runs as root,
+    /// as the whole suite does). With a verifier log always on, these failed (ENOSPC).
+    #[test]
+    fn long_rule_lists_load() {
+        let mut list = vec![serde_json::json!({"allow": false, "access": "rwm"})];
+        for i in 0..100 {
+            list.push(serde_json::json!({"allow": true, "type": "c", "major": 200 + i, "minor": 0, "access": "rw"}));
+        }
+        let mut all = rules(serde_json::Value::Array(list));
+        all.extend(crate::cgroups::resources::default_allowed());
+        bpf::load_device_prog(&compile(&all)).unwrap();
+    }
+
+    /// A program the verifier refuses fails in one line that says why.
+    #[test]
+    fn refused_program_is_explained_in_one_line() {
+        let prog = [insn(MOV_K, 0, 0, 0, 0)]; // no exit
+        let e = bpf::load_device_prog(&prog).unwrap_err().to_string();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(e.contains("verifier: ") && e.contains("EINVAL"), "{e}");
+    }
+
     #[test]
     fn deny_all_then_allow_null() {
         let rules: Vec<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!([

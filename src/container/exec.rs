@@ -60,17 +60,26 @@ impl Runtime {
 
     /// Start a process in a running container; returns its pid once it has exec'd.
     pub fn exec(&self, id: &str, o: &ExecOpts, target: ExecTarget) -> Result<i32> {
-        let dir = ContainerDir::open(&self.root, id)?;
-        let st = dir.load()?;
-        match state::status(&dir.path, &st) {
-            Status::Stopped => return Err(Error::container("cannot exec in a stopped container")),
-            Status::Paused if !o.ignore_paused => {
-                return Err(Error::container(
-                    "cannot exec in a paused container (see --ignore-paused)",
-                ))
+        // The lock guards the state read, not the spawn: the new process may sit frozen
+        // (`--ignore-paused`) or wait on a seccomp agent, and `resume`, `kill` and
+        // `delete` must still get through. The spawn checks the init is still the
+        // container's (pid and start time) before it joins anything.
+        let st = {
+            let dir = ContainerDir::open(&self.root, id)?;
+            let st = dir.load()?;
+            match state::status(&dir.path, &st) {
+                Status::Stopped => {
+                    return Err(Error::container("cannot exec in a stopped container"))
+                }
+                Status::Paused if !o.ignore_paused => {
+                    return Err(Error::container(
+                        "cannot exec in a paused container (see --ignore-paused)",
+                    ))
+                }
+                _ => {}
             }
-            _ => {}
-        }
+            st
+        };
         let ExecTarget { process, config } = target;
         let label = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
         if label(&o.apparmor) || label(process.apparmor_profile()) {

@@ -63,6 +63,7 @@ impl Runtime {
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.to_string_lossy().into_owned());
         let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id)?;
+        freezer::refuse_frozen(&cgroup)?;
         let listen = listen_fds();
         let mut plan = plan::build(
             &spec,
@@ -198,6 +199,12 @@ impl Runtime {
         let st = dir.load()?;
         match state::status(&dir.path, &st) {
             Status::Created => {}
+            // A frozen init cannot take the start request (runc's message).
+            Status::Paused => {
+                return Err(Error::container(
+                    "cannot start a container in the paused state",
+                ))
+            }
             Status::Stopped => {
                 return Err(Error::container(
                     "cannot start a container that has stopped",
@@ -212,10 +219,14 @@ impl Runtime {
         let sock = dir.path.join(START_SOCKET);
         let conn = socket::connect_in(&dir.fd, START_SOCKET, &sock)?;
         socket::write_all(&conn, b"s")?;
-        let reply = socket::read_to_end(&conn)?;
         // The socket's removal is the created → running transition: no state rewrite.
         std::fs::remove_file(&sock)
             .map_err(|e| Error::sys("remove", &sock, crate::error::io_errno(&e)))?;
+        // The init now runs startContainer hooks and execs the process, whose execve a
+        // seccomp agent may hold: wait for that without the lock, so the container can
+        // still be killed and deleted. The wait ends when the init execs or dies.
+        drop(dir);
+        let reply = socket::read_to_end(&conn)?;
         self.log
             .debug(&format!("start {id}: init {} released", st.pid));
         if !reply.is_empty() {

@@ -6,7 +6,7 @@
 //! | 1    | parent → child | `Proceed`   | id maps written, child placed in its cgroup                |
 //! | 2    | child → parent | `NsReady`   | namespaces joined/created (only when prestart/createRuntime hooks exist) |
 //! | 3    | parent → child | `HooksDone` | prestart and createRuntime hooks ran                       |
-//! | 3b   | child → parent | `SeccompListener` + fd | the notify fd of the loaded filter (only with SCMP_ACT_NOTIFY) |
+//! | 3b   | child → parent | `SeccompListener{fd}` | the notify filter is loaded; its listener is our fd `fd`, which the parent takes with pidfd_getfd (only with SCMP_ACT_NOTIFY; sent with write(2), see `send_by_write`) |
 //! | 4    | child → parent | `Ready`     | rootfs built, privileges dropped, waiting for `start`      |
 //! | any  | child → parent | `Log`       | a log line from the child, forwarded to rsrun's log        |
 //! | any  | child → parent | `Failed`    | a step failed; the child exits, the parent reports it      |
@@ -29,7 +29,9 @@ pub enum Msg {
     NsReady,
     HooksDone,
     Ready,
-    SeccompListener,
+    SeccompListener {
+        fd: i32,
+    },
     Log {
         level: String,
         msg: String,
@@ -46,7 +48,7 @@ impl Msg {
             Msg::NsReady => "NsReady",
             Msg::HooksDone => "HooksDone",
             Msg::Ready => "Ready",
-            Msg::SeccompListener => "SeccompListener",
+            Msg::SeccompListener { .. } => "SeccompListener",
             Msg::Log { .. } => "Log",
             Msg::Failed { .. } => "Failed",
         }
@@ -67,35 +69,14 @@ impl Channel {
         socket::send_frame(&self.fd, &data, &[])
     }
 
-    /// Send a message with one fd attached (SCM_RIGHTS).
-    pub fn send_fd(&self, m: &Msg, fd: &impl std::os::fd::AsRawFd) -> Result<()> {
+    /// Send with write(2) instead of sendmsg(2): the one message sent right after a
+    /// seccomp notify filter is loaded, before anyone holds its listener. A filter that
+    /// notifies the syscall carrying this message would deadlock, so that syscall is the
+    /// one notify filters may not cover; write is runc's choice of it (its init writes the
+    /// fd number on a pipe), which keeps rsrun's rule the same as runc's.
+    pub fn send_by_write(&self, m: &Msg) -> Result<()> {
         let data = serde_json::to_vec(m).map_err(|e| Error::Child(e.to_string()))?;
-        socket::send_frame(&self.fd, &data, &[fd.as_raw_fd()])
-    }
-
-    /// Expect `want` with exactly one fd attached.
-    pub fn expect_fd(&self, want: &Msg, log: &mut dyn FnMut(&str, &str)) -> Result<OwnedFd> {
-        loop {
-            let (data, mut fds) = socket::recv_frame(&self.fd)?;
-            if data.is_empty() {
-                return Err(Error::Child(format!(
-                    "container process exited before {}",
-                    want.name()
-                )));
-            }
-            match decode(&data)? {
-                Msg::Log { level, msg } => log(&level, &msg),
-                Msg::Failed { msg } => return Err(Error::Child(msg)),
-                m if m.name() == want.name() && fds.len() == 1 => return Ok(fds.remove(0)),
-                m => {
-                    return Err(Error::Child(format!(
-                        "protocol error: expected {} with an fd, got {}",
-                        want.name(),
-                        m.name()
-                    )))
-                }
-            }
-        }
+        socket::write_all(&self.fd, &data)
     }
 
     /// The next message, or `None` when the peer closed the socket.

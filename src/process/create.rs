@@ -236,8 +236,7 @@ fn drive(plan: &Plan, chan: &Channel, pid: i32, log: &mut dyn FnMut(&str, &str))
         .as_ref()
         .and_then(|f| f.listener.as_ref())
     {
-        let fd = chan.expect_fd(&Msg::SeccompListener, log)?;
-        crate::seccomp::send_listener(l, &plan.hook_state(pid, "creating"), pid, &fd)?;
+        crate::seccomp::forward_listener(l, chan, &plan.hook_state(pid, "creating"), pid, log)?;
     }
     chan.expect(&Msg::Ready, log)?;
     Ok(())

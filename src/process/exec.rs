@@ -132,8 +132,7 @@ fn drive(plan: &ExecPlan, chan: &Channel, pid: i32) -> Result<()> {
         .as_ref()
         .and_then(|f| f.listener.as_ref())
     {
-        let fd = chan.expect_fd(&Msg::SeccompListener, &mut |_, _| {})?;
-        crate::seccomp::send_listener(l, &plan.state, pid, &fd)?;
+        crate::seccomp::forward_listener(l, chan, &plan.state, pid, &mut |_, _| {})?;
     }
     chan.expect(&Msg::Ready, &mut |_, _| {})?;
     match chan.recv()? {
@@ -174,10 +173,7 @@ fn child(
             super::tty::setup(sock, &plan.process, None)?;
         }
         drop(console);
-        let mut ready = super::finish::prepare(&plan.process, in_user_ns)?;
-        if let Some(l) = ready.listener.take() {
-            chan.send_fd(&Msg::SeccompListener, &l)?;
-        }
+        let ready = super::finish::prepare(&plan.process, in_user_ns, &chan)?;
         sys::set_pdeathsig(0)?;
         chan.send(&Msg::Ready)?;
         Err(super::finish::exec(&plan.process, &ready))

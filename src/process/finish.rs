@@ -2,6 +2,7 @@
 //! alike: process resources, then identity and capabilities in the one order that keeps
 //! them as specified, then cwd, the executable, no_new_privs and umask.
 
+use super::channel::{Channel, Msg};
 use crate::error::{Error, Result};
 use crate::plan::ProcessPlan;
 use crate::sys::{self, proc};
@@ -13,22 +14,57 @@ use std::path::Path;
 pub struct Exec {
     pub exe: CString,
     pub env: Vec<CString>,
-    /// The seccomp notify listener, when the filter was loaded early and has one.
+    /// The seccomp notify listener, kept open (CLOEXEC) until execve: the parent takes
+    /// its own copy with pidfd_getfd, and closing it would be a syscall the filter may
+    /// hold.
     pub listener: Option<std::os::fd::OwnedFd>,
 }
 
-/// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in before the
-/// capability drop; a notify filter too, so its listener reaches the runtime before
-/// `create` returns. Otherwise it is the very last step before execve.
-fn seccomp_early(p: &ProcessPlan) -> bool {
-    p.seccomp
-        .as_ref()
-        .is_some_and(|f| !p.no_new_privs || f.listener.is_some())
+/// Where the seccomp filter goes in.
+#[derive(PartialEq)]
+enum LoadAt {
+    /// Without no_new_privs, loading needs CAP_SYS_ADMIN: before the identity change.
+    BeforeIdentity,
+    /// A notify filter with no_new_privs: after every step of rsrun's that touches files,
+    /// still before `Ready`, so its listener reaches the agent before `create` returns.
+    EndOfPrepare,
+    /// Otherwise the last step before execve (fewest syscalls under the filter).
+    BeforeExecve,
+}
+
+fn load_at(p: &ProcessPlan) -> Option<LoadAt> {
+    let f = p.seccomp.as_ref()?;
+    Some(if !p.no_new_privs {
+        LoadAt::BeforeIdentity
+    } else if f.listener.is_some() {
+        LoadAt::EndOfPrepare
+    } else {
+        LoadAt::BeforeExecve
+    })
+}
+
+/// Load the filter; a notify filter's listener goes to the parent at once, before any
+/// other syscall the filter could hold (see `Channel::send_by_write`).
+fn load_seccomp(p: &ProcessPlan, chan: &Channel) -> Result<Option<std::os::fd::OwnedFd>> {
+    let Some(f) = &p.seccomp else {
+        return Ok(None);
+    };
+    let listener = sys::seccomp_load(&f.bpf, f.flags)?;
+    if let Some(l) = &listener {
+        use std::os::fd::AsRawFd;
+        chan.send_by_write(&Msg::SeccompListener { fd: l.as_raw_fd() })?;
+    }
+    Ok(listener)
 }
 
 /// rlimits → bounding set → groups/gid/uid (keepcaps) → E/P/I + ambient → cwd →
-/// executable → no_new_privs → umask.
-pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
+/// executable → no_new_privs → umask. HOME is looked up first, as root (runc's order),
+/// so no file is opened under a filter loaded before the identity change.
+pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Exec> {
+    let mut env = p.env.clone();
+    if !p.has_home {
+        env.push(CString::new(format!("HOME={}", home_of(p.uid)?)).unwrap_or_default());
+    }
     if let Some(c) = &p.attrs.affinity_initial {
         sys::sched::set_affinity("process.execCPUAffinity.initial", c)?;
     }
@@ -43,13 +79,8 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
     // keeps the permitted set across setresuid so E/P/I can be set exactly afterwards.
     super::attrs::apply_privileged(&p.attrs)?;
     let mut listener = None;
-    if seccomp_early(p) {
-        if let Some(f) = &p.seccomp {
-            if p.no_new_privs {
-                sys::set_no_new_privs()?;
-            }
-            listener = sys::seccomp_load(&f.bpf, f.flags)?;
-        }
+    if load_at(p) == Some(LoadAt::BeforeIdentity) {
+        listener = load_seccomp(p, chan)?;
     }
     let caps = p.caps.unwrap_or_default();
     super::caps::apply_bounding(&caps, p.last_cap)?;
@@ -69,16 +100,15 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
     // The working directory, inside the container's root (CVE-2024-21626).
     sys::fs::chdir(&p.cwd)?;
     check_cwd_inside_root(&p.cwd)?;
-    let mut env = p.env.clone();
-    if !p.has_home {
-        env.push(CString::new(format!("HOME={}", home_of(p.uid)?)).unwrap_or_default());
-    }
     let exe = find_executable(&p.args[0], &p.path_env)?;
     if p.no_new_privs {
         sys::set_no_new_privs()?;
     }
     if let Some(m) = p.umask {
         sys::umask(m);
+    }
+    if load_at(p) == Some(LoadAt::EndOfPrepare) {
+        listener = load_seccomp(p, chan)?;
     }
     Ok(Exec { exe, env, listener })
 }
@@ -95,7 +125,7 @@ pub fn exec(p: &ProcessPlan, e: &Exec) -> Error {
     // caller had blocked or ignored.
     sys::reset_signal_dispositions();
     let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
-    if !seccomp_early(p) {
+    if load_at(p) == Some(LoadAt::BeforeExecve) {
         if let Some(f) = &p.seccomp {
             if let Err(err) = sys::seccomp_load(&f.bpf, f.flags) {
                 return err;

@@ -135,17 +135,15 @@ fn steps(
 
     // 8. Resources, identity, capabilities, cwd, executable (shared with exec).
     let p = &plan.process;
-    let mut ready = super::finish::prepare(p, plan.ns.in_user_ns())?;
-    if let Some(l) = ready.listener.take() {
-        chan.send_fd(&Msg::SeccompListener, &l)?;
-    }
+    // A notify filter's listener goes to the parent as soon as the filter is loaded.
+    let ready = super::finish::prepare(p, plan.ns.in_user_ns(), chan)?;
 
-    // 9. Ready: `create` returns; we wait for `start`.
+    // 9. Ready: `create` returns; we wait for `start`. From here on the seccomp filter may
+    // be in place: no read or close of ours (the start socket stays open, CLOEXEC).
     sys::set_pdeathsig(0)?;
     chan.send(&Msg::Ready)?;
     let conn = socket::accept(&listener)?;
-    drop(listener);
-    let _ = socket::read_exact_byte(&conn);
+    let _ = socket::recv_byte(&conn);
 
     let fail = |e: Error| -> Error {
         let _ = socket::write_all(&conn, &channel::encode(&Msg::Failed { msg: e.to_string() }));

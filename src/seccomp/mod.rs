@@ -142,7 +142,16 @@ pub fn compile(s: &LinuxSeccomp, wait_killable_recv: bool) -> Result<Filter> {
         flags |= FLAG_WAIT_KILLABLE_RECV;
     }
     let mut skipped = Vec::new();
-    let mut notify = s.default_action() == LinuxSeccompAction::ScmpActNotify;
+    // The listener reaches the runtime by a write(2) made under the filter: a filter that
+    // notifies write (or everything) would hold it for an agent that never gets the fd.
+    // runc refuses both too.
+    if s.default_action() == LinuxSeccompAction::ScmpActNotify {
+        return Err(Error::config(
+            "linux.seccomp.defaultAction",
+            "SCMP_ACT_NOTIFY cannot be the default action",
+        ));
+    }
+    let mut notify = false;
     for (i, rule) in s.syscalls().iter().flatten().enumerate() {
         check_errno_ret(
             &format!("linux.seccomp.syscalls[{i}].errnoRet"),
@@ -153,7 +162,15 @@ pub fn compile(s: &LinuxSeccomp, wait_killable_recv: bool) -> Result<Filter> {
         if act == default {
             continue;
         }
-        notify |= rule.action() == LinuxSeccompAction::ScmpActNotify;
+        if rule.action() == LinuxSeccompAction::ScmpActNotify {
+            if rule.names().iter().any(|n| n == "write") {
+                return Err(Error::config(
+                    format!("linux.seccomp.syscalls[{i}].names"),
+                    "SCMP_ACT_NOTIFY cannot be used for the write syscall",
+                ));
+            }
+            notify = true;
+        }
         let args = rule.args().clone().unwrap_or_default();
         let cmps: Vec<ScmpArgCompare> = args
             .iter()
@@ -216,6 +233,28 @@ pub fn compile(s: &LinuxSeccomp, wait_killable_recv: bool) -> Result<Filter> {
     })
 }
 
+/// The parent's side of the hand-off: wait for the process to report its notify filter
+/// loaded, take the listener from it (pidfd_getfd) and send it to `listenerPath`. The
+/// process goes on meanwhile; until the agent has the fd, the syscalls its filter
+/// notifies wait (rsrun's own steps make none before the report: see
+/// `Channel::send_by_write`).
+pub fn forward_listener(
+    l: &Listener,
+    chan: &crate::process::channel::Channel,
+    state: &crate::state::OciState,
+    pid: i32,
+    log: &mut dyn FnMut(&str, &str),
+) -> Result<()> {
+    use crate::process::channel::Msg;
+    let Msg::SeccompListener { fd } = chan.expect(&Msg::SeccompListener { fd: -1 }, log)? else {
+        return Err(Error::Child(
+            "protocol error: expected SeccompListener".into(),
+        ));
+    };
+    let fd = crate::sys::proc::take_fd(pid, fd)?;
+    send_listener(l, state, pid, &fd)
+}
+
 /// Send the notify listener fd to `listenerPath` with the container process state, as
 /// the runtime-spec describes (`fds: ["seccompFd"]`, the fd by SCM_RIGHTS).
 pub fn send_listener(
@@ -274,6 +313,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("listenerPath"));
+    }
+
+    #[test]
+    fn notify_may_not_cover_the_hand_off() {
+        let e = compile(
+            &profile(serde_json::json!({
+                "defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/x"
+            })),
+            false,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("linux.seccomp.defaultAction"), "{e}");
+        let e = compile(
+            &profile(serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x",
+                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"},
+                             {"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}]
+            })),
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("linux.seccomp.syscalls[1].names"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -48,20 +48,54 @@ const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
 const BPF_CGROUP_DEVICE: u32 = 6;
 const BPF_F_ALLOW_MULTI: u32 = 2;
 
-/// Load a cgroup device program; returns its fd.
+/// Load a cgroup device program; returns its fd. The first attempt runs without a
+/// verifier log (a log that overflows its buffer fails the load with ENOSPC, and a
+/// level-1 log of an ordinary rule list does); only a failed load is retried with a log,
+/// whose last line says why, in one line (crun's `ebpf.c` does the same).
 pub fn load_device_prog(insns: &[Insn]) -> Result<OwnedFd> {
+    let e = match prog_load(insns, None) {
+        Ok(fd) => return Ok(fd),
+        Err(e) => e,
+    };
+    let mut log = vec![0u8; 1 << 20];
+    let why = match prog_load(insns, Some(&mut log)) {
+        // Loaded with a log after all (a transient failure): use it.
+        Ok(fd) => return Ok(fd),
+        Err(_) => last_log_line(&log),
+    };
+    let op = match why {
+        Some(l) => format!("bpf load device filter (verifier: {l})"),
+        None => "bpf load device filter".into(),
+    };
+    Err(Error::sys_nopath(op, e))
+}
+
+/// The verifier's conclusion: the last non-empty line of its log.
+fn last_log_line(log: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(log);
+    text.trim_matches('\0')
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .map(String::from)
+}
+
+fn prog_load(insns: &[Insn], log: Option<&mut [u8]>) -> std::result::Result<OwnedFd, Errno> {
     let license = b"Apache\0";
-    let mut log = vec![0u8; 4096];
     let mut name = [0u8; 16];
     name[..5].copy_from_slice(b"rsrun");
+    let (log_level, log_size, log_buf) = match log {
+        Some(l) => (1, l.len() as u32, l.as_mut_ptr() as u64),
+        None => (0, 0, 0),
+    };
     let attr = ProgLoad {
         prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
         insn_cnt: insns.len() as u32,
         insns: insns.as_ptr() as u64,
         license: license.as_ptr() as u64,
-        log_level: 1,
-        log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
+        log_level,
+        log_size,
+        log_buf,
         kern_version: 0,
         prog_flags: 0,
         prog_name: name,
@@ -79,15 +113,7 @@ pub fn load_device_prog(insns: &[Insn]) -> Result<OwnedFd> {
         )
     };
     if ret < 0 {
-        let e = Errno::last();
-        let msg = String::from_utf8_lossy(&log)
-            .trim_matches('\0')
-            .trim()
-            .to_string();
-        return Err(Error::sys_nopath(
-            format!("bpf load device filter ({msg})"),
-            e,
-        ));
+        return Err(Errno::last());
     }
     Ok(super::own_fd(ret as i32))
 }
@@ -118,4 +144,17 @@ pub fn attach_device_prog(
     Errno::result(ret)
         .map(drop)
         .map_err(|e| Error::sys("bpf attach device filter to", shown, e))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn last_log_line_is_the_verifier_conclusion() {
+        let log = b"0: R1=ctx() R10=fp0\n1: (b7) r0 = 0\nunreachable insn 2\n\n\0\0\0";
+        assert_eq!(
+            super::last_log_line(log).as_deref(),
+            Some("unreachable insn 2")
+        );
+        assert_eq!(super::last_log_line(b"\0\0"), None);
+    }
 }

@@ -166,15 +166,16 @@ pub fn read_to_end(fd: &impl AsFd) -> Result<Vec<u8>> {
     }
 }
 
-/// Read one byte (or EOF) from a stream fd.
-pub fn read_exact_byte(fd: &impl AsFd) -> Result<Option<u8>> {
+/// Receive one byte (or EOF) from a stream socket. recv(2), not read(2): the init waits
+/// here for `start` with its seccomp filter loaded, and a notify filter may cover read.
+pub fn recv_byte(fd: &impl AsFd) -> Result<Option<u8>> {
     let mut b = [0u8; 1];
     loop {
-        match nix::unistd::read(fd, &mut b) {
+        match socket::recv(fd.as_fd().as_raw_fd(), &mut b, MsgFlags::empty()) {
             Ok(0) => return Ok(None),
             Ok(_) => return Ok(Some(b[0])),
             Err(Errno::EINTR) => continue,
-            Err(e) => return Err(Error::sys_nopath("read", e)),
+            Err(e) => return Err(Error::sys_nopath("recv", e)),
         }
     }
 }
