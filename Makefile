@@ -16,8 +16,7 @@ STATIC := LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/$(shell uname
 # software emulation (TCG, 2 vCPUs) it takes about 4 minutes; keep it under 10.
 # Skipped there, and why:
 # - user namespaces: the guest runs the suite inside a chroot, where the kernel refuses
-#   CLONE_NEWUSER (EPERM): exec::userns_processes_enter_every_hierarchy,
-#   mounts::idmapped_bind_mount, namespaces::user_namespace_maps_ids;
+#   CLONE_NEWUSER (EPERM): every test that makes a user namespace (listed in V2_SKIP);
 # - runc_diff::cgroup_files_match_runc compares the cgroup v1 files rsrun and runc write
 #   (its config sets v1-only knobs such as memory.swappiness).
 V2_GUEST ?= scripts/v2-guest.sh
@@ -25,7 +24,9 @@ V2_GUEST ?= scripts/v2-guest.sh
 # holds CAP_SYS_RESOURCE, so no rlimit or capability is out of its reach.
 V2_SKIPS_BY_TEST := rlimit_above_hard_limit_names_it,capabilities_the_runtime_lacks_are_named
 V2_SKIP := exec::userns_processes_enter_every_hierarchy mounts::idmapped_bind_mount \
-	namespaces::user_namespace_maps_ids runc_diff::cgroup_files_match_runc
+	namespaces::user_namespace_maps_ids namespaces::join_user_namespace_by_path_with_new_namespaces \
+	escapes_rootfs::no_pivot_nested_user_namespace_cannot_mount_a_fresh_procfs \
+	hostile_input::id_mappings_out_of_range_are_refused runc_diff::cgroup_files_match_runc
 
 all: build
 
@@ -56,7 +57,7 @@ test-cri: deps
 
 test-v2:
 	bin=$$($(CARGO) test --test integration --no-run 2>&1 | grep -o 'target/debug/deps/integration-[a-z0-9]*' | head -1); \
-	RSRUN_ALLOWED_SKIPS="$(V2_SKIPS_BY_TEST)" $(V2_GUEST) "$$bin --test-threads=2 $(addprefix --skip ,$(V2_SKIP))"
+	RSRUN_ALLOWED_SKIPS="$(V2_SKIPS_BY_TEST)" RSRUN_CRASH_RUNS=40 RSRUN_CHURN=24 $(V2_GUEST) "$$bin --test-threads=2 $(addprefix --skip ,$(V2_SKIP))"
 
 unit:
 	$(CARGO) test --lib --test unit
