@@ -6,6 +6,7 @@ mod common;
 mod bad_input;
 mod clients;
 mod escapes;
+mod escapes_caller;
 mod exec;
 mod hooks;
 mod lifecycle;

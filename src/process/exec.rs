@@ -160,6 +160,7 @@ fn child(
         // Non-dumpable (cloned so) until execve: container processes cannot ptrace us
         // (CVE-2016-9962).
         cgroup.enter_self()?;
+        drop(cgroup);
         chan.expect(&Msg::Proceed { pid: 0 }, &mut |_, _| {})?;
         for j in &joins {
             proc::setns(&j.fd, crate::namespaces::flag(j.typ), &j.path)?;

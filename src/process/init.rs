@@ -58,6 +58,7 @@ fn steps(
 
     // 0. Into the container's cgroup (v1 hierarchies; v2 was clone3's CLONE_INTO_CGROUP).
     cgroup.enter_self()?;
+    drop(cgroup);
 
     // 1. The parent writes our id maps.
     let host_pid = match chan.expect(&Msg::Proceed { pid: 0 }, &mut |_, _| {})? {
