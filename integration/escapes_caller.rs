@@ -284,3 +284,173 @@ fn caller_env_stays_out_with_a_read_only_binary() {
     env.assert_clean("cr1", Some(pid));
     seen.unwrap();
 }
+
+/// What a static busybox `echo`/`sleep` may call, and nothing rsrun would call for itself
+/// (no close_range, getcwd, fcntl, close, setgroups, setres*id, prctl, rt_sig*, sockets).
+const PROGRAM_SYSCALLS: &[&str] = &[
+    "arch_prctl",
+    "brk",
+    "clock_nanosleep",
+    "execve",
+    "exit",
+    "exit_group",
+    "futex",
+    "getegid",
+    "geteuid",
+    "getgid",
+    "getpid",
+    "getrandom",
+    "getuid",
+    "mmap",
+    "mprotect",
+    "munmap",
+    "nanosleep",
+    "prlimit64",
+    "readlink",
+    "rseq",
+    "set_robust_list",
+    "set_tid_address",
+    "write",
+    "writev",
+];
+
+/// A default-deny profile that allows what the program needs. Without no_new_privs,
+/// loading a filter needs CAP_SYS_ADMIN, which the process does not keep: the one call
+/// rsrun cannot avoid after loading it is the capset that drops it.
+fn minimal_profile(env: &Env, nnp: bool) {
+    let mut names: Vec<&str> = PROGRAM_SYSCALLS.to_vec();
+    if !nnp {
+        names.push("capset");
+    }
+    env.edit(|v| {
+        v["process"]["noNewPrivileges"] = json!(nnp);
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]
+        });
+    });
+}
+
+/// Run `cmd` with stdout and stderr in files that outlive it (a created container keeps
+/// writing to them after `create` returns); returns the exit code.
+fn run_to(mut cmd: Command, out: &Path) -> i32 {
+    cmd.stdout(std::fs::File::create(out).unwrap())
+        .stderr(std::fs::File::create(out.with_extension("err")).unwrap())
+        .status()
+        .unwrap()
+        .code()
+        .unwrap_or(-1)
+}
+
+/// A default-deny seccomp profile that allows only what the container's program needs
+/// runs, with and without no_new_privs, for run, create + start and exec: once the
+/// filter is loaded rsrun makes no call of its own but the final execve (and, without
+/// no_new_privs, the capset that drops the CAP_SYS_ADMIN the load needed).
+#[test]
+fn minimal_default_deny_profile_runs() {
+    let env = Env::new("caller-mindeny");
+    for nnp in [true, false] {
+        minimal_profile(&env, nnp);
+        let id = |verb: &str| format!("md-{verb}-{}", nnp as u8);
+        let r = env.run(&id("run"), &["echo", "hi"]);
+        assert_eq!(
+            (r.code, r.stdout.as_str()),
+            (0, "hi\n"),
+            "run (noNewPrivileges {nnp}): {}",
+            r.stderr
+        );
+        env.assert_clean(&id("run"), None);
+
+        let out = env.dir.join(format!("cs-{nnp}.out"));
+        let create = env.cmd(&[
+            "create",
+            "--bundle",
+            env.bundle.to_str().unwrap(),
+            &id("cs"),
+        ]);
+        let code = run_to(create, &out);
+        let err = std::fs::read_to_string(out.with_extension("err")).unwrap();
+        assert_eq!(code, 0, "create (noNewPrivileges {nnp}): {err}");
+        let r = env.rsrun(&["start", &id("cs")]);
+        assert_eq!(r.code, 0, "start (noNewPrivileges {nnp}): {}", r.stderr);
+        env.wait_status(&id("cs"), "stopped");
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "hi\n");
+        assert_eq!(env.rsrun(&["delete", &id("cs")]).code, 0);
+
+        env.set_args(&["sleep", "100"]);
+        let r = env.rsrun(&[
+            "run",
+            "-d",
+            "--bundle",
+            env.bundle.to_str().unwrap(),
+            &id("ex"),
+        ]);
+        assert_eq!(r.code, 0, "run -d (noNewPrivileges {nnp}): {}", r.stderr);
+        let r = env.rsrun(&["exec", &id("ex"), "echo", "hi"]);
+        assert_eq!(
+            (r.code, r.stdout.as_str()),
+            (0, "hi\n"),
+            "exec (noNewPrivileges {nnp}): {}",
+            r.stderr
+        );
+        assert_eq!(env.rsrun(&["delete", "-f", &id("ex")]).code, 0);
+        env.assert_clean(&id("ex"), None);
+    }
+}
+
+/// A startContainer hook runs in the container confined as its process is: under the
+/// container's seccomp filter (a mkdir the profile refuses fails in the hook too), with
+/// the same no_new_privs, capabilities and ids; without an `env` of its own it gets the
+/// process's environment (runc's behaviour).
+#[test]
+fn start_container_hook_is_confined_as_the_process() {
+    let env = Env::new("caller-hookconf");
+    let ld = log_dir(&env);
+    let probe = |who: &str| {
+        format!(
+            "mkdir {ld}/{who}-made 2>/dev/null; echo $? > {ld}/{who}.mkdir; \
+             grep -E '^(Uid|Gid|NoNewPrivs|Seccomp|Seccomp_filters|Cap[A-Za-z]+):' /proc/self/status > {ld}/{who}.status; \
+             echo \"$HOOKVAR\" > {ld}/{who}.var"
+        )
+    };
+    for nnp in [true, false] {
+        for f in std::fs::read_dir(&ld).unwrap() {
+            let p = f.unwrap().path();
+            let _ = std::fs::remove_dir(&p).or_else(|_| std::fs::remove_file(&p));
+        }
+        let (hook, proc_) = (probe("hook"), probe("proc"));
+        env.edit(|v| {
+            v["process"]["noNewPrivileges"] = json!(nnp);
+            v["process"]["env"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("HOOKVAR=from-process"));
+            v["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]
+            });
+            v["hooks"] = json!({
+                "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", hook]}]
+            });
+        });
+        let id = format!("hc{}", nnp as u8);
+        let r = env.run(&id, &["sh", "-c", &proc_]);
+        assert_eq!(r.code, 0, "run (noNewPrivileges {nnp}): {}", r.stderr);
+        for who in ["hook", "proc"] {
+            assert!(
+                !Path::new(&format!("{ld}/{who}-made")).exists(),
+                "the {who}'s mkdir escaped the filter (noNewPrivileges {nnp})"
+            );
+            let rc = std::fs::read_to_string(format!("{ld}/{who}.mkdir")).unwrap();
+            assert_ne!(rc.trim(), "0", "{who}: mkdir succeeded");
+        }
+        let hook_status = std::fs::read_to_string(format!("{ld}/hook.status")).unwrap();
+        let proc_status = std::fs::read_to_string(format!("{ld}/proc.status")).unwrap();
+        assert!(hook_status.contains("Seccomp:\t2"), "{hook_status}");
+        assert_eq!(hook_status, proc_status, "noNewPrivileges {nnp}");
+        let var = std::fs::read_to_string(format!("{ld}/hook.var")).unwrap();
+        assert_eq!(var.trim(), "from-process", "the hook's environment");
+        env.assert_clean(&id, None);
+    }
+}

@@ -4,16 +4,30 @@
 use crate::error::{Error, Result};
 use crate::state::OciState;
 use oci_spec::runtime::Hook;
+use std::ffi::{CString, OsStr};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Run `hooks` in order; the first failure stops the list and is returned.
+/// Run `hooks` in order; the first failure stops the list and is returned. A hook
+/// without `env` gets an empty environment.
 pub fn run_all(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &OciState) -> Result<()> {
+    run_all_env(kind, hooks, state, &[])
+}
+
+/// `run_all`, where a hook without `env` gets `default_env` (a hook in the container
+/// gets the container process's, as with runc).
+pub fn run_all_env(
+    kind: &'static str,
+    hooks: Option<&Vec<Hook>>,
+    state: &OciState,
+    default_env: &[CString],
+) -> Result<()> {
     let json = serde_json::to_vec(state).map_err(|e| Error::container(e.to_string()))?;
     for h in hooks.into_iter().flatten() {
-        run_one(kind, h, &json)?;
+        run_one(kind, h, &json, default_env)?;
     }
     Ok(())
 }
@@ -30,13 +44,13 @@ pub fn run_all_warn(
         return;
     };
     for h in hooks.into_iter().flatten() {
-        if let Err(e) = run_one(kind, h, &json) {
+        if let Err(e) = run_one(kind, h, &json, &[]) {
             warn(e.to_string());
         }
     }
 }
 
-fn run_one(kind: &'static str, h: &Hook, state: &[u8]) -> Result<()> {
+fn run_one(kind: &'static str, h: &Hook, state: &[u8], default_env: &[CString]) -> Result<()> {
     let path = h.path().display().to_string();
     let fail = |msg: String| Error::Hook {
         kind,
@@ -50,9 +64,13 @@ fn run_one(kind: &'static str, h: &Hook, state: &[u8]) -> Result<()> {
         cmd.args(&args[1..]);
     }
     cmd.env_clear();
-    for e in h.env().iter().flatten() {
-        if let Some((k, v)) = e.split_once('=') {
-            cmd.env(k, v);
+    let env: Vec<&[u8]> = match h.env() {
+        Some(env) => env.iter().map(|e| e.as_bytes()).collect(),
+        None => default_env.iter().map(|e| e.as_bytes()).collect(),
+    };
+    for kv in env {
+        if let Some(i) = kv.iter().position(|b| *b == b'=') {
+            cmd.env(OsStr::from_bytes(&kv[..i]), OsStr::from_bytes(&kv[i + 1..]));
         }
     }
     cmd.stdin(Stdio::piped());

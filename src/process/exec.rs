@@ -181,7 +181,7 @@ fn child(
         }
         sys::set_pdeathsig(0)?;
         chan.send(&Msg::Ready)?;
-        Err(super::finish::exec(&plan.process, &ready))
+        Err(super::finish::exec(&plan.process, &mut ready))
     })();
     let Err(e) = r;
     let _ = chan.send(&Msg::Failed { msg: e.to_string() });

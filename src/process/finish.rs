@@ -1,6 +1,9 @@
 //! The last steps of every container process before execve, the init's and `exec`'s
 //! alike: process resources, then identity and capabilities in the one order that keeps
-//! them as specified, then cwd, the executable, no_new_privs and umask.
+//! them as specified, then cwd, the executable, no_new_privs, umask, fds and signals;
+//! then, as late as possible, the seccomp filter, after which rsrun makes no syscall
+//! but the ones it cannot avoid (execve; the startContainer hooks, which run under the
+//! filter as the process does; a capset when loading needed CAP_SYS_ADMIN).
 
 use crate::error::{Error, Result};
 use crate::plan::ProcessPlan;
@@ -13,21 +16,27 @@ use std::path::Path;
 pub struct Exec {
     pub exe: CString,
     pub env: Vec<CString>,
-    /// The seccomp notify listener, when the filter was loaded early and has one.
+    /// The seccomp notify listener, once the filter is loaded, when it has one.
     pub listener: Option<std::os::fd::OwnedFd>,
+    /// The filter is loaded (and the capabilities are final).
+    confined: bool,
 }
 
-/// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in before the
-/// capability drop; a notify filter too, so its listener reaches the runtime before
-/// `create` returns. Otherwise it is the very last step before execve.
-fn seccomp_early(p: &ProcessPlan) -> bool {
-    p.seccomp
-        .as_ref()
-        .is_some_and(|f| !p.no_new_privs || f.listener.is_some())
+const CAP_SYS_ADMIN: u64 = 1 << 21;
+
+/// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: when the process's own
+/// capabilities lack it, it is kept (effective and permitted) until the filter is in,
+/// and dropped by one capset right after.
+fn admin_kept_for_filter(p: &ProcessPlan) -> bool {
+    let caps = p.caps.unwrap_or_default();
+    p.seccomp.is_some() && !p.no_new_privs && caps.effective & caps.permitted & CAP_SYS_ADMIN == 0
 }
 
 /// rlimits → bounding set → groups/gid/uid (keepcaps) → E/P/I + ambient → cwd →
-/// executable → no_new_privs → umask.
+/// executable → no_new_privs → umask → fds above stdio and --preserve-fds CLOEXEC →
+/// final affinity, personality, memory policy → signals. A filter with a notify
+/// listener is loaded now (`confine`): its fd must reach the runtime before `create`
+/// returns; any other waits for `confine`.
 pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
     if let Some(c) = &p.attrs.affinity_initial {
         sys::sched::set_affinity("process.execCPUAffinity.initial", c)?;
@@ -44,15 +53,6 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
     // The bounding set needs CAP_SETPCAP, so it goes before the uid change; keepcaps
     // keeps the permitted set across setresuid so E/P/I can be set exactly afterwards.
     super::attrs::apply_privileged(&p.attrs)?;
-    let mut listener = None;
-    if seccomp_early(p) {
-        if let Some(f) = &p.seccomp {
-            if p.no_new_privs {
-                sys::set_no_new_privs()?;
-            }
-            listener = sys::seccomp_load(&f.bpf, f.flags)?;
-        }
-    }
     let caps = p.caps.unwrap_or_default();
     super::caps::apply_bounding(&caps, p.last_cap)?;
     sys::set_keepcaps(true)?;
@@ -65,7 +65,12 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
     proc::setresgid(p.gid)?;
     proc::setresuid(p.uid)?;
     sys::set_keepcaps(false)?;
-    super::caps::apply_sets(&caps, p.last_cap)?;
+    let mut now = caps;
+    if admin_kept_for_filter(p) {
+        now.effective |= CAP_SYS_ADMIN;
+        now.permitted |= CAP_SYS_ADMIN;
+    }
+    super::caps::apply_sets(&now, p.last_cap)?;
 
     // The working directory, inside the container's root (CVE-2024-21626).
     sys::fs::chdir(&p.cwd)?;
@@ -81,27 +86,47 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
     if let Some(m) = p.umask {
         sys::umask(m);
     }
-    Ok(Exec { exe, env, listener })
-}
-
-/// Nothing of rsrun's survives execve but stdio and --preserve-fds. Returns only on failure.
-pub fn exec(p: &ProcessPlan, e: &Exec) -> Error {
-    if let Err(err) = sys::cloexec_from(3 + p.preserve_fds) {
-        return err;
-    }
-    if let Err(err) = super::attrs::apply_last(&p.attrs) {
-        return err;
-    }
+    // Nothing of rsrun's survives execve but stdio and --preserve-fds.
+    sys::cloexec_from(3 + p.preserve_fds)?;
+    super::attrs::apply_last(&p.attrs)?;
     // The user process starts with no blocked or ignored signals, whatever rsrun or its
     // caller had blocked or ignored.
     sys::reset_signal_dispositions();
     let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
-    if !seccomp_early(p) {
-        if let Some(f) = &p.seccomp {
-            if let Err(err) = sys::seccomp_load(&f.bpf, f.flags) {
-                return err;
-            }
-        }
+    let mut ready = Exec {
+        exe,
+        env,
+        listener: None,
+        confined: false,
+    };
+    if p.seccomp.as_ref().is_some_and(|f| f.listener.is_some()) {
+        confine(p, &mut ready)?;
+    }
+    Ok(ready)
+}
+
+/// Load the container's seccomp filter (once), then drop the CAP_SYS_ADMIN kept for
+/// loading it. From here on the process is confined as the container's process is.
+pub fn confine(p: &ProcessPlan, e: &mut Exec) -> Result<()> {
+    if e.confined {
+        return Ok(());
+    }
+    e.confined = true;
+    let Some(f) = &p.seccomp else {
+        return Ok(());
+    };
+    e.listener = sys::seccomp_load(&f.bpf, f.flags)?;
+    if admin_kept_for_filter(p) {
+        let caps = p.caps.unwrap_or_default();
+        sys::capset(caps.effective, caps.permitted, caps.inheritable)?;
+    }
+    Ok(())
+}
+
+/// The filter (unless already in), then execve. Returns only on failure.
+pub fn exec(p: &ProcessPlan, e: &mut Exec) -> Error {
+    if let Err(err) = confine(p, e) {
+        return err;
     }
     let errno = sys::execve(&e.exe, &p.args, &e.env);
     Error::Child(format!(

@@ -1,6 +1,7 @@
 //! The container's init between clone and execve. The steps are one ordered list; the
 //! order is the security argument (namespaces → rootfs → pivot → uts → masked/read-only
-//! paths → rlimits → user and capabilities → no_new_privs → wait for start → exec).
+//! paths → rlimits → user and capabilities → no_new_privs → wait for start → seccomp →
+//! startContainer hooks → exec).
 //! Nothing here panics: a failing step is reported to the parent and the child exits.
 
 use super::channel::{self, Channel, Msg};
@@ -136,7 +137,8 @@ fn steps(
     }
     drop(console);
 
-    // 8. Resources, identity, capabilities, cwd, executable (shared with exec).
+    // 8. Resources, identity, capabilities, cwd, executable, fds, signals (shared with
+    // exec); a notify filter now, its listener to the runtime.
     let p = &plan.process;
     let mut ready = super::finish::prepare(p, plan.ns.in_user_ns())?;
     if let Some(l) = ready.listener.take() {
@@ -154,11 +156,20 @@ fn steps(
         let _ = socket::write_all(&conn, &channel::encode(&Msg::Failed { msg: e.to_string() }));
         e
     };
-    // 10. startContainer hooks, in the container.
+    // 10. The seccomp filter: from here on only the hooks and execve.
+    super::finish::confine(p, &mut ready).map_err(fail)?;
+    // 11. startContainer hooks, in the container, confined as its process is; without
+    // an `env` of their own they get the process's environment (runc's behaviour).
     if let Some(h) = &plan.hooks {
         let st = plan.hook_state(host_pid, "created");
-        crate::hooks::run_all("startContainer", h.start_container().as_ref(), &st).map_err(fail)?;
+        crate::hooks::run_all_env(
+            "startContainer",
+            h.start_container().as_ref(),
+            &st,
+            &ready.env,
+        )
+        .map_err(fail)?;
     }
-    // 11. exec.
-    Err(fail(super::finish::exec(p, &ready)))
+    // 12. exec.
+    Err(fail(super::finish::exec(p, &mut ready)))
 }
