@@ -454,3 +454,41 @@ fn start_container_hook_is_confined_as_the_process() {
         env.assert_clean(&id, None);
     }
 }
+
+/// The caller's umask does not reach the container's processes: without
+/// `process.user.umask` they start with 0022, as under runc, for run and exec.
+#[test]
+fn caller_umask_stays_out() {
+    let env = Env::new("caller-umask");
+    let with_umask = |args: &[&str]| {
+        let mut cmd = env.cmd(args);
+        // SAFETY: umask is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::umask(0o077);
+                Ok(())
+            });
+        }
+        output(cmd)
+    };
+    env.set_args(&["sh", "-c", "umask"]);
+    let r = with_umask(&["run", "--bundle", env.bundle.to_str().unwrap(), "cu1"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "0022\n"),
+        "run: {}",
+        r.stderr
+    );
+    env.set_args(&["sleep", "100"]);
+    let r = env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "cu2"]);
+    assert_eq!(r.code, 0, "run -d: {}", r.stderr);
+    let r = with_umask(&["exec", "cu2", "sh", "-c", "umask"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "0022\n"),
+        "exec: {}",
+        r.stderr
+    );
+    assert_eq!(env.rsrun(&["delete", "-f", "cu2"]).code, 0);
+    env.assert_clean("cu2", None);
+}

@@ -83,9 +83,8 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool) -> Result<Exec> {
     if p.no_new_privs {
         sys::set_no_new_privs()?;
     }
-    if let Some(m) = p.umask {
-        sys::umask(m);
-    }
+    // Not the caller's: 0022 unless the spec says otherwise (runc, crun).
+    sys::umask(p.umask.unwrap_or(0o022));
     // Nothing of rsrun's survives execve but stdio and --preserve-fds.
     sys::cloexec_from(3 + p.preserve_fds)?;
     super::attrs::apply_last(&p.attrs)?;
