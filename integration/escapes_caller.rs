@@ -492,3 +492,69 @@ fn caller_umask_stays_out() {
     assert_eq!(env.rsrun(&["delete", "-f", "cu2"]).code, 0);
     env.assert_clean("cu2", None);
 }
+
+/// prestart and createRuntime hooks run once the rootfs is built (its mounts and /dev
+/// set up) and before pivot_root, in the bundle: a hook that enters the init's mount
+/// namespace sees the mounts under the rootfs, and what it mounts under rootfs/dev is
+/// there in the container. createContainer hooks run in the rootfs (runc's behaviour).
+#[test]
+fn runtime_hooks_see_the_built_rootfs() {
+    let env = Env::new("caller-rthooks");
+    let ld = log_dir(&env);
+    let rootfs = env.bundle.join("rootfs").canonicalize().unwrap();
+    let rootfs = rootfs.to_str().unwrap();
+    assert!(
+        Path::new("/usr/bin/nsenter").exists(),
+        "the test needs nsenter (util-linux)"
+    );
+    // The init's pid from the state on stdin; its mount points under the rootfs.
+    let mounts = |who: &str| {
+        format!(
+            "read -r s; pid=$(echo \"$s\" | grep -o '\"pid\":[0-9]*' | cut -d: -f2); \
+             pwd > {ld}/{who}.cwd; \
+             awk '{{print $5}}' /proc/$pid/mountinfo | grep '^{rootfs}/' > {ld}/{who}.mounts; "
+        )
+    };
+    let add = format!(
+        "{} /usr/bin/nsenter --mount=/proc/$pid/ns/mnt -- /bin/sh -c \
+         'mkdir -p {rootfs}/dev/hookmnt && mount -t tmpfs hooktmp {rootfs}/dev/hookmnt'",
+        mounts("prestart")
+    );
+    let hook = |script: String| json!({"path": "/bin/sh", "args": ["sh", "-c", script]});
+    env.edit(|v| {
+        v["hooks"] = json!({
+            "prestart": [hook(add)],
+            "createRuntime": [hook(format!("{} true", mounts("createRuntime")))],
+            "createContainer": [hook(format!("pwd > {ld}/createContainer.cwd"))],
+        });
+    });
+    let r = env.run(
+        "rt1",
+        &["sh", "-c", "grep -c ' /dev/hookmnt ' /proc/self/mountinfo"],
+    );
+    assert_eq!(r.code, 0, "run: {}", r.stderr);
+    assert_eq!(
+        r.stdout, "1\n",
+        "the prestart hook's mount is not in the container"
+    );
+    for who in ["prestart", "createRuntime"] {
+        let seen = std::fs::read_to_string(format!("{ld}/{who}.mounts")).unwrap();
+        let seen: Vec<&str> = seen.lines().collect();
+        for want in ["proc", "dev", "dev/pts", "sys"] {
+            let want = format!("{rootfs}/{want}");
+            assert!(
+                seen.contains(&want.as_str()),
+                "{who} does not see {want}: {seen:?}"
+            );
+        }
+        let cwd = std::fs::read_to_string(format!("{ld}/{who}.cwd")).unwrap();
+        assert_eq!(
+            Path::new(cwd.trim()),
+            env.bundle.canonicalize().unwrap(),
+            "{who}'s cwd"
+        );
+    }
+    let cwd = std::fs::read_to_string(format!("{ld}/createContainer.cwd")).unwrap();
+    assert_eq!(cwd.trim(), rootfs, "createContainer's cwd");
+    env.assert_clean("rt1", None);
+}

@@ -1,5 +1,5 @@
 //! The container's init between clone and execve. The steps are one ordered list; the
-//! order is the security argument (namespaces → rootfs → pivot → uts → masked/read-only
+//! order is the security argument (namespaces → rootfs → hooks → pivot → uts → masked/read-only
 //! paths → rlimits → user and capabilities → no_new_privs → wait for start → seccomp →
 //! startContainer hooks → exec).
 //! Nothing here panics: a failing step is reported to the parent and the child exits.
@@ -84,24 +84,30 @@ fn steps(
     if plan.ns.new_cgroup {
         proc::unshare(CloneFlags::CLONE_NEWCGROUP)?;
     }
-    // 4. prestart and createRuntime hooks run in the parent now.
-    if plan.has_runtime_hooks() {
-        chan.send(&Msg::NsReady)?;
-        chan.expect(&Msg::HooksDone, &mut |_, _| {})?;
-    }
-
-    // 5. The root filesystem.
+    // 4. The root filesystem: mounts, /dev, the cwd.
     let root = setup::prepare(&plan.rootfs)?;
     setup::mount_all(&root, &plan.rootfs, &idmaps)?;
     drop(idmaps);
     setup::devices(&root, &plan.rootfs)?;
     setup::create_cwd(&root, &plan.process.cwd)?;
     drop(root);
+
+    // 5. prestart and createRuntime hooks run in the parent now, with the rootfs built
+    // and not yet pivoted into (a hook may enter our mount namespace and add to it);
+    // then createContainer hooks here, in the rootfs (runc's working directory).
+    if plan.has_runtime_hooks() {
+        chan.send(&Msg::NsReady)?;
+        chan.expect(&Msg::HooksDone, &mut |_, _| {})?;
+    }
     if let Some(h) = &plan.hooks {
-        crate::hooks::run_all(
+        crate::hooks::run_all_in(
             "createContainer",
             h.create_container().as_ref(),
             &plan.hook_state(host_pid, "creating"),
+            &crate::hooks::Context {
+                env: &[],
+                cwd: Some(&plan.rootfs.root),
+            },
         )?;
     }
     if plan.rootfs.no_pivot {
@@ -162,13 +168,12 @@ fn steps(
     // an `env` of their own they get the process's environment (runc's behaviour).
     if let Some(h) = &plan.hooks {
         let st = plan.hook_state(host_pid, "created");
-        crate::hooks::run_all_env(
-            "startContainer",
-            h.start_container().as_ref(),
-            &st,
-            &ready.env,
-        )
-        .map_err(fail)?;
+        let ctx = crate::hooks::Context {
+            env: &ready.env,
+            cwd: None,
+        };
+        crate::hooks::run_all_in("startContainer", h.start_container().as_ref(), &st, &ctx)
+            .map_err(fail)?;
     }
     // 12. exec.
     Err(fail(super::finish::exec(p, &mut ready)))
