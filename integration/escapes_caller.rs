@@ -507,7 +507,9 @@ fn runtime_hooks_see_the_built_rootfs() {
         Path::new("/usr/bin/nsenter").exists(),
         "the test needs nsenter (util-linux)"
     );
-    // The init's pid from the state on stdin; its mount points under the rootfs.
+    // The init's pid from the state on stdin; its mount points under the rootfs. The
+    // prestart hook enters its mount namespace with its root (-r: a host that runs from
+    // a chroot has another root at the top of the namespace).
     let mounts = |who: &str| {
         format!(
             "read -r s; pid=$(echo \"$s\" | grep -o '\"pid\":[0-9]*' | cut -d: -f2); \
@@ -516,8 +518,9 @@ fn runtime_hooks_see_the_built_rootfs() {
         )
     };
     let add = format!(
-        "{} /usr/bin/nsenter --mount=/proc/$pid/ns/mnt -- /bin/sh -c \
-         'mkdir -p {rootfs}/dev/hookmnt && mount -t tmpfs hooktmp {rootfs}/dev/hookmnt'",
+        "{} /usr/bin/nsenter -t $pid -m -r -- /bin/sh -c \
+         'mkdir -p {rootfs}/dev/hookmnt && mount -t tmpfs hooktmp {rootfs}/dev/hookmnt' \
+         && grep hooktmp /proc/$pid/mountinfo > {ld}/prestart.added",
         mounts("prestart")
     );
     let hook = |script: String| json!({"path": "/bin/sh", "args": ["sh", "-c", script]});
@@ -528,14 +531,17 @@ fn runtime_hooks_see_the_built_rootfs() {
             "createContainer": [hook(format!("pwd > {ld}/createContainer.cwd"))],
         });
     });
-    let r = env.run(
-        "rt1",
-        &["sh", "-c", "grep -c ' /dev/hookmnt ' /proc/self/mountinfo"],
-    );
+    let r = env.run("rt1", &["cat", "/proc/self/mountinfo"]);
     assert_eq!(r.code, 0, "run: {}", r.stderr);
+    let added = std::fs::read_to_string(format!("{ld}/prestart.added")).unwrap_or_default();
     assert_eq!(
-        r.stdout, "1\n",
-        "the prestart hook's mount is not in the container"
+        r.stdout
+            .lines()
+            .filter(|l| l.contains(" /dev/hookmnt "))
+            .count(),
+        1,
+        "the prestart hook's mount ({added}) is not in the container: {}",
+        r.stdout
     );
     for who in ["prestart", "createRuntime"] {
         let seen = std::fs::read_to_string(format!("{ld}/{who}.mounts")).unwrap();
