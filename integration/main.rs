@@ -8,6 +8,7 @@ mod clients;
 mod crash;
 mod devices_v2;
 mod escapes;
+mod escapes_caller;
 mod escapes_rootfs;
 mod exec;
 mod hangs;

@@ -4,16 +4,39 @@
 use crate::error::{Error, Result};
 use crate::state::OciState;
 use oci_spec::runtime::Hook;
+use std::ffi::{CString, OsStr};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Where hooks run, beyond what each hook says of itself.
+#[derive(Default)]
+pub struct Context<'a> {
+    /// The environment of a hook without `env` (a hook in the container gets the
+    /// container process's, as with runc; others an empty one).
+    pub env: &'a [CString],
+    /// The working directory (rsrun's own when unset).
+    pub cwd: Option<&'a Path>,
+}
+
 /// Run `hooks` in order; the first failure stops the list and is returned.
 pub fn run_all(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &OciState) -> Result<()> {
+    run_all_in(kind, hooks, state, &Context::default())
+}
+
+/// `run_all` in `ctx`.
+pub fn run_all_in(
+    kind: &'static str,
+    hooks: Option<&Vec<Hook>>,
+    state: &OciState,
+    ctx: &Context,
+) -> Result<()> {
     let json = serde_json::to_vec(state).map_err(|e| Error::container(e.to_string()))?;
     for h in hooks.into_iter().flatten() {
-        run_one(kind, h, &json)?;
+        run_one(kind, h, &json, ctx)?;
     }
     Ok(())
 }
@@ -30,13 +53,13 @@ pub fn run_all_warn(
         return;
     };
     for h in hooks.into_iter().flatten() {
-        if let Err(e) = run_one(kind, h, &json) {
+        if let Err(e) = run_one(kind, h, &json, &Context::default()) {
             warn(e.to_string());
         }
     }
 }
 
-fn run_one(kind: &'static str, h: &Hook, state: &[u8]) -> Result<()> {
+fn run_one(kind: &'static str, h: &Hook, state: &[u8], ctx: &Context) -> Result<()> {
     let path = h.path().display().to_string();
     let fail = |msg: String| Error::Hook {
         kind,
@@ -50,10 +73,17 @@ fn run_one(kind: &'static str, h: &Hook, state: &[u8]) -> Result<()> {
         cmd.args(&args[1..]);
     }
     cmd.env_clear();
-    for e in h.env().iter().flatten() {
-        if let Some((k, v)) = e.split_once('=') {
-            cmd.env(k, v);
+    let env: Vec<&[u8]> = match h.env() {
+        Some(env) => env.iter().map(|e| e.as_bytes()).collect(),
+        None => ctx.env.iter().map(|e| e.as_bytes()).collect(),
+    };
+    for kv in env {
+        if let Some(i) = kv.iter().position(|b| *b == b'=') {
+            cmd.env(OsStr::from_bytes(&kv[..i]), OsStr::from_bytes(&kv[i + 1..]));
         }
+    }
+    if let Some(dir) = ctx.cwd {
+        cmd.current_dir(dir);
     }
     cmd.stdin(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| fail(format!("start: {e}")))?;

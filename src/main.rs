@@ -123,12 +123,18 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
     }
 }
 
-/// Commands whose process (or its clone) enters a container.
-fn enters_container(cmd: &Option<Command>) -> bool {
-    matches!(
-        cmd,
-        Some(Command::Create(_)) | Some(Command::Run { .. }) | Some(Command::Exec(_))
-    )
+/// For a command whose process (or its clone) enters a container: how many fds above
+/// stdio go to the container (`--preserve-fds`, and for create/run the socket-activation
+/// ones, which come first), and whether LISTEN_FDS/LISTEN_PID are passed on.
+fn container_fds(cmd: &Option<Command>) -> Option<(u32, bool)> {
+    match cmd {
+        Some(Command::Create(a)) | Some(Command::Run { create: a, .. }) => {
+            let listen = rsrun::container::listen_fds();
+            Some((a.preserve_fds.saturating_add(listen), listen > 0))
+        }
+        Some(Command::Exec(a)) => Some((a.preserve_fds, false)),
+        _ => None,
+    }
 }
 
 /// The entry point: Rust's runtime start-up is skipped (see `rsrun::sys::exe::process_start`
@@ -158,10 +164,22 @@ fn real_main() {
     } else {
         1
     };
-    if enters_container(&cli.command) && !rsrun::sys::exe::running_readonly() {
-        let e = rsrun::sys::exe::reexec_readonly();
-        eprintln!("rsrun: {e}");
-        std::process::exit(failed);
+    // Before anything else, a command that enters a container lets go of what its caller
+    // gave it beyond what goes to the container: every other fd is closed, and the process
+    // re-executes (read-only, CVE-2019-5736) with only the variables it passes on, so no
+    // process it clones into the container holds the caller's fds or environment.
+    if let Some((kept, listen)) = container_fds(&cli.command) {
+        use rsrun::sys::exe;
+        if let Err(e) = exe::close_fds_from(3u32.saturating_add(kept)) {
+            eprintln!("rsrun: {e}");
+            std::process::exit(failed);
+        }
+        let env = exe::container_env(listen);
+        if !exe::running_readonly() || !exe::env_is(&env) {
+            let e = exe::reexec_readonly(&env);
+            eprintln!("rsrun: {e}");
+            std::process::exit(failed);
+        }
     }
     let log = Logger {
         file: cli.log.clone(),

@@ -433,7 +433,7 @@ fn check_before_update(cg: &Cgroup, res: &oci_spec::runtime::LinuxResources) -> 
 /// Socket activation (sd_listen_fds): when rsrun is started with LISTEN_FDS=N and
 /// LISTEN_PID set to its own pid, fds 3..3+N go to the container (before any
 /// --preserve-fds), which sees LISTEN_FDS=N and LISTEN_PID=1, as with runc.
-fn listen_fds() -> u32 {
+pub fn listen_fds() -> u32 {
     let n = std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|v| v.parse::<u32>().ok())

@@ -4,7 +4,7 @@
 //! | step | direction      | message     | meaning                                                    |
 //! |------|----------------|-------------|------------------------------------------------------------|
 //! | 1    | parent → child | `Proceed`   | id maps written, child placed in its cgroup                |
-//! | 2    | child → parent | `NsReady`   | namespaces joined/created (only when prestart/createRuntime hooks exist) |
+//! | 2    | child → parent | `NsReady`   | namespaces joined/created, rootfs mounted, /dev set up, not pivoted (only when prestart/createRuntime hooks exist) |
 //! | 3    | parent → child | `HooksDone` | prestart and createRuntime hooks ran                       |
 //! | 3b   | child → parent | `SeccompListener{fd}` | the notify filter is loaded; its listener is our fd `fd`, which the parent takes with pidfd_getfd (only with SCMP_ACT_NOTIFY; sent with write(2), see `send_by_write`) |
 //! | 4    | child → parent | `Ready`     | rootfs built, privileges dropped, waiting for `start`      |

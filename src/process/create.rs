@@ -220,14 +220,17 @@ fn drive(plan: &Plan, chan: &Channel, pid: i32, log: &mut dyn FnMut(&str, &str))
     chan.send(&Msg::Proceed { pid })?;
     if plan.has_runtime_hooks() {
         chan.expect(&Msg::NsReady, log)?;
+        // In the bundle, as with runc (which runs `create` from there).
         let st = plan.hook_state(pid, "creating");
         let hooks = plan.hooks.as_ref();
-        crate::hooks::run_all("prestart", hooks.and_then(|h| h.prestart().as_ref()), &st)?;
-        crate::hooks::run_all(
-            "createRuntime",
-            hooks.and_then(|h| h.create_runtime().as_ref()),
-            &st,
-        )?;
+        let ctx = crate::hooks::Context {
+            env: &[],
+            cwd: Some(&plan.bundle),
+        };
+        let prestart = hooks.and_then(|h| h.prestart().as_ref());
+        crate::hooks::run_all_in("prestart", prestart, &st, &ctx)?;
+        let create_runtime = hooks.and_then(|h| h.create_runtime().as_ref());
+        crate::hooks::run_all_in("createRuntime", create_runtime, &st, &ctx)?;
         chan.send(&Msg::HooksDone)?;
     }
     if let Some(l) = plan

@@ -159,6 +159,7 @@ fn child(
         // Non-dumpable (cloned so) until execve: container processes cannot ptrace us
         // (CVE-2016-9962).
         cgroup.enter_self()?;
+        drop(cgroup);
         chan.expect(&Msg::Proceed { pid: 0 }, &mut |_, _| {})?;
         for j in &joins {
             proc::setns(&j.fd, crate::namespaces::flag(j.typ), &j.path)?;
@@ -173,10 +174,10 @@ fn child(
             super::tty::setup(sock, &plan.process, None)?;
         }
         drop(console);
-        let ready = super::finish::prepare(&plan.process, in_user_ns, &chan)?;
+        let mut ready = super::finish::prepare(&plan.process, in_user_ns, &chan)?;
         sys::set_pdeathsig(0)?;
         chan.send(&Msg::Ready)?;
-        Err(super::finish::exec(&plan.process, &ready))
+        Err(super::finish::exec(&plan.process, &mut ready))
     })();
     let Err(e) = r;
     let _ = chan.send(&Msg::Failed { msg: e.to_string() });

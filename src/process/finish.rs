@@ -1,6 +1,10 @@
 //! The last steps of every container process before execve, the init's and `exec`'s
 //! alike: process resources, then identity and capabilities in the one order that keeps
-//! them as specified, then cwd, the executable, no_new_privs and umask.
+//! them as specified, then cwd, the executable, no_new_privs, umask, fds and signals;
+//! then, as late as possible, the seccomp filter, after which rsrun makes no syscall
+//! but the ones it cannot avoid (execve; the startContainer hooks, which run under the
+//! filter as the process does; a capset when loading needed CAP_SYS_ADMIN; one write
+//! naming a notify listener's fd).
 
 use super::channel::{Channel, Msg};
 use crate::error::{Error, Result};
@@ -18,48 +22,26 @@ pub struct Exec {
     /// its own copy with pidfd_getfd, and closing it would be a syscall the filter may
     /// hold.
     pub listener: Option<std::os::fd::OwnedFd>,
+    /// The filter is loaded (and the capabilities are final).
+    confined: bool,
 }
 
-/// Where the seccomp filter goes in.
-#[derive(PartialEq)]
-enum LoadAt {
-    /// Without no_new_privs, loading needs CAP_SYS_ADMIN: before the identity change.
-    BeforeIdentity,
-    /// A notify filter with no_new_privs: after every step of rsrun's that touches files,
-    /// still before `Ready`, so its listener reaches the agent before `create` returns.
-    EndOfPrepare,
-    /// Otherwise the last step before execve (fewest syscalls under the filter).
-    BeforeExecve,
+const CAP_SYS_ADMIN: u64 = 1 << 21;
+
+/// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: when the process's own
+/// capabilities lack it, it is kept (effective and permitted) until the filter is in,
+/// and dropped by one capset right after.
+fn admin_kept_for_filter(p: &ProcessPlan) -> bool {
+    let caps = p.caps.unwrap_or_default();
+    p.seccomp.is_some() && !p.no_new_privs && caps.effective & caps.permitted & CAP_SYS_ADMIN == 0
 }
 
-fn load_at(p: &ProcessPlan) -> Option<LoadAt> {
-    let f = p.seccomp.as_ref()?;
-    Some(if !p.no_new_privs {
-        LoadAt::BeforeIdentity
-    } else if f.listener.is_some() {
-        LoadAt::EndOfPrepare
-    } else {
-        LoadAt::BeforeExecve
-    })
-}
-
-/// Load the filter; a notify filter's listener goes to the parent at once, before any
-/// other syscall the filter could hold (see `Channel::send_by_write`).
-fn load_seccomp(p: &ProcessPlan, chan: &Channel) -> Result<Option<std::os::fd::OwnedFd>> {
-    let Some(f) = &p.seccomp else {
-        return Ok(None);
-    };
-    let listener = sys::seccomp_load(&f.bpf, f.flags)?;
-    if let Some(l) = &listener {
-        use std::os::fd::AsRawFd;
-        chan.send_by_write(&Msg::SeccompListener { fd: l.as_raw_fd() })?;
-    }
-    Ok(listener)
-}
-
-/// rlimits → bounding set → groups/gid/uid (keepcaps) → E/P/I + ambient → cwd →
-/// executable → no_new_privs → umask. HOME is looked up first, as root (runc's order),
-/// so no file is opened under a filter loaded before the identity change.
+/// HOME (looked up first, as root: runc's order) → rlimits → bounding set → stdio to the
+/// user → groups/gid/uid (keepcaps) → E/P/I + ambient → cwd → executable →
+/// no_new_privs → umask → fds above stdio and --preserve-fds CLOEXEC → final affinity,
+/// personality, memory policy → signals. A filter with a notify listener is loaded now
+/// (`confine`): its fd must reach the runtime before `create` returns; any other waits
+/// for `confine`.
 pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Exec> {
     let mut env = p.env.clone();
     if !p.has_home {
@@ -78,10 +60,6 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Exec
     // The bounding set needs CAP_SETPCAP, so it goes before the uid change; keepcaps
     // keeps the permitted set across setresuid so E/P/I can be set exactly afterwards.
     super::attrs::apply_privileged(&p.attrs)?;
-    let mut listener = None;
-    if load_at(p) == Some(LoadAt::BeforeIdentity) {
-        listener = load_seccomp(p, chan)?;
-    }
     let caps = p.caps.unwrap_or_default();
     super::caps::apply_bounding(&caps, p.last_cap)?;
     sys::set_keepcaps(true)?;
@@ -95,7 +73,12 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Exec
     proc::setresgid(p.gid)?;
     proc::setresuid(p.uid)?;
     sys::set_keepcaps(false)?;
-    super::caps::apply_sets(&caps, p.last_cap)?;
+    let mut now = caps;
+    if admin_kept_for_filter(p) {
+        now.effective |= CAP_SYS_ADMIN;
+        now.permitted |= CAP_SYS_ADMIN;
+    }
+    super::caps::apply_sets(&now, p.last_cap)?;
 
     // The working directory, inside the container's root (CVE-2024-21626).
     sys::fs::chdir(&p.cwd)?;
@@ -104,33 +87,55 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Exec
     if p.no_new_privs {
         sys::set_no_new_privs()?;
     }
-    if let Some(m) = p.umask {
-        sys::umask(m);
-    }
-    if load_at(p) == Some(LoadAt::EndOfPrepare) {
-        listener = load_seccomp(p, chan)?;
-    }
-    Ok(Exec { exe, env, listener })
-}
-
-/// Nothing of rsrun's survives execve but stdio and --preserve-fds. Returns only on failure.
-pub fn exec(p: &ProcessPlan, e: &Exec) -> Error {
-    if let Err(err) = sys::cloexec_from(p.preserve_fds.saturating_add(3)) {
-        return err;
-    }
-    if let Err(err) = super::attrs::apply_last(&p.attrs) {
-        return err;
-    }
+    // Not the caller's: 0022 unless the spec says otherwise (runc, crun).
+    sys::umask(p.umask.unwrap_or(0o022));
+    // Nothing of rsrun's survives execve but stdio and --preserve-fds.
+    sys::cloexec_from(p.preserve_fds.saturating_add(3))?;
+    super::attrs::apply_last(&p.attrs)?;
     // The user process starts with no blocked or ignored signals, whatever rsrun or its
     // caller had blocked or ignored.
     sys::reset_signal_dispositions();
     let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
-    if load_at(p) == Some(LoadAt::BeforeExecve) {
-        if let Some(f) = &p.seccomp {
-            if let Err(err) = sys::seccomp_load(&f.bpf, f.flags) {
-                return err;
-            }
-        }
+    let mut ready = Exec {
+        exe,
+        env,
+        listener: None,
+        confined: false,
+    };
+    if p.seccomp.as_ref().is_some_and(|f| f.listener.is_some()) {
+        confine(p, &mut ready, Some(chan))?;
+    }
+    Ok(ready)
+}
+
+/// Load the container's seccomp filter (once), then drop the CAP_SYS_ADMIN kept for
+/// loading it. From here on the process is confined as the container's process is. A
+/// notify filter's listener is named to the parent at once with a single write (see
+/// `Channel::send_by_write`), before any other syscall the filter could hold.
+pub fn confine(p: &ProcessPlan, e: &mut Exec, chan: Option<&Channel>) -> Result<()> {
+    if e.confined {
+        return Ok(());
+    }
+    e.confined = true;
+    let Some(f) = &p.seccomp else {
+        return Ok(());
+    };
+    e.listener = sys::seccomp_load(&f.bpf, f.flags)?;
+    if let (Some(l), Some(chan)) = (&e.listener, chan) {
+        use std::os::fd::AsRawFd;
+        chan.send_by_write(&Msg::SeccompListener { fd: l.as_raw_fd() })?;
+    }
+    if admin_kept_for_filter(p) {
+        let caps = p.caps.unwrap_or_default();
+        sys::capset(caps.effective, caps.permitted, caps.inheritable)?;
+    }
+    Ok(())
+}
+
+/// The filter (unless already in), then execve. Returns only on failure.
+pub fn exec(p: &ProcessPlan, e: &mut Exec) -> Error {
+    if let Err(err) = confine(p, e, None) {
+        return err;
     }
     let errno = sys::execve(&e.exe, &p.args, &e.env);
     Error::Child(format!(

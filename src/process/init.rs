@@ -1,6 +1,7 @@
 //! The container's init between clone and execve. The steps are one ordered list; the
-//! order is the security argument (namespaces → rootfs → pivot → uts → masked/read-only
-//! paths → rlimits → user and capabilities → no_new_privs → wait for start → exec).
+//! order is the security argument (namespaces → rootfs → hooks → pivot → uts → masked/read-only
+//! paths → rlimits → user and capabilities → no_new_privs → wait for start → seccomp →
+//! startContainer hooks → exec).
 //! Nothing here panics: a failing step is reported to the parent and the child exits.
 
 use super::channel::{self, Channel, Msg};
@@ -58,6 +59,7 @@ fn steps(
 
     // 0. Into the container's cgroup (v1 hierarchies; v2 was clone3's CLONE_INTO_CGROUP).
     cgroup.enter_self()?;
+    drop(cgroup);
 
     // 1. The parent writes our id maps.
     let host_pid = match chan.expect(&Msg::Proceed { pid: 0 }, &mut |_, _| {})? {
@@ -82,24 +84,30 @@ fn steps(
     if plan.ns.new_cgroup {
         proc::unshare(CloneFlags::CLONE_NEWCGROUP)?;
     }
-    // 4. prestart and createRuntime hooks run in the parent now.
-    if plan.has_runtime_hooks() {
-        chan.send(&Msg::NsReady)?;
-        chan.expect(&Msg::HooksDone, &mut |_, _| {})?;
-    }
-
-    // 5. The root filesystem.
+    // 4. The root filesystem: mounts, /dev, the cwd.
     let root = setup::prepare(&plan.rootfs)?;
     setup::mount_all(&root, &plan.rootfs, &idmaps)?;
     drop(idmaps);
     setup::devices(&root, &plan.rootfs)?;
     setup::create_cwd(&root, &plan.process.cwd)?;
     drop(root);
+
+    // 5. prestart and createRuntime hooks run in the parent now, with the rootfs built
+    // and not yet pivoted into (a hook may enter our mount namespace and add to it);
+    // then createContainer hooks here, in the rootfs (runc's working directory).
+    if plan.has_runtime_hooks() {
+        chan.send(&Msg::NsReady)?;
+        chan.expect(&Msg::HooksDone, &mut |_, _| {})?;
+    }
     if let Some(h) = &plan.hooks {
-        crate::hooks::run_all(
+        crate::hooks::run_all_in(
             "createContainer",
             h.create_container().as_ref(),
             &plan.hook_state(host_pid, "creating"),
+            &crate::hooks::Context {
+                env: &[],
+                cwd: Some(&plan.rootfs.root),
+            },
         )?;
     }
     if plan.rootfs.no_pivot {
@@ -133,10 +141,11 @@ fn steps(
     }
     drop(console);
 
-    // 8. Resources, identity, capabilities, cwd, executable (shared with exec).
+    // 8. Resources, identity, capabilities, cwd, executable, fds, signals (shared with
+    // exec); a notify filter now, its listener to the runtime.
     let p = &plan.process;
     // A notify filter's listener goes to the parent as soon as the filter is loaded.
-    let ready = super::finish::prepare(p, plan.ns.in_user_ns(), chan)?;
+    let mut ready = super::finish::prepare(p, plan.ns.in_user_ns(), chan)?;
 
     // 9. Ready: `create` returns; we wait for `start`. From here on the seccomp filter may
     // be in place: no read or close of ours (the start socket stays open, CLOEXEC).
@@ -149,11 +158,19 @@ fn steps(
         let _ = socket::write_all(&conn, &channel::encode(&Msg::Failed { msg: e.to_string() }));
         e
     };
-    // 10. startContainer hooks, in the container.
+    // 10. The seccomp filter: from here on only the hooks and execve.
+    super::finish::confine(p, &mut ready, None).map_err(fail)?;
+    // 11. startContainer hooks, in the container, confined as its process is; without
+    // an `env` of their own they get the process's environment (runc's behaviour).
     if let Some(h) = &plan.hooks {
         let st = plan.hook_state(host_pid, "created");
-        crate::hooks::run_all("startContainer", h.start_container().as_ref(), &st).map_err(fail)?;
+        let ctx = crate::hooks::Context {
+            env: &ready.env,
+            cwd: None,
+        };
+        crate::hooks::run_all_in("startContainer", h.start_container().as_ref(), &st, &ctx)
+            .map_err(fail)?;
     }
-    // 11. exec.
-    Err(fail(super::finish::exec(p, &ready)))
+    // 12. exec.
+    Err(fail(super::finish::exec(p, &mut ready)))
 }

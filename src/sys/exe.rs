@@ -16,11 +16,46 @@ pub fn running_readonly() -> bool {
         .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
 }
 
+/// Close every fd from `from` up. A command that enters a container calls this first:
+/// what its caller left open (a host directory, a socket) would otherwise sit in the
+/// container's init until its execve, and reach every startContainer hook and the
+/// `/proc/<pid>/fd` of every process rsrun clones into the container.
+pub fn close_fds_from(from: u32) -> Result<()> {
+    // SAFETY: close_range only closes fds; nothing rsrun owns is open this early.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 0) };
+    Errno::result(ret)
+        .map(drop)
+        .map_err(|e| Error::sys_nopath("close_range", e))
+}
+
+/// The environment a command that enters a container runs with: the socket-activation
+/// variables when they are passed on (`listen`), none of the caller's others. The
+/// initial environment stays in the memory of every process rsrun clones (it is what
+/// `/proc/<pid>/environ` shows), so it is replaced by re-executing, not by clearing.
+pub fn container_env(listen: bool) -> Vec<CString> {
+    let keep = ["LISTEN_FDS", "LISTEN_PID"];
+    std::env::vars_os()
+        .filter(|(k, _)| listen && keep.iter().any(|w| k.as_encoded_bytes() == w.as_bytes()))
+        .filter_map(|(k, v)| {
+            let mut kv = k.into_encoded_bytes();
+            kv.push(b'=');
+            kv.extend(v.into_encoded_bytes());
+            CString::new(kv).ok()
+        })
+        .collect()
+}
+
+/// True when the process runs with exactly `env` (see `container_env`).
+pub fn env_is(env: &[CString]) -> bool {
+    std::env::vars_os().count() == env.len()
+}
+
 /// CVE-2019-5736: before rsrun enters a container, re-execute it through a private,
 /// detached, read-only bind mount of its own binary, so a container process that gets
 /// hold of /proc/<pid>/exe can never reopen the host's binary for writing (EROFS).
-/// No copy is made: the same pages are mapped. Returns only on failure.
-pub fn reexec_readonly() -> Error {
+/// No copy is made: the same pages are mapped. The new image runs with `env` only.
+/// Returns only on failure.
+pub fn reexec_readonly(env: &[CString]) -> Error {
     let run = || -> Result<std::convert::Infallible> {
         let tree = fs::open_tree_clone(Path::new("/proc/self/exe"), false)?;
         fs::mount_setattr(
@@ -37,19 +72,11 @@ pub fn reexec_readonly() -> Error {
                 CString::new(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())).ok()
             })
             .collect();
-        let env: Vec<CString> = std::env::vars_os()
-            .filter_map(|(k, v)| {
-                let mut kv = k.into_encoded_bytes();
-                kv.push(b'=');
-                kv.extend(v.into_encoded_bytes());
-                CString::new(kv).ok()
-            })
-            .collect();
         nix::unistd::execveat(
             &tree,
             &empty,
             &args,
-            &env,
+            env,
             nix::fcntl::AtFlags::AT_EMPTY_PATH,
         )
         .map_err(|e| Error::sys_nopath("execveat read-only rsrun", e))?;
