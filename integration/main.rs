@@ -12,6 +12,7 @@ mod exec;
 mod hooks;
 mod lifecycle;
 mod mounts;
+mod mounts_conformance;
 mod namespaces;
 mod process;
 mod resources;

@@ -3,6 +3,7 @@
 //!
 //! | step | direction      | message     | meaning                                                    |
 //! |------|----------------|-------------|------------------------------------------------------------|
+//! | 1a   | parent → child | `MountSource` + fd | a bind source opened by the parent in the child's mount namespace, before its user namespace applies (only for a user-namespaced init; one per source it could open) |
 //! | 1    | parent → child | `Proceed`   | id maps written, child placed in its cgroup                |
 //! | 2    | child → parent | `NsReady`   | namespaces joined/created (only when prestart/createRuntime hooks exist) |
 //! | 3    | parent → child | `HooksDone` | prestart and createRuntime hooks ran                       |
@@ -26,6 +27,10 @@ pub enum Msg {
     Proceed {
         pid: i32,
     },
+    /// Comes with an O_PATH fd on the source of `mounts[index]` (a bind).
+    MountSource {
+        index: usize,
+    },
     NsReady,
     HooksDone,
     Ready,
@@ -43,6 +48,7 @@ impl Msg {
     pub fn name(&self) -> &'static str {
         match self {
             Msg::Proceed { .. } => "Proceed",
+            Msg::MountSource { .. } => "MountSource",
             Msg::NsReady => "NsReady",
             Msg::HooksDone => "HooksDone",
             Msg::Ready => "Ready",
@@ -91,6 +97,30 @@ impl Channel {
                     return Err(Error::Child(format!(
                         "protocol error: expected {} with an fd, got {}",
                         want.name(),
+                        m.name()
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Expect `Proceed`, collecting the `MountSource` fds that come before it. Returns the
+    /// pid `Proceed` carries and the fds by mount index.
+    pub fn expect_proceed(&self) -> Result<(i32, Vec<(usize, OwnedFd)>)> {
+        let mut sources = Vec::new();
+        loop {
+            let (data, mut fds) = socket::recv_frame(&self.fd)?;
+            if data.is_empty() {
+                return Err(Error::Child("the parent exited before Proceed".into()));
+            }
+            match decode(&data)? {
+                Msg::Proceed { pid } => return Ok((pid, sources)),
+                Msg::MountSource { index } if fds.len() == 1 => {
+                    sources.push((index, fds.remove(0)))
+                }
+                m => {
+                    return Err(Error::Child(format!(
+                        "protocol error: expected Proceed, got {}",
                         m.name()
                     )))
                 }

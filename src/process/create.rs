@@ -118,7 +118,7 @@ pub fn spawn(
     drop(prep.joins);
     drop(prep.cgroup);
     let chan = Channel::new(parent_sock);
-    let result = record(pid).and_then(|()| drive(plan, &chan, pid, log));
+    let result = record(pid).and_then(|()| drive(plan, &chan, pid, &prep.idmaps, log));
     if result.is_err() {
         let _ = proc::kill(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = proc::waitpid(pid, false);
@@ -196,7 +196,70 @@ fn clone_in_user_ns(
     }
 }
 
-fn drive(plan: &Plan, chan: &Channel, pid: i32, log: &mut dyn FnMut(&str, &str)) -> Result<()> {
+/// For an init in a user namespace: open every bind source in its mount namespace (its
+/// root, `/proc/<pid>/root`) with our credentials, and send the fds. The init binds
+/// from one where its own credentials cannot reach the source (a directory only host
+/// root may traverse), as runc does with its mount-source fds. An id-mapped bind is
+/// made here whole (a detached, id-mapped clone of the source): only a process
+/// privileged over the source's filesystem may id-map it, which the init is not. A
+/// source that cannot be opened here is left to the init, which reports it. Not done
+/// when the init joins a mount namespace (its sources are resolved there) or has none.
+fn send_mount_sources(
+    plan: &Plan,
+    chan: &Channel,
+    pid: i32,
+    idmaps: &[(usize, OwnedFd)],
+) -> Result<()> {
+    let joins_mount_ns = plan
+        .ns
+        .join_in_child
+        .iter()
+        .any(|(t, _)| *t == LinuxNamespaceType::Mount);
+    if !plan.ns.in_user_ns() || plan.rootfs.host_mount_ns || joins_mount_ns {
+        return Ok(());
+    }
+    let root = sfs::open(
+        Path::new(&format!("/proc/{pid}/root")),
+        OFlag::O_PATH | OFlag::O_DIRECTORY,
+    )?;
+    for op in &plan.rootfs.mounts {
+        let crate::rootfs::MountKind::Bind { source } = &op.kind else {
+            continue;
+        };
+        let userns = idmaps.iter().find(|(i, _)| *i == op.index);
+        let fd = match (&op.idmap, userns) {
+            (Some(m), Some((_, ns))) => match sfs::open_tree_clone(source, m.recursive) {
+                Ok(tree) => {
+                    let attr = crate::rootfs::options::MOUNT_ATTR_IDMAP;
+                    sfs::mount_setattr(&tree, attr, 0, m.recursive, Some(ns), &op.dest).map_err(
+                        |e| {
+                            Error::config(
+                                format!("mounts[{}].destination", op.index),
+                                e.to_string(),
+                            )
+                        },
+                    )?;
+                    tree
+                }
+                Err(_) => continue,
+            },
+            _ => match sfs::open_in_root(&root, source, OFlag::O_PATH, 0) {
+                Ok(fd) => fd,
+                Err(_) => continue,
+            },
+        };
+        chan.send_fd(&Msg::MountSource { index: op.index }, &fd)?;
+    }
+    Ok(())
+}
+
+fn drive(
+    plan: &Plan,
+    chan: &Channel,
+    pid: i32,
+    idmaps: &[(usize, OwnedFd)],
+    log: &mut dyn FnMut(&str, &str),
+) -> Result<()> {
     if let Some(m) = &plan.uid_map {
         let f = format!("/proc/{pid}/uid_map");
         sfs::write_file(Path::new(&f), m.as_bytes())?;
@@ -205,6 +268,7 @@ fn drive(plan: &Plan, chan: &Channel, pid: i32, log: &mut dyn FnMut(&str, &str))
         let f = format!("/proc/{pid}/gid_map");
         sfs::write_file(Path::new(&f), m.as_bytes())?;
     }
+    send_mount_sources(plan, chan, pid, idmaps)?;
     chan.send(&Msg::Proceed { pid })?;
     if plan.has_runtime_hooks() {
         chan.expect(&Msg::NsReady, log)?;

@@ -59,11 +59,8 @@ fn steps(
     // 0. Into the container's cgroup (v1 hierarchies; v2 was clone3's CLONE_INTO_CGROUP).
     cgroup.enter_self()?;
 
-    // 1. The parent writes our id maps.
-    let host_pid = match chan.expect(&Msg::Proceed { pid: 0 }, &mut |_, _| {})? {
-        Msg::Proceed { pid } => pid,
-        _ => 0,
-    };
+    // 1. The parent writes our id maps (and sends the bind sources it opened for us).
+    let (host_pid, sources) = chan.expect_proceed()?;
 
     // 2. Join namespaces by path, the user namespace first.
     for j in &joins {
@@ -90,8 +87,9 @@ fn steps(
 
     // 5. The root filesystem.
     let root = setup::prepare(&plan.rootfs)?;
-    setup::mount_all(&root, &plan.rootfs, &idmaps)?;
+    setup::mount_all(&root, &plan.rootfs, &idmaps, &sources)?;
     drop(idmaps);
+    drop(sources);
     setup::devices(&root, &plan.rootfs)?;
     setup::create_cwd(&root, &plan.process.cwd)?;
     drop(root);
@@ -102,11 +100,7 @@ fn steps(
             &plan.hook_state(host_pid, "creating"),
         )?;
     }
-    if plan.rootfs.no_pivot {
-        setup::move_root(&plan.rootfs)?;
-    } else {
-        setup::pivot(&plan.rootfs)?;
-    }
+    setup::enter(&plan.rootfs)?;
 
     // 6. uts
     if let Some(h) = &plan.hostname {
