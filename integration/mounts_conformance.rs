@@ -16,6 +16,15 @@ impl Drop for Unmount {
     }
 }
 
+/// Removes a directory (and what is in it) when dropped.
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn mountinfo() -> String {
     std::fs::read_to_string("/proc/self/mountinfo").unwrap()
 }
@@ -255,7 +264,7 @@ fn rshared_and_rslave_binds_propagate_with_the_host() {
 /// container with a user namespace: as runc, the runtime opens it before the namespace
 /// applies and the container binds from that. The same for a file bound on its own, and
 /// for an id-mapped bind (which only a process privileged over the source's filesystem
-/// may make).
+/// may make), and for a host device node there (bound in a user namespace).
 #[test]
 fn userns_binds_of_sources_only_host_root_can_reach() {
     let env = Env::new("mc-userns-src");
@@ -271,6 +280,22 @@ fn userns_binds_of_sources_only_host_root_can_reach() {
     std::fs::create_dir(rootfs.join("inner")).unwrap();
     std::fs::create_dir(rootfs.join("mapped")).unwrap();
     std::fs::write(rootfs.join("etc/file.conf"), "").unwrap();
+    // A host device node in a root-only directory too (linux.devices, bound from the
+    // host in a user namespace): /dev/null under another name, in a directory of ours.
+    let devdir = PathBuf::from(format!("/dev/mc-hidden-{}", std::process::id()));
+    std::fs::create_dir(&devdir).unwrap();
+    let _devdir = RemoveDir(devdir.clone());
+    std::fs::set_permissions(&devdir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let node = devdir.join("null");
+    nix::sys::stat::mknod(
+        &node,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .unwrap();
+    // (whatever the umask)
+    std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o666)).unwrap();
     env.edit(|v| {
         v["linux"]["namespaces"]
             .as_array_mut()
@@ -284,18 +309,19 @@ fn userns_binds_of_sources_only_host_root_can_reach() {
         m.push(json!({"destination": "/mapped", "type": "bind", "source": src("inner"), "options": ["bind", "idmap"],
             "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
             "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}));
+        v["linux"]["devices"] = json!([{"path": node.to_str().unwrap(), "type": "c", "major": 1, "minor": 3, "fileMode": 438}]);
     });
     let r = env.run(
         "mc-usrc1",
         &[
             "sh",
             "-c",
-            "cat /inner/f /etc/file.conf; stat -c %u /mapped/f /inner/f; touch /inner/x 2>/dev/null || echo ro",
+            &format!("cat /inner/f /etc/file.conf; stat -c %u /mapped/f /inner/f; touch /inner/x 2>/dev/null || echo ro; stat -c %t:%T {0} && echo x > {0}", node.display()),
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
-        r.stdout, "inner\nfile\n0\n65534\nro\n",
+        r.stdout, "inner\nfile\n0\n65534\nro\n1:3\n",
         "the sources' files (root's on the host: 0 through the id-mapped bind, unmapped through the plain one)"
     );
     env.assert_clean("mc-usrc1", None);

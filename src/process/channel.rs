@@ -3,7 +3,7 @@
 //!
 //! | step | direction      | message     | meaning                                                    |
 //! |------|----------------|-------------|------------------------------------------------------------|
-//! | 1a   | parent → child | `MountSource` + fd | a bind source opened by the parent in the child's mount namespace, before its user namespace applies (only for a user-namespaced init; one per source it could open) |
+//! | 1a   | parent → child | `MountSource`/`DeviceSource` + fd | a bind source (or host device node) opened by the parent in the child's mount namespace, before its user namespace applies (only for a user-namespaced init; one per source it could open) |
 //! | 1    | parent → child | `Proceed`   | id maps written, child placed in its cgroup                |
 //! | 2    | child → parent | `NsReady`   | namespaces joined/created (only when prestart/createRuntime hooks exist) |
 //! | 3    | parent → child | `HooksDone` | prestart and createRuntime hooks ran                       |
@@ -31,6 +31,10 @@ pub enum Msg {
     MountSource {
         index: usize,
     },
+    /// Comes with an O_PATH fd on the host node of `linux.devices[index]`.
+    DeviceSource {
+        index: usize,
+    },
     NsReady,
     HooksDone,
     Ready,
@@ -49,6 +53,7 @@ impl Msg {
         match self {
             Msg::Proceed { .. } => "Proceed",
             Msg::MountSource { .. } => "MountSource",
+            Msg::DeviceSource { .. } => "DeviceSource",
             Msg::NsReady => "NsReady",
             Msg::HooksDone => "HooksDone",
             Msg::Ready => "Ready",
@@ -57,6 +62,14 @@ impl Msg {
             Msg::Failed { .. } => "Failed",
         }
     }
+}
+
+/// What the parent opened for the init before `Proceed`: fds by index in `mounts` and
+/// in `linux.devices`.
+#[derive(Default)]
+pub struct Sources {
+    pub mounts: Vec<(usize, OwnedFd)>,
+    pub devices: Vec<(usize, OwnedFd)>,
 }
 
 pub struct Channel {
@@ -104,10 +117,10 @@ impl Channel {
         }
     }
 
-    /// Expect `Proceed`, collecting the `MountSource` fds that come before it. Returns the
-    /// pid `Proceed` carries and the fds by mount index.
-    pub fn expect_proceed(&self) -> Result<(i32, Vec<(usize, OwnedFd)>)> {
-        let mut sources = Vec::new();
+    /// Expect `Proceed`, collecting the `MountSource` and `DeviceSource` fds that come
+    /// before it. Returns the pid `Proceed` carries and the fds.
+    pub fn expect_proceed(&self) -> Result<(i32, Sources)> {
+        let mut sources = Sources::default();
         loop {
             let (data, mut fds) = socket::recv_frame(&self.fd)?;
             if data.is_empty() {
@@ -116,7 +129,10 @@ impl Channel {
             match decode(&data)? {
                 Msg::Proceed { pid } => return Ok((pid, sources)),
                 Msg::MountSource { index } if fds.len() == 1 => {
-                    sources.push((index, fds.remove(0)))
+                    sources.mounts.push((index, fds.remove(0)))
+                }
+                Msg::DeviceSource { index } if fds.len() == 1 => {
+                    sources.devices.push((index, fds.remove(0)))
                 }
                 m => {
                     return Err(Error::Child(format!(

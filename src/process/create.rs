@@ -196,8 +196,9 @@ fn clone_in_user_ns(
     }
 }
 
-/// For an init in a user namespace: open every bind source in its mount namespace (its
-/// root, `/proc/<pid>/root`) with our credentials, and send the fds. The init binds
+/// For an init in a user namespace: open every bind source (and every host node of
+/// `linux.devices`, which it binds) in its mount namespace (its root,
+/// `/proc/<pid>/root`) with our credentials, and send the fds. The init binds
 /// from one where its own credentials cannot reach the source (a directory only host
 /// root may traverse), as runc does with its mount-source fds. An id-mapped bind is
 /// made here whole (a detached, id-mapped clone of the source): only a process
@@ -249,6 +250,13 @@ fn send_mount_sources(
             },
         };
         chan.send_fd(&Msg::MountSource { index: op.index }, &fd)?;
+    }
+    if plan.rootfs.bind_devices {
+        for (index, d) in plan.rootfs.devices.iter().enumerate() {
+            if let Ok(fd) = sfs::open_in_root(&root, &d.path, OFlag::O_PATH, 0) {
+                chan.send_fd(&Msg::DeviceSource { index }, &fd)?;
+            }
+        }
     }
     Ok(())
 }

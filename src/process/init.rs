@@ -87,10 +87,10 @@ fn steps(
 
     // 5. The root filesystem.
     let root = setup::prepare(&plan.rootfs)?;
-    setup::mount_all(&root, &plan.rootfs, &idmaps, &sources)?;
+    setup::mount_all(&root, &plan.rootfs, &idmaps, &sources.mounts)?;
     drop(idmaps);
+    setup::devices(&root, &plan.rootfs, &sources.devices)?;
     drop(sources);
-    setup::devices(&root, &plan.rootfs)?;
     setup::create_cwd(&root, &plan.process.cwd)?;
     drop(root);
     if let Some(h) = &plan.hooks {

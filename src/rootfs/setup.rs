@@ -511,14 +511,16 @@ fn mount_cgroup(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp) -> Result<()> {
 }
 
 /// Default devices, `linux.devices`, /dev symlinks.
-pub fn devices(root: &OwnedFd, plan: &RootfsPlan) -> Result<()> {
+/// `sources` holds the host nodes the parent opened for us, by index in `linux.devices`.
+pub fn devices(root: &OwnedFd, plan: &RootfsPlan, sources: &[(usize, OwnedFd)]) -> Result<()> {
     if plan.setup_dev {
         for d in devices::defaults() {
-            devices::create(root, &d, plan.bind_devices)?;
+            devices::create(root, &d, plan.bind_devices, None)?;
         }
     }
-    for d in &plan.devices {
-        devices::create(root, d, plan.bind_devices)?;
+    for (i, d) in plan.devices.iter().enumerate() {
+        let opened = by_index(sources, i).map(|fd| fd.as_fd());
+        devices::create(root, d, plan.bind_devices, opened)?;
     }
     if plan.setup_dev {
         devices::symlinks(root)?;
