@@ -6,6 +6,7 @@ use super::channel::{Channel, Msg};
 use super::init::{self, Join};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
+use crate::rootfs::setup;
 use crate::sys::{self, fs as sfs, proc};
 use nix::fcntl::OFlag;
 use oci_spec::runtime::LinuxNamespaceType;
@@ -228,27 +229,12 @@ fn send_mount_sources(
             continue;
         };
         let userns = idmaps.iter().find(|(i, _)| *i == op.index);
-        let fd = match (&op.idmap, userns) {
-            (Some(m), Some((_, ns))) => match sfs::open_tree_clone(source, m.recursive) {
-                Ok(tree) => {
-                    let attr = crate::rootfs::options::MOUNT_ATTR_IDMAP;
-                    sfs::mount_setattr(&tree, attr, 0, m.recursive, Some(ns), &op.dest).map_err(
-                        |e| {
-                            Error::config(
-                                format!("mounts[{}].destination", op.index),
-                                e.to_string(),
-                            )
-                        },
-                    )?;
-                    tree
-                }
-                Err(_) => continue,
-            },
-            _ => match sfs::open_in_root(&root, source, OFlag::O_PATH, 0) {
-                Ok(fd) => fd,
-                Err(_) => continue,
-            },
+        let opened = match (&op.idmap, userns) {
+            (Some(m), Some((_, ns))) => setup::idmapped_tree(source, m, ns, &op.dest),
+            _ => sfs::open_in_root(&root, source, OFlag::O_PATH, 0),
         };
+        // Left to the init, which names the mount in its error.
+        let Ok(fd) = opened else { continue };
         chan.send_fd(&Msg::MountSource { index: op.index }, &fd)?;
     }
     if plan.rootfs.bind_devices {

@@ -207,16 +207,7 @@ fn mount_one(
                 // Made id-mapped by the parent (an init in a user namespace may not).
                 (Some(_), _, Some(tree)) => sfs::move_mount_onto(&tree, &target, shown)?,
                 (Some(m), Some(ns), None) => {
-                    // A detached copy of the source, id-mapped, moved onto the target.
-                    let tree = sfs::open_tree_clone(source, m.recursive)?;
-                    sfs::mount_setattr(
-                        &tree,
-                        options::MOUNT_ATTR_IDMAP,
-                        0,
-                        m.recursive,
-                        Some(ns),
-                        shown,
-                    )?;
+                    let tree = idmapped_tree(source, m, ns, shown)?;
                     sfs::move_mount_onto(&tree, &target, shown)?;
                 }
                 _ => sfs::mount(
@@ -260,6 +251,20 @@ fn mount_one(
         }
         MountKind::Cgroup => mount_cgroup(root, plan, op),
     }
+}
+
+/// A detached copy of `source`, id-mapped with the user namespace `userns`, to be moved
+/// onto the bind's target.
+pub fn idmapped_tree(
+    source: &Path,
+    m: &super::IdMap,
+    userns: &OwnedFd,
+    shown: &Path,
+) -> Result<OwnedFd> {
+    let tree = sfs::open_tree_clone(source, m.recursive)?;
+    let attr = options::MOUNT_ATTR_IDMAP;
+    sfs::mount_setattr(&tree, attr, 0, m.recursive, Some(userns), shown)?;
+    Ok(tree)
 }
 
 /// Where a bind is made from, and what it is: the source path, or, where our user
