@@ -178,6 +178,41 @@ fn without_a_mount_namespace_the_container_shares_the_runtimes() {
     );
 }
 
+/// Crash consistency without a mount namespace: a `create` killed after the container's
+/// mounts exist on the host (from a createContainer hook, which runs once they do) leaves
+/// a record `delete` acts on, and `delete` takes every mount away.
+#[test]
+fn without_a_mount_namespace_a_killed_create_leaves_mounts_delete_removes() {
+    let env = Env::new("mc-nomnt-crash");
+    let _unmount = Unmount(env.dir.clone());
+    env.edit(|v| {
+        no_mount_ns(v);
+        // No pid namespace: the hook finds `rsrun create`, its init's parent, by pid.
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "pid");
+        v["hooks"] = json!({"createContainer": [{"path": "/bin/sh",
+            "args": ["sh", "-c", "kill -9 $(cut -d' ' -f4 /proc/$PPID/stat)"]}]});
+    });
+    let before = host_table(&env.dir);
+    let r = env.create("mc-nomnt-crash1");
+    assert_ne!(r.code, 0, "create survived its kill: {}", r.stdout);
+    let proc_mount = env.bundle.join("rootfs/proc");
+    assert!(
+        host_line(&proc_mount).is_some(),
+        "the create was killed before its mounts were made: the test proves nothing"
+    );
+    let r = env.rsrun(&["delete", "mc-nomnt-crash1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        host_table(&env.dir),
+        before,
+        "delete left the killed create's mounts on the host"
+    );
+    assert!(!env.root.join("mc-nomnt-crash1").exists());
+}
+
 /// runc refuses to restrict /proc and /sys without a private mount namespace (it would
 /// mask the host's): so does rsrun, naming the field, before anything is made.
 #[test]
