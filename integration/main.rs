@@ -16,6 +16,7 @@ mod hooks;
 mod hostile_input;
 mod lifecycle;
 mod mounts;
+mod mounts_conformance;
 mod namespaces;
 mod process;
 mod resources;

@@ -226,6 +226,7 @@ pub fn build(
             .map(PathBuf::from)
             .collect(),
         no_pivot: o.no_pivot,
+        host_mount_ns: !ns.has(LinuxNamespaceType::Mount),
         bind_devices: ns.in_user_ns(),
         cgroup,
         cgroup_ns: ns.has(LinuxNamespaceType::Cgroup),

@@ -95,6 +95,10 @@ pub struct State {
     /// the create died and the container is `stopped`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub creating: bool,
+    /// Mounts made in the runtime's mount namespace (a container without one of its
+    /// own), recorded before they exist; `delete` detaches them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_mounts: Option<crate::rootfs::HostMounts>,
 }
 
 /// The runtime-spec state document (plus runc's `rootfs`, `created`, `owner`), as
@@ -148,6 +152,7 @@ impl State {
             cgroup: Cgroup::none(),
             hooks: None,
             creating: false,
+            host_mounts: None,
         }
     }
 

@@ -127,13 +127,21 @@ fn hostname_needs_uts() {
 }
 
 #[test]
-fn mount_namespace_is_required() {
+fn without_a_mount_namespace_sys_entries_cannot_be_restricted() {
     let mut v = default();
     v["linux"]["namespaces"]
         .as_array_mut()
         .unwrap()
         .retain(|n| n["type"] != "mount");
-    assert!(refused(&v).contains("mount namespace"));
+    let e = refused(&v);
+    assert!(
+        e.starts_with("linux.maskedPaths: ") && e.contains("mount namespace"),
+        "{e}"
+    );
+    v["linux"]["maskedPaths"] = json!([]);
+    assert!(refused(&v).starts_with("linux.readonlyPaths: "));
+    v["linux"].as_object_mut().unwrap().remove("readonlyPaths");
+    accepted(&v);
 }
 
 #[test]

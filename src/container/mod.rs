@@ -109,6 +109,10 @@ impl Runtime {
             cgroup: plan.rootfs.cgroup.clone(),
             hooks: plan.hooks.clone(),
             creating: true,
+            host_mounts: match plan.rootfs.host_mount_ns {
+                true => Some(crate::rootfs::HostMounts::before(&plan.rootfs.root)?),
+                false => None,
+            },
         };
         let dir = ContainerDir::create(&self.root, id)?;
         let r = dir
@@ -116,6 +120,9 @@ impl Runtime {
             .and_then(|()| self.spawn(&dir, &mut plan, &mut st, &config, o));
         if r.is_err() {
             let _ = st.cgroup.destroy();
+            if let Some(m) = &st.host_mounts {
+                let _ = m.undo();
+            }
             let _ = dir.remove();
         }
         r
@@ -305,6 +312,9 @@ impl Runtime {
         }
         st.cgroup.kill_all();
         wait_init_gone(st, Duration::from_secs(10));
+        if let Some(m) = &st.host_mounts {
+            m.undo()?;
+        }
         st.cgroup.destroy()?;
         if let Some(h) = &st.hooks {
             crate::hooks::run_all_warn(

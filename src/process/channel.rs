@@ -3,6 +3,7 @@
 //!
 //! | step | direction      | message     | meaning                                                    |
 //! |------|----------------|-------------|------------------------------------------------------------|
+//! | 1a   | parent → child | `MountSource`/`DeviceSource` + fd | a bind source (or host device node) opened by the parent in the child's mount namespace, before its user namespace applies (only for a user-namespaced init; one per source it could open) |
 //! | 1    | parent → child | `Proceed`   | id maps written, child placed in its cgroup                |
 //! | 2    | child → parent | `NsReady`   | namespaces joined/created, rootfs mounted, /dev set up, not pivoted (only when prestart/createRuntime hooks exist) |
 //! | 3    | parent → child | `HooksDone` | prestart and createRuntime hooks ran                       |
@@ -26,6 +27,14 @@ pub enum Msg {
     Proceed {
         pid: i32,
     },
+    /// Comes with an O_PATH fd on the source of `mounts[index]` (a bind).
+    MountSource {
+        index: usize,
+    },
+    /// Comes with an O_PATH fd on the host node of `linux.devices[index]`.
+    DeviceSource {
+        index: usize,
+    },
     NsReady,
     HooksDone,
     Ready,
@@ -45,6 +54,8 @@ impl Msg {
     pub fn name(&self) -> &'static str {
         match self {
             Msg::Proceed { .. } => "Proceed",
+            Msg::MountSource { .. } => "MountSource",
+            Msg::DeviceSource { .. } => "DeviceSource",
             Msg::NsReady => "NsReady",
             Msg::HooksDone => "HooksDone",
             Msg::Ready => "Ready",
@@ -53,6 +64,14 @@ impl Msg {
             Msg::Failed { .. } => "Failed",
         }
     }
+}
+
+/// What the parent opened for the init before `Proceed`: fds by index in `mounts` and
+/// in `linux.devices`.
+#[derive(Default)]
+pub struct Sources {
+    pub mounts: Vec<(usize, OwnedFd)>,
+    pub devices: Vec<(usize, OwnedFd)>,
 }
 
 pub struct Channel {
@@ -77,6 +96,33 @@ impl Channel {
     pub fn send_by_write(&self, m: &Msg) -> Result<()> {
         let data = serde_json::to_vec(m).map_err(|e| Error::Child(e.to_string()))?;
         socket::write_all(&self.fd, &data)
+    }
+
+    /// Expect `Proceed`, collecting the `MountSource` and `DeviceSource` fds that come
+    /// before it. Returns the pid `Proceed` carries and the fds.
+    pub fn expect_proceed(&self) -> Result<(i32, Sources)> {
+        let mut sources = Sources::default();
+        loop {
+            let (data, mut fds) = socket::recv_frame(&self.fd)?;
+            if data.is_empty() {
+                return Err(Error::Child("the parent exited before Proceed".into()));
+            }
+            match decode(&data)? {
+                Msg::Proceed { pid } => return Ok((pid, sources)),
+                Msg::MountSource { index } if fds.len() == 1 => {
+                    sources.mounts.push((index, fds.remove(0)))
+                }
+                Msg::DeviceSource { index } if fds.len() == 1 => {
+                    sources.devices.push((index, fds.remove(0)))
+                }
+                m => {
+                    return Err(Error::Child(format!(
+                        "protocol error: expected Proceed, got {}",
+                        m.name()
+                    )))
+                }
+            }
+        }
     }
 
     /// The next message, or `None` when the peer closed the socket.

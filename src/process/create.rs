@@ -6,6 +6,7 @@ use super::channel::{Channel, Msg};
 use super::init::{self, Join};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
+use crate::rootfs::setup;
 use crate::sys::{self, fs as sfs, proc};
 use nix::fcntl::OFlag;
 use oci_spec::runtime::LinuxNamespaceType;
@@ -130,7 +131,7 @@ pub fn spawn(
     drop(prep.joins);
     drop(prep.cgroup);
     let chan = Channel::new(parent_sock);
-    let result = record(pid).and_then(|()| drive(plan, &chan, pid, log));
+    let result = record(pid).and_then(|()| drive(plan, &chan, pid, &prep.idmaps, log));
     if result.is_err() {
         let _ = proc::kill(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = proc::waitpid(pid, false);
@@ -208,7 +209,63 @@ fn clone_in_user_ns(
     }
 }
 
-fn drive(plan: &Plan, chan: &Channel, pid: i32, log: &mut dyn FnMut(&str, &str)) -> Result<()> {
+/// For an init in a user namespace: open every bind source (and every host node of
+/// `linux.devices`, which it binds) in its mount namespace (its root,
+/// `/proc/<pid>/root`) with our credentials, and send the fds. The init binds
+/// from one where its own credentials cannot reach the source (a directory only host
+/// root may traverse), as runc does with its mount-source fds. An id-mapped bind is
+/// made here whole (a detached, id-mapped clone of the source): only a process
+/// privileged over the source's filesystem may id-map it, which the init is not. A
+/// source that cannot be opened here is left to the init, which reports it. Not done
+/// when the init joins a mount namespace (its sources are resolved there) or has none.
+fn send_mount_sources(
+    plan: &Plan,
+    chan: &Channel,
+    pid: i32,
+    idmaps: &[(usize, OwnedFd)],
+) -> Result<()> {
+    let joins_mount_ns = plan
+        .ns
+        .join_in_child
+        .iter()
+        .any(|(t, _)| *t == LinuxNamespaceType::Mount);
+    if !plan.ns.in_user_ns() || plan.rootfs.host_mount_ns || joins_mount_ns {
+        return Ok(());
+    }
+    let root = sfs::open(
+        Path::new(&format!("/proc/{pid}/root")),
+        OFlag::O_PATH | OFlag::O_DIRECTORY,
+    )?;
+    for op in &plan.rootfs.mounts {
+        let crate::rootfs::MountKind::Bind { source } = &op.kind else {
+            continue;
+        };
+        let userns = idmaps.iter().find(|(i, _)| *i == op.index);
+        let opened = match (&op.idmap, userns) {
+            (Some(m), Some((_, ns))) => setup::idmapped_tree(source, m, ns, &op.dest),
+            _ => sfs::open_in_root(&root, source, OFlag::O_PATH, 0),
+        };
+        // Left to the init, which names the mount in its error.
+        let Ok(fd) = opened else { continue };
+        chan.send_fd(&Msg::MountSource { index: op.index }, &fd)?;
+    }
+    if plan.rootfs.bind_devices {
+        for (index, d) in plan.rootfs.devices.iter().enumerate() {
+            if let Ok(fd) = sfs::open_in_root(&root, &d.path, OFlag::O_PATH, 0) {
+                chan.send_fd(&Msg::DeviceSource { index }, &fd)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn drive(
+    plan: &Plan,
+    chan: &Channel,
+    pid: i32,
+    idmaps: &[(usize, OwnedFd)],
+    log: &mut dyn FnMut(&str, &str),
+) -> Result<()> {
     if let Some(m) = &plan.uid_map {
         let f = format!("/proc/{pid}/uid_map");
         sfs::write_file(Path::new(&f), m.as_bytes())?;
@@ -217,6 +274,7 @@ fn drive(plan: &Plan, chan: &Channel, pid: i32, log: &mut dyn FnMut(&str, &str))
         let f = format!("/proc/{pid}/gid_map");
         sfs::write_file(Path::new(&f), m.as_bytes())?;
     }
+    send_mount_sources(plan, chan, pid, idmaps)?;
     chan.send(&Msg::Proceed { pid })?;
     if plan.has_runtime_hooks() {
         chan.expect(&Msg::NsReady, log)?;

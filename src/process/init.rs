@@ -61,11 +61,8 @@ fn steps(
     cgroup.enter_self()?;
     drop(cgroup);
 
-    // 1. The parent writes our id maps.
-    let host_pid = match chan.expect(&Msg::Proceed { pid: 0 }, &mut |_, _| {})? {
-        Msg::Proceed { pid } => pid,
-        _ => 0,
-    };
+    // 1. The parent writes our id maps (and sends the bind sources it opened for us).
+    let (host_pid, sources) = chan.expect_proceed()?;
 
     // 2. Join namespaces by path, the user namespace first.
     for j in &joins {
@@ -86,9 +83,10 @@ fn steps(
     }
     // 4. The root filesystem: mounts, /dev, the cwd.
     let root = setup::prepare(&plan.rootfs)?;
-    setup::mount_all(&root, &plan.rootfs, &idmaps)?;
+    setup::mount_all(&root, &plan.rootfs, &idmaps, &sources.mounts)?;
     drop(idmaps);
-    setup::devices(&root, &plan.rootfs)?;
+    setup::devices(&root, &plan.rootfs, &sources.devices)?;
+    drop(sources);
     setup::create_cwd(&root, &plan.process.cwd)?;
     drop(root);
 
@@ -110,11 +108,7 @@ fn steps(
             },
         )?;
     }
-    if plan.rootfs.no_pivot {
-        setup::move_root(&plan.rootfs)?;
-    } else {
-        setup::pivot(&plan.rootfs)?;
-    }
+    setup::enter(&plan.rootfs)?;
 
     // 6. uts
     if let Some(h) = &plan.hostname {

@@ -4,11 +4,12 @@
 use crate::error::{Error, Result, SysContext};
 use crate::spec::validate::check_id;
 use crate::sys::fs::{self as sfs, Leaf};
+use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
 use nix::sys::stat::{Mode, SFlag};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,13 +91,29 @@ pub fn from_spec(i: usize, d: &LinuxDevice) -> Result<DevicePlan> {
     })
 }
 
-/// Create one device inside `root` (an fd on the rootfs).
-pub fn create(root: &impl AsFd, d: &DevicePlan, bind: bool) -> Result<()> {
+/// Create one device inside `root` (an fd on the rootfs). A bind is made from the host's
+/// node, or, where our user namespace cannot reach it (EACCES), from `opened`: the fd the
+/// parent opened on it before the namespace applied.
+pub fn create(
+    root: &impl AsFd,
+    d: &DevicePlan,
+    bind: bool,
+    opened: Option<BorrowedFd>,
+) -> Result<()> {
     let parent = d.path.parent().unwrap_or(Path::new("/dev"));
     let name = d.path.file_name().unwrap_or_default();
     if bind {
         let target = sfs::mkdir_in_root(root, &d.path, Leaf::File, 0o755)?;
-        let src = sfs::open(&d.path, OFlag::O_PATH)?;
+        let own = match (sfs::open(&d.path, OFlag::O_PATH), opened) {
+            (Ok(fd), _) => Some(fd),
+            (Err(e), Some(_)) if matches!(e.errno(), Some(Errno::EACCES | Errno::EPERM)) => None,
+            (Err(e), _) => return Err(e),
+        };
+        let src = match (&own, opened) {
+            (Some(fd), _) => fd.as_fd(),
+            (None, Some(fd)) => fd,
+            (None, None) => return Err(Error::sys("open", &d.path, Errno::EACCES)),
+        };
         return sfs::mount(
             Some(Path::new(&crate::sys::fd_path(&src))),
             Path::new(&crate::sys::fd_path(&target)),

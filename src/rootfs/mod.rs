@@ -58,12 +58,58 @@ pub struct RootfsPlan {
     pub masked_paths: Vec<PathBuf>,
     pub readonly_paths: Vec<PathBuf>,
     pub no_pivot: bool,
+    /// No mount namespace (new or joined): the container shares the runtime's, its
+    /// mounts are made there and undone by `delete`, and it is chrooted, not pivoted.
+    pub host_mount_ns: bool,
     /// Bind host device nodes instead of mknod (inside a user namespace).
     pub bind_devices: bool,
     pub cgroup: Cgroup,
     pub cgroup_ns: bool,
     /// process.cwd, created inside the root if missing.
     pub cwd: PathBuf,
+}
+
+/// The mounts a container without a mount namespace of its own makes in the runtime's:
+/// the rootfs bound onto itself, and everything under that bind. Recorded in the state
+/// before the bind exists with the number of mounts already stacked on the rootfs path
+/// (`below`), so `undo` detaches only what the container added, whenever it runs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HostMounts {
+    pub path: PathBuf,
+    pub below: usize,
+}
+
+impl HostMounts {
+    /// The record for a rootfs at `root`, taken before the container mounts anything.
+    pub fn before(root: &Path) -> Result<HostMounts> {
+        Ok(HostMounts {
+            path: root.to_path_buf(),
+            below: stacked_at(&read_mountinfo()?, root),
+        })
+    }
+
+    /// Detach (recursively, lazily) every mount the container stacked on the rootfs.
+    pub fn undo(&self) -> Result<()> {
+        while stacked_at(&read_mountinfo()?, &self.path) > self.below {
+            crate::sys::fs::umount(&self.path, nix::mount::MntFlags::MNT_DETACH)?;
+        }
+        Ok(())
+    }
+}
+
+fn read_mountinfo() -> Result<String> {
+    use crate::error::SysContext;
+    crate::sys::fs::read_pseudo("/proc/self/mountinfo").op("read", "/proc/self/mountinfo")
+}
+
+/// How many mounts have `path` as their mount point, from a mountinfo text.
+pub fn stacked_at(mountinfo: &str, path: &Path) -> usize {
+    use crate::cgroups::hierarchy::unescape;
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| Path::new(&unescape(p)) == path)
+        .count()
 }
 
 /// Build the mount list from the spec (pure: nothing is opened).
@@ -156,15 +202,17 @@ pub fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountOp>> {
     Ok(out)
 }
 
-/// The propagation set on `/` (recursively) before any mount, for a
-/// `linux.rootfsPropagation` applied on the new root after pivot: the host's mounts must
-/// not receive the container's (so `shared` starts private), and the rootfs must stay
-/// bindable onto itself (so `unbindable` starts private too); runc's default is rslave.
+/// The propagation set on `/` before any mount, for a `linux.rootfsPropagation` applied
+/// on the new root after pivot. As runc: `shared`/`rshared` as given, so the container's
+/// copies of the host's shared mounts stay in the host's peer groups and a bind of one
+/// (`rshared`, `rslave`) propagates as asked (the rootfs's parent mount is made private
+/// in `setup::prepare`, so nothing mounted in the rootfs reaches the host); the rootfs
+/// must stay bindable onto itself (so `unbindable` starts private); runc's default is
+/// rslave.
 pub fn initial_propagation(rootfs_propagation: Option<MsFlags>) -> MsFlags {
     match rootfs_propagation {
-        Some(f) if f.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE) => {
-            MsFlags::MS_PRIVATE | MsFlags::MS_REC
-        }
+        Some(f) if f.contains(MsFlags::MS_SHARED) => f,
+        Some(f) if f.contains(MsFlags::MS_UNBINDABLE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
         Some(f) => f | MsFlags::MS_REC,
         None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     }
@@ -248,14 +296,14 @@ mod tests {
     }
 
     #[test]
-    fn initial_propagation_keeps_the_host_apart_and_the_root_bindable() {
+    fn initial_propagation_is_runcs_and_keeps_the_root_bindable() {
         let rec = MsFlags::MS_REC;
         for (p, want) in [
             (None, MsFlags::MS_SLAVE | rec),
             (Some("rslave"), MsFlags::MS_SLAVE | rec),
             (Some("private"), MsFlags::MS_PRIVATE | rec),
-            (Some("shared"), MsFlags::MS_PRIVATE | rec),
-            (Some("rshared"), MsFlags::MS_PRIVATE | rec),
+            (Some("shared"), MsFlags::MS_SHARED),
+            (Some("rshared"), MsFlags::MS_SHARED | rec),
             (Some("unbindable"), MsFlags::MS_PRIVATE | rec),
             (Some("runbindable"), MsFlags::MS_PRIVATE | rec),
         ] {

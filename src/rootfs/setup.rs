@@ -16,16 +16,22 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Make the host's mounts invisible to propagation and turn the rootfs into a mount
-/// point; returns an O_PATH fd on it.
+/// point; returns an O_PATH fd on it. Without a mount namespace of its own (the
+/// container shares the runtime's) the host's propagation is left alone: the rootfs is
+/// bound onto itself and that bind made private, so what is mounted in it reaches no
+/// other mount namespace; `delete` detaches it (`State::host_mounts`).
 pub fn prepare(plan: &RootfsPlan) -> Result<OwnedFd> {
-    sfs::mount(
-        None,
-        Path::new("/"),
-        None,
-        plan.root_propagation,
-        None,
-        Path::new("/"),
-    )?;
+    if !plan.host_mount_ns {
+        sfs::mount(
+            None,
+            Path::new("/"),
+            None,
+            plan.root_propagation,
+            None,
+            Path::new("/"),
+        )?;
+        parent_private(&plan.root)?;
+    }
     sfs::mount(
         Some(&plan.root),
         &plan.root,
@@ -34,7 +40,68 @@ pub fn prepare(plan: &RootfsPlan) -> Result<OwnedFd> {
         None,
         &plan.root,
     )?;
+    if plan.host_mount_ns {
+        sfs::mount(
+            None,
+            &plan.root,
+            None,
+            MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+            None,
+            &plan.root,
+        )?;
+    }
     sfs::open(&plan.root, OFlag::O_PATH | OFlag::O_DIRECTORY)
+}
+
+/// The mount the rootfs lies on, made private if it is shared (runc's
+/// `rootfsParentMountPrivate`): with a shared `/` (`rootfsPropagation: shared`) the bind
+/// of the rootfs onto itself would otherwise propagate to the host, and pivot_root
+/// refuses a new root whose parent mount is shared.
+fn parent_private(root: &Path) -> Result<()> {
+    let mountinfo = sfs::read_pseudo("/proc/self/mountinfo").op("read", "/proc/self/mountinfo")?;
+    match mount_under(&mountinfo, root) {
+        Some((point, true)) => sfs::mount(None, &point, None, MsFlags::MS_PRIVATE, None, &point),
+        _ => Ok(()),
+    }
+}
+
+/// The mount point of the (topmost) mount `path` lies on, from a mountinfo text, and
+/// whether that mount is shared.
+fn mount_under(mountinfo: &str, path: &Path) -> Option<(PathBuf, bool)> {
+    use crate::cgroups::hierarchy::unescape;
+    let mut best: Option<(PathBuf, bool)> = None;
+    for line in mountinfo.lines() {
+        let Some((pre, _)) = line.split_once(" - ") else {
+            continue;
+        };
+        let fields: Vec<&str> = pre.split(' ').collect();
+        let Some(point) = fields.get(4).map(|p| PathBuf::from(unescape(p))) else {
+            continue;
+        };
+        let longer = best.as_ref().map_or(true, |(b, _)| {
+            point.as_os_str().len() >= b.as_os_str().len()
+        });
+        if path.starts_with(&point) && longer {
+            let shared = fields.iter().skip(6).any(|f| f.starts_with("shared:"));
+            best = Some((point, shared));
+        }
+    }
+    best
+}
+
+/// Into the new root: pivot_root (or, with `--no-pivot`, a move over `/`); without a
+/// mount namespace of its own, a chroot, as runc does (neither pivot_root nor a move
+/// may touch the host's root).
+pub fn enter(plan: &RootfsPlan) -> Result<()> {
+    if plan.host_mount_ns {
+        sfs::chdir(&plan.root)?;
+        sfs::chroot(Path::new("."))?;
+        sfs::chdir(Path::new("/"))
+    } else if plan.no_pivot {
+        move_root(plan)
+    } else {
+        pivot(plan)
+    }
 }
 
 fn p(fd: &impl AsFd) -> PathBuf {
@@ -90,20 +157,28 @@ fn remount_part(flags: MsFlags) -> MsFlags {
     flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
 }
 
-/// `userns` holds, by mount index, the user namespace fd of each id-mapped mount.
-pub fn mount_all(root: &OwnedFd, plan: &RootfsPlan, userns: &[(usize, OwnedFd)]) -> Result<()> {
+/// `userns` holds, by mount index, the user namespace fd of each id-mapped mount;
+/// `sources` the bind sources the parent opened for us (`create::send_mount_sources`).
+pub fn mount_all(
+    root: &OwnedFd,
+    plan: &RootfsPlan,
+    userns: &[(usize, OwnedFd)],
+    sources: &[(usize, OwnedFd)],
+) -> Result<()> {
     for op in &plan.mounts {
-        let ns = userns
-            .iter()
-            .find(|(i, _)| *i == op.index)
-            .map(|(_, fd)| fd);
-        mount_one(root, plan, op, ns).map_err(|e| match e {
+        let ns = by_index(userns, op.index);
+        let opened = by_index(sources, op.index).map(|fd| fd.as_fd());
+        mount_one(root, plan, op, ns, opened).map_err(|e| match e {
             // Name the mount: `mounts[3].destination: openat2 "/x": ENOENT`.
             e @ Error::Sys { .. } => Error::config(field(op, "destination"), e.to_string()),
             e => e,
         })?;
     }
     Ok(())
+}
+
+fn by_index(fds: &[(usize, OwnedFd)], index: usize) -> Option<&OwnedFd> {
+    fds.iter().find(|(i, _)| *i == index).map(|(_, fd)| fd)
 }
 
 fn field(op: &MountOp, f: &str) -> String {
@@ -115,30 +190,24 @@ fn mount_one(
     plan: &RootfsPlan,
     op: &MountOp,
     userns: Option<&OwnedFd>,
+    opened: Option<std::os::fd::BorrowedFd>,
 ) -> Result<()> {
     let shown = &op.dest;
     match &op.kind {
         MountKind::Bind { source } => {
-            let st = sfs::stat(source)
-                .map_err(|e| Error::config(field(op, "source"), format!("{}", e)))?;
+            let (source, st) = bind_source(op, source, opened)?;
+            let source = &source;
             let leaf = if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
                 Leaf::Dir
             } else {
                 Leaf::File
             };
             let target = destination(root, plan, op, leaf)?;
-            match (&op.idmap, userns) {
-                (Some(m), Some(ns)) => {
-                    // A detached copy of the source, id-mapped, moved onto the target.
-                    let tree = sfs::open_tree_clone(source, m.recursive)?;
-                    sfs::mount_setattr(
-                        &tree,
-                        options::MOUNT_ATTR_IDMAP,
-                        0,
-                        m.recursive,
-                        Some(ns),
-                        shown,
-                    )?;
+            match (&op.idmap, userns, opened) {
+                // Made id-mapped by the parent (an init in a user namespace may not).
+                (Some(_), _, Some(tree)) => sfs::move_mount_onto(&tree, &target, shown)?,
+                (Some(m), Some(ns), None) => {
+                    let tree = idmapped_tree(source, m, ns, shown)?;
                     sfs::move_mount_onto(&tree, &target, shown)?;
                 }
                 _ => sfs::mount(
@@ -181,6 +250,37 @@ fn mount_one(
             finish_mount(root, op, MsFlags::empty())
         }
         MountKind::Cgroup => mount_cgroup(root, plan, op),
+    }
+}
+
+/// A detached copy of `source`, id-mapped with the user namespace `userns`, to be moved
+/// onto the bind's target.
+pub fn idmapped_tree(
+    source: &Path,
+    m: &super::IdMap,
+    userns: &OwnedFd,
+    shown: &Path,
+) -> Result<OwnedFd> {
+    let tree = sfs::open_tree_clone(source, m.recursive)?;
+    let attr = options::MOUNT_ATTR_IDMAP;
+    sfs::mount_setattr(&tree, attr, 0, m.recursive, Some(userns), shown)?;
+    Ok(tree)
+}
+
+/// Where a bind is made from, and what it is: the source path, or, where our user
+/// namespace cannot reach it (EACCES: a directory only host root may traverse), the fd
+/// the parent opened on it in our mount namespace before the namespace applied.
+fn bind_source(
+    op: &MountOp,
+    source: &Path,
+    opened: Option<std::os::fd::BorrowedFd>,
+) -> Result<(PathBuf, nix::sys::stat::FileStat)> {
+    match (sfs::stat(source), opened) {
+        (Ok(st), _) => Ok((source.to_path_buf(), st)),
+        (Err(e), Some(fd)) if matches!(e.errno(), Some(Errno::EACCES | Errno::EPERM)) => {
+            Ok((p(&fd), sfs::fstat(&fd, source)?))
+        }
+        (Err(e), _) => Err(Error::config(field(op, "source"), e.to_string())),
     }
 }
 
@@ -416,14 +516,16 @@ fn mount_cgroup(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp) -> Result<()> {
 }
 
 /// Default devices, `linux.devices`, /dev symlinks.
-pub fn devices(root: &OwnedFd, plan: &RootfsPlan) -> Result<()> {
+/// `sources` holds the host nodes the parent opened for us, by index in `linux.devices`.
+pub fn devices(root: &OwnedFd, plan: &RootfsPlan, sources: &[(usize, OwnedFd)]) -> Result<()> {
     if plan.setup_dev {
         for d in devices::defaults() {
-            devices::create(root, &d, plan.bind_devices)?;
+            devices::create(root, &d, plan.bind_devices, None)?;
         }
     }
-    for d in &plan.devices {
-        devices::create(root, d, plan.bind_devices)?;
+    for (i, d) in plan.devices.iter().enumerate() {
+        let opened = by_index(sources, i).map(|fd| fd.as_fd());
+        devices::create(root, d, plan.bind_devices, opened)?;
     }
     if plan.setup_dev {
         devices::symlinks(root)?;
@@ -599,6 +701,28 @@ fn mask(paths: &[PathBuf]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_under_is_the_longest_topmost_prefix() {
+        let mi = "\
+27 1 254:0 / / rw shared:1 - ext4 /dev/vda rw
+45 27 0:40 / /tmp/b rw - tmpfs t rw
+46 27 0:41 / /tmp/b rw shared:7 master:2 - tmpfs t rw
+47 27 0:42 / /tmp/bb rw - tmpfs t rw
+";
+        assert_eq!(
+            mount_under(mi, Path::new("/tmp/b/rootfs")),
+            Some((PathBuf::from("/tmp/b"), true))
+        );
+        assert_eq!(
+            mount_under(mi, Path::new("/tmp/c")),
+            Some((PathBuf::from("/"), true))
+        );
+        assert_eq!(
+            mount_under(&mi.replace("shared:1 ", ""), Path::new("/x")),
+            Some((PathBuf::from("/"), false))
+        );
+    }
 
     #[test]
     fn revealing_mounts_are_full_proc_and_sysfs_outside_the_root() {

@@ -177,11 +177,21 @@ fn namespaces(spec: &Spec) -> Result<()> {
             }
         }
     }
+    // Without a mount namespace the container shares the runtime's (runtime-spec); as
+    // runc, /proc and /sys cannot then be restricted (that would change the host's).
     if !has_ns(spec, LinuxNamespaceType::Mount) {
-        return Err(Error::config(
-            "linux.namespaces",
-            "a mount namespace is required (rsrun never mounts in the host's)",
-        ));
+        let linux = spec.linux().clone().unwrap_or_default();
+        for (field, paths) in [
+            ("linux.maskedPaths", linux.masked_paths()),
+            ("linux.readonlyPaths", linux.readonly_paths()),
+        ] {
+            if paths.as_ref().is_some_and(|p| !p.is_empty()) {
+                return Err(Error::config(
+                    field,
+                    "unable to restrict sys entries without a private mount namespace",
+                ));
+            }
+        }
     }
     Ok(())
 }
