@@ -68,6 +68,12 @@ impl Rng {
     }
 }
 
+/// `rsrun ARGS` must succeed.
+fn ok(env: &Env, args: &[&str]) {
+    let r = env.rsrun(args);
+    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+}
+
 /// Start `rsrun ARGS` and SIGKILL it after `delay` (if it is still running).
 fn kill_after(env: &Env, args: &[&str], delay: Duration) {
     let mut child = env
@@ -156,16 +162,16 @@ fn sigkill_at_any_moment_leaves_nothing_delete_cannot_remove() {
         match op {
             0 => kill_after(&env, &["create", "--bundle", &bundle, &id], delay),
             1 => {
-                assert_eq!(env.create(&id).code, 0);
+                ok(&env, &["create", "--bundle", &bundle, &id]);
                 kill_after(&env, &["start", &id], delay);
             }
             2 => {
-                assert_eq!(env.create(&id).code, 0);
-                assert_eq!(env.rsrun(&["start", &id]).code, 0);
+                ok(&env, &["create", "--bundle", &bundle, &id]);
+                ok(&env, &["start", &id]);
                 kill_after(&env, &["exec", "--detach", &id, "sleep", "7770002"], delay);
             }
             _ => {
-                assert_eq!(env.create(&id).code, 0);
+                ok(&env, &["create", "--bundle", &bundle, &id]);
                 kill_after(&env, &["delete", "--force", &id], delay);
             }
         }

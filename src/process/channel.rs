@@ -88,6 +88,12 @@ impl Channel {
         socket::send_frame(&self.fd, &data, &[])
     }
 
+    /// Send a message with one fd attached (SCM_RIGHTS).
+    pub fn send_fd(&self, m: &Msg, fd: &impl std::os::fd::AsRawFd) -> Result<()> {
+        let data = serde_json::to_vec(m).map_err(|e| Error::Child(e.to_string()))?;
+        socket::send_frame(&self.fd, &data, &[fd.as_raw_fd()])
+    }
+
     /// Send with write(2) instead of sendmsg(2): the one message sent right after a
     /// seccomp notify filter is loaded, before anyone holds its listener. A filter that
     /// notifies the syscall carrying this message would deadlock, so that syscall is the
