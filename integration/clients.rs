@@ -297,8 +297,23 @@ impl Drop for Dockerd {
 
 /// The busybox rootfs as a tar, for `docker import` / `podman import`.
 fn rootfs_tar(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
     let rootfs = dir.join("image-rootfs");
     make_rootfs(&rootfs);
+    // Executables that cannot run, for the exec-failure cases engines map to exit codes.
+    for (name, text, mode) in [
+        (
+            "badscript",
+            "#!/nonexistent/interpreter\necho never\n",
+            0o755,
+        ),
+        ("badelf", "this is not an ELF file\n", 0o755),
+        ("noexec", "echo never\n", 0o644),
+    ] {
+        let p = rootfs.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
     let tar = dir.join("rootfs.tar");
     let mut c = Command::new("tar");
     c.args([
@@ -396,6 +411,35 @@ fn docker_runs_rsrun() {
     assert_eq!(dk.docker(&["stop", "-t", "1", "d1"]).code, 0);
     assert_eq!(dk.docker(&["rm", "-f", "d1"]).code, 0);
     assert!(!dir_mem.path.exists(), "cgroup left behind");
+
+    // What users see of every way an executable can fail to start, as with runc: the
+    // exit code Docker derives from the runtime's error text (127 not found, 126 not
+    // executable) or the container's own status and output.
+    for cmd in [
+        "/nonexistent",
+        "nosuchcommand",
+        "/tmp",
+        "/noexec",
+        "/badscript",
+        "/badelf",
+    ] {
+        let seen: Vec<(i32, String)> = ["runc", "rsrun"]
+            .iter()
+            .map(|rt| {
+                let r = dk.docker(&["run", "--rm", "--runtime", rt, "localhost/bb", cmd]);
+                // The container's own words (the last line); Docker's wrapper text
+                // names the runtime and differs.
+                let last = r.stderr.lines().last().unwrap_or("").to_string();
+                let words = if [125, 126, 127].contains(&r.code) {
+                    String::new()
+                } else {
+                    last
+                };
+                (r.code, words)
+            })
+            .collect();
+        assert_eq!(seen[1], seen[0], "docker run {cmd}: rsrun vs runc");
+    }
 
     // run --rm -it
     let r = dk.docker_tty(

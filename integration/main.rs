@@ -11,6 +11,7 @@ mod escapes;
 mod escapes_caller;
 mod escapes_rootfs;
 mod exec;
+mod exec_failures;
 mod hangs;
 mod hooks;
 mod hostile_input;

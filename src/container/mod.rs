@@ -237,10 +237,9 @@ impl Runtime {
         self.log
             .debug(&format!("start {id}: init {} released", st.pid));
         if !reply.is_empty() {
-            if let crate::process::channel::Msg::Failed { msg } =
-                crate::process::channel::decode(&reply)?
-            {
-                return Err(Error::Child(msg));
+            let m = crate::process::channel::decode(&reply)?;
+            if matches!(m, crate::process::channel::Msg::Failed { .. }) {
+                return Err(m.error());
             }
         }
         if let Some(h) = &st.hooks {

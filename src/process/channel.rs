@@ -45,12 +45,87 @@ pub enum Msg {
         level: String,
         msg: String,
     },
+    /// A step failed: its message, and for a failed syscall its parts, so the parent's
+    /// error keeps the errno (`Msg::failed`, `Msg::error`).
     Failed {
         msg: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        op: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        errno: Option<i32>,
     },
 }
 
+/// The start of the error when the init closed the socket without a word (it died):
+/// `create` replaces it with how it died (`process::create`).
+pub const INIT_GONE: &str = "container init exited before";
+
+/// The most of any one string a `Failed` carries: a value from the config (a 1 MiB
+/// hostname, cwd or argument) must not make the report itself too big to send.
+const MAX_FAILED_TEXT: usize = 1024;
+
+/// `s`, or its start and end around how long it was (so a cause at the end survives).
+fn capped(s: &str) -> String {
+    if s.len() <= MAX_FAILED_TEXT {
+        return s.to_string();
+    }
+    let mut head = MAX_FAILED_TEXT * 2 / 3;
+    while !s.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = s.len() - MAX_FAILED_TEXT / 4;
+    while !s.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!("{}…[{} bytes]…{}", &s[..head], s.len(), &s[tail..])
+}
+
 impl Msg {
+    /// The report of a failed step, bounded in size, with op, path and errno kept.
+    pub fn failed(e: &Error) -> Msg {
+        match e {
+            Error::Sys { op, path, errno } => {
+                let short = Error::Sys {
+                    op: capped(op),
+                    path: path.as_deref().map(capped),
+                    errno: *errno,
+                };
+                Msg::Failed {
+                    msg: short.to_string(),
+                    op: Some(capped(op)),
+                    path: path.as_deref().map(capped),
+                    errno: Some(*errno as i32),
+                }
+            }
+            e => Msg::Failed {
+                msg: capped(&e.to_string()),
+                op: None,
+                path: None,
+                errno: e.errno().map(|n| n as i32),
+            },
+        }
+    }
+
+    /// The error a `Failed` reports (a syscall failure again as one, errno included).
+    pub fn error(self) -> Error {
+        match self {
+            Msg::Failed {
+                op: Some(op),
+                path,
+                errno: Some(n),
+                ..
+            } => Error::Sys {
+                op,
+                path,
+                errno: nix::errno::Errno::from_raw(n),
+            },
+            Msg::Failed { msg, .. } => Error::Child(msg),
+            m => Error::Child(format!("protocol error: unexpected {}", m.name())),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Msg::Proceed { .. } => "Proceed",
@@ -146,7 +221,7 @@ impl Channel {
         loop {
             match self.recv()? {
                 Some(Msg::Log { level, msg }) => log(&level, &msg),
-                Some(Msg::Failed { msg }) => return Err(Error::Child(msg)),
+                Some(m @ Msg::Failed { .. }) => return Err(m.error()),
                 Some(m) if m.name() == want.name() => return Ok(m),
                 Some(m) => {
                     return Err(Error::Child(format!(
@@ -155,12 +230,7 @@ impl Channel {
                         m.name()
                     )))
                 }
-                None => {
-                    return Err(Error::Child(format!(
-                        "container init exited before {}",
-                        want.name()
-                    )))
-                }
+                None => return Err(Error::Child(format!("{INIT_GONE} {}", want.name()))),
             }
         }
     }
@@ -205,16 +275,40 @@ mod tests {
         assert!(err.to_string().contains("expected Ready, got NsReady"));
 
         child
-            .send(&Msg::Failed {
-                msg: "mount \"proc\": EPERM".into(),
-            })
+            .send(&Msg::failed(&Error::sys(
+                "mount \"proc\" on",
+                "/proc",
+                nix::errno::Errno::EPERM,
+            )))
             .unwrap();
         let err = parent.expect(&Msg::Ready, &mut |_, _| {}).unwrap_err();
-        assert_eq!(err.to_string(), "mount \"proc\": EPERM");
+        assert_eq!(err.errno(), Some(nix::errno::Errno::EPERM));
+        assert!(err
+            .to_string()
+            .starts_with("mount \"proc\" on \"/proc\": EPERM"));
 
         drop(child);
         let err = parent.expect(&Msg::Ready, &mut |_, _| {}).unwrap_err();
         assert!(err.to_string().contains("exited before Ready"));
+    }
+
+    #[test]
+    fn a_failure_with_a_huge_value_still_fits_a_frame() {
+        let huge = "x".repeat(1 << 20);
+        let m = Msg::failed(&Error::sys(
+            "mkdir",
+            format!("/{huge}"),
+            nix::errno::Errno::ENAMETOOLONG,
+        ));
+        let bytes = encode(&m);
+        assert!(bytes.len() < socket::MAX_FRAME, "{} bytes", bytes.len());
+        let e = m.error();
+        assert_eq!(e.errno(), Some(nix::errno::Errno::ENAMETOOLONG));
+        assert!(e.to_string().contains("[1048577 bytes]"), "{e}");
+        assert!(
+            e.to_string().ends_with("ENAMETOOLONG (File name too long)"),
+            "{e}"
+        );
     }
 
     #[test]

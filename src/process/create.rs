@@ -131,12 +131,55 @@ pub fn spawn(
     drop(prep.joins);
     drop(prep.cgroup);
     let chan = Channel::new(parent_sock);
-    let result = record(pid).and_then(|()| drive(plan, &chan, pid, &prep.idmaps, log));
-    if result.is_err() {
-        let _ = proc::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = proc::waitpid(pid, false);
+    match record(pid).and_then(|()| drive(plan, &chan, pid, &prep.idmaps, log)) {
+        Ok(()) => Ok(Spawned { pid }),
+        Err(e) => Err(match how_it_died(pid, &e) {
+            Some(died) => died,
+            None => {
+                let _ = proc::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                let _ = proc::waitpid(pid, false);
+                e
+            }
+        }),
     }
-    result.map(|()| Spawned { pid })
+}
+
+/// When the init went away without a word (the protocol socket ended, or broke under a
+/// send), reap it and say how it died (its exit status or the signal that killed it)
+/// instead of the socket's end. `None` when `e` is another failure, or the init is not
+/// dead after all.
+fn how_it_died(pid: i32, e: &Error) -> Option<Error> {
+    use nix::errno::Errno;
+    use nix::sys::wait::WaitStatus;
+    let when = match e {
+        Error::Child(msg) => {
+            let before = msg.strip_prefix(super::channel::INIT_GONE)?;
+            format!("before{before}")
+        }
+        Error::Sys {
+            errno: Errno::EPIPE | Errno::ECONNRESET,
+            ..
+        } => "while it was being set up".to_string(),
+        _ => return None,
+    };
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < end {
+        match proc::waitpid(pid, true) {
+            Ok(WaitStatus::Exited(_, code)) => {
+                return Some(Error::Child(format!(
+                    "container init exited with status {code} {when}"
+                )))
+            }
+            Ok(WaitStatus::Signaled(_, sig, _)) => {
+                return Some(Error::Child(format!(
+                    "container init was killed by {sig} {when}"
+                )))
+            }
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Err(_) => break,
+        }
+    }
+    None
 }
 
 /// Namespaces that apply to children only (pid and time, joined or new), entered by the

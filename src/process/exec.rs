@@ -137,11 +137,7 @@ fn drive(plan: &ExecPlan, chan: &Channel, pid: i32) -> Result<()> {
     chan.expect(&Msg::Ready, &mut |_, _| {})?;
     match chan.recv()? {
         None => Ok(()),
-        Some(Msg::Failed { msg }) => Err(Error::Child(msg)),
-        Some(m) => Err(Error::Child(format!(
-            "protocol error: unexpected {}",
-            m.name()
-        ))),
+        Some(m) => Err(m.error()),
     }
 }
 
@@ -180,6 +176,6 @@ fn child(
         Err(super::finish::exec(&plan.process, &mut ready))
     })();
     let Err(e) = r;
-    let _ = chan.send(&Msg::Failed { msg: e.to_string() });
+    let _ = chan.send(&Msg::failed(&e));
     sys::exit_now(1)
 }

@@ -132,17 +132,30 @@ pub fn confine(p: &ProcessPlan, e: &mut Exec, chan: Option<&Channel>) -> Result<
     Ok(())
 }
 
-/// The filter (unless already in), then execve. Returns only on failure.
+/// The filter (unless already in), then execve. Returns only when the filter could not
+/// be loaded. A failing execve is the process's own failure, as with runc: the process
+/// says `exec PATH: why` on its stderr and exits 1 (engines show it as the container's
+/// output and exit status; `start` and `exec --detach` have already succeeded).
 pub fn exec(p: &ProcessPlan, e: &mut Exec) -> Error {
     if let Err(err) = confine(p, e, None) {
         return err;
     }
     let errno = sys::execve(&e.exe, &p.args, &e.env);
-    Error::Child(format!(
-        "exec {:?}: {}",
-        p.args[0],
-        crate::error::ErrnoName(errno)
-    ))
+    let line = format!("exec {}: {}\n", e.exe.to_string_lossy(), errno_text(errno));
+    let _ = nix::unistd::write(std::io::stderr(), line.as_bytes());
+    sys::exit_now(1)
+}
+
+/// An errno as Go (runc) prints it, which is what engines match (Docker maps
+/// "no such file or directory" to 127, "permission denied" to 126): strerror's text
+/// starting in lower case.
+pub fn errno_text(errno: nix::errno::Errno) -> String {
+    let d = errno.desc();
+    let mut c = d.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+        None => d.to_string(),
+    }
 }
 
 /// After chdir, the kernel must see the cwd inside our root: a leaked host fd in the
@@ -183,8 +196,8 @@ fn home_of(uid: u32) -> Result<String> {
         .unwrap_or_else(|| "/".into()))
 }
 
-/// Resolve args[0] the way execvp would, in the container, so a missing executable fails
-/// before the process is reported ready, with runc's message.
+/// Resolve args[0] as runc does (Go's exec.LookPath), in the container, so a missing
+/// or unusable executable fails `create` (or `exec`) with runc's words.
 pub fn find_executable(arg0: &CStr, path_env: &str) -> Result<CString> {
     let name = arg0.to_string_lossy();
     let ok = |p: &Path| -> bool {
@@ -197,11 +210,11 @@ pub fn find_executable(arg0: &CStr, path_env: &str) -> Result<CString> {
             return Ok(arg0.to_owned());
         }
         let why = match p.metadata() {
-            Err(e) => crate::error::ErrnoName(crate::error::io_errno(&e)).to_string(),
-            Ok(m) if !m.is_file() => "not a regular file".into(),
+            Err(e) => format!("stat {name}: {}", errno_text(crate::error::io_errno(&e))),
+            // A directory, or no execute permission.
             Ok(_) => "permission denied".into(),
         };
-        return Err(Error::Child(format!("exec: {name:?}: stat {name}: {why}")));
+        return Err(Error::Child(format!("exec: {name:?}: {why}")));
     }
     for dir in path_env.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };

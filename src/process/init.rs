@@ -38,7 +38,7 @@ pub fn run(
     match steps(plan, &chan, listener, joins, idmaps, cgroup, console) {
         Ok(never) => match never {},
         Err(e) => {
-            let _ = chan.send(&Msg::Failed { msg: e.to_string() });
+            let _ = chan.send(&Msg::failed(&e));
             sys::exit_now(1)
         }
     }
@@ -149,7 +149,7 @@ fn steps(
     let _ = socket::recv_byte(&conn);
 
     let fail = |e: Error| -> Error {
-        let _ = socket::write_all(&conn, &channel::encode(&Msg::Failed { msg: e.to_string() }));
+        let _ = socket::write_all(&conn, &channel::encode(&Msg::failed(&e)));
         e
     };
     // 10. The seccomp filter: from here on only the hooks and execve.

@@ -312,6 +312,23 @@ fn hostname(spec: &Spec) -> Result<()> {
             "cannot set a hostname or domainname without a new uts namespace",
         ));
     }
+    // The kernel's limit (HOST_NAME_MAX); sethostname would say only EINVAL.
+    for (field, v) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
+        if let Some(v) = v {
+            if v.len() > 64 || v.contains('\0') {
+                return Err(Error::config(
+                    field,
+                    format!(
+                        "must be at most 64 bytes without NUL (got {} bytes)",
+                        v.len()
+                    ),
+                ));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -342,6 +359,9 @@ fn cgroups_path(spec: &Spec) -> Result<()> {
         .and_then(|l| l.cgroups_path().as_ref())
     {
         let s = p.to_string_lossy();
+        if s.contains('\0') {
+            return Err(Error::config("linux.cgroupsPath", "contains a NUL byte"));
+        }
         if !s.starts_with('/') && s.split(':').count() == 3 {
             return Err(Error::config(
                 "linux.cgroupsPath",
