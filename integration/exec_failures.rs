@@ -109,7 +109,8 @@ fn huge_values_keep_their_cause() {
     let env = Env::new("xf-huge");
     let good = env.config();
     let big = "x".repeat(1 << 20);
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
         (
             "hostname",
             Box::new(|v| v["hostname"] = json!(big.clone())),
