@@ -109,7 +109,7 @@ fn huge_values_keep_their_cause() {
     let env = Env::new("xf-huge");
     let good = env.config();
     let big = "x".repeat(1 << 20);
-    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    type Edit<'a> = Box<dyn Fn(&mut serde_json::Value) + 'a>;
     let cases: Vec<(&str, Edit, &str)> = vec![
         (
             "hostname",
