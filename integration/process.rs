@@ -412,3 +412,30 @@ fn stdio_belongs_to_the_process_user() {
     );
     env.assert_clean("so1", None);
 }
+
+/// The working directory is entered before the uid change (runc's order), so a process
+/// may start in a directory its user cannot reach by path (`/root`, 0700), for `run`
+/// and `exec --cwd` alike.
+#[test]
+fn cwd_is_entered_before_the_uid_change() {
+    let env = Env::new("proc-cwd-root");
+    use std::os::unix::fs::PermissionsExt;
+    let root_home = env.bundle.join("rootfs/root");
+    std::fs::set_permissions(&root_home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    env.edit(|v| {
+        v["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        v["process"]["cwd"] = json!("/root");
+    });
+    let r = env.run("cw1", &["sh", "-c", "pwd; id -u; ls . 2>&1 | head -1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(&lines[..2], ["/root", "1000"], "{}", r.stdout);
+    env.set_args(&["sleep", "1000"]);
+    env.edit(|v| v["process"]["cwd"] = json!("/"));
+    assert_eq!(env.create("cw2").code, 0);
+    assert_eq!(env.rsrun(&["start", "cw2"]).code, 0);
+    let r = env.rsrun(&["exec", "--cwd", "/root", "cw2", "pwd"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "/root\n"), "{}", r.stderr);
+    assert_eq!(env.rsrun(&["delete", "--force", "cw2"]).code, 0);
+    env.assert_clean("cw2", None);
+}

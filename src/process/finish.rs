@@ -63,6 +63,10 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Exec
     let caps = p.caps.unwrap_or_default();
     super::caps::apply_bounding(&caps, p.last_cap)?;
     sys::set_keepcaps(true)?;
+    // The working directory is entered as root first (runc's order): the user may not be
+    // allowed to reach it (`/root`, 0700), though it may then use it. Where root cannot
+    // (a root-squashed mount), it is tried again as the user.
+    let cwd_entered = sys::fs::chdir(&p.cwd).is_ok();
     sys::fs::give_stdio_to(p.uid)?;
     if in_user_ns && p.additional_gids.is_empty() {
         // setgroups may be denied in a user namespace; there is nothing to set.
@@ -81,7 +85,9 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Exec
     super::caps::apply_sets(&now, p.last_cap)?;
 
     // The working directory, inside the container's root (CVE-2024-21626).
-    sys::fs::chdir(&p.cwd)?;
+    if !cwd_entered {
+        sys::fs::chdir(&p.cwd)?;
+    }
     check_cwd_inside_root(&p.cwd)?;
     let exe = find_executable(&p.args[0], &p.path_env)?;
     if p.no_new_privs {
