@@ -247,3 +247,85 @@ fn notify_sends_the_listener_fd() {
     );
     env.assert_clean("sy1", None);
 }
+
+/// runc's -ENOSYS stub: under a default-deny profile without defaultErrnoRet (Docker's
+/// shape), a syscall newer than every syscall the profile names gets ENOSYS (so a
+/// program falls back, as glibc does from fchmodat2), one the profile knows but does not
+/// allow keeps the default EPERM; the same for `exec`.
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys() {
+    let env = Env::new("sc-enosys");
+    let probe = env.dir.join("probe.c");
+    std::fs::write(
+        &probe,
+        r#"#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main(void) {
+    long r = syscall(1000);
+    printf("unknown=%d\n", r < 0 ? errno : 0);
+    r = syscall(SYS_acct, 0);
+    printf("acct=%d\n", r < 0 ? errno : 0);
+    return 0;
+}
+"#,
+    )
+    .unwrap();
+    let out = env.bundle.join("rootfs/bin/probe");
+    let mut c = std::process::Command::new("cc");
+    c.args(["-static", "-O1", "-o"]).arg(&out).arg(&probe);
+    let r = output(c);
+    assert_eq!(r.code, 0, "cc: {}", r.stderr);
+    // Everything a busybox shell and the probe need, as Docker's profile allows it.
+    let common: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("/usr/share/containers/seccomp.json")
+            .expect("containers-common's seccomp.json (golang-github-containers-common)"),
+    )
+    .unwrap();
+    let mut allowed: Vec<serde_json::Value> = Vec::new();
+    for rule in common["syscalls"].as_array().unwrap() {
+        let plain = rule["action"] == "SCMP_ACT_ALLOW"
+            && rule
+                .get("args")
+                .is_none_or(|a| a.as_array().is_none_or(|a| a.is_empty()))
+            && rule.get("includes").is_none_or(|i| {
+                i.as_object()
+                    .is_none_or(|o| o.keys().all(|k| k == "arches" || k == "minKernel"))
+            })
+            && rule
+                .get("excludes")
+                .is_none_or(|i| i.as_object().is_none_or(|o| o.is_empty()));
+        if plain {
+            allowed.extend(rule["names"].as_array().unwrap().iter().cloned());
+        }
+    }
+    allowed.retain(|n| n != "acct");
+    env.edit(|v| {
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]
+        });
+    });
+    let want = format!("unknown={}\nacct={}\n", libc::ENOSYS, libc::EPERM);
+    let r = env.run("sn1", &["/bin/probe"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, want.as_str()),
+        "{}",
+        r.stderr
+    );
+    env.set_args(&["sleep", "1000"]);
+    assert_eq!(env.create("sn2").code, 0);
+    assert_eq!(env.rsrun(&["start", "sn2"]).code, 0);
+    let r = env.rsrun(&["exec", "sn2", "/bin/probe"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, want.as_str()),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.rsrun(&["delete", "--force", "sn2"]).code, 0);
+    env.assert_clean("sn2", None);
+}

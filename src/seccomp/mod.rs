@@ -2,6 +2,8 @@
 //! the child only hands the bytes to seccomp(2). Syscall names libseccomp does not know
 //! are skipped (runc's behaviour); rules with the default action are dropped.
 
+mod enosys;
+
 use crate::error::{Error, Result};
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
@@ -115,12 +117,14 @@ pub fn compile(s: &LinuxSeccomp, wait_killable_recv: bool) -> Result<Filter> {
     // no_new_privs is rsrun's to set, not libseccomp's.
     ctx.set_ctl_nnp(false)
         .map_err(|e| scmp_err("linux.seccomp".into(), e))?;
+    let mut arches = Vec::new();
     for (i, a) in s.architectures().iter().flatten().enumerate() {
         let arch = ScmpArch::from_str(&name(a))
             .map_err(|e| scmp_err(format!("linux.seccomp.architectures[{i}]"), e))?;
         if arch == ScmpArch::native() {
             continue;
         }
+        arches.push(arch);
         ctx.add_arch(arch)
             .map_err(|e| scmp_err(format!("linux.seccomp.architectures[{i}]"), e))?;
     }
@@ -218,12 +222,37 @@ pub fn compile(s: &LinuxSeccomp, wait_killable_recv: bool) -> Result<Filter> {
     let mut mem = crate::sys::memfd("rsrun-seccomp")?;
     ctx.export_bpf(&mem)
         .map_err(|e| scmp_err("linux.seccomp".into(), e))?;
-    let mut bpf = Vec::new();
+    // runc's -ENOSYS stub before the program, unless the default already allows, or
+    // already answers ENOSYS (see `enosys`).
+    let allows = matches!(
+        s.default_action(),
+        LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog
+    );
+    let mut bpf = if allows || default_errno == libc::ENOSYS as u32 {
+        Vec::new()
+    } else {
+        let names: Vec<&str> = s
+            .syscalls()
+            .iter()
+            .flatten()
+            .flat_map(|r| r.names().iter().map(String::as_str))
+            .collect();
+        enosys::stub(&arches, &names)
+    };
     {
         use std::io::{Read, Seek};
         mem.seek(std::io::SeekFrom::Start(0))
             .and_then(|_| mem.read_to_end(&mut bpf))
             .map_err(|e| Error::sys_nopath("read seccomp program", crate::error::io_errno(&e)))?;
+    }
+    if bpf.len() / 8 > 4096 {
+        return Err(Error::config(
+            "linux.seccomp",
+            format!(
+                "the compiled filter has {} instructions, over the kernel's 4096",
+                bpf.len() / 8
+            ),
+        ));
     }
     Ok(Filter {
         bpf,
