@@ -322,7 +322,7 @@ fn drive(
     if plan.has_runtime_hooks() {
         chan.expect(&Msg::NsReady, log)?;
         // In the bundle, as with runc (which runs `create` from there).
-        let st = plan.hook_state(pid, "creating");
+        let st = plan.hook_state(pid, "created");
         let hooks = plan.hooks.as_ref();
         let ctx = crate::hooks::Context {
             env: &[],

@@ -101,7 +101,7 @@ fn steps(
         crate::hooks::run_all_in(
             "createContainer",
             h.create_container().as_ref(),
-            &plan.hook_state(host_pid, "creating"),
+            &plan.hook_state(host_pid, "created"),
             &crate::hooks::Context {
                 env: &[],
                 cwd: Some(&plan.rootfs.root),
