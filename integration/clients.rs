@@ -297,23 +297,10 @@ impl Drop for Dockerd {
 
 /// The busybox rootfs as a tar, for `docker import` / `podman import`.
 fn rootfs_tar(dir: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let rootfs = dir.join("image-rootfs");
     make_rootfs(&rootfs);
     // Executables that cannot run, for the exec-failure cases engines map to exit codes.
-    for (name, text, mode) in [
-        (
-            "badscript",
-            "#!/nonexistent/interpreter\necho never\n",
-            0o755,
-        ),
-        ("badelf", "this is not an ELF file\n", 0o755),
-        ("noexec", "echo never\n", 0o644),
-    ] {
-        let p = rootfs.join(name);
-        std::fs::write(&p, text).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
+    add_bad_executables(&rootfs);
     let tar = dir.join("rootfs.tar");
     let mut c = Command::new("tar");
     c.args([

@@ -255,12 +255,7 @@ fn no_pivot_nested_user_namespace_cannot_mount_a_fresh_procfs() {
     // In a user namespace the host's procfs cannot be detached (it is locked): it is
     // covered instead, with the same result.
     env.edit(|v| {
-        v["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        with_userns(v);
     });
     let r = env.rsrun(&[
         "run",

@@ -59,9 +59,7 @@ fn userns_processes_enter_every_hierarchy() {
     env.edit(|v| {
         let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
         ns.retain(|n| n["type"] != "cgroup");
-        ns.push(json!({"type": "user"}));
-        v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        with_userns(v);
     });
     let pid = running(&env, "eu1");
     let r = env.rsrun(&["exec", "eu1", "sh", "-c", "cat /proc/self/cgroup; id -u"]);

@@ -4,23 +4,9 @@
 
 use crate::common::*;
 use serde_json::json;
-use std::os::unix::fs::PermissionsExt;
 
 fn image_with_bad_executables(env: &Env) {
-    let root = env.bundle.join("rootfs");
-    for (name, text, mode) in [
-        (
-            "badscript",
-            "#!/nonexistent/interpreter\necho never\n",
-            0o755,
-        ),
-        ("badelf", "this is not an ELF file\n", 0o755),
-        ("noexec", "echo never\n", 0o644),
-    ] {
-        let p = root.join(name);
-        std::fs::write(&p, text).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
+    add_bad_executables(&env.bundle.join("rootfs"));
 }
 
 /// What the lookup finds fails `create` with runc's text, and leaves nothing.

@@ -332,12 +332,7 @@ fn userns_binds_of_sources_only_host_root_can_reach() {
     // (whatever the umask)
     std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o666)).unwrap();
     env.edit(|v| {
-        v["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        with_userns(v);
         let m = v["mounts"].as_array_mut().unwrap();
         m.push(json!({"destination": "/inner", "type": "bind", "source": src("inner"), "options": ["rbind", "ro"]}));
         m.push(json!({"destination": "/etc/file.conf", "type": "bind", "source": src("file.conf"), "options": ["bind", "ro"]}));

@@ -59,12 +59,7 @@ fn namespaces_differ_from_host() {
 fn user_namespace_maps_ids() {
     let env = Env::new("ns-user");
     env.edit(|v| {
-        v["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        with_userns(v);
         // sysfs cannot be mounted for a network namespace owned by another user ns
         // without the net ns being ours: it is (created together), so keep it.
     });
@@ -152,12 +147,7 @@ fn join_network_namespace_by_path() {
 fn join_user_namespace_by_path_with_new_namespaces() {
     let env = Env::new("ns-join-user");
     env.edit(|v| {
-        v["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        with_userns(v);
     });
     env.set_args(&["sleep", "100"]);
     let bundle = env.bundle.to_str().unwrap().to_string();

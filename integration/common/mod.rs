@@ -111,7 +111,38 @@ impl Env {
         serde_json::from_str(&std::fs::read_to_string(self.bundle.join("config.json")).unwrap())
             .unwrap()
     }
+}
 
+/// A new user namespace mapping container ids 0-65535 to host ids 100000-165535.
+pub fn with_userns(v: &mut Value) {
+    v["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+}
+
+/// Executables that cannot run in `rootfs`: a script whose `#!` interpreter is missing,
+/// a file that is no executable format, a file without execute permission.
+pub fn add_bad_executables(rootfs: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for (name, text, mode) in [
+        (
+            "badscript",
+            "#!/nonexistent/interpreter\necho never\n",
+            0o755,
+        ),
+        ("badelf", "this is not an ELF file\n", 0o755),
+        ("noexec", "echo never\n", 0o644),
+    ] {
+        let p = rootfs.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+impl Env {
     /// Set process.args in config.json.
     pub fn set_args(&self, args: &[&str]) {
         let mut v = self.config();
