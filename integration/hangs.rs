@@ -396,3 +396,87 @@ fn seccomp_notify_on_the_hand_off_is_refused() {
         env.assert_clean(&id, None);
     }
 }
+
+/// runc's seccomp-notify scenarios that remain: an agent that goes away leaves the
+/// notified syscalls failing with ENOSYS (not hanging); listener paths that cannot be
+/// reached are refused; a startContainer hook under a notify filter holds no fd beyond
+/// its stdio.
+#[test]
+fn seccomp_notify_agent_gone_means_enosys() {
+    let env = Env::new("hang-agentgone");
+    let sock = env.dir.join("agent.sock");
+    env.edit(|v| {
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock.to_str().unwrap(),
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let l = UnixListener::bind(&sock).unwrap();
+    let t = std::thread::spawn(move || {
+        let (conn, _) = l.accept().unwrap();
+        let (_, fd) = recv_with_fd(&conn);
+        drop(fd); // the agent is gone before the container's first mkdir
+    });
+    env.set_args(&["sh", "-c", "mkdir /tmp/x 2>&1; echo rc=$?"]);
+    let b = env.bundle.to_str().unwrap();
+    let r = rsrun_within(&env, &["run", "--bundle", b, "hang-ag"], DEADLINE);
+    t.join().unwrap();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("Function not implemented") && r.stdout.contains("rc=1"),
+        "{}",
+        r.stdout
+    );
+    env.assert_clean("hang-ag", None);
+}
+
+#[test]
+fn seccomp_notify_listener_paths_that_cannot_be_reached_are_refused() {
+    let env = Env::new("hang-listenpath");
+    for (i, path) in ["", "@abstract-rsrun-test", "/nonexistent/agent.sock"]
+        .iter()
+        .enumerate()
+    {
+        env.edit(|v| {
+            v["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "listenerPath": path,
+                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+            });
+        });
+        env.set_args(&["true"]);
+        let id = format!("hang-lp{i}");
+        let b = env.bundle.to_str().unwrap();
+        let r = rsrun_within(&env, &["run", "--bundle", b, &id], DEADLINE);
+        assert_one_line_error(&r, "listenerPath");
+        env.assert_clean(&id, None);
+    }
+}
+
+#[test]
+fn start_container_hook_under_notify_holds_only_its_stdio() {
+    let env = Env::new("hang-hookfds");
+    let sock = env.dir.join("agent.sock");
+    env.edit(|v| {
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock.to_str().unwrap(),
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+        v["hooks"] = json!({"startContainer": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", "ls /proc/self/fd > /dev/shm/hookfds"]
+        }]});
+    });
+    let t = agent(&sock, true);
+    env.set_args(&["sh", "-c", "cat /dev/shm/hookfds"]);
+    let b = env.bundle.to_str().unwrap();
+    let r = rsrun_within(&env, &["run", "--bundle", b, "hang-hf"], DEADLINE);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let _ = t.join();
+    // 0-2, and the directory ls is reading.
+    let fds: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(fds, ["0", "1", "2", "3"], "{}", r.stdout);
+    env.assert_clean("hang-hf", None);
+}
