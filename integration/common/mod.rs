@@ -372,8 +372,12 @@ pub fn unmount_under(dir: &Path) {
     }
 }
 
-/// Run a shell command line under script(1) (a terminal), typing `input` after `delay`.
-pub fn run_with_tty(cmd: &str, input: &str, delay: Duration) -> Run {
+/// Run a shell command line under script(1) (a terminal) whose program is an
+/// interactive shell, and type `input` once the shell shows its prompt (`# `): never
+/// before the program reads, never on a guess of how long that takes. Fails after 60 s
+/// without a prompt.
+pub fn run_with_tty(cmd: &str, input: &str) -> Run {
+    use std::io::{Read, Write};
     let mut child = Command::new("script")
         .args(["-qec", cmd, "/dev/null"])
         .stdin(Stdio::piped())
@@ -381,15 +385,54 @@ pub fn run_with_tty(cmd: &str, input: &str, delay: Duration) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(delay);
-    use std::io::Write;
+    let mut out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match out.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let end = Instant::now() + Duration::from_secs(60);
+    while !String::from_utf8_lossy(&seen).contains("# ") {
+        let left = end.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(chunk) => seen.extend(chunk),
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "no shell prompt from {cmd:?}: {:?}",
+                    String::from_utf8_lossy(&seen)
+                );
+            }
+        }
+    }
     child
         .stdin
         .as_mut()
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    child.wait_with_output().unwrap().into()
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let _ = reader.join();
+    seen.extend(rx.try_iter().flatten());
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&seen).into_owned(),
+        stderr: err,
+    }
 }
 
 /// Receive one message and the fd sent with it (SCM_RIGHTS) on a unix socket.
