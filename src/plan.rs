@@ -1,5 +1,9 @@
 //! Spec → Plan: everything the container's init will do, worked out in the parent before
-//! clone. Pure: it reads the spec and the host's cgroup layout, opens nothing.
+//! clone. It changes nothing on the host. Besides the spec it reads host facts: the
+//! cgroup mounts and rsrun's own cgroup (`Cgroup::resolve`), the rootfs path
+//! (canonicalised), whether AppArmor or SELinux is enabled (`/sys/module/apparmor`,
+//! `/sys/fs/selinux`), whether resctrl is mounted, `cap_last_cap`, and the online CPUs
+//! and memory nodes cpusets are checked against.
 
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
