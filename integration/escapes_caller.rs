@@ -20,9 +20,16 @@ fn with_caller_baggage(cmd: &mut Command, host_dir: &Path) {
     give_fd(cmd, host_dir, 9);
 }
 
-/// Open `path` and give it to `cmd` as fd `n`, not CLOEXEC.
+/// Open `path` and give it to `cmd` as fd `n`, not CLOEXEC. The file is kept at a high
+/// fd number here, so that no other `give_fd` of the same command (whose dup2s run one
+/// after another in the child) can overwrite it before it is dup'ed to `n`.
 fn give_fd(cmd: &mut Command, path: &Path, n: i32) {
-    let f = std::fs::File::open(path).unwrap();
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let opened = std::fs::File::open(path).unwrap();
+    // SAFETY: F_DUPFD_CLOEXEC on a valid fd returns a new fd we own.
+    let high = unsafe { libc::fcntl(opened.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 512) };
+    assert!(high >= 512, "F_DUPFD_CLOEXEC: {}", std::io::Error::last_os_error());
+    let f = unsafe { std::fs::File::from_raw_fd(high) };
     // SAFETY: dup2 is async-signal-safe; the File moves into the closure.
     unsafe {
         cmd.pre_exec(move || {

@@ -288,32 +288,57 @@ impl Cgroup {
         if self.dirs.is_empty() || self.dirs.iter().any(|d| d.path == d.mountpoint) {
             return;
         }
-        let v2 = self
-            .dirs
-            .iter()
-            .find(|d| d.controllers.is_empty() && self.mode != Mode::V1);
+        // Usually the tree is empty already (the init's death took the rest with it).
+        if !self.populated() {
+            return;
+        }
+        let v2 = self.v2_entry_dir();
         let killed =
             v2.is_some_and(|d| sfs::write_existing(&d.path.join("cgroup.kill"), b"1").is_ok());
-        let frozen = !killed && freezer::set_frozen(self, true).is_ok();
-        for pid in self.all_pids() {
-            let _ = crate::sys::proc::kill_raw(pid, libc::SIGKILL);
-        }
-        if frozen {
-            let _ = freezer::set_frozen(self, false);
+        // cgroup.kill reaches every process of the cgroup2 tree, which holds them all;
+        // without it every hierarchy's lists are read, under the freezer.
+        if !killed {
+            let frozen = freezer::set_frozen(self, true).is_ok();
+            for pid in self.all_pids() {
+                let _ = crate::sys::proc::kill_raw(pid, libc::SIGKILL);
+            }
+            if frozen {
+                let _ = freezer::set_frozen(self, false);
+            }
         }
         let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let mut delay = std::time::Duration::from_micros(100);
         loop {
-            let left = self.all_pids();
-            if left.is_empty() || std::time::Instant::now() > end {
+            if !self.populated() || std::time::Instant::now() > end {
                 return;
             }
-            for pid in left {
-                let _ = crate::sys::proc::kill_raw(pid, libc::SIGKILL);
+            if !killed {
+                for pid in self.all_pids() {
+                    let _ = crate::sys::proc::kill_raw(pid, libc::SIGKILL);
+                }
             }
             std::thread::sleep(delay);
             delay = (delay * 2).min(std::time::Duration::from_millis(10));
         }
+    }
+
+    /// The cgroup2 directory of the container, on pure v2 and hybrid hosts.
+    fn v2_entry_dir(&self) -> Option<&CgroupDir> {
+        self.dirs
+            .iter()
+            .find(|d| d.controllers.is_empty() && self.mode != Mode::V1)
+    }
+
+    /// Whether any process is left in the container's cgroup tree: one read of the
+    /// cgroup2 `cgroup.events` where there is a cgroup2 directory (every process of the
+    /// container is in it), else the v1 process lists.
+    fn populated(&self) -> bool {
+        if let Some(d) = self.v2_entry_dir() {
+            if let Ok(ev) = sfs::read_pseudo(d.path.join("cgroup.events")) {
+                return ev.lines().any(|l| l.trim() == "populated 1");
+            }
+        }
+        !self.all_pids().is_empty()
     }
 
     /// Remove the container's cgroups: in every hierarchy the sub-cgroups its processes
@@ -326,6 +351,11 @@ impl Cgroup {
     pub fn destroy(&self) -> Result<()> {
         let mut first_err = None;
         for d in self.dirs.iter().filter(|d| d.path != d.mountpoint) {
+            // One rmdir when there is nothing below; the walk only when there is.
+            match std::fs::remove_dir(&d.path).map_err(|e| crate::error::io_errno(&e)) {
+                Ok(()) | Err(Errno::ENOENT) => continue,
+                Err(_) => {}
+            }
             for sub in tree::depth_first(&d.path) {
                 if let Err(e) = tree::rmdir_draining(&sub) {
                     first_err.get_or_insert(e);
