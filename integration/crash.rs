@@ -409,3 +409,31 @@ fn a_pre_existing_own_cgroup_is_removed_and_reusable() {
     }
     assert!(processes_mentioning("7770041").is_empty());
 }
+
+/// A paused container is deleted at once by `delete --force` (its frozen processes are
+/// thawed to die), running or still created, and nothing is left.
+#[test]
+fn delete_force_of_a_paused_container() {
+    let env = Env::new("delpaused");
+    env.set_args(&["sh", "-c", "sleep 7770051 & sleep 7770052"]);
+    let pid = started(&env, "dp1", "7770051");
+    assert_eq!(env.rsrun(&["pause", "dp1"]).code, 0);
+    assert_eq!(env.status("dp1"), "paused");
+    let t = Instant::now();
+    let r = env.rsrun(&["delete", "--force", "dp1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t.elapsed()
+    );
+    wait_dead(pid);
+    env.assert_clean("dp1", None);
+    env.set_args(&["sleep", "7770053"]);
+    assert_eq!(env.create("dp2").code, 0);
+    assert_eq!(env.rsrun(&["pause", "dp2"]).code, 0);
+    let r = env.rsrun(&["delete", "--force", "dp2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    env.assert_clean("dp2", None);
+    assert!(processes_mentioning("777005").is_empty());
+}

@@ -28,7 +28,11 @@ fn give_fd(cmd: &mut Command, path: &Path, n: i32) {
     let opened = std::fs::File::open(path).unwrap();
     // SAFETY: F_DUPFD_CLOEXEC on a valid fd returns a new fd we own.
     let high = unsafe { libc::fcntl(opened.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 512) };
-    assert!(high >= 512, "F_DUPFD_CLOEXEC: {}", std::io::Error::last_os_error());
+    assert!(
+        high >= 512,
+        "F_DUPFD_CLOEXEC: {}",
+        std::io::Error::last_os_error()
+    );
     let f = unsafe { std::fs::File::from_raw_fd(high) };
     // SAFETY: dup2 is async-signal-safe; the File moves into the closure.
     unsafe {

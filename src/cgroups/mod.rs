@@ -295,6 +295,11 @@ impl Cgroup {
         let v2 = self.v2_entry_dir();
         let killed =
             v2.is_some_and(|d| sfs::write_existing(&d.path.join("cgroup.kill"), b"1").is_ok());
+        // A frozen process dies only once thawed (a paused container; v1's freezer is
+        // not cgroup2's, which cgroup.kill thaws itself).
+        if killed && freezer::is_frozen(self) {
+            let _ = freezer::set_frozen(self, false);
+        }
         // cgroup.kill reaches every process of the cgroup2 tree, which holds them all;
         // without it every hierarchy's lists are read, under the freezer.
         if !killed {
