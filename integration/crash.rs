@@ -437,3 +437,24 @@ fn delete_force_of_a_paused_container() {
     env.assert_clean("dp2", None);
     assert!(processes_mentioning("777005").is_empty());
 }
+
+/// A cgroup that already holds another container's processes is refused (delete kills
+/// everything in a container's cgroup: it must be the container's alone).
+#[test]
+fn a_cgroup_holding_another_containers_processes_is_refused() {
+    let env = Env::new("sharedcg");
+    env.edit(|v| v["linux"]["cgroupsPath"] = serde_json::json!("/rsrun-it-sharedcg"));
+    env.set_args(&["sleep", "7770061"]);
+    let pid = started(&env, "sg1", "7770061");
+    let r = env.create("sg2");
+    assert_one_line_error(&r, "container's cgroup is not empty");
+    assert!(!env.root.join("sg2").exists());
+    // The first container is untouched.
+    assert_eq!(env.status("sg1"), "running");
+    assert_eq!(env.rsrun(&["delete", "--force", "sg1"]).code, 0);
+    wait_dead(pid);
+    let cg = rsrun::cgroups::Cgroup::resolve(Some("/rsrun-it-sharedcg"), "x").unwrap();
+    for d in &cg.dirs {
+        assert!(!d.path.exists(), "{} left", d.path.display());
+    }
+}

@@ -346,6 +346,18 @@ impl Cgroup {
         !self.all_pids().is_empty()
     }
 
+    /// Whether the container's own cgroup (if it exists already) has processes: one read
+    /// of cgroup2's `cgroup.events`, or of the v1 process list.
+    pub fn has_processes(&self) -> bool {
+        if let Some(d) = self.v2_entry_dir() {
+            return sfs::read_pseudo(d.path.join("cgroup.events"))
+                .is_ok_and(|ev| ev.lines().any(|l| l.trim() == "populated 1"));
+        }
+        self.procs_dir().is_some_and(|d| {
+            sfs::read_pseudo(d.join("cgroup.procs")).is_ok_and(|p| !p.trim().is_empty())
+        })
+    }
+
     /// Remove the container's cgroups: in every hierarchy the sub-cgroups its processes
     /// made (deepest first) and the container's own directory (also when it existed
     /// before the container, as runc does: a directory that once had `cgroup.kill`

@@ -64,6 +64,27 @@ impl Runtime {
             .map(|p| p.to_string_lossy().into_owned());
         let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id)?;
         freezer::refuse_frozen(&cgroup)?;
+        // Another container's processes in our cgroup would be ours to kill on delete
+        // (runc refuses too). A duplicate id is the better answer when it is one (the
+        // directory is made, atomically, later).
+        if self.root.join(id).exists() {
+            return Err(Error::container(format!(
+                "container with id {id:?} already exists"
+            )));
+        }
+        if cgroup.has_processes() {
+            return Err(Error::config(
+                "linux.cgroupsPath",
+                format!(
+                    "container's cgroup is not empty: {} has processes",
+                    cgroup
+                        .dirs
+                        .first()
+                        .map(|d| d.path.display().to_string())
+                        .unwrap_or_default()
+                ),
+            ));
+        }
         let listen = listen_fds();
         let mut plan = plan::build(
             &spec,
