@@ -24,5 +24,6 @@ mod resources;
 mod resources_conformance;
 mod runc_cli;
 mod runc_diff;
+mod runc_scenarios;
 mod seccomp;
 mod terminal;

@@ -1,0 +1,651 @@
+//! runc's own integration scenarios (opencontainers/runc tests/integration/*.bats) that
+//! no other file here covered: each test names the bats file and test it follows, and
+//! asserts what runc's test asserts. docs/testing.md maps the rest.
+
+use crate::common::*;
+use crate::resources::read;
+use serde_json::{json, Value};
+use std::os::fd::AsRawFd;
+
+fn run_d(env: &Env, id: &str) -> i64 {
+    let r = env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), id]);
+    assert_eq!(r.code, 0, "run -d {id}: {}", r.stderr);
+    env.state(id)["pid"].as_i64().unwrap()
+}
+
+/// list.bats "list": the table's columns, the quiet form, and every field of the JSON.
+#[test]
+fn list_table_quiet_and_json_fields() {
+    let env = Env::new("rs-list");
+    env.set_args(&["sleep", "100"]);
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    let pids: Vec<i64> = ["rs-l1", "rs-l2"]
+        .iter()
+        .map(|id| run_d(&env, id))
+        .collect();
+    let r = env.rsrun(&["list"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let head: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(head, ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]);
+    assert_eq!(lines.len(), 3, "{}", r.stdout);
+    for (id, pid) in ["rs-l1", "rs-l2"].iter().zip(&pids) {
+        let row = lines
+            .iter()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|c| c[0] == *id)
+            .unwrap_or_else(|| panic!("no row for {id}: {}", r.stdout));
+        assert_eq!(
+            row[1..4],
+            [pid.to_string().as_str(), "running", bundle.as_str()]
+        );
+        assert!(row[4].ends_with('Z'), "created: {}", row[4]);
+        assert_eq!(row[5], "root");
+    }
+    let r = env.rsrun(&["list", "--format", "table"]);
+    assert_eq!(r.stdout.lines().count(), 3, "{}", r.stdout);
+    let mut quiet: Vec<String> = env
+        .rsrun(&["list", "-q"])
+        .stdout
+        .lines()
+        .map(String::from)
+        .collect();
+    quiet.sort();
+    assert_eq!(quiet, ["rs-l1", "rs-l2"]);
+    let r = env.rsrun(&["list", "--format", "json"]);
+    let list: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(list.len(), 2, "{}", r.stdout);
+    for c in &list {
+        let i = ["rs-l1", "rs-l2"]
+            .iter()
+            .position(|id| c["id"] == *id)
+            .unwrap();
+        assert!(c["ociVersion"].as_str().unwrap().starts_with("1."), "{c}");
+        assert_eq!(c["pid"], pids[i]);
+        assert_eq!(c["status"], "running");
+        assert_eq!(c["bundle"], bundle.as_str());
+        assert_eq!(c["rootfs"], env.bundle.join("rootfs").to_str().unwrap());
+        assert!(c["created"].as_str().unwrap().ends_with('Z'), "{c}");
+        assert_eq!(c["owner"], "root");
+    }
+    for id in ["rs-l1", "rs-l2"] {
+        assert_eq!(env.rsrun(&["delete", "-f", id]).code, 0);
+        env.assert_clean(id, None);
+    }
+}
+
+/// ps.bats "ps", "ps -e -x", "ps after the container stopped".
+#[test]
+fn ps_columns_options_and_after_stop() {
+    let env = Env::new("rs-ps");
+    env.set_args(&["sleep", "100"]);
+    let pid = run_d(&env, "rs-ps1");
+    let r = env.rsrun(&["ps", "rs-ps1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let head: Vec<&str> = r
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        head,
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    );
+    assert!(
+        r.stdout
+            .lines()
+            .skip(1)
+            .any(|l| l.split_whitespace().nth(1) == Some(&pid.to_string())),
+        "{}",
+        r.stdout
+    );
+    let r = env.rsrun(&["ps", "rs-ps1", "-e", "-x"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let head: Vec<&str> = r
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(head, ["PID", "TTY", "STAT", "TIME", "COMMAND"]);
+    assert!(r.stdout.contains(&pid.to_string()), "{}", r.stdout);
+    assert_eq!(env.rsrun(&["kill", "rs-ps1", "KILL"]).code, 0);
+    env.wait_status("rs-ps1", "stopped");
+    let r = env.rsrun(&["ps", "rs-ps1"]);
+    assert_eq!(r.code, 0, "ps of a stopped container: {}", r.stderr);
+    assert_eq!(env.rsrun(&["delete", "rs-ps1"]).code, 0);
+    env.assert_clean("rs-ps1", Some(pid as i32));
+}
+
+/// kill.bats "kill detached busybox": signal 0 to a stopped container fails, with the
+/// (obsolete) -a it succeeds.
+#[test]
+fn kill_all_of_a_stopped_container_succeeds() {
+    let env = Env::new("rs-killa");
+    env.set_args(&["sleep", "100"]);
+    run_d(&env, "rs-ka1");
+    assert_eq!(env.rsrun(&["kill", "rs-ka1", "KILL"]).code, 0);
+    env.wait_status("rs-ka1", "stopped");
+    assert_one_line_error(&env.rsrun(&["kill", "rs-ka1", "0"]), "not running");
+    let r = env.rsrun(&["kill", "-a", "rs-ka1", "0"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(env.rsrun(&["delete", "rs-ka1"]).code, 0);
+    env.assert_clean("rs-ka1", None);
+}
+
+/// run.bats "runc run --keep" and "runc run --keep (check cgroup exists)".
+#[test]
+fn run_keep_keeps_state_and_cgroup_until_delete() {
+    let env = Env::new("rs-keep");
+    env.set_args(&["echo", "Hello World"]);
+    let r = env.rsrun(&[
+        "run",
+        "--keep",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        "rs-k1",
+    ]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "Hello World\n"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.status("rs-k1"), "stopped");
+    let cg = rsrun::cgroups::Cgroup::resolve(None, "rs-k1").unwrap();
+    for d in &cg.dirs {
+        assert!(
+            d.path.exists(),
+            "{} removed by run --keep",
+            d.path.display()
+        );
+    }
+    assert_eq!(read("rs-k1", "pids", "pids.max"), "max");
+    assert_eq!(env.rsrun(&["delete", "rs-k1"]).code, 0);
+    assert_one_line_error(&env.rsrun(&["state", "rs-k1"]), "does not exist");
+    env.assert_clean("rs-k1", None);
+    // Without --keep, run leaves nothing (run.bats "runc run").
+    let r = env.rsrun(&["run", "--bundle", env.bundle.to_str().unwrap(), "rs-k2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_one_line_error(&env.rsrun(&["state", "rs-k2"]), "does not exist");
+}
+
+/// create.bats "runc create exec", "runc create --pid-file with new CWD": exec works in a
+/// created container, which stays created; a relative --pid-file is relative to the
+/// caller's directory, not the bundle.
+#[test]
+fn exec_into_a_created_container_and_relative_pid_file() {
+    let env = Env::new("rs-create");
+    env.set_args(&["sleep", "100"]);
+    let cwd = env.dir.join("pid_file");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let mut c = env.cmd(&[
+        "create",
+        "--pid-file",
+        "pid.txt",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        "rs-ce1",
+    ]);
+    c.current_dir(&cwd);
+    let r = output(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let pid: i64 = std::fs::read_to_string(cwd.join("pid.txt"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(env.state("rs-ce1")["pid"], pid);
+    let r = env.rsrun(&["exec", "rs-ce1", "echo", "from-exec"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "from-exec\n"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.status("rs-ce1"), "created");
+    assert_eq!(env.rsrun(&["start", "rs-ce1"]).code, 0);
+    assert_eq!(env.status("rs-ce1"), "running");
+    assert_eq!(env.rsrun(&["delete", "-f", "rs-ce1"]).code, 0);
+    env.assert_clean("rs-ce1", Some(pid as i32));
+}
+
+/// pause.bats "runc pause and resume with nonexist container".
+#[test]
+fn pause_and_resume_of_a_missing_container_fail() {
+    let env = Env::new("rs-pausemissing");
+    env.set_args(&["sleep", "100"]);
+    run_d(&env, "rs-pm1");
+    assert_eq!(env.rsrun(&["pause", "rs-pm1"]).code, 0);
+    assert_one_line_error(&env.rsrun(&["pause", "rs-nonexistent"]), "does not exist");
+    assert_eq!(env.status("rs-pm1"), "paused");
+    assert_eq!(env.rsrun(&["resume", "rs-pm1"]).code, 0);
+    assert_one_line_error(&env.rsrun(&["resume", "rs-nonexistent"]), "does not exist");
+    assert_eq!(env.status("rs-pm1"), "running");
+    assert_eq!(env.rsrun(&["delete", "-f", "rs-pm1"]).code, 0);
+    env.assert_clean("rs-pm1", None);
+}
+
+/// root.bats "global --root": each --root sees only its own containers.
+#[test]
+fn each_root_sees_only_its_containers() {
+    let a = Env::new("rs-root-a");
+    let b = Env::new("rs-root-b");
+    for (env, id) in [(&a, "rs-ra"), (&b, "rs-rb")] {
+        env.set_args(&["sleep", "100"]);
+        run_d(env, id);
+        assert_eq!(env.status(id), "running");
+    }
+    assert_one_line_error(&a.rsrun(&["state", "rs-rb"]), "does not exist");
+    assert_one_line_error(&b.rsrun(&["state", "rs-ra"]), "does not exist");
+    assert_eq!(a.rsrun(&["list", "-q"]).stdout, "rs-ra\n");
+    for (env, id) in [(&a, "rs-ra"), (&b, "rs-rb")] {
+        assert_eq!(env.rsrun(&["kill", id, "KILL"]).code, 0);
+        env.wait_status(id, "stopped");
+        assert_eq!(env.rsrun(&["delete", id]).code, 0);
+        env.assert_clean(id, None);
+    }
+}
+
+/// ulimit.bats "runc exec with RLIMIT_NOFILE" and rlimits.bats "runc exec with
+/// RLIMIT_NOFILE(...)": an exec'd process gets the config's rlimits, every time.
+#[test]
+fn exec_gets_the_configs_rlimits() {
+    let env = Env::new("rs-execrlimit");
+    env.edit(|v| {
+        v["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 2000, "soft": 1000}])
+    });
+    env.set_args(&["sleep", "100"]);
+    run_d(&env, "rs-er1");
+    for _ in 0..5 {
+        let r = env.rsrun(&["exec", "rs-er1", "sh", "-c", "ulimit -n; ulimit -Hn"]);
+        assert_eq!(r.stdout, "1000\n2000\n", "{}", r.stderr);
+    }
+    assert_eq!(env.rsrun(&["delete", "-f", "rs-er1"]).code, 0);
+    env.assert_clean("rs-er1", None);
+}
+
+/// timens.bats "runc run [simple timens]" and "runc exec [simple timens]": the offsets
+/// as given, for the init and an exec'd process.
+#[test]
+fn time_namespace_offsets_for_init_and_exec() {
+    let env = Env::new("rs-timens");
+    env.edit(|v| {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        v["linux"]["timeOffsets"] = json!({
+            "monotonic": {"secs": 7881, "nanosecs": 2718281},
+            "boottime": {"secs": 1337, "nanosecs": 3141519}
+        });
+    });
+    let offsets = |text: &str| -> Vec<Vec<String>> {
+        let mut v: Vec<Vec<String>> = text
+            .lines()
+            .map(|l| l.split_whitespace().map(String::from).collect())
+            .collect();
+        v.sort();
+        v
+    };
+    let want = offsets("boottime 1337 3141519\nmonotonic 7881 2718281\n");
+    let r = env.run("rs-tn1", &["cat", "/proc/self/timens_offsets"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(offsets(&r.stdout), want, "{}", r.stdout);
+    env.set_args(&["sleep", "100"]);
+    run_d(&env, "rs-tn2");
+    let r = env.rsrun(&["exec", "rs-tn2", "cat", "/proc/self/timens_offsets"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(offsets(&r.stdout), want, "{}", r.stdout);
+    assert_eq!(env.rsrun(&["delete", "-f", "rs-tn2"]).code, 0);
+    env.assert_clean("rs-tn2", None);
+}
+
+/// personality.bats "runc run personality with exec for i686" / "... for x86_64".
+#[test]
+fn exec_gets_the_personality() {
+    let env = Env::new("rs-pers");
+    env.set_args(&["sleep", "100"]);
+    for (id, domain, machine) in [("rs-pe1", "LINUX32", "i686"), ("rs-pe2", "LINUX", "x86_64")] {
+        env.edit(|v| v["linux"]["personality"] = json!({"domain": domain}));
+        run_d(&env, id);
+        let r = env.rsrun(&["exec", id, "uname", "-m"]);
+        assert_eq!(r.stdout, format!("{machine}\n"), "{domain}: {}", r.stderr);
+        assert_eq!(env.rsrun(&["delete", "-f", id]).code, 0);
+        env.assert_clean(id, None);
+    }
+}
+
+/// scheduler.bats "scheduler is applied" and ioprio.bats "ioprio_set is applied to
+/// process group": an exec'd process takes both from config.json, and a process.json's
+/// own ioPriority overrides it.
+#[test]
+fn exec_takes_scheduler_and_io_priority_from_the_config() {
+    let env = Env::new("rs-sched");
+    env.edit(|v| {
+        v["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "priority": 0, "nice": 19});
+        v["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 4});
+    });
+    env.set_args(&["sleep", "100"]);
+    run_d(&env, "rs-sc1");
+    // Fields 19 and 41 of /proc/<pid>/stat: nice and policy (SCHED_BATCH is 3).
+    let r = env.rsrun(&[
+        "exec",
+        "rs-sc1",
+        "sh",
+        "-c",
+        "cut -d' ' -f19,41 /proc/1/stat; cut -d' ' -f19,41 /proc/self/stat; ionice -p 1; ionice",
+    ]);
+    assert_eq!(
+        r.stdout, "19 3\n19 3\nbest-effort: prio 4\nbest-effort: prio 4\n",
+        "{}",
+        r.stderr
+    );
+    let pf = env.dir.join("process.json");
+    std::fs::write(
+        &pf,
+        json!({"args": ["/bin/ionice"], "cwd": "/", "ioPriority": {"class": "IOPRIO_CLASS_IDLE"}})
+            .to_string(),
+    )
+    .unwrap();
+    let r = env.rsrun(&["exec", "--process", pf.to_str().unwrap(), "rs-sc1"]);
+    assert_eq!(r.stdout, "idle\n", "{}", r.stderr);
+    assert_eq!(env.rsrun(&["delete", "-f", "rs-sc1"]).code, 0);
+    env.assert_clean("rs-sc1", None);
+}
+
+/// exec.bats "runc exec --user vs /dev/null ownership": giving stdio to the process's
+/// user must not chown the host's /dev/null.
+#[test]
+fn exec_as_another_user_leaves_the_hosts_dev_null_alone() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new("rs-devnull");
+    env.set_args(&["sleep", "100"]);
+    run_d(&env, "rs-dn1");
+    let mut c = env.cmd(&["exec", "-d", "--user", "1000:1000", "rs-dn1", "id"]);
+    let null = std::fs::File::open("/dev/null").unwrap();
+    c.stdin(null.try_clone().unwrap());
+    c.stdout(null.try_clone().unwrap());
+    c.stderr(null);
+    let st = c.status().unwrap();
+    assert!(st.success(), "exec: {st}");
+    let m = std::fs::metadata("/dev/null").unwrap();
+    let owner = (m.uid(), m.gid());
+    if owner != (0, 0) {
+        let _ = std::os::unix::fs::chown("/dev/null", Some(0), Some(0));
+    }
+    assert_eq!(
+        owner,
+        (0, 0),
+        "the host's /dev/null was given to the exec'd user"
+    );
+    assert_eq!(env.rsrun(&["delete", "-f", "rs-dn1"]).code, 0);
+    env.assert_clean("rs-dn1", None);
+}
+
+/// exec.bats "runc exec --user" (HOME is / for a uid without a passwd entry) and
+/// "runc exec check default home"; run.bats "runc run check default home".
+#[test]
+fn home_comes_from_passwd_or_is_the_root() {
+    let env = Env::new("rs-home");
+    let passwd = env.bundle.join("rootfs/etc/passwd");
+    let mut text = std::fs::read_to_string(&passwd).unwrap();
+    text.push_str("tempuser:x:2000:2000:tempuser:/home/tempuser:/bin/sh\n");
+    std::fs::write(&passwd, text).unwrap();
+    env.edit(|v| {
+        v["process"]["user"] = json!({"uid": 2000, "gid": 2000});
+        v["process"]["cwd"] = json!("/root");
+    });
+    let r = env.run("rs-h1", &["sh", "-c", "echo $HOME"]);
+    assert_eq!(r.stdout, "/home/tempuser\n", "{}", r.stderr);
+    env.edit(|v| {
+        v["process"]["user"] = json!({"uid": 0, "gid": 0});
+        v["process"]["cwd"] = json!("/");
+    });
+    env.set_args(&["sleep", "100"]);
+    run_d(&env, "rs-h2");
+    let r = env.rsrun(&["exec", "-u", "2000", "rs-h2", "sh", "-c", "echo $HOME"]);
+    assert_eq!(r.stdout, "/home/tempuser\n", "{}", r.stderr);
+    let r = env.rsrun(&[
+        "exec",
+        "--user",
+        "1000",
+        "rs-h2",
+        "sh",
+        "-u",
+        "-c",
+        "echo $HOME",
+    ]);
+    assert_eq!(r.stdout, "/\n", "{}", r.stderr);
+    assert_eq!(env.rsrun(&["delete", "-f", "rs-h2"]).code, 0);
+    env.assert_clean("rs-h2", None);
+}
+
+/// env.bats "env var override", "env var override is set only once", "env var with
+/// new-line is honored", "non-empty HOME env is used".
+#[test]
+fn environment_overrides_and_newlines() {
+    let env = Env::new("rs-env");
+    env.edit(|v| v["process"]["env"] = json!(["ONE=two", "ONE=", "PATH=/usr/bin:/bin"]));
+    let r = env.run("rs-en1", &["env"]);
+    let mut vars: Vec<&str> = r.stdout.lines().collect();
+    vars.sort();
+    assert_eq!(
+        vars,
+        ["HOME=/root", "ONE=", "PATH=/usr/bin:/bin"],
+        "{}",
+        r.stderr
+    );
+    env.edit(|v| {
+        v["process"]["env"] = json!(["PATH=/bin", "ONE=two", "ONE=three", "HOME=/override"])
+    });
+    let r = env.run("rs-en2", &["sh", "-c", "echo ONE=$ONE HOME=$HOME"]);
+    assert_eq!(r.stdout, "ONE=three HOME=/override\n", "{}", r.stderr);
+    env.edit(|v| v["process"]["env"] = json!(["NEW_LINE_ENV=\n", "PATH=/usr/bin:/bin"]));
+    let r = env.run("rs-en3", &["env"]);
+    assert_eq!(r.stdout.lines().count(), 4, "{:?}", r.stdout);
+    assert!(r.stdout.contains("NEW_LINE_ENV=\n\n"), "{:?}", r.stdout);
+    env.assert_clean("rs-en3", None);
+}
+
+/// run.bats "runc run [execve error]" and exec.bats "runc exec [execve error]": an
+/// interpreter that does not exist is one error line naming the program.
+#[test]
+fn execve_error_is_one_line() {
+    let env = Env::new("rs-execve");
+    let script = env.bundle.join("rootfs/run.sh");
+    std::fs::write(&script, "#!/mmnnttbb foo bar\nsh\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let r = env.run("rs-ee1", &["/run.sh"]);
+    assert_one_line_error(&r, "/run.sh");
+    assert!(r.stderr.contains("ENOENT"), "{}", r.stderr);
+    env.assert_clean("rs-ee1", None);
+    env.set_args(&["sleep", "100"]);
+    run_d(&env, "rs-ee2");
+    let r = env.rsrun(&["exec", "rs-ee2", "/run.sh"]);
+    assert_one_line_error(&r, "/run.sh");
+    assert!(r.stderr.contains("ENOENT"), "{}", r.stderr);
+    assert_eq!(env.rsrun(&["delete", "-f", "rs-ee2"]).code, 0);
+    env.assert_clean("rs-ee2", None);
+}
+
+/// mask.bats "mask paths [file]" and "mask paths [directory]": a masked path reads empty
+/// and can be neither removed, written nor unmounted (the default read-only root, as
+/// in runc's test).
+#[test]
+fn masked_paths_cannot_be_removed_or_unmounted() {
+    let env = Env::new("rs-mask");
+    let rootfs = env.bundle.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("testdir")).unwrap();
+    std::fs::write(rootfs.join("testdir/inside"), "x").unwrap();
+    std::fs::write(rootfs.join("testfile"), "Forbidden information!\n").unwrap();
+    env.edit(|v| {
+        let m = v["linux"]["maskedPaths"].as_array_mut().unwrap();
+        m.push(json!("/testdir"));
+        m.push(json!("/testfile"));
+    });
+    let r = env.run(
+        "rs-mk1",
+        &[
+            "sh",
+            "-c",
+            "cat /testfile; ls /testdir; rm -f /testfile; touch /testdir/foo; rm -rf /testdir; \
+             umount /testfile; umount /testdir; true",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "", "a masked path showed its content");
+    let errs: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(errs.len(), 5, "{}", r.stderr);
+    for l in &errs[..3] {
+        assert!(l.contains("Read-only file system"), "{l}");
+    }
+    for l in &errs[3..] {
+        assert!(l.contains("Operation not permitted"), "{l}");
+    }
+    assert!(rootfs.join("testfile").exists() && rootfs.join("testdir/inside").exists());
+    env.assert_clean("rs-mk1", None);
+}
+
+/// run.bats "runc run with tmpfs perms" (the steps with a mode= option): the mode on a
+/// directory rsrun creates, and on one that exists.
+#[test]
+fn tmpfs_mode_option_on_new_and_existing_directories() {
+    let env = Env::new("rs-tmpfsmode");
+    let add = |mode: &str| {
+        let mode = mode.to_string();
+        env.edit(move |v| {
+            let m = v["mounts"].as_array_mut().unwrap();
+            m.retain(|x| x["destination"] != "/tmp/test");
+            m.push(
+                json!({"destination": "/tmp/test", "type": "tmpfs", "source": "tmpfs",
+                "options": [format!("mode={mode}")]}),
+            );
+        });
+    };
+    add("0444");
+    for id in ["rs-tm1", "rs-tm2"] {
+        let r = env.run(id, &["stat", "-c", "%a", "/tmp/test"]);
+        assert_eq!(r.stdout, "444\n", "{id}: {}", r.stderr);
+    }
+    assert!(env.bundle.join("rootfs/tmp/test").is_dir());
+    add("0410");
+    let r = env.run("rs-tm3", &["stat", "-c", "%a", "/tmp/test"]);
+    assert_eq!(r.stdout, "410\n", "{}", r.stderr);
+    env.assert_clean("rs-tm3", None);
+}
+
+/// mounts.bats "[tmpfs mount with absolute symlink]", "[ro tmpfs mount]" and "[bind
+/// mount]" (a relative source is relative to the bundle).
+#[test]
+fn tmpfs_through_an_in_root_symlink_ro_tmpfs_and_relative_bind() {
+    let env = Env::new("rs-mnt");
+    let rootfs = env.bundle.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("real/conf")).unwrap();
+    std::os::unix::fs::symlink("/real/conf", rootfs.join("conf")).unwrap();
+    env.edit(|v| {
+        let m = v["mounts"].as_array_mut().unwrap();
+        m.push(
+            json!({"destination": "/conf/stack", "type": "tmpfs", "source": "tmpfs",
+            "options": ["ro", "nodev", "nosuid"]}),
+        );
+        m.push(
+            json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs",
+            "options": ["ro", "nodev", "nosuid", "mode=755"]}),
+        );
+        m.push(json!({"destination": "/tmp/bind", "source": ".", "options": ["bind"]}));
+    });
+    let r = env.run(
+        "rs-mn1",
+        &[
+            "sh",
+            "-c",
+            "awk '$5 == \"/real/conf/stack\" {print \"stack\", $6}' /proc/self/mountinfo; \
+             grep '^tmpfs /mnt ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1; ls /tmp/bind/config.json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let l: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(l.len(), 3, "{}", r.stdout);
+    assert!(l[0].starts_with("stack ro,"), "{}", r.stdout);
+    assert_eq!(l[1], "ro");
+    assert_eq!(l[2], "/tmp/bind/config.json");
+    assert!(
+        rootfs.join("real/conf/stack").is_dir(),
+        "not created inside the rootfs"
+    );
+    env.assert_clean("rs-mn1", None);
+}
+
+/// dev.bats "runc run [redundant default dev]": /dev/tty listed again in linux.devices.
+#[test]
+fn redundant_default_device() {
+    let env = Env::new("rs-devtty");
+    env.edit(|v| {
+        v["linux"]["devices"] = json!([{"path": "/dev/tty", "type": "c", "major": 5, "minor": 0}])
+    });
+    let r = env.run("rs-dt1", &["stat", "-c", "%A %U %G %t:%T", "/dev/tty"]);
+    assert_eq!(r.stdout, "crw-rw-rw- root root 5:0\n", "{}", r.stderr);
+    env.assert_clean("rs-dt1", None);
+}
+
+/// update.bats "update cgroup v1/v2 common limits" (pids-limit -1 is unlimited) and
+/// "update paused container" (an update leaves it paused).
+#[test]
+fn update_unlimited_pids_and_a_paused_container() {
+    let env = Env::new("rs-update");
+    env.edit(|v| v["linux"]["resources"]["pids"] = json!({"limit": 20}));
+    env.set_args(&["sleep", "100"]);
+    run_d(&env, "rs-up1");
+    assert_eq!(read("rs-up1", "pids", "pids.max"), "20");
+    let r = env.rsrun(&["update", "--pids-limit", "-1", "rs-up1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(read("rs-up1", "pids", "pids.max"), "max");
+    assert_eq!(env.rsrun(&["pause", "rs-up1"]).code, 0);
+    let r = env.rsrun(&["update", "--pids-limit", "30", "rs-up1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(read("rs-up1", "pids", "pids.max"), "30");
+    assert_eq!(env.status("rs-up1"), "paused");
+    assert_eq!(env.rsrun(&["resume", "rs-up1"]).code, 0);
+    assert_eq!(env.status("rs-up1"), "running");
+    assert_eq!(env.rsrun(&["delete", "-f", "rs-up1"]).code, 0);
+    env.assert_clean("rs-up1", None);
+}
+
+/// exec.bats "runc exec --preserve-fds": fd 4 of the caller reaches the process with
+/// --preserve-fds=2.
+#[test]
+fn exec_preserve_fds() {
+    let env = Env::new("rs-execfds");
+    env.set_args(&["sleep", "100"]);
+    run_d(&env, "rs-ef1");
+    let f = env.dir.join("preserve-fds.test");
+    std::fs::write(&f, "hello\n").unwrap();
+    let file = std::fs::File::open(&f).unwrap();
+    let raw = file.as_raw_fd();
+    let mut cmd = env.cmd(&[
+        "exec",
+        "--preserve-fds=2",
+        "rs-ef1",
+        "cat",
+        "/proc/self/fd/4",
+    ]);
+    use std::os::unix::process::CommandExt;
+    unsafe {
+        cmd.pre_exec(move || {
+            let x = libc::fcntl(raw, libc::F_DUPFD, 100);
+            if x < 0 || libc::dup2(x, 4) < 0 || libc::dup2(x, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let r = output(cmd);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "hello\n"), "{}", r.stderr);
+    assert_eq!(env.rsrun(&["delete", "-f", "rs-ef1"]).code, 0);
+    env.assert_clean("rs-ef1", None);
+}
