@@ -87,3 +87,31 @@ fn exec_process_file_without_user_runs_as_root() {
     assert_eq!(env.rsrun(&["delete", "--force", "xn1"]).code, 0);
     env.assert_clean("xn1", None);
 }
+
+/// env.bats: an empty HOME is set from the container's passwd, once.
+#[test]
+fn empty_home_is_set_from_passwd() {
+    let env = Env::new("home-empty");
+    env.edit(|v| {
+        v["process"]["env"] = serde_json::json!(["PATH=/bin", "HOME="]);
+    });
+    let r = env.run("he1", &["sh", "-c", "env | grep -c '^HOME='; echo $HOME"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "1\n/root\n"),
+        "{}",
+        r.stderr
+    );
+    env.assert_clean("he1", None);
+}
+
+/// `linux.netDevices` is refused, naming the field, not silently ignored.
+#[test]
+fn net_devices_are_refused_not_ignored() {
+    let env = Env::new("netdev");
+    env.edit(|v| {
+        v["linux"]["netDevices"] = serde_json::json!({"nosuchdev0": {}});
+    });
+    assert_one_line_error(&env.create("nd1"), "linux.netDevices");
+    env.assert_clean("nd1", None);
+}

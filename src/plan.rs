@@ -366,7 +366,8 @@ pub fn process_plan(
     let user = proc.user();
     Ok(ProcessPlan {
         args: cstrings("process.args", args)?,
-        has_home: env.iter().any(|e| e.starts_with("HOME=")),
+        // An empty HOME is set from passwd, as runc does.
+        has_home: env.iter().any(|e| e.starts_with("HOME=") && e.len() > 5),
         env: cstrings("process.env", &env)?,
         path_env,
         cwd: rootfs::clean(proc.cwd()),

@@ -45,6 +45,7 @@ fn admin_kept_for_filter(p: &ProcessPlan) -> bool {
 pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Exec> {
     let mut env = p.env.clone();
     if !p.has_home {
+        env.retain(|e| e.as_bytes() != b"HOME=");
         env.push(CString::new(format!("HOME={}", home_of(p.uid)?)).unwrap_or_default());
     }
     if let Some(c) = &p.attrs.affinity_initial {

@@ -19,6 +19,7 @@ const CHECKS: &[(&str, Check)] = &[
     ("mounts", mounts),
     ("linux.cgroupsPath", cgroups_path),
     ("linux.sysctl", sysctl),
+    ("linux.netDevices", net_devices),
 ];
 
 pub fn validate(spec: &Spec) -> Result<()> {
@@ -348,6 +349,23 @@ fn mounts(spec: &Spec) -> Result<()> {
         }
         crate::rootfs::options::parse(m.options().as_deref().unwrap_or_default())
             .map_err(|msg| Error::config(format!("mounts[{i}].options"), msg))?;
+    }
+    Ok(())
+}
+
+/// Moving network devices into the container is the engine's work here (rsrun sets up
+/// no network): refused rather than ignored.
+fn net_devices(spec: &Spec) -> Result<()> {
+    let any = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.net_devices().as_ref())
+        .is_some_and(|d| !d.is_empty());
+    if any {
+        return Err(Error::config(
+            "linux.netDevices",
+            "moving network devices into the container is not supported",
+        ));
     }
     Ok(())
 }
