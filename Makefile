@@ -9,13 +9,18 @@ RELEASE := target/$(TARGET)/release/rsrun
 STATIC := LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/$(shell uname -m)-linux-gnu \
 	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static"
 
-.PHONY: all build demo test test-v2 test-cri soak bench bench-smoke deps unit integration fmt-check clean
+.PHONY: all build demo test test-v2 test-systemd test-cri soak bench bench-smoke deps unit integration fmt-check clean
 
 # The pure cgroup v2 lane: a throwaway QEMU guest booted with cgroup_no_v1=all runs the
 # cgroup-related integration tests (software emulation: keep the set focused).
 V2_GUEST ?= ../shared/tools/run-in-v2-guest.sh
 V2_TESTS := resources lifecycle::pause_and_resume lifecycle::container_is_placed_in_its_cgroup \
 	lifecycle::delete_force_kills_every_process exec::exec_joins_namespaces_and_cgroup exec::exec_into_a_sub_cgroup
+
+# The systemd lane: the host's systemd as PID 1 of a QEMU guest (scripts/systemd-guest.sh),
+# once on pure cgroup v2 and once on a hybrid host, runs the systemd cgroup driver's tests.
+SYSTEMD_GUEST := scripts/systemd-guest.sh
+SYSTEMD_TESTS := systemd::
 
 all: build
 
@@ -53,6 +58,11 @@ unit:
 
 integration: deps
 	$(CARGO) test --test integration -- --test-threads=4
+
+test-systemd:
+	bin=$$($(CARGO) test --test integration --no-run 2>&1 | grep -o 'target/debug/deps/integration-[a-z0-9]*' | head -1); \
+	$(SYSTEMD_GUEST) --v2 "$$bin --test-threads=2 $(SYSTEMD_TESTS)" && \
+	$(SYSTEMD_GUEST) --hybrid "$$bin --test-threads=2 $(SYSTEMD_TESTS)"
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
