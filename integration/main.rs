@@ -19,4 +19,5 @@ mod resources_conformance;
 mod runc_cli;
 mod runc_diff;
 mod seccomp;
+mod systemd;
 mod terminal;

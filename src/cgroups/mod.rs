@@ -3,11 +3,13 @@
 //! the missing ones, places the init in all of them before its code runs, and removes
 //! the ones it created on delete.
 
+pub mod dbus;
 pub mod devices_bpf;
 pub mod freezer;
 pub mod hierarchy;
 pub mod resources;
 pub mod stats;
+pub mod systemd;
 
 use crate::error::{Error, Result, SysContext};
 use crate::sys::fs as sfs;
@@ -36,6 +38,9 @@ pub struct Cgroup {
     /// Directories rsrun created (deepest last), removed on delete.
     #[serde(default)]
     pub created: Vec<PathBuf>,
+    /// With the systemd driver, the scope unit that owns the cgroup (see `systemd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<systemd::Unit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,7 +128,17 @@ impl Cgroup {
             mode,
             dirs,
             created: Vec::new(),
+            systemd: None,
         })
+    }
+
+    /// The systemd driver: the scope unit `linux.cgroupsPath` names (`slice:prefix:name`)
+    /// and its directory, the same path in every hierarchy (nothing is created).
+    pub fn resolve_systemd(spec_path: Option<&str>, id: &str) -> Result<Cgroup> {
+        let (unit, path) = systemd::parse_cgroups_path(spec_path, id)?;
+        let mut cg = Self::resolve(Some(&path), id)?;
+        cg.systemd = Some(unit);
+        Ok(cg)
     }
 
     /// No cgroup at all (a container directory that owns nothing).
@@ -132,6 +147,7 @@ impl Cgroup {
             mode: Mode::V2,
             dirs: Vec::new(),
             created: Vec::new(),
+            systemd: None,
         }
     }
 
@@ -140,6 +156,10 @@ impl Cgroup {
     pub fn plan_create(&mut self) {
         self.created.clear();
         for d in &self.dirs {
+            // systemd makes (and removes) its own hierarchies' directories.
+            if self.systemd.is_some() && systemd::owns_hierarchy(&d.controllers) {
+                continue;
+            }
             let mut missing = Vec::new();
             let mut p = d.path.as_path();
             while p.starts_with(&d.mountpoint) && p != d.mountpoint && !p.exists() {
@@ -154,8 +174,12 @@ impl Cgroup {
     }
 
     /// Make the directories `plan_create` listed, top down (one that appeared meanwhile
-    /// is left as it is).
+    /// is left as it is). With the systemd driver, first start the scope unit with this
+    /// process in it (see `systemd`: the caller moves itself back once the init exists).
     pub fn create(&self) -> Result<()> {
+        if let Some(unit) = &self.systemd {
+            systemd::start(unit, self.mode, crate::sys::proc::getpid() as u32)?;
+        }
         for m in &self.created {
             match std::fs::create_dir(m) {
                 Ok(()) => {}
@@ -324,6 +348,9 @@ impl Cgroup {
     /// before the first failure is returned, so a retry finishes the job. Processes must
     /// be gone already (`kill_all`); the last ones may still be draining (EBUSY).
     pub fn destroy(&self) -> Result<()> {
+        if let Some(unit) = &self.systemd {
+            systemd::stop(unit)?;
+        }
         let mut first_err = None;
         for d in self.dirs.iter().filter(|d| d.path != d.mountpoint) {
             for sub in tree::depth_first(&d.path) {
@@ -554,6 +581,7 @@ mod tests {
                 mountpoint: tmp.clone(),
             }],
             created: vec![],
+            systemd: None,
         };
         cg.plan_create();
         cg.create().unwrap();

@@ -17,7 +17,6 @@ const CHECKS: &[(&str, Check)] = &[
     ("linux.timeOffsets", time_offsets),
     ("hostname", hostname),
     ("mounts", mounts),
-    ("linux.cgroupsPath", cgroups_path),
     ("linux.sysctl", sysctl),
 ];
 
@@ -236,23 +235,6 @@ fn mounts(spec: &Spec) -> Result<()> {
         }
         crate::rootfs::options::parse(m.options().as_deref().unwrap_or_default())
             .map_err(|msg| Error::config(format!("mounts[{i}].options"), msg))?;
-    }
-    Ok(())
-}
-
-fn cgroups_path(spec: &Spec) -> Result<()> {
-    if let Some(p) = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_ref())
-    {
-        let s = p.to_string_lossy();
-        if !s.starts_with('/') && s.split(':').count() == 3 {
-            return Err(Error::config(
-                "linux.cgroupsPath",
-                format!("{s:?} is a systemd slice:prefix:name path, which needs --systemd-cgroup (not supported)"),
-            ));
-        }
     }
     Ok(())
 }
