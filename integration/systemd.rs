@@ -259,3 +259,87 @@ fn delete_force_after_a_killed_create_stops_the_unit() {
         .unwrap();
     let _ = Command::new("kill").arg(hook.to_string()).status();
 }
+
+#[test]
+fn dead_bus_is_a_one_line_error_and_leaves_nothing() {
+    // Needs no systemd: the bus address points at nothing.
+    let env = Env::new("sd-nobus");
+    env.edit(|v| v["linux"]["cgroupsPath"] = json!("system.slice:rsrun:sd-nobus1"));
+    let nobus = env.dir.join("no-bus");
+    let r: Run = env
+        .cmd(&[
+            "--systemd-cgroup",
+            "create",
+            "--bundle",
+            env.bundle.to_str().unwrap(),
+            "sd-nobus1",
+        ])
+        .env(
+            "DBUS_SYSTEM_BUS_ADDRESS",
+            format!("unix:path={}", nobus.display()),
+        )
+        .output()
+        .unwrap()
+        .into();
+    assert_one_line_error(&r, "system bus");
+    assert!(r.stderr.contains("ENOENT"), "{}", r.stderr);
+    env.assert_clean("sd-nobus1", None);
+}
+
+#[test]
+fn update_pause_and_kill_all_on_a_scope() {
+    if !systemd_booted("systemd::update_pause_and_kill_all_on_a_scope") {
+        return;
+    }
+    let env = Env::new("sd-upd");
+    env.edit(|v| {
+        v["linux"]["cgroupsPath"] = json!("system.slice:rsrun:sd-upd1");
+        v["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+        v["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 100000});
+        v["process"]["args"] = json!(["sleep", "1000"]);
+    });
+    let r = sd_create(&env, "sd-upd1");
+    assert_eq!(r.code, 0, "create: {}", r.stderr);
+    let unit = "rsrun-sd-upd1.scope";
+    assert_eq!(prop(unit, "CPUQuotaPerSecUSec"), "500ms");
+    let r = env.rsrun(&["start", "sd-upd1"]);
+    assert_eq!(r.code, 0, "start: {}", r.stderr);
+    let r = env.rsrun(&[
+        "update",
+        "--memory",
+        "33554432",
+        "--cpu-quota",
+        "20000",
+        "sd-upd1",
+    ]);
+    assert_eq!(r.code, 0, "update: {}", r.stderr);
+    // Both the unit and the cgroup files.
+    assert_eq!(prop(unit, "CPUQuotaPerSecUSec"), "200ms");
+    let cg = prop(unit, "ControlGroup");
+    if v2_host() {
+        assert_eq!(prop(unit, "MemoryMax"), "33554432");
+        let read = |f: &str| std::fs::read_to_string(format!("/sys/fs/cgroup{cg}/{f}")).unwrap();
+        assert_eq!(read("memory.max").trim(), "33554432");
+        assert_eq!(read("cpu.max").trim(), "20000 100000");
+    } else {
+        assert_eq!(prop(unit, "MemoryLimit"), "33554432");
+        let read = |c: &str, f: &str| {
+            std::fs::read_to_string(format!("/sys/fs/cgroup/{c}{cg}/{f}")).unwrap()
+        };
+        assert_eq!(read("memory", "memory.limit_in_bytes").trim(), "33554432");
+        assert_eq!(read("cpu,cpuacct", "cpu.cfs_quota_us").trim(), "20000");
+    }
+    let r = env.rsrun(&["pause", "sd-upd1"]);
+    assert_eq!(r.code, 0, "pause: {}", r.stderr);
+    assert_eq!(env.status("sd-upd1"), "paused");
+    let r = env.rsrun(&["resume", "sd-upd1"]);
+    assert_eq!(r.code, 0, "resume: {}", r.stderr);
+    assert_eq!(env.status("sd-upd1"), "running");
+    let r = env.rsrun(&["kill", "--all", "sd-upd1", "KILL"]);
+    assert_eq!(r.code, 0, "kill --all: {}", r.stderr);
+    env.wait_status("sd-upd1", "stopped");
+    let r = env.rsrun(&["delete", "sd-upd1"]);
+    assert_eq!(r.code, 0, "delete: {}", r.stderr);
+    assert_no_unit(unit);
+    env.assert_clean("sd-upd1", None);
+}

@@ -348,10 +348,16 @@ impl Cgroup {
     /// before the first failure is returned, so a retry finishes the job. Processes must
     /// be gone already (`kill_all`); the last ones may still be draining (EBUSY).
     pub fn destroy(&self) -> Result<()> {
-        if let Some(unit) = &self.systemd {
-            systemd::stop(unit)?;
-        }
+        // The unit first (systemd removes its own directories), then what rsrun made;
+        // nothing at all if the unit of that name is another container's.
         let mut first_err = None;
+        if let Some(unit) = &self.systemd {
+            match systemd::stop(unit) {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(e) => first_err = Some(e),
+            }
+        }
         for d in self.dirs.iter().filter(|d| d.path != d.mountpoint) {
             for sub in tree::depth_first(&d.path) {
                 if let Err(e) = tree::rmdir_draining(&sub) {

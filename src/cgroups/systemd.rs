@@ -302,13 +302,14 @@ pub fn start(unit: &Unit, mode: Mode, pid: u32) -> Result<()> {
     Ok(())
 }
 
-/// Stop the unit (a unit already gone, or one that is not this container's, is left
-/// alone) and forget it if it failed.
-pub fn stop(unit: &Unit) -> Result<()> {
+/// Stop the unit (a unit already gone is fine) and forget it if it failed. A unit of that
+/// name that is not this container's is left alone, and so are its directories: the result
+/// says whether the cgroup directories are this container's to remove.
+pub fn stop(unit: &Unit) -> Result<bool> {
     let mut c = connect()?;
     let path = match c.call(DEST, PATH, MANAGER, "GetUnit", &[Arg::Str(&unit.name)])? {
         Ok(reply) => reply.args()?.into_iter().next().unwrap_or_default(),
-        Err(e) if e.name.ends_with(".NoSuchUnit") => return Ok(()),
+        Err(e) if e.name.ends_with(".NoSuchUnit") => return Ok(true),
         Err(e) => return Err(call_error("GetUnit", &unit.name, e)),
     };
     let desc = c
@@ -325,7 +326,7 @@ pub fn stop(unit: &Unit) -> Result<()> {
         .map_err(|e| call_error("Get Description of", &unit.name, e))?
         .args()?;
     if desc.first() != Some(&unit.description) {
-        return Ok(());
+        return Ok(false);
     }
     match c.call(
         DEST,
@@ -341,7 +342,7 @@ pub fn stop(unit: &Unit) -> Result<()> {
         Err(e) => return Err(call_error("StopUnit", &unit.name, e)),
     }
     reset_failed(&mut c, &unit.name);
-    Ok(())
+    Ok(true)
 }
 
 /// `update`: set the unit's resource properties (at runtime, as runc does).
