@@ -66,6 +66,24 @@ fn cgroup_of(pid: i32) -> String {
         .to_string()
 }
 
+/// A bundle whose container sleeps, in the scope `cgroups_path` names.
+fn sleeping_env(name: &str, cgroups_path: &str) -> Env {
+    let env = Env::new(name);
+    env.edit(|v| {
+        v["linux"]["cgroupsPath"] = json!(cgroups_path);
+        v["process"]["args"] = json!(["sleep", "1000"]);
+    });
+    env
+}
+
+/// `delete --force` leaves no unit, no cgroup, no state, no process.
+fn delete_leaves_nothing(env: &Env, id: &str, unit: &str, pid: Option<i32>) {
+    let r = env.rsrun(&["delete", "--force", id]);
+    assert_eq!(r.code, 0, "delete: {}", r.stderr);
+    assert_no_unit(unit);
+    env.assert_clean(id, pid);
+}
+
 fn v2_host() -> bool {
     std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
@@ -75,12 +93,8 @@ fn scope_holds_the_container_and_delete_removes_it() {
     if !systemd_booted("systemd::scope_holds_the_container_and_delete_removes_it") {
         return;
     }
-    let env = Env::new("sd-scope");
-    env.edit(|v| {
-        v["linux"]["cgroupsPath"] = json!("system.slice:rsrun:sd-scope1");
-        v["linux"]["resources"] = json!({"pids": {"limit": 50}});
-        v["process"]["args"] = json!(["sleep", "1000"]);
-    });
+    let env = sleeping_env("sd-scope", "system.slice:rsrun:sd-scope1");
+    env.edit(|v| v["linux"]["resources"] = json!({"pids": {"limit": 50}}));
     let r = sd_create(&env, "sd-scope1");
     assert_eq!(r.code, 0, "create: {}", r.stderr);
     let unit = "rsrun-sd-scope1.scope";
@@ -104,11 +118,13 @@ fn scope_holds_the_container_and_delete_removes_it() {
     assert_eq!(r.code, 0, "start: {}", r.stderr);
     let ps = env.rsrun(&["ps", "--format", "json", "sd-scope1"]);
     assert_eq!(ps.stdout.trim(), format!("[{pid}]"));
-    let r = env.rsrun(&["delete", "--force", "sd-scope1"]);
-    assert_eq!(r.code, 0, "delete: {}", r.stderr);
-    assert_no_unit(unit);
+    // An exec'd process joins the scope too.
+    let r = env.rsrun(&["exec", "--detach", "sd-scope1", "sleep", "999"]);
+    assert_eq!(r.code, 0, "exec: {}", r.stderr);
+    let procs = std::fs::read_to_string(format!("{procs_dir}/cgroup.procs")).unwrap();
+    assert_eq!(procs.lines().count(), 2, "{procs}");
+    delete_leaves_nothing(&env, "sd-scope1", unit, Some(pid));
     assert!(!std::path::Path::new(&procs_dir).exists());
-    env.assert_clean("sd-scope1", Some(pid));
 }
 
 #[test]
@@ -116,12 +132,8 @@ fn memory_limit_is_a_unit_property_and_bites() {
     if !systemd_booted("systemd::memory_limit_is_a_unit_property_and_bites") {
         return;
     }
-    let env = Env::new("sd-mem");
-    env.edit(|v| {
-        v["linux"]["cgroupsPath"] = json!("system.slice:rsrun:sd-mem1");
-        v["linux"]["resources"]["memory"] = json!({"limit": 16777216, "swap": 16777216});
-        v["process"]["args"] = json!(["sleep", "1000"]);
-    });
+    let env = sleeping_env("sd-mem", "system.slice:rsrun:sd-mem1");
+    env.edit(|v| v["linux"]["resources"]["memory"] = json!({"limit": 16777216, "swap": 16777216}));
     let r = sd_create(&env, "sd-mem1");
     assert_eq!(r.code, 0, "create: {}", r.stderr);
     let key = if v2_host() {
@@ -130,8 +142,7 @@ fn memory_limit_is_a_unit_property_and_bites() {
         "MemoryLimit"
     };
     assert_eq!(prop("rsrun-sd-mem1.scope", key), "16777216");
-    let r = env.rsrun(&["delete", "--force", "sd-mem1"]);
-    assert_eq!(r.code, 0, "delete: {}", r.stderr);
+    delete_leaves_nothing(&env, "sd-mem1", "rsrun-sd-mem1.scope", None);
     // dd's 64 MiB buffer is OOM-killed (SIGKILL: 137); the failed unit is not left behind.
     env.edit(|v| v["linux"]["cgroupsPath"] = json!("system.slice:rsrun:sd-mem2"));
     env.set_args(&[
@@ -154,12 +165,10 @@ fn kubelet_style_nested_slice() {
     if !systemd_booted("systemd::kubelet_style_nested_slice") {
         return;
     }
-    let env = Env::new("sd-nest");
-    env.edit(|v| {
-        v["linux"]["cgroupsPath"] =
-            json!("kubepods-besteffort-podsd1.slice:cri-containerd:sd-nest1");
-        v["process"]["args"] = json!(["sleep", "1000"]);
-    });
+    let env = sleeping_env(
+        "sd-nest",
+        "kubepods-besteffort-podsd1.slice:cri-containerd:sd-nest1",
+    );
     let r = sd_create(&env, "sd-nest1");
     assert_eq!(r.code, 0, "create: {}", r.stderr);
     let unit = "cri-containerd-sd-nest1.scope";
@@ -169,10 +178,7 @@ fn kubelet_style_nested_slice() {
         "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podsd1.slice/cri-containerd-sd-nest1.scope"
     );
     assert_eq!(prop(unit, "Slice"), "kubepods-besteffort-podsd1.slice");
-    let r = env.rsrun(&["delete", "--force", "sd-nest1"]);
-    assert_eq!(r.code, 0, "delete: {}", r.stderr);
-    assert_no_unit(unit);
-    env.assert_clean("sd-nest1", Some(pid));
+    delete_leaves_nothing(&env, "sd-nest1", unit, Some(pid));
 }
 
 #[test]
@@ -180,11 +186,7 @@ fn unit_name_collision_is_refused_and_leaves_nothing() {
     if !systemd_booted("systemd::unit_name_collision_is_refused_and_leaves_nothing") {
         return;
     }
-    let env = Env::new("sd-dup");
-    env.edit(|v| {
-        v["linux"]["cgroupsPath"] = json!("system.slice:rsrun:sd-dup");
-        v["process"]["args"] = json!(["sleep", "1000"]);
-    });
+    let env = sleeping_env("sd-dup", "system.slice:rsrun:sd-dup");
     let r = sd_create(&env, "sd-dup1");
     assert_eq!(r.code, 0, "create: {}", r.stderr);
     let pid = init_pid(&env, "sd-dup1");
@@ -195,9 +197,7 @@ fn unit_name_collision_is_refused_and_leaves_nothing() {
     // The first container and its unit are untouched.
     assert_eq!(prop("rsrun-sd-dup.scope", "ActiveState"), "active");
     assert_eq!(cgroup_of(pid), "/system.slice/rsrun-sd-dup.scope");
-    let r = env.rsrun(&["delete", "--force", "sd-dup1"]);
-    assert_eq!(r.code, 0, "delete: {}", r.stderr);
-    assert_no_unit("rsrun-sd-dup.scope");
+    delete_leaves_nothing(&env, "sd-dup1", "rsrun-sd-dup.scope", Some(pid));
 }
 
 #[test]
@@ -221,11 +221,9 @@ fn delete_force_after_a_killed_create_stops_the_unit() {
     if !systemd_booted("systemd::delete_force_after_a_killed_create_stops_the_unit") {
         return;
     }
-    let env = Env::new("sd-crash");
+    let env = sleeping_env("sd-crash", "system.slice:rsrun:sd-crash1");
     let mark = env.dir.join("hook-ran");
     env.edit(|v| {
-        v["linux"]["cgroupsPath"] = json!("system.slice:rsrun:sd-crash1");
-        v["process"]["args"] = json!(["sleep", "1000"]);
         // The hook runs once the scope and the init exist: rsrun is killed there.
         v["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c",
             format!("echo $$ > {}; exec sleep 1000", mark.display())]}]});
@@ -248,10 +246,7 @@ fn delete_force_after_a_killed_create_stops_the_unit() {
     assert_eq!(prop("rsrun-sd-crash1.scope", "ActiveState"), "active");
     child.kill().unwrap();
     child.wait().unwrap();
-    let r = env.rsrun(&["delete", "--force", "sd-crash1"]);
-    assert_eq!(r.code, 0, "delete: {}", r.stderr);
-    assert_no_unit("rsrun-sd-crash1.scope");
-    env.assert_clean("sd-crash1", None);
+    delete_leaves_nothing(&env, "sd-crash1", "rsrun-sd-crash1.scope", None);
     let hook: i32 = std::fs::read_to_string(&mark)
         .unwrap()
         .trim()
@@ -291,12 +286,10 @@ fn update_pause_and_kill_all_on_a_scope() {
     if !systemd_booted("systemd::update_pause_and_kill_all_on_a_scope") {
         return;
     }
-    let env = Env::new("sd-upd");
+    let env = sleeping_env("sd-upd", "system.slice:rsrun:sd-upd1");
     env.edit(|v| {
-        v["linux"]["cgroupsPath"] = json!("system.slice:rsrun:sd-upd1");
         v["linux"]["resources"]["memory"] = json!({"limit": 67108864});
         v["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 100000});
-        v["process"]["args"] = json!(["sleep", "1000"]);
     });
     let r = sd_create(&env, "sd-upd1");
     assert_eq!(r.code, 0, "create: {}", r.stderr);
