@@ -118,6 +118,18 @@ fn scope_holds_the_container_and_delete_removes_it() {
     assert_eq!(r.code, 0, "start: {}", r.stderr);
     let ps = env.rsrun(&["ps", "--format", "json", "sd-scope1"]);
     assert_eq!(ps.stdout.trim(), format!("[{pid}]"));
+    // The device allow list is systemd's too on v2, and the default devices still work.
+    if v2_host() {
+        assert_eq!(prop(unit, "DevicePolicy"), "strict");
+    }
+    let r = env.rsrun(&[
+        "exec",
+        "sd-scope1",
+        "sh",
+        "-c",
+        "echo x > /dev/null && head -c1 /dev/zero | wc -c",
+    ]);
+    assert_eq!(r.stdout.trim(), "1", "{}", r.stderr);
     // An exec'd process joins the scope too.
     let r = env.rsrun(&["exec", "--detach", "sd-scope1", "sleep", "999"]);
     assert_eq!(r.code, 0, "exec: {}", r.stderr);

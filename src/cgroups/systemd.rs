@@ -10,8 +10,9 @@
 //!   `Delegate=yes` and rsrun's own pid as the scope's first process: the init is then cloned
 //!   straight into the scope's cgroup as with the cgroupfs driver, and rsrun moves itself
 //!   back to where it was (`OwnCgroups`). The basic `linux.resources` become unit properties
-//!   (so a `systemctl daemon-reload` keeps them); every resource is also written to the
-//!   cgroup files, as without systemd.
+//!   (so a `systemctl daemon-reload` keeps them), and on v2 the device rules become
+//!   `DevicePolicy=strict` + `DeviceAllow=`; every resource is also written to the cgroup
+//!   files (and rsrun's own device program attached), as without systemd.
 //! - On a v1/hybrid host systemd owns the hierarchies it manages (`name=systemd`, the
 //!   unified one, and the controllers a delegated unit gets); rsrun makes the same path in the
 //!   others (cpuset, freezer, devices, ...) and removes it on delete.
@@ -217,6 +218,68 @@ pub fn resource_properties(res: Option<&LinuxResources>, mode: Mode) -> Vec<Prop
         }
     }
     p
+}
+
+/// `DevicePolicy=strict` and `DeviceAllow=` for the container's device rules, on pure v2
+/// only, where systemd's device program and rsrun's are both attached (BPF_F_ALLOW_MULTI)
+/// and a device must pass both: the list is every device the rules allow anywhere (a
+/// superset: deny rules stay rsrun's own program's job). On v1 the devices hierarchy stays
+/// rsrun's (systemd would rewrite the files on a reload). Nothing is set when a rule allows
+/// every type, or names a major that /proc/devices does not list.
+pub fn device_properties(
+    rules: &[oci_spec::runtime::LinuxDeviceCgroup],
+    mode: Mode,
+    proc_devices: &str,
+) -> Vec<Property> {
+    use oci_spec::runtime::LinuxDeviceType as T;
+    if mode != Mode::V2 {
+        return Vec::new();
+    }
+    let mut allow: Vec<(String, String)> = Vec::new();
+    for r in rules.iter().filter(|r| r.allow()) {
+        let access = r.access().clone().unwrap_or_else(|| "rwm".into());
+        let (kind, section) = match r.typ().unwrap_or(T::A) {
+            T::C | T::U => ("char", "Character devices:"),
+            T::B => ("block", "Block devices:"),
+            T::P => continue,
+            T::A => return Vec::new(),
+        };
+        let major = r.major().filter(|m| *m >= 0);
+        let minor = r.minor().filter(|m| *m >= 0);
+        let node = match (major, minor) {
+            (None, _) => format!("{kind}-*"),
+            (Some(ma), Some(mi)) => format!("/dev/{kind}/{ma}:{mi}"),
+            (Some(ma), None) => match device_group(proc_devices, section, ma) {
+                Some(name) => format!("{kind}-{name}"),
+                None => return Vec::new(),
+            },
+        };
+        allow.push((node, access));
+    }
+    vec![
+        ("DevicePolicy".into(), Value::Str("strict".into())),
+        ("DeviceAllow".into(), Value::StrPairs(allow)),
+    ]
+}
+
+/// The name /proc/devices gives `major` in `section` (`136 pts` → `pts`).
+fn device_group(proc_devices: &str, section: &str, major: i64) -> Option<String> {
+    let mut inside = false;
+    for line in proc_devices.lines() {
+        let line = line.trim();
+        if line.ends_with(':') {
+            inside = line == section;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        let (num, name) = line.split_once(' ')?;
+        if num.parse::<i64>().ok() == Some(major) {
+            return Some(name.trim().to_string());
+        }
+    }
+    None
 }
 
 fn call_error(what: &str, unit: &str, e: CallError) -> Error {
@@ -461,6 +524,26 @@ mod tests {
             let e = parse_cgroups_path(Some(bad), "id").unwrap_err().to_string();
             assert!(e.starts_with("linux.cgroupsPath"), "{bad:?}: {e}");
         }
+    }
+
+    #[test]
+    fn device_rules_become_an_allow_list_on_v2() {
+        let rules = super::super::resources::default_allowed();
+        let devs = "Character devices:\n  1 mem\n136 pts\n\nBlock devices:\n  8 sd\n";
+        let p = device_properties(&rules, Mode::V2, devs);
+        assert_eq!(p[0], ("DevicePolicy".into(), Value::Str("strict".into())));
+        let Value::StrPairs(allow) = &p[1].1 else {
+            panic!("{p:?}")
+        };
+        let has = |n: &str, a: &str| allow.contains(&(n.to_string(), a.to_string()));
+        assert!(has("char-*", "m") && has("block-*", "m"), "{allow:?}");
+        assert!(
+            has("/dev/char/1:3", "rwm") && has("char-pts", "rwm"),
+            "{allow:?}"
+        );
+        // A major /proc/devices does not name, or a v1 host: no device properties.
+        assert!(device_properties(&rules, Mode::V2, "Character devices:\n").is_empty());
+        assert!(device_properties(&rules, Mode::Hybrid, devs).is_empty());
     }
 
     #[test]

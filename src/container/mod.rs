@@ -64,17 +64,12 @@ impl Runtime {
             .as_ref()
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.to_string_lossy().into_owned());
-        let mut cgroup = if self.systemd_cgroup {
+        let cgroup = if self.systemd_cgroup {
             Cgroup::resolve_systemd(cgroups_path.as_deref(), id)?
         } else {
             crate::cgroups::systemd::check_driver(cgroups_path.as_deref())?;
             Cgroup::resolve(cgroups_path.as_deref(), id)?
         };
-        if let Some(unit) = cgroup.systemd.as_mut() {
-            let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-            unit.props = crate::cgroups::systemd::resource_properties(res, cgroup.mode);
-            unit.description = format!("rsrun container {id} ({})", self.root.display());
-        }
         let listen = listen_fds();
         let mut plan = plan::build(
             &spec,
@@ -88,6 +83,19 @@ impl Runtime {
                 seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
             },
         )?;
+        if let Some(unit) = plan.rootfs.cgroup.systemd.as_mut() {
+            use crate::cgroups::systemd;
+            let mode = plan.rootfs.cgroup.mode;
+            let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+            let devices = crate::sys::fs::read_pseudo("/proc/devices").unwrap_or_default();
+            unit.props = systemd::resource_properties(res, mode);
+            unit.props.extend(systemd::device_properties(
+                &plan.device_rules,
+                mode,
+                &devices,
+            ));
+            unit.description = format!("rsrun container {id} ({})", self.root.display());
+        }
         if listen > 0 {
             plan.process.add_env(&format!("LISTEN_FDS={listen}"));
             plan.process.add_env("LISTEN_PID=1");
