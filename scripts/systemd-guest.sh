@@ -19,6 +19,8 @@
 #              COMMAND and powers the guest off with its status. Units a test does not need
 #              (timers, journald, udev, the host's docker/podman/containerd, ...) are masked
 #              so that the boot is short.
+# Boot time here (TCG, 2 vCPUs, a loaded host): ~2 s to stage 2, ~2.6 s more from systemd to
+# the command; 6.5 s wall for `true`, on v2 and hybrid alike (SD_VERBOSE=1 prints them).
 # COMMAND runs under `bash -c` with the caller's exported environment, stdin=/dev/null; its
 # stdout/stderr are streamed here; the script exits with COMMAND's status (125 = the guest
 # failed before running it, 124 = timeout).
