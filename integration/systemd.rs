@@ -334,6 +334,12 @@ fn update_pause_and_kill_all_on_a_scope() {
         assert_eq!(read("memory", "memory.limit_in_bytes").trim(), "33554432");
         assert_eq!(read("cpu,cpuacct", "cpu.cfs_quota_us").trim(), "20000");
     }
+    // events --stats reads the scope's files: the init is counted, the new limit shows.
+    let r = env.rsrun(&["events", "--stats", "sd-upd1"]);
+    assert_eq!(r.code, 0, "events: {}", r.stderr);
+    let ev: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert!(ev["data"]["pids"]["current"].as_u64() >= Some(1), "{ev}");
+    assert_eq!(ev["data"]["memory"]["usage"]["limit"], 33554432, "{ev}");
     let r = env.rsrun(&["pause", "sd-upd1"]);
     assert_eq!(r.code, 0, "pause: {}", r.stderr);
     assert_eq!(env.status("sd-upd1"), "paused");

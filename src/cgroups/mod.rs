@@ -153,16 +153,21 @@ impl Cgroup {
 
     /// Record which directories `create` will make (every missing one, top down), so the
     /// container's state can name them before they exist.
+    ///
+    /// With the systemd driver, systemd makes (and removes) its own hierarchies'
+    /// directories; in the others every directory of the path is listed, existing or not:
+    /// on v1 systemd may remove a slice's directory in a hierarchy it uses for other units
+    /// (devices) at any time, so `create` may have to make it again.
     pub fn plan_create(&mut self) {
         self.created.clear();
+        let systemd = self.systemd.is_some();
         for d in &self.dirs {
-            // systemd makes (and removes) its own hierarchies' directories.
-            if self.systemd.is_some() && systemd::owns_hierarchy(&d.controllers) {
+            if systemd && systemd::owns_hierarchy(&d.controllers) {
                 continue;
             }
             let mut missing = Vec::new();
             let mut p = d.path.as_path();
-            while p.starts_with(&d.mountpoint) && p != d.mountpoint && !p.exists() {
+            while p.starts_with(&d.mountpoint) && p != d.mountpoint && (systemd || !p.exists()) {
                 missing.push(p.to_path_buf());
                 p = match p.parent() {
                     Some(pp) => pp,
@@ -180,12 +185,25 @@ impl Cgroup {
         if let Some(unit) = &self.systemd {
             systemd::start(unit, self.mode, crate::sys::proc::getpid() as u32)?;
         }
-        for m in &self.created {
-            match std::fs::create_dir(m) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e).op("mkdir", m),
+        let mut retries = 0;
+        'again: loop {
+            for m in &self.created {
+                match std::fs::create_dir(m) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    // A parent systemd removed meanwhile (see `plan_create`).
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::NotFound
+                            && self.systemd.is_some()
+                            && retries < 3 =>
+                    {
+                        retries += 1;
+                        continue 'again;
+                    }
+                    Err(e) => return Err(e).op("mkdir", m),
+                }
             }
+            break;
         }
         for d in &self.dirs {
             if d.controllers.split(',').any(|c| c == "cpuset") {

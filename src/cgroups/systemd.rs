@@ -175,6 +175,15 @@ pub fn resource_properties(res: Option<&LinuxResources>, mode: Mode) -> Vec<Prop
             let key = if v2 { "MemoryMax" } else { "MemoryLimit" };
             p.push((key.into(), Value::U64(limit(l))));
         }
+        // v2 counts swap alone: memory+swap minus the limit (resources.rs refuses what
+        // does not convert).
+        match (m.swap(), m.limit()) {
+            (Some(-1), _) if v2 => p.push(("MemorySwapMax".into(), Value::U64(u64::MAX))),
+            (Some(sw), Some(l)) if v2 && sw > 0 && l > 0 && sw >= l => {
+                p.push(("MemorySwapMax".into(), Value::U64((sw - l) as u64)))
+            }
+            _ => {}
+        }
         if let Some(r) = m.reservation().filter(|r| *r > 0 && v2) {
             p.push(("MemoryLow".into(), Value::U64(r as u64)));
         }
@@ -427,7 +436,7 @@ pub fn set_properties(unit: &Unit, props: &[Property]) -> Result<()> {
 
 /// Where rsrun itself is in the hierarchies systemd manages, to move back there once the
 /// init has been cloned into the scope.
-pub struct OwnCgroups(Vec<PathBuf>);
+pub struct OwnCgroups(Vec<(PathBuf, PathBuf)>);
 
 impl OwnCgroups {
     pub fn save(cg: &super::Cgroup) -> Result<OwnCgroups> {
@@ -438,21 +447,34 @@ impl OwnCgroups {
         let mut out = Vec::new();
         for d in cg.dirs.iter().filter(|d| owns_hierarchy(&d.controllers)) {
             if let Some(p) = own.get(&d.controllers) {
-                out.push(
-                    d.mountpoint
-                        .join(p.trim_start_matches('/'))
-                        .join("cgroup.procs"),
-                );
+                let dir = d.mountpoint.join(p.trim_start_matches('/'));
+                out.push((d.mountpoint.clone(), dir));
             }
         }
         Ok(OwnCgroups(out))
     }
 
-    /// Move rsrun back (idempotent).
+    /// Move rsrun back (idempotent). On v1 systemd may have removed the directory meanwhile
+    /// (it trims a controller from a slice's units when the last unit needing it stops):
+    /// then the nearest ancestor that is left.
     pub fn restore(&self) -> Result<()> {
         let pid = crate::sys::proc::getpid().to_string();
-        for f in &self.0 {
-            crate::sys::fs::write_existing(f, pid.as_bytes())?;
+        for (mountpoint, dir) in &self.0 {
+            let mut d = dir.as_path();
+            loop {
+                match crate::sys::fs::write_existing(&d.join("cgroup.procs"), pid.as_bytes()) {
+                    Err(Error::Sys {
+                        errno: nix::errno::Errno::ENOENT,
+                        ..
+                    }) if d != mountpoint => {
+                        d = d.parent().unwrap_or(mountpoint);
+                    }
+                    r => {
+                        r?;
+                        break;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -557,7 +579,7 @@ mod tests {
     #[test]
     fn resources_become_unit_properties() {
         let res: LinuxResources = serde_json::from_value(serde_json::json!({
-            "memory": {"limit": 33554432},
+            "memory": {"limit": 33554432, "swap": 50331648},
             "cpu": {"shares": 1024, "quota": 12345, "period": 100000},
             "pids": {"limit": 10}
         }))
@@ -565,6 +587,7 @@ mod tests {
         let p = resource_properties(Some(&res), Mode::V2);
         let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         assert_eq!(get("MemoryMax"), Some(Value::U64(33554432)));
+        assert_eq!(get("MemorySwapMax"), Some(Value::U64(16777216)));
         assert_eq!(
             get("CPUWeight"),
             Some(Value::U64(super::super::resources::shares_to_weight(1024)))
@@ -577,6 +600,7 @@ mod tests {
         assert!(p
             .iter()
             .any(|(n, v)| n == "MemoryLimit" && *v == Value::U64(33554432)));
+        assert!(!p.iter().any(|(n, _)| n == "MemorySwapMax"));
         assert!(p
             .iter()
             .any(|(n, v)| n == "CPUShares" && *v == Value::U64(1024)));
