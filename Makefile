@@ -9,7 +9,7 @@ RELEASE := target/$(TARGET)/release/rsrun
 STATIC := LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/$(shell uname -m)-linux-gnu \
 	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static"
 
-.PHONY: all build demo test test-v2 test-cri soak bench bench-smoke deps unit integration fmt-check clean
+.PHONY: all build demo test test-v2 test-systemd test-cri soak bench bench-smoke deps unit integration fmt-check clean
 
 # The pure cgroup v2 lane: a throwaway QEMU guest booted with cgroup_no_v1=all runs the
 # whole integration suite: every test touches cgroups, and most mounts or devices. Under
@@ -28,6 +28,14 @@ V2_SKIP := exec::userns_processes_enter_every_hierarchy mounts::idmapped_bind_mo
 	escapes_rootfs::no_pivot_nested_user_namespace_cannot_mount_a_fresh_procfs \
 	hostile_input::id_mappings_out_of_range_are_refused runc_diff::cgroup_files_match_runc
 
+# The systemd lane: the host's systemd as PID 1 of a QEMU guest (scripts/systemd-guest.sh),
+# once on pure cgroup v2 and once on a hybrid host, runs the systemd cgroup driver's tests
+# (about 2 minutes under TCG); there no test may skip. On a host whose PID 1 is not
+# systemd they skip (SYSTEMD_SKIPS).
+SYSTEMD_GUEST := scripts/systemd-guest.sh
+SYSTEMD_TESTS := systemd::
+SYSTEMD_SKIPS := systemd::scope_holds_the_container_and_delete_removes_it,systemd::memory_limit_is_a_unit_property_and_bites,systemd::kubelet_style_nested_slice,systemd::unit_name_collision_is_refused_and_leaves_nothing,systemd::unit_refused_by_systemd_leaves_nothing,systemd::delete_force_after_a_killed_create_stops_the_unit,systemd::update_pause_and_kill_all_on_a_scope
+
 all: build
 
 build: deps
@@ -39,15 +47,17 @@ demo: deps build
 
 # Everything CI runs: formatting, unit tests (tests/ and src/), integration tests
 # (integration/: the real binary as root on busybox bundles), the Kubernetes node path,
-# and the cgroup tests again in a pure cgroup v2 guest. A test that cannot run on a host
+# the cgroup tests again in a pure cgroup v2 guest, and the systemd driver's tests in a
+# guest whose PID 1 is systemd. A test that cannot run on a host
 # says so (SKIPPED name: why); HOST_SKIPS lists the ones this lane may skip, any other
 # skip fails (CI installs everything the tests need).
 HOST_SKIPS ?=
 test: deps fmt-check
-	RSRUN_ALLOWED_SKIPS="$(HOST_SKIPS)" $(CARGO) test --all-targets -- --test-threads=4
+	RSRUN_ALLOWED_SKIPS="$(HOST_SKIPS),$(SYSTEMD_SKIPS)" $(CARGO) test --all-targets -- --test-threads=4
 	$(MAKE) test-cri
 	$(MAKE) bench-smoke
 	$(MAKE) test-v2
+	$(MAKE) test-systemd
 
 # The Kubernetes node path: a CRI client → containerd's CRI plugin → rsrun as a runtime
 # handler (integration/cri is a crate of its own: rsrun does not carry the gRPC stack).
@@ -57,13 +67,18 @@ test-cri: deps
 
 test-v2:
 	bin=$$($(CARGO) test --test integration --no-run 2>&1 | grep -o 'target/debug/deps/integration-[a-z0-9]*' | head -1); \
-	RSRUN_ALLOWED_SKIPS="$(V2_SKIPS_BY_TEST)" RSRUN_CRASH_RUNS=40 RSRUN_CHURN=24 $(V2_GUEST) "$$bin --test-threads=2 $(addprefix --skip ,$(V2_SKIP))"
+	RSRUN_ALLOWED_SKIPS="$(V2_SKIPS_BY_TEST),$(SYSTEMD_SKIPS)" RSRUN_CRASH_RUNS=40 RSRUN_CHURN=24 $(V2_GUEST) "$$bin --test-threads=2 $(addprefix --skip ,$(V2_SKIP))"
 
 unit:
 	$(CARGO) test --lib --test unit
 
 integration: deps
 	$(CARGO) test --test integration -- --test-threads=4
+
+test-systemd:
+	bin=$$($(CARGO) test --test integration --no-run 2>&1 | grep -o 'target/debug/deps/integration-[a-z0-9]*' | head -1); \
+	$(SYSTEMD_GUEST) --v2 "RSRUN_ALLOWED_SKIPS= $$bin --test-threads=2 $(SYSTEMD_TESTS)" && \
+	$(SYSTEMD_GUEST) --hybrid "RSRUN_ALLOWED_SKIPS= $$bin --test-threads=2 $(SYSTEMD_TESTS)"
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

@@ -160,8 +160,10 @@ fn unsupported_features_are_refused_not_ignored() {
     env.write_config(&v);
     refused(&env, "bu2", "process.terminal");
 
-    let r = rsrun(&["--systemd-cgroup", "list"]);
-    assert_one_line_error(&r, "--systemd-cgroup");
+    let mut v = good.clone();
+    v["linux"]["cgroupsPath"] = json!("system.slice:rsrun:bu4");
+    env.write_config(&v);
+    refused(&env, "bu4", "--systemd-cgroup");
 
     let mut v = good.clone();
     v["mounts"]

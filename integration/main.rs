@@ -26,4 +26,5 @@ mod runc_cli;
 mod runc_diff;
 mod runc_scenarios;
 mod seccomp;
+mod systemd;
 mod terminal;

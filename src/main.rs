@@ -33,11 +33,6 @@ fn version() -> String {
 }
 
 fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
-    if cli.systemd_cgroup {
-        return Err(Error::container(
-            "--systemd-cgroup is not supported: use the cgroupfs driver",
-        ));
-    }
     match cli.rootless.as_deref() {
         None | Some("false") | Some("auto") => {}
         Some(v) => return Err(Error::container(format!("--rootless={v} is not supported"))),
@@ -193,6 +188,7 @@ fn real_main() {
     let rt = Runtime {
         root: cli.root.clone(),
         log: log.clone(),
+        systemd_cgroup: cli.systemd_cgroup,
     };
     match run(cli, &rt) {
         Ok(code) => std::process::exit(code),

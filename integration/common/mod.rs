@@ -174,7 +174,9 @@ impl Env {
 
     fn track(&self, args: &[&str]) {
         if let Some(id) = args.last() {
-            if matches!(args.first(), Some(&"create") | Some(&"run")) {
+            // The verb is the first word that is not a global flag (`--systemd-cgroup`).
+            let verb = args.iter().find(|a| !a.starts_with('-'));
+            if matches!(verb, Some(&"create") | Some(&"run")) {
                 self.ids.borrow_mut().push(id.to_string());
             }
         }

@@ -3,11 +3,13 @@
 //! the missing ones, places the init in all of them before its code runs, and removes
 //! the ones it created on delete.
 
+pub mod dbus;
 pub mod devices_bpf;
 pub mod freezer;
 pub mod hierarchy;
 pub mod resources;
 pub mod stats;
+pub mod systemd;
 
 use crate::error::{Error, Result, SysContext};
 use crate::sys::fs as sfs;
@@ -36,6 +38,9 @@ pub struct Cgroup {
     /// Directories rsrun created (deepest last), removed on delete.
     #[serde(default)]
     pub created: Vec<PathBuf>,
+    /// With the systemd driver, the scope unit that owns the cgroup (see `systemd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<systemd::Unit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,7 +128,17 @@ impl Cgroup {
             mode,
             dirs,
             created: Vec::new(),
+            systemd: None,
         })
+    }
+
+    /// The systemd driver: the scope unit `linux.cgroupsPath` names (`slice:prefix:name`)
+    /// and its directory, the same path in every hierarchy (nothing is created).
+    pub fn resolve_systemd(spec_path: Option<&str>, id: &str) -> Result<Cgroup> {
+        let (unit, path) = systemd::parse_cgroups_path(spec_path, id)?;
+        let mut cg = Self::resolve(Some(&path), id)?;
+        cg.systemd = Some(unit);
+        Ok(cg)
     }
 
     /// No cgroup at all (a container directory that owns nothing).
@@ -132,17 +147,27 @@ impl Cgroup {
             mode: Mode::V2,
             dirs: Vec::new(),
             created: Vec::new(),
+            systemd: None,
         }
     }
 
     /// Record which directories `create` will make (every missing one, top down), so the
     /// container's state can name them before they exist.
+    ///
+    /// With the systemd driver, systemd makes (and removes) its own hierarchies'
+    /// directories; in the others every directory of the path is listed, existing or not:
+    /// on v1 systemd may remove a slice's directory in a hierarchy it uses for other units
+    /// (devices) at any time, so `create` may have to make it again.
     pub fn plan_create(&mut self) {
         self.created.clear();
+        let systemd = self.systemd.is_some();
         for d in &self.dirs {
+            if systemd && systemd::owns_hierarchy(&d.controllers) {
+                continue;
+            }
             let mut missing = Vec::new();
             let mut p = d.path.as_path();
-            while p.starts_with(&d.mountpoint) && p != d.mountpoint && !p.exists() {
+            while p.starts_with(&d.mountpoint) && p != d.mountpoint && (systemd || !p.exists()) {
                 missing.push(p.to_path_buf());
                 p = match p.parent() {
                     Some(pp) => pp,
@@ -154,14 +179,31 @@ impl Cgroup {
     }
 
     /// Make the directories `plan_create` listed, top down (one that appeared meanwhile
-    /// is left as it is).
+    /// is left as it is). With the systemd driver, first start the scope unit with this
+    /// process in it (see `systemd`: the caller moves itself back once the init exists).
     pub fn create(&self) -> Result<()> {
-        for m in &self.created {
-            match std::fs::create_dir(m) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e).op("mkdir", m),
+        if let Some(unit) = &self.systemd {
+            systemd::start(unit, self.mode, crate::sys::proc::getpid() as u32)?;
+        }
+        let mut retries = 0;
+        'again: loop {
+            for m in &self.created {
+                match std::fs::create_dir(m) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    // A parent systemd removed meanwhile (see `plan_create`).
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::NotFound
+                            && self.systemd.is_some()
+                            && retries < 3 =>
+                    {
+                        retries += 1;
+                        continue 'again;
+                    }
+                    Err(e) => return Err(e).op("mkdir", m),
+                }
             }
+            break;
         }
         for d in &self.dirs {
             if d.controllers.split(',').any(|c| c == "cpuset") {
@@ -366,7 +408,16 @@ impl Cgroup {
     /// before the first failure is returned, so a retry finishes the job. Processes must
     /// be gone already (`kill_all`); the last ones may still be draining (EBUSY).
     pub fn destroy(&self) -> Result<()> {
+        // The unit first (systemd removes its own directories), then what rsrun made;
+        // nothing at all if the unit of that name is another container's.
         let mut first_err = None;
+        if let Some(unit) = &self.systemd {
+            match systemd::stop(unit) {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(e) => first_err = Some(e),
+            }
+        }
         for d in self.dirs.iter().filter(|d| d.path != d.mountpoint) {
             // One rmdir when there is nothing below; the walk only when there is.
             match std::fs::remove_dir(&d.path).map_err(|e| crate::error::io_errno(&e)) {
@@ -601,6 +652,7 @@ mod tests {
                 mountpoint: tmp.clone(),
             }],
             created: vec![],
+            systemd: None,
         };
         cg.plan_create();
         cg.create().unwrap();

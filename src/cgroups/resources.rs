@@ -1000,6 +1000,7 @@ mod tests {
                 mountpoint: tmp.clone(),
             }],
             created: vec![],
+            systemd: None,
         };
         let first = |limit: i64, swap: i64| {
             let r = res(serde_json::json!({"memory": {"limit": limit, "swap": swap}}));

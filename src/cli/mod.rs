@@ -32,7 +32,7 @@ pub struct Cli {
     /// Enable debug logging
     #[arg(long)]
     pub debug: bool,
-    /// Use systemd for cgroups (not supported: refused)
+    /// Use systemd for cgroups: a transient scope unit per container (cgroupsPath slice:prefix:name)
     #[arg(long = "systemd-cgroup")]
     pub systemd_cgroup: bool,
     /// Rootless mode: true, false or auto (only false/auto are supported, as root)

@@ -18,6 +18,8 @@ pub use exec::{ExecOpts, ExecTarget};
 pub struct Runtime {
     pub root: PathBuf,
     pub log: Logger,
+    /// `--systemd-cgroup`: the systemd cgroup driver (`cgroups::systemd`).
+    pub systemd_cgroup: bool,
 }
 
 #[derive(Default)]
@@ -62,7 +64,12 @@ impl Runtime {
             .as_ref()
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.to_string_lossy().into_owned());
-        let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id)?;
+        let cgroup = if self.systemd_cgroup {
+            Cgroup::resolve_systemd(cgroups_path.as_deref(), id)?
+        } else {
+            crate::cgroups::systemd::check_driver(cgroups_path.as_deref())?;
+            Cgroup::resolve(cgroups_path.as_deref(), id)?
+        };
         freezer::refuse_frozen(&cgroup)?;
         // Another container's processes in our cgroup would be ours to kill on delete
         // (runc refuses too). A duplicate id is the better answer when it is one (the
@@ -98,6 +105,19 @@ impl Runtime {
                 seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
             },
         )?;
+        if let Some(unit) = plan.rootfs.cgroup.systemd.as_mut() {
+            use crate::cgroups::systemd;
+            let mode = plan.rootfs.cgroup.mode;
+            let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+            let devices = crate::sys::fs::read_pseudo("/proc/devices").unwrap_or_default();
+            unit.props = systemd::resource_properties(res, mode);
+            unit.props.extend(systemd::device_properties(
+                &plan.device_rules,
+                mode,
+                &devices,
+            ));
+            unit.description = format!("rsrun container {id} ({})", self.root.display());
+        }
         if listen > 0 {
             plan.process.add_env(&format!("LISTEN_FDS={listen}"));
             plan.process.add_env("LISTEN_PID=1");
@@ -136,10 +156,19 @@ impl Runtime {
             },
         };
         let dir = ContainerDir::create(&self.root, id)?;
+        // The systemd driver starts the scope with rsrun in it: rsrun leaves it as soon
+        // as the init exists, and before anything stops the scope.
+        let own = match &st.cgroup.systemd {
+            Some(_) => Some(crate::cgroups::systemd::OwnCgroups::save(&st.cgroup)?),
+            None => None,
+        };
         let r = dir
             .save(&st)
-            .and_then(|()| self.spawn(&dir, &mut plan, &mut st, &config, o));
+            .and_then(|()| self.spawn(&dir, &mut plan, &mut st, &config, o, own.as_ref()));
         if r.is_err() {
+            if let Some(own) = &own {
+                let _ = own.restore();
+            }
             let _ = st.cgroup.destroy();
             if let Some(m) = &st.host_mounts {
                 let _ = m.undo();
@@ -156,6 +185,7 @@ impl Runtime {
         st: &mut State,
         config: &[u8],
         o: &CreateOpts,
+        own: Option<&crate::cgroups::systemd::OwnCgroups>,
     ) -> Result<i32> {
         use std::os::fd::AsRawFd;
         plan.rootfs.cgroup.create()?;
@@ -177,6 +207,9 @@ impl Runtime {
             console,
             dir.fd.as_raw_fd(),
             &mut |pid| {
+                if let Some(own) = own {
+                    own.restore()?;
+                }
                 st.pid = pid;
                 st.start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
                 dir.save(st)
@@ -361,6 +394,10 @@ impl Runtime {
             Mode::V2 => resources::v2(res)?,
             _ => resources::v1(res, false)?,
         };
+        if let Some(unit) = &st.cgroup.systemd {
+            let props = crate::cgroups::systemd::resource_properties(Some(res), st.cgroup.mode);
+            crate::cgroups::systemd::set_properties(unit, &props)?;
+        }
         resources::apply(&st.cgroup, &writes)
     }
 

@@ -380,12 +380,6 @@ fn cgroups_path(spec: &Spec) -> Result<()> {
         if s.contains('\0') {
             return Err(Error::config("linux.cgroupsPath", "contains a NUL byte"));
         }
-        if !s.starts_with('/') && s.split(':').count() == 3 {
-            return Err(Error::config(
-                "linux.cgroupsPath",
-                format!("{s:?} is a systemd slice:prefix:name path, which needs --systemd-cgroup (not supported)"),
-            ));
-        }
     }
     Ok(())
 }
