@@ -29,13 +29,17 @@ pub fn close_fds_from(from: u32) -> Result<()> {
 }
 
 /// The environment a command that enters a container runs with: the socket-activation
-/// variables when they are passed on (`listen`), none of the caller's others. The
-/// initial environment stays in the memory of every process rsrun clones (it is what
-/// `/proc/<pid>/environ` shows), so it is replaced by re-executing, not by clearing.
+/// variables when they are passed on (`listen`), the system bus's address (where the
+/// systemd driver finds systemd: no secret, and rsrun's own setting), none of the
+/// caller's others. The initial environment stays in the memory of every process rsrun
+/// clones (it is what `/proc/<pid>/environ` shows), so it is replaced by re-executing,
+/// not by clearing.
 pub fn container_env(listen: bool) -> Vec<CString> {
-    let keep = ["LISTEN_FDS", "LISTEN_PID"];
+    let wanted = |k: &[u8]| {
+        (listen && (k == b"LISTEN_FDS" || k == b"LISTEN_PID")) || k == b"DBUS_SYSTEM_BUS_ADDRESS"
+    };
     std::env::vars_os()
-        .filter(|(k, _)| listen && keep.iter().any(|w| k.as_encoded_bytes() == w.as_bytes()))
+        .filter(|(k, _)| wanted(k.as_encoded_bytes()))
         .filter_map(|(k, v)| {
             let mut kv = k.into_encoded_bytes();
             kv.push(b'=');
