@@ -511,6 +511,29 @@ fn podman_runs_rsrun() {
     );
     assert_eq!(podman(&["stop", "-t", "1", "p1"]).code, 0);
     assert_eq!(podman(&["rm", "p1"]).code, 0);
+
+    // Every way an executable can fail to start looks to Podman users as it does with
+    // runc: the exit code Podman derives from the runtime's words, or the process's own.
+    let runc = runc_binary().expect("runc is required for differential tests");
+    for cmd in ["/nonexistent", "/tmp", "/noexec", "/badscript", "/badelf"] {
+        let codes: Vec<i32> = [runc, RSRUN]
+            .iter()
+            .map(|rt| {
+                let r = podman(&[
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "--runtime",
+                    rt,
+                    "localhost/bb",
+                    cmd,
+                ]);
+                r.code
+            })
+            .collect();
+        assert_eq!(codes[1], codes[0], "podman run {cmd}: rsrun vs runc");
+    }
     let _ = podman(&["system", "reset", "--force"]);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -111,7 +111,7 @@ fn exec_exit_status_and_attributes() {
 #[test]
 fn exec_process_file_and_detach() {
     let env = Env::new("exec-procfile");
-    running(&env, "ep1");
+    running(&env, "ep1ep");
     let pf = env.dir.join("process.json");
     let out = env.dir.join("out");
     std::fs::write(
@@ -133,16 +133,16 @@ fn exec_process_file_and_detach() {
         "--detach",
         "--pid-file",
         pidf.to_str().unwrap(),
-        "ep1",
+        "ep1ep",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let pid: i32 = std::fs::read_to_string(&pidf).unwrap().parse().unwrap();
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     let _ = out;
-    let r = env.rsrun(&["exec", "ep1", "cat", "/dev/shm/out"]);
+    let r = env.rsrun(&["exec", "ep1ep", "cat", "/dev/shm/out"]);
     assert_eq!(r.stdout, "from-process-file\n");
     // The process file has no capabilities: all sets empty.
-    assert_eq!(env.rsrun(&["delete", "-f", "ep1"]).code, 0);
+    assert_eq!(env.rsrun(&["delete", "-f", "ep1ep"]).code, 0);
     wait_dead(pid);
 }
 
@@ -176,8 +176,8 @@ fn exec_refusals() {
 #[test]
 fn exec_into_a_sub_cgroup() {
     let env = Env::new("exec-subcg");
-    running(&env, "es1");
-    let cg = rsrun::cgroups::Cgroup::resolve(None, "es1").unwrap();
+    running(&env, "exs1");
+    let cg = rsrun::cgroups::Cgroup::resolve(None, "exs1").unwrap();
     let v2 = cg.mode == rsrun::cgroups::Mode::V2;
     let pids = cg
         .dirs
@@ -188,7 +188,7 @@ fn exec_into_a_sub_cgroup() {
         .join("sub");
     std::fs::create_dir(&pids).unwrap();
     let flag = if v2 { "sub" } else { "pids:sub" };
-    let r = env.rsrun(&["exec", "--cgroup", flag, "es1", "cat", "/proc/self/cgroup"]);
+    let r = env.rsrun(&["exec", "--cgroup", flag, "exs1", "cat", "/proc/self/cgroup"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let line = r
         .stdout
@@ -203,15 +203,15 @@ fn exec_into_a_sub_cgroup() {
         .unwrap();
     assert!(line.ends_with("/sub"), "{}", r.stdout);
     assert_one_line_error(
-        &env.rsrun(&["exec", "--cgroup", "nosuch", "es1", "true"]),
+        &env.rsrun(&["exec", "--cgroup", "nosuch", "exs1", "true"]),
         "nosuch",
     );
     assert_one_line_error(
-        &env.rsrun(&["exec", "--cgroup", "../x", "es1", "true"]),
+        &env.rsrun(&["exec", "--cgroup", "../x", "exs1", "true"]),
         "not a sub-cgroup",
     );
     // The sub-cgroup is left for delete to remove, as a container's own would be.
-    assert_eq!(env.rsrun(&["delete", "-f", "es1"]).code, 0);
+    assert_eq!(env.rsrun(&["delete", "-f", "exs1"]).code, 0);
     assert!(!pids.exists(), "{} left", pids.display());
-    env.assert_clean("es1", None);
+    env.assert_clean("exs1", None);
 }

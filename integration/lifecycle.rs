@@ -101,11 +101,11 @@ fn delete_force_kills_every_process() {
 #[test]
 fn run_returns_exit_status() {
     let env = Env::new("exitstatus");
-    let r = env.run("es1", &["sh", "-c", "echo out; echo err >&2; exit 7"]);
+    let r = env.run("es1e", &["sh", "-c", "echo out; echo err >&2; exit 7"]);
     assert_eq!(r.code, 7, "{}", r.stderr);
     assert_eq!(r.stdout, "out\n");
     assert_eq!(r.stderr, "err\n");
-    env.assert_clean("es1", None);
+    env.assert_clean("es1e", None);
 }
 
 #[test]
@@ -158,13 +158,19 @@ fn run_forwards_signals_to_the_container() {
 fn run_detach_then_kill_all() {
     let env = Env::new("detach");
     env.set_args(&["sh", "-c", "sleep 100 & sleep 100"]);
-    let r = env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "rd1"]);
+    let r = env.rsrun(&[
+        "run",
+        "-d",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        "rd1d",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(env.status("rd1"), "running");
-    assert_eq!(env.rsrun(&["kill", "--all", "rd1", "KILL"]).code, 0);
-    env.wait_status("rd1", "stopped");
-    assert_eq!(env.rsrun(&["delete", "rd1"]).code, 0);
-    env.assert_clean("rd1", None);
+    assert_eq!(env.status("rd1d"), "running");
+    assert_eq!(env.rsrun(&["kill", "--all", "rd1d", "KILL"]).code, 0);
+    env.wait_status("rd1d", "stopped");
+    assert_eq!(env.rsrun(&["delete", "rd1d"]).code, 0);
+    env.assert_clean("rd1d", None);
 }
 
 #[test]

@@ -129,7 +129,7 @@ fn bind_a_file_creating_the_target() {
             "source": f.to_str().unwrap(), "options": ["bind", "ro"]}),
         );
     });
-    let r = env.run("bf1", &["cat", "/etc/deep/new/file.conf"]);
+    let r = env.run("bf1mf", &["cat", "/etc/deep/new/file.conf"]);
     assert_eq!(r.stdout, "from-host\n", "{}", r.stderr);
     assert!(env.bundle.join("rootfs/etc/deep/new/file.conf").is_file());
 }
@@ -235,7 +235,7 @@ fn bad_mounts_name_index_and_field() {
     env.write_config(&with(
         json!({"destination": "/x", "type": "nosuchfs", "source": "none"}),
     ));
-    assert_one_line_error(&env.create("bm1"), "mounts[7].type");
+    assert_one_line_error(&env.create("bm1mb"), "mounts[7].type");
     env.write_config(&with(json!({"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["nosuchoption=1"]})));
     assert_one_line_error(&env.create("bm2"), "mounts[7].options");
     env.write_config(&with(
@@ -254,7 +254,7 @@ fn bad_mounts_name_index_and_field() {
     v["linux"]["devices"] = json!([{"path": "/dev/x", "type": "c", "major": -1, "minor": 1}]);
     env.write_config(&v);
     assert_one_line_error(&env.create("bm6"), "linux.devices[0]");
-    for id in ["bm1", "bm2", "bm3", "bm4", "bm5", "bm6"] {
+    for id in ["bm1mb", "bm2", "bm3", "bm4", "bm5", "bm6"] {
         env.assert_clean(id, None);
     }
 }

@@ -90,11 +90,11 @@ fn no_pivot_uses_chroot() {
         "--no-pivot",
         "--bundle",
         env.bundle.to_str().unwrap(),
-        "np1",
+        "np1pn",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("bin\n"));
-    env.assert_clean("np1", None);
+    env.assert_clean("np1pn", None);
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn preserve_fds_passes_exactly_n() {
         "1",
         "--bundle",
         env.bundle.to_str().unwrap(),
-        "pf1",
+        "pf1pf",
     ]);
     let (a, b) = (f1.as_raw_fd(), f2.as_raw_fd());
     use std::os::unix::process::CommandExt;
@@ -145,20 +145,26 @@ fn reused_pid_is_never_signalled() {
     let env = Env::new("proc-pidreuse");
     env.set_args(&["sleep", "100"]);
     assert_eq!(
-        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "pr1"])
-            .code,
+        env.rsrun(&[
+            "run",
+            "-d",
+            "--bundle",
+            env.bundle.to_str().unwrap(),
+            "pr1pp"
+        ])
+        .code,
         0
     );
-    let pid = env.state("pr1")["pid"].as_i64().unwrap();
+    let pid = env.state("pr1pp")["pid"].as_i64().unwrap();
     // Pretend the recorded init died and its pid was reused: change the start time.
-    let path = env.root.join("pr1/state.json");
+    let path = env.root.join("pr1pp/state.json");
     let mut st: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let real = st["start_time"].as_u64().unwrap();
     st["start_time"] = json!(real + 1);
     std::fs::write(&path, st.to_string()).unwrap();
-    assert_eq!(env.status("pr1"), "stopped");
-    assert_one_line_error(&env.rsrun(&["kill", "pr1", "KILL"]), "not running");
+    assert_eq!(env.status("pr1pp"), "stopped");
+    assert_one_line_error(&env.rsrun(&["kill", "pr1pp", "KILL"]), "not running");
     assert!(
         std::path::Path::new(&format!("/proc/{pid}")).exists(),
         "the process was signalled"
@@ -166,8 +172,8 @@ fn reused_pid_is_never_signalled() {
     // Restore and clean up for real.
     st["start_time"] = json!(real);
     std::fs::write(&path, st.to_string()).unwrap();
-    assert_eq!(env.rsrun(&["delete", "-f", "pr1"]).code, 0);
-    env.assert_clean("pr1", Some(pid as i32));
+    assert_eq!(env.rsrun(&["delete", "-f", "pr1pp"]).code, 0);
+    env.assert_clean("pr1pp", Some(pid as i32));
 }
 
 #[test]
@@ -201,7 +207,7 @@ fn namespaced_sysctls_are_written() {
         v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234", "kernel.domainname": "sysctl.test"});
     });
     let r = env.run(
-        "sy1",
+        "sy1ps",
         &[
             "sh",
             "-c",

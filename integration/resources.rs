@@ -67,7 +67,7 @@ fn pids_limit_stops_a_fork_bomb() {
     let env = Env::new("res-pids");
     env.edit(|v| v["linux"]["resources"]["pids"] = json!({"limit": 10}));
     let r = env.run(
-        "rp1",
+        "rp1rp",
         &["sh", "-c", "n=0; while [ $n -lt 30 ]; do sleep 5 & n=$((n+1)); done 2>/dev/null; echo started; ls /proc | grep -c '^[0-9]'"],
     );
     let count: i32 = r
@@ -84,7 +84,7 @@ fn pids_limit_stops_a_fork_bomb() {
         count,
         r.stdout
     );
-    env.assert_clean("rp1", None);
+    env.assert_clean("rp1rp", None);
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn memory_hog_is_oom_killed() {
     env.edit(|v| v["linux"]["resources"]["memory"] = json!({"limit": 16777216, "swap": 16777216}));
     // dd allocates a 64 MiB buffer: the OOM killer must stop it (SIGKILL → 137).
     let r = env.run(
-        "ro1",
+        "ro1ro",
         &[
             "sh",
             "-c",
@@ -101,7 +101,7 @@ fn memory_hog_is_oom_killed() {
         ],
     );
     assert_eq!(r.stdout, "rc=137\n", "{}", r.stderr);
-    env.assert_clean("ro1", None);
+    env.assert_clean("ro1ro", None);
 }
 
 #[test]
@@ -117,7 +117,7 @@ fn devices_are_default_deny() {
     });
     // /dev/mem (1:1) is not in the allow list: mknod may work, opening must not.
     let r = env.run(
-        "rd1",
+        "rd1rd",
         &["sh", "-c", "mknod /dev/shm/mem c 1 1; head -c1 /dev/shm/mem >/dev/null && echo opened-mem; head -c1 /dev/zero | wc -c"],
     );
     assert!(
@@ -131,7 +131,7 @@ fn devices_are_default_deny() {
         "allowed /dev/zero could not be read: {}",
         r.stderr
     );
-    env.assert_clean("rd1", None);
+    env.assert_clean("rd1rd", None);
 }
 
 #[test]

@@ -377,8 +377,8 @@ fn unenforceable_fields_are_refused() {
     env.set_args(&["true"]);
     // A kernel memory limit: Linux no longer enforces memory.kmem.limit_in_bytes.
     env.edit(|v| v["linux"]["resources"]["memory"] = json!({"kernel": 8388608}));
-    assert_one_line_error(&env.create("rf1"), "linux.resources.memory.kernel");
-    env.assert_clean("rf1", None);
+    assert_one_line_error(&env.create("rf1rr"), "linux.resources.memory.kernel");
+    env.assert_clean("rf1rr", None);
     // -1 (no limit) asks for nothing.
     env.edit(|v| v["linux"]["resources"]["memory"] = json!({"kernel": -1}));
     let r = env.run("rf2", &["true"]);

@@ -112,6 +112,6 @@ fn net_devices_are_refused_not_ignored() {
     env.edit(|v| {
         v["linux"]["netDevices"] = serde_json::json!({"nosuchdev0": {}});
     });
-    assert_one_line_error(&env.create("nd1"), "linux.netDevices");
-    env.assert_clean("nd1", None);
+    assert_one_line_error(&env.create("nd1n"), "linux.netDevices");
+    env.assert_clean("nd1n", None);
 }

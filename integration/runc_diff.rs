@@ -6,9 +6,7 @@ use serde_json::json;
 use std::process::Command;
 
 fn runc() -> Option<&'static str> {
-    ["/usr/sbin/runc", "/usr/bin/runc"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
+    runc_binary()
 }
 
 fn run_runc(env: &Env, id: &str) -> Run {

@@ -18,7 +18,7 @@ fn errno_and_filter_present() {
         });
     });
     let r = env.run(
-        "se1",
+        "se1se",
         &[
             "sh",
             "-c",
@@ -33,7 +33,7 @@ fn errno_and_filter_present() {
         r.stdout
     );
     assert!(r.stdout.contains("rc=1"));
-    env.assert_clean("se1", None);
+    env.assert_clean("se1se", None);
 }
 
 #[test]
@@ -157,14 +157,14 @@ fn real_world_profile_runs_a_shell() {
 fn invalid_profiles_are_refused() {
     let env = Env::new("sc-bad");
     env.edit(|v| v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_BOGUS"}));
-    let r = env.create("sb1");
+    let r = env.create("scb1");
     assert_one_line_error(&r, "linux.seccomp.defaultAction");
-    env.assert_clean("sb1", None);
+    env.assert_clean("scb1", None);
     env.edit(|v| {
         v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_BOGUS"}]}]})
     });
-    assert_one_line_error(&env.create("sb2"), "linux.seccomp.syscalls[0].args[0].op");
+    assert_one_line_error(&env.create("scb2"), "linux.seccomp.syscalls[0].args[0].op");
     env.edit(|v| {
         v["linux"]["seccomp"] =
             json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_BOGUS"]})
@@ -233,11 +233,11 @@ fn notify_sends_the_listener_fd() {
         assert_eq!(r, 0, "NOTIF_SEND: {}", std::io::Error::last_os_error());
         doc
     });
-    let r = env.run("sy1", &["sh", "-c", "mkdir /dev/shm/x 2>&1; echo rc=$?"]);
+    let r = env.run("sy1sn", &["sh", "-c", "mkdir /dev/shm/x 2>&1; echo rc=$?"]);
     let doc = t.join().unwrap();
     assert_eq!(doc["fds"], json!(["seccompFd"]));
     assert_eq!(doc["metadata"], "test-metadata");
-    assert_eq!(doc["state"]["id"], "sy1");
+    assert_eq!(doc["state"]["id"], "sy1sn");
     assert!(doc["pid"].as_i64().unwrap() > 0);
     assert!(
         r.stdout.contains("Read-only file system") && r.stdout.contains("rc=1"),
@@ -245,7 +245,7 @@ fn notify_sends_the_listener_fd() {
         r.stdout,
         r.stderr
     );
-    env.assert_clean("sy1", None);
+    env.assert_clean("sy1sn", None);
 }
 
 /// runc's -ENOSYS stub: under a default-deny profile without defaultErrnoRet (Docker's
@@ -309,7 +309,7 @@ int main(void) {
         });
     });
     let want = format!("unknown={}\nacct={}\n", libc::ENOSYS, libc::EPERM);
-    let r = env.run("sn1", &["/bin/probe"]);
+    let r = env.run("ses1", &["/bin/probe"]);
     assert_eq!(
         (r.code, r.stdout.as_str()),
         (0, want.as_str()),
@@ -317,15 +317,15 @@ int main(void) {
         r.stderr
     );
     env.set_args(&["sleep", "1000"]);
-    assert_eq!(env.create("sn2").code, 0);
-    assert_eq!(env.rsrun(&["start", "sn2"]).code, 0);
-    let r = env.rsrun(&["exec", "sn2", "/bin/probe"]);
+    assert_eq!(env.create("ses2").code, 0);
+    assert_eq!(env.rsrun(&["start", "ses2"]).code, 0);
+    let r = env.rsrun(&["exec", "ses2", "/bin/probe"]);
     assert_eq!(
         (r.code, r.stdout.as_str()),
         (0, want.as_str()),
         "{}",
         r.stderr
     );
-    assert_eq!(env.rsrun(&["delete", "--force", "sn2"]).code, 0);
-    env.assert_clean("sn2", None);
+    assert_eq!(env.rsrun(&["delete", "--force", "ses2"]).code, 0);
+    env.assert_clean("ses2", None);
 }

@@ -113,6 +113,35 @@ impl Env {
     }
 }
 
+/// A container id belongs to one test: the default cgroup path is made from the id, so
+/// two tests (running in parallel) with one id would share a cgroup, and one's delete
+/// would kill the other's processes. A second test using an id fails at once, by name.
+fn claim_id(id: &str, owner: &Path) {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static USED: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+    let mut used = USED.lock().unwrap_or_else(|e| e.into_inner());
+    let map = used.get_or_insert_with(HashMap::new);
+    match map.get(id) {
+        Some(other) if other != owner => panic!(
+            "container id {id:?} is used by two tests ({} and {}): ids must be unique",
+            other.display(),
+            owner.display()
+        ),
+        Some(_) => {}
+        None => {
+            map.insert(id.to_string(), owner.to_path_buf());
+        }
+    }
+}
+
+/// The runc binary the differential tests compare with.
+pub fn runc_binary() -> Option<&'static str> {
+    ["/usr/sbin/runc", "/usr/bin/runc"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+}
+
 /// A new user namespace mapping container ids 0-65535 to host ids 100000-165535.
 pub fn with_userns(v: &mut Value) {
     v["linux"]["namespaces"]
@@ -177,6 +206,7 @@ impl Env {
             // The verb is the first word that is not a global flag (`--systemd-cgroup`).
             let verb = args.iter().find(|a| !a.starts_with('-'));
             if matches!(verb, Some(&"create") | Some(&"run")) {
+                claim_id(id, &self.dir);
                 self.ids.borrow_mut().push(id.to_string());
             }
         }
