@@ -65,6 +65,7 @@ pub fn apply_bounding(sets: &CapSets, last: u32) -> Result<()> {
                 "prctl(PR_CAPBSET_DROP)",
                 libc::PR_CAPBSET_DROP,
                 i as libc::c_ulong,
+                0,
             )
             .or_else(|e| {
                 if e.errno() == Some(Errno::EINVAL) {
@@ -86,7 +87,7 @@ pub fn apply_sets(sets: &CapSets, last: u32) -> Result<()> {
     for i in 0..=last {
         if sets.ambient & (1 << i) != 0 {
             // Ambient needs the cap in permitted and inheritable; runc ignores failures.
-            let _ = crate::sys::prctl4(
+            let _ = crate::sys::prctl(
                 "prctl(PR_CAP_AMBIENT_RAISE)",
                 libc::PR_CAP_AMBIENT,
                 libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,

@@ -215,23 +215,49 @@ impl Channel {
         decode(&data).map(Some)
     }
 
-    /// Receive, forwarding `Log` lines to `log`, until a message arrives; it must be of
-    /// `want`'s kind (a `Failed` becomes the error it reports).
-    pub fn expect(&self, want: &Msg, log: &mut dyn FnMut(&str, &str)) -> Result<Msg> {
+    /// Receive, forwarding `Log` lines to `log`, until a message arrives; it must be the
+    /// kind named `want` (a `Failed` becomes the error it reports).
+    fn next_of(&self, want: &'static str, log: &mut dyn FnMut(&str, &str)) -> Result<Msg> {
         loop {
             match self.recv()? {
                 Some(Msg::Log { level, msg }) => log(&level, &msg),
                 Some(m @ Msg::Failed { .. }) => return Err(m.error()),
-                Some(m) if m.name() == want.name() => return Ok(m),
+                Some(m) if m.name() == want => return Ok(m),
                 Some(m) => {
                     return Err(Error::Child(format!(
-                        "protocol error: expected {}, got {}",
-                        want.name(),
+                        "protocol error: expected {want}, got {}",
                         m.name()
                     )))
                 }
-                None => return Err(Error::Child(format!("{INIT_GONE} {}", want.name()))),
+                None => return Err(Error::Child(format!("{INIT_GONE} {want}"))),
             }
+        }
+    }
+
+    /// The parent waits for `NsReady` (step 2).
+    pub fn expect_ns_ready(&self, log: &mut dyn FnMut(&str, &str)) -> Result<()> {
+        self.next_of("NsReady", log).map(drop)
+    }
+
+    /// The child waits for `HooksDone` (step 3).
+    pub fn expect_hooks_done(&self) -> Result<()> {
+        self.next_of("HooksDone", &mut |_, _| {}).map(drop)
+    }
+
+    /// The parent waits for `Ready` (step 4).
+    pub fn expect_ready(&self, log: &mut dyn FnMut(&str, &str)) -> Result<()> {
+        self.next_of("Ready", log).map(drop)
+    }
+
+    /// The parent waits for `SeccompListener` (step 3b) and returns the fd number it
+    /// names in the child.
+    pub fn expect_seccomp_listener(&self, log: &mut dyn FnMut(&str, &str)) -> Result<i32> {
+        match self.next_of("SeccompListener", log)? {
+            Msg::SeccompListener { fd } => Ok(fd),
+            m => Err(Error::Child(format!(
+                "protocol error: expected SeccompListener, got {}",
+                m.name()
+            ))),
         }
     }
 
@@ -266,12 +292,12 @@ mod tests {
         child.send(&Msg::Ready).unwrap();
         let mut logs = Vec::new();
         parent
-            .expect(&Msg::Ready, &mut |l, m| logs.push(format!("{l}:{m}")))
+            .expect_ready(&mut |l, m| logs.push(format!("{l}:{m}")))
             .unwrap();
         assert_eq!(logs, vec!["warning:w"]);
 
         child.send(&Msg::NsReady).unwrap();
-        let err = parent.expect(&Msg::Ready, &mut |_, _| {}).unwrap_err();
+        let err = parent.expect_ready(&mut |_, _| {}).unwrap_err();
         assert!(err.to_string().contains("expected Ready, got NsReady"));
 
         child
@@ -281,14 +307,14 @@ mod tests {
                 nix::errno::Errno::EPERM,
             )))
             .unwrap();
-        let err = parent.expect(&Msg::Ready, &mut |_, _| {}).unwrap_err();
+        let err = parent.expect_ready(&mut |_, _| {}).unwrap_err();
         assert_eq!(err.errno(), Some(nix::errno::Errno::EPERM));
         assert!(err
             .to_string()
             .starts_with("mount \"proc\" on \"/proc\": EPERM"));
 
         drop(child);
-        let err = parent.expect(&Msg::Ready, &mut |_, _| {}).unwrap_err();
+        let err = parent.expect_ready(&mut |_, _| {}).unwrap_err();
         assert!(err.to_string().contains("exited before Ready"));
     }
 

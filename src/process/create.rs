@@ -320,7 +320,7 @@ fn drive(
     send_mount_sources(plan, chan, pid, idmaps)?;
     chan.send(&Msg::Proceed { pid })?;
     if plan.has_runtime_hooks() {
-        chan.expect(&Msg::NsReady, log)?;
+        chan.expect_ns_ready(log)?;
         // In the bundle, as with runc (which runs `create` from there).
         let st = plan.hook_state(pid, "created");
         let hooks = plan.hooks.as_ref();
@@ -342,6 +342,6 @@ fn drive(
     {
         crate::seccomp::forward_listener(l, chan, &plan.hook_state(pid, "creating"), pid, log)?;
     }
-    chan.expect(&Msg::Ready, log)?;
+    chan.expect_ready(log)?;
     Ok(())
 }

@@ -134,7 +134,7 @@ fn drive(plan: &ExecPlan, chan: &Channel, pid: i32) -> Result<()> {
     {
         crate::seccomp::forward_listener(l, chan, &plan.state, pid, &mut |_, _| {})?;
     }
-    chan.expect(&Msg::Ready, &mut |_, _| {})?;
+    chan.expect_ready(&mut |_, _| {})?;
     match chan.recv()? {
         None => Ok(()),
         Some(m) => Err(m.error()),
@@ -151,12 +151,12 @@ fn child(
     console: Option<OwnedFd>,
 ) -> ! {
     let r = (|| -> Result<std::convert::Infallible> {
-        sys::set_pdeathsig(libc::SIGKILL)?;
+        sys::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL))?;
         // Non-dumpable (cloned so) until execve: container processes cannot ptrace us
         // (CVE-2016-9962).
         cgroup.enter_self()?;
         drop(cgroup);
-        chan.expect(&Msg::Proceed { pid: 0 }, &mut |_, _| {})?;
+        chan.expect_proceed()?;
         for j in &joins {
             proc::setns(&j.fd, crate::namespaces::flag(j.typ), &j.path)?;
         }
@@ -171,7 +171,7 @@ fn child(
         }
         drop(console);
         let mut ready = super::finish::prepare(&plan.process, in_user_ns, &chan)?;
-        sys::set_pdeathsig(0)?;
+        sys::set_pdeathsig(None)?;
         chan.send(&Msg::Ready)?;
         Err(super::finish::exec(&plan.process, &mut ready))
     })();

@@ -55,7 +55,7 @@ fn steps(
 ) -> Result<Infallible> {
     // Die with `rsrun create` while it sets us up. Nobody may ptrace or read our memory:
     // we were cloned non-dumpable (the flag belongs to the memory, copied at clone).
-    sys::set_pdeathsig(libc::SIGKILL)?;
+    sys::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL))?;
 
     // 0. Into the container's cgroup (v1 hierarchies; v2 was clone3's CLONE_INTO_CGROUP).
     cgroup.enter_self()?;
@@ -95,7 +95,7 @@ fn steps(
     // then createContainer hooks here, in the rootfs (runc's working directory).
     if plan.has_runtime_hooks() {
         chan.send(&Msg::NsReady)?;
-        chan.expect(&Msg::HooksDone, &mut |_, _| {})?;
+        chan.expect_hooks_done()?;
     }
     if let Some(h) = &plan.hooks {
         crate::hooks::run_all_in(
@@ -143,7 +143,7 @@ fn steps(
 
     // 9. Ready: `create` returns; we wait for `start`. From here on the seccomp filter may
     // be in place: no read or close of ours (the start socket stays open, CLOEXEC).
-    sys::set_pdeathsig(0)?;
+    sys::set_pdeathsig(None)?;
     chan.send(&Msg::Ready)?;
     let conn = socket::accept(&listener)?;
     let _ = socket::recv_byte(&conn);

@@ -274,12 +274,7 @@ pub fn forward_listener(
     pid: i32,
     log: &mut dyn FnMut(&str, &str),
 ) -> Result<()> {
-    use crate::process::channel::Msg;
-    let Msg::SeccompListener { fd } = chan.expect(&Msg::SeccompListener { fd: -1 }, log)? else {
-        return Err(Error::Child(
-            "protocol error: expected SeccompListener".into(),
-        ));
-    };
+    let fd = chan.expect_seccomp_listener(log)?;
     let fd = crate::sys::proc::take_fd(pid, fd)?;
     send_listener(l, state, pid, &fd)
 }

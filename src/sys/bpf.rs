@@ -115,7 +115,8 @@ fn prog_load(insns: &[Insn], log: Option<&mut [u8]>) -> std::result::Result<Owne
     if ret < 0 {
         return Err(Errno::last());
     }
-    Ok(super::own_fd(ret as i32))
+    // SAFETY: the fd the syscall above just returned, owned by nobody.
+    Ok(unsafe { super::own_fd(ret as i32) })
 }
 
 /// Attach a device program to a cgroup directory fd.

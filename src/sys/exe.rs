@@ -64,7 +64,7 @@ pub fn reexec_readonly(env: &[CString]) -> Error {
         let tree = fs::open_tree_clone(Path::new("/proc/self/exe"), false)?;
         fs::mount_setattr(
             &tree,
-            crate::rootfs::options::MOUNT_ATTR_RDONLY,
+            fs::MOUNT_ATTR_RDONLY,
             0,
             false,
             None,

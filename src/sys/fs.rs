@@ -10,6 +10,19 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 
+/// mount_setattr(2) attributes (linux/mount.h).
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+pub const MOUNT_ATTR__ATIME: u64 = 0x70;
+pub const MOUNT_ATTR_RELATIME: u64 = 0x0;
+pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
+pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+pub const MOUNT_ATTR_IDMAP: u64 = 0x10_0000;
+pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x20_0000;
+
 pub fn open(path: &Path, flags: OFlag) -> Result<OwnedFd> {
     nix::fcntl::open(path, flags | OFlag::O_CLOEXEC, Mode::empty()).op("open", path)
 }
@@ -92,7 +105,8 @@ fn openat2(
             )
         };
         if ret >= 0 {
-            return Ok(super::own_fd(ret as i32));
+            // SAFETY: the fd the syscall above just returned, owned by nobody.
+            return Ok(unsafe { super::own_fd(ret as i32) });
         }
         match Errno::last() {
             Errno::EINTR | Errno::EAGAIN => continue,
@@ -526,7 +540,8 @@ pub fn open_tree(path: &Path, flags: libc::c_uint) -> Result<OwnedFd> {
     // SAFETY: a valid path and flags.
     let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
     let fd = Errno::result(ret).map_err(|e| Error::sys("open_tree", path, e))?;
-    Ok(super::own_fd(fd as i32))
+    // SAFETY: the fd the syscall above just returned, owned by nobody.
+    Ok(unsafe { super::own_fd(fd as i32) })
 }
 
 /// move_mount a detached tree onto the directory or file `target` (an fd).

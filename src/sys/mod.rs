@@ -13,7 +13,7 @@ pub mod socket;
 use crate::error::{Error, Result};
 use nix::errno::Errno;
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// `clone3` arguments rsrun uses (see clone(2)). `exit_signal` is SIGCHLD.
 pub struct CloneArgs {
@@ -91,37 +91,36 @@ pub fn set_domainname(name: &str) -> Result<()> {
         .map_err(|e| Error::sys("setdomainname", name, e))
 }
 
-pub fn prctl(op: &'static str, option: libc::c_int, arg: libc::c_ulong) -> Result<()> {
-    // SAFETY: the prctl options rsrun uses take integer arguments only.
-    let ret = unsafe { libc::prctl(option, arg, 0, 0, 0) };
+/// prctl with integer arguments, for the two options nix has no wrapper for:
+/// PR_CAPBSET_DROP (the `caps` crate has one, but only for the capabilities it knows by
+/// name; the bounding set is emptied up to the kernel's cap_last_cap, whatever its age)
+/// and PR_CAP_AMBIENT.
+pub fn prctl(
+    op: &'static str,
+    option: libc::c_int,
+    a: libc::c_ulong,
+    b: libc::c_ulong,
+) -> Result<()> {
+    // SAFETY: integer-argument prctl.
+    let ret = unsafe { libc::prctl(option, a, b, 0, 0) };
     Errno::result(ret)
         .map(drop)
         .map_err(|e| Error::sys_nopath(op, e))
 }
 
 pub fn set_dumpable(on: bool) -> Result<()> {
-    prctl(
-        "prctl(PR_SET_DUMPABLE)",
-        libc::PR_SET_DUMPABLE,
-        on as libc::c_ulong,
-    )
+    nix::sys::prctl::set_dumpable(on).map_err(|e| Error::sys_nopath("prctl(PR_SET_DUMPABLE)", e))
 }
 pub fn set_keepcaps(on: bool) -> Result<()> {
-    prctl(
-        "prctl(PR_SET_KEEPCAPS)",
-        libc::PR_SET_KEEPCAPS,
-        on as libc::c_ulong,
-    )
+    nix::sys::prctl::set_keepcaps(on).map_err(|e| Error::sys_nopath("prctl(PR_SET_KEEPCAPS)", e))
 }
 pub fn set_no_new_privs() -> Result<()> {
-    prctl("prctl(PR_SET_NO_NEW_PRIVS)", libc::PR_SET_NO_NEW_PRIVS, 1)
+    nix::sys::prctl::set_no_new_privs()
+        .map_err(|e| Error::sys_nopath("prctl(PR_SET_NO_NEW_PRIVS)", e))
 }
-pub fn set_pdeathsig(sig: libc::c_int) -> Result<()> {
-    prctl(
-        "prctl(PR_SET_PDEATHSIG)",
-        libc::PR_SET_PDEATHSIG,
-        sig as libc::c_ulong,
-    )
+/// The signal the kernel sends when the parent dies; `None` clears it.
+pub fn set_pdeathsig(sig: Option<nix::sys::signal::Signal>) -> Result<()> {
+    nix::sys::prctl::set_pdeathsig(sig).map_err(|e| Error::sys_nopath("prctl(PR_SET_PDEATHSIG)", e))
 }
 
 /// setrlimit for `resource`; errors name the rlimit (`setrlimit RLIMIT_NOFILE: EPERM`).
@@ -162,16 +161,14 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Take ownership of an fd number that the caller knows is open and unowned.
-pub fn own_fd(fd: RawFd) -> OwnedFd {
-    // SAFETY: the caller guarantees `fd` is open and owned by nobody else.
+/// Take ownership of an fd number a syscall of this layer just returned.
+///
+/// # Safety
+/// `fd` must be open and owned by nobody else (private to `sys`: only its wrappers,
+/// right after the syscall that made the fd, call it).
+unsafe fn own_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: as the caller guarantees.
     unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
-/// Borrow an fd number that stays open for the borrow's lifetime.
-pub fn borrow_fd<'a>(fd: RawFd) -> BorrowedFd<'a> {
-    // SAFETY: the caller guarantees `fd` stays open while borrowed.
-    unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
 /// The path under which an fd's file can be reached through procfs.
@@ -184,19 +181,6 @@ pub fn umask(mask: u32) {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         mask as libc::mode_t,
     ));
-}
-
-pub fn prctl4(
-    op: &'static str,
-    option: libc::c_int,
-    a: libc::c_ulong,
-    b: libc::c_ulong,
-) -> Result<()> {
-    // SAFETY: integer-argument prctl.
-    let ret = unsafe { libc::prctl(option, a, b, 0, 0) };
-    Errno::result(ret)
-        .map(drop)
-        .map_err(|e| Error::sys_nopath(op, e))
 }
 
 /// capset(2) for the calling thread with 64-bit masks.
@@ -269,7 +253,8 @@ pub fn open_pty(ptmx: &std::path::Path) -> Result<(OwnedFd, OwnedFd)> {
         )
     };
     let peer = Errno::result(peer).map_err(|e| Error::sys("open pty peer", ptmx, e))?;
-    Ok((master, own_fd(peer)))
+    // SAFETY: the fd the syscall above just returned, owned by nobody.
+    Ok((master, unsafe { own_fd(peer) }))
 }
 
 /// Set a terminal's window size.
@@ -341,7 +326,8 @@ pub fn seccomp_load(bpf: &[u8], flags: u32) -> Result<Option<OwnedFd>> {
         )
     };
     let ret = Errno::result(ret).map_err(|e| Error::sys_nopath("seccomp load filter", e))?;
-    Ok((flags & 8 != 0).then(|| own_fd(ret as RawFd)))
+    // SAFETY: the fd the syscall above just returned, owned by nobody.
+    Ok((flags & 8 != 0).then(|| unsafe { own_fd(ret as RawFd) }))
 }
 
 /// An anonymous in-memory file (memfd), CLOEXEC.
@@ -350,7 +336,8 @@ pub fn memfd(name: &str) -> Result<std::fs::File> {
     // SAFETY: memfd_create with a valid name.
     let fd = unsafe { libc::memfd_create(c.as_ptr(), libc::MFD_CLOEXEC) };
     let fd = Errno::result(fd).map_err(|e| Error::sys_nopath("memfd_create", e))?;
-    Ok(std::fs::File::from(own_fd(fd)))
+    // SAFETY: the fd the syscall above just returned, owned by nobody.
+    Ok(std::fs::File::from(unsafe { own_fd(fd) }))
 }
 
 /// Every signal back to its default action before execve: an ignored one (SIGPIPE,

@@ -139,13 +139,15 @@ pub fn take_fd(pid: i32, target: i32) -> Result<std::os::fd::OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags; the result is a new fd we own.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     let pidfd = Errno::result(pidfd)
-        .map(|fd| super::own_fd(fd as i32))
+        // SAFETY: the fd the syscall above just returned, owned by nobody.
+        .map(|fd| unsafe { super::own_fd(fd as i32) })
         .map_err(|e| Error::sys_nopath(format!("pidfd_open {pid}"), e))?;
     use std::os::fd::AsRawFd;
     // SAFETY: pidfd_getfd on a pidfd we own; the result is a new fd we own.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0) };
     Errno::result(fd)
-        .map(|fd| super::own_fd(fd as i32))
+        // SAFETY: the fd the syscall above just returned, owned by nobody.
+        .map(|fd| unsafe { super::own_fd(fd as i32) })
         .map_err(|e| Error::sys_nopath(format!("pidfd_getfd {pid} fd {target}"), e))
 }
 

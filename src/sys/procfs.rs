@@ -79,7 +79,8 @@ fn fresh() -> Result<OwnedFd> {
                                                  // SAFETY: a valid C string and flags.
     let ctx = unsafe { libc::syscall(libc::SYS_fsopen, c"proc".as_ptr(), FSOPEN_CLOEXEC) };
     let ctx = Errno::result(ctx).map_err(|e| Error::sys("fsopen", "proc", e))?;
-    let ctx = super::own_fd(ctx as i32);
+    // SAFETY: the fd the syscall above just returned, owned by nobody.
+    let ctx = unsafe { super::own_fd(ctx as i32) };
     // SAFETY: FSCONFIG_CMD_CREATE takes no key, value or aux.
     let ret = unsafe {
         libc::syscall(
@@ -102,7 +103,8 @@ fn fresh() -> Result<OwnedFd> {
         )
     };
     let mnt = Errno::result(mnt).map_err(|e| Error::sys("fsmount", "proc", e))?;
-    Ok(super::own_fd(mnt as i32))
+    // SAFETY: the fd the syscall above just returned, owned by nobody.
+    Ok(unsafe { super::own_fd(mnt as i32) })
 }
 
 #[cfg(test)]

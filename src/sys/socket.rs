@@ -66,7 +66,8 @@ pub fn recv_frame(fd: &impl AsFd) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
                 if let Ok(cmsgs) = msg.cmsgs() {
                     for c in cmsgs {
                         if let ControlMessageOwned::ScmRights(raw) = c {
-                            fds.extend(raw.into_iter().map(super::own_fd));
+                            // SAFETY: the fds the kernel just passed us.
+                            fds.extend(raw.into_iter().map(|fd| unsafe { super::own_fd(fd) }));
                         }
                     }
                 }
@@ -128,7 +129,8 @@ pub fn connect_path(path: &Path) -> Result<OwnedFd> {
 pub fn accept(fd: &impl AsFd) -> Result<OwnedFd> {
     loop {
         match socket::accept4(fd.as_fd().as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
-            Ok(c) => return Ok(super::own_fd(c)),
+            // SAFETY: the fd the syscall above just returned, owned by nobody.
+            Ok(c) => return Ok(unsafe { super::own_fd(c) }),
             Err(Errno::EINTR) | Err(Errno::ECONNABORTED) => continue,
             Err(e) => return Err(Error::sys_nopath("accept", e)),
         }
