@@ -39,7 +39,7 @@ fn rlimits_are_applied() {
 fn rlimit_above_hard_limit_names_it() {
     // This host's root lacks CAP_SYS_RESOURCE: raising a hard limit above the current one
     // fails, and the error must name the rlimit.
-    let (_, hard) = rsrun::sys::getrlimit(libc::RLIMIT_NOFILE as i32).unwrap();
+    let (_, hard) = rsrun::sys::privilege::getrlimit(libc::RLIMIT_NOFILE as i32).unwrap();
     if hard == u64::MAX {
         return skip(
             "rlimit_above_hard_limit_names_it",

@@ -8,7 +8,9 @@
 
 pub mod cgroups;
 pub mod cli;
+pub mod clock;
 pub mod container;
+pub mod cpulist;
 pub mod error;
 pub mod hooks;
 pub mod logger;

@@ -20,7 +20,7 @@ pub struct Logger {
 
 impl Logger {
     pub fn line(&self, level: &str, msg: &str) -> String {
-        let time = crate::state::now_rfc3339();
+        let time = crate::clock::now_rfc3339();
         match self.format {
             Format::Json => {
                 let v = serde_json::json!({"level": level, "msg": msg, "time": time});

@@ -304,7 +304,7 @@ pub fn process_plan(
     check_lsm_labels(proc)?;
     // fds 3..3+N pass to the process: none of them can lie at or past the open-file
     // limit, and a huge N must not wrap 3+N round to mark nothing close-on-exec.
-    let (_, nofile) = crate::sys::getrlimit(libc::RLIMIT_NOFILE as libc::c_int)?;
+    let (_, nofile) = crate::sys::privilege::getrlimit(libc::RLIMIT_NOFILE as libc::c_int)?;
     if u64::from(o.preserve_fds) + 3 > nofile {
         return Err(Error::container(format!(
             "--preserve-fds {}: fds from 3 on would go past the open-file limit {nofile}",

@@ -51,8 +51,8 @@ pub fn wait(pid: i32, master: Option<OwnedFd>) -> Result<i32> {
         .map_err(|e| Error::sys_nopath("signalfd", e))?;
     let _raw = master.as_ref().map(|_| RawMode::enter());
     if let Some(m) = &master {
-        if let Some((r, c)) = sys::get_winsize(&std::io::stdout()) {
-            let _ = sys::set_winsize(m, r, c);
+        if let Some((r, c)) = sys::tty::get_winsize(&std::io::stdout()) {
+            let _ = sys::tty::set_winsize(m, r, c);
         }
     }
     let stdin = std::io::stdin();
@@ -84,9 +84,10 @@ pub fn wait(pid: i32, master: Option<OwnedFd>) -> Result<i32> {
             if let Ok(Some(info)) = sfd.read_signal() {
                 let sig = info.ssi_signo as i32;
                 if sig == Signal::SIGWINCH as i32 {
-                    if let (Some(m), Some((r, c))) = (&master, sys::get_winsize(&std::io::stdout()))
+                    if let (Some(m), Some((r, c))) =
+                        (&master, sys::tty::get_winsize(&std::io::stdout()))
                     {
-                        let _ = sys::set_winsize(m, r, c);
+                        let _ = sys::tty::set_winsize(m, r, c);
                     }
                 } else if sig != Signal::SIGCHLD as i32 {
                     let _ = proc::kill_raw(pid, sig);

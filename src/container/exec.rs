@@ -1,5 +1,5 @@
 //! `exec`: the process to run (the container's own with runc's flag rules, or
-//! `--process FILE`) and starting it in a running container (`process::exec` does the
+//! `--process FILE`) and starting it in a running container (`process::enter` does the
 //! joining).
 
 use super::{console_conn, write_pid_file, Runtime};
@@ -118,12 +118,12 @@ impl Runtime {
             self.log.warn(w);
         }
         let console = console_conn(&o.console_socket, &o.console_fd)?;
-        let xplan = crate::process::exec::ExecPlan {
+        let xplan = crate::process::enter::EnterPlan {
             process: pplan,
             cgroup: st.cgroup.sub(&o.cgroup)?,
             state: st.oci(Status::Running),
         };
-        let pid = crate::process::exec::spawn(&xplan, st.pid, &|| st.init_alive(), console)?;
+        let pid = crate::process::enter::spawn(&xplan, st.pid, &|| st.init_alive(), console)?;
         self.log.debug(&format!("exec {id}: process {pid} started"));
         if let Some(f) = &o.pid_file {
             write_pid_file(f, pid)?;

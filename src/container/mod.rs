@@ -145,7 +145,7 @@ impl Runtime {
             start_time: 0,
             bundle: plan.bundle.clone(),
             rootfs: plan.rootfs.root.clone(),
-            created: state::now_rfc3339(),
+            created: crate::clock::now_rfc3339(),
             annotations: plan.annotations.clone(),
             cgroup: plan.rootfs.cgroup.clone(),
             hooks: plan.hooks.clone(),

@@ -3,6 +3,7 @@
 
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespace, LinuxNamespaceType as T};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 /// The clone flag for each namespace type.
@@ -125,6 +126,13 @@ pub fn to_host(maps: &[LinuxIdMapping], id: u32) -> Option<u32> {
         (id >= m.container_id() && id - m.container_id() < m.size())
             .then(|| m.host_id() + (id - m.container_id()))
     })
+}
+
+/// A namespace to join, opened by the parent before clone.
+pub struct Join {
+    pub typ: T,
+    pub fd: OwnedFd,
+    pub path: PathBuf,
 }
 
 #[cfg(test)]

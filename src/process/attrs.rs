@@ -29,7 +29,7 @@ pub struct Attrs {
 /// A CPU list for sched_setaffinity: only CPUs the host has online, and within the
 /// CPU_SETSIZE the call takes; checked on the ranges before any is expanded.
 fn cpus(field: &str, s: &str) -> Result<Vec<usize>> {
-    use crate::cgroups::resources::{check_online, CPUS_ONLINE};
+    use crate::cpulist::{check_online, CPUS_ONLINE};
     let list = check_online(field, s, CPUS_ONLINE)?;
     match list.max() {
         None => Err(Error::config(field, format!("{s:?} names no CPU"))),
@@ -191,7 +191,7 @@ pub fn plan(
             }
             let mut mask = vec![0u64; 16];
             if let Some(nodes) = mp.nodes().as_deref().filter(|n| !n.is_empty()) {
-                let set = crate::cgroups::resources::IdList::parse(nodes).ok_or_else(|| {
+                let set = crate::cpulist::IdList::parse(nodes).ok_or_else(|| {
                     Error::config(
                         "linux.memoryPolicy.nodes",
                         format!("{nodes:?} is not a node list"),

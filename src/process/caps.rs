@@ -61,7 +61,7 @@ pub fn plan(c: &LinuxCapabilities, last: u32, warn: &mut dyn FnMut(String)) -> R
 pub fn apply_bounding(sets: &CapSets, last: u32) -> Result<()> {
     for i in 0..=last {
         if sets.bounding & (1 << i) == 0 {
-            crate::sys::prctl(
+            crate::sys::privilege::prctl(
                 "prctl(PR_CAPBSET_DROP)",
                 libc::PR_CAPBSET_DROP,
                 i as libc::c_ulong,
@@ -81,13 +81,14 @@ pub fn apply_bounding(sets: &CapSets, last: u32) -> Result<()> {
 
 /// Set effective, permitted and inheritable at once, then raise the ambient ones.
 pub fn apply_sets(sets: &CapSets, last: u32) -> Result<()> {
-    if let Err(e) = crate::sys::capset(sets.effective, sets.permitted, sets.inheritable) {
+    if let Err(e) = crate::sys::privilege::capset(sets.effective, sets.permitted, sets.inheritable)
+    {
         return Err(explain_eperm(e, sets));
     }
     for i in 0..=last {
         if sets.ambient & (1 << i) != 0 {
             // Ambient needs the cap in permitted and inheritable; runc ignores failures.
-            let _ = crate::sys::prctl(
+            let _ = crate::sys::privilege::prctl(
                 "prctl(PR_CAP_AMBIENT_RAISE)",
                 libc::PR_CAP_AMBIENT,
                 libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,

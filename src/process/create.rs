@@ -3,8 +3,9 @@
 //! the init reports Ready (or a failure, which is returned with the init killed).
 
 use super::channel::{Channel, Msg};
-use super::init::{self, Join};
+use super::init;
 use crate::error::{Error, Result};
+use crate::namespaces::Join;
 use crate::plan::Plan;
 use crate::rootfs::setup;
 use crate::sys::{self, fs as sfs, proc};
@@ -99,7 +100,7 @@ pub fn spawn(
     let (parent_sock, child_sock) = sys::socket::seqpacket_pair()?;
     // Non-dumpable before the clone, so the child is never dumpable, not even for the
     // instant before its first step (CVE-2016-9962).
-    sys::set_dumpable(false)?;
+    sys::privilege::set_dumpable(false)?;
     let args = sys::CloneArgs {
         flags: plan.ns.clone_flags.bits() as u64,
         cgroup_fd: prep.cgroup.into.as_ref().map(|f| f.as_raw_fd()),

@@ -15,7 +15,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// What execve needs once the process is ready.
-pub struct Exec {
+pub struct Prepared {
     pub exe: CString,
     pub env: Vec<CString>,
     /// The seccomp notify listener, kept open (CLOEXEC) until execve: the parent takes
@@ -42,7 +42,7 @@ fn admin_kept_for_filter(p: &ProcessPlan) -> bool {
 /// personality, memory policy → signals. A filter with a notify listener is loaded now
 /// (`confine`): its fd must reach the runtime before `create` returns; any other waits
 /// for `confine`.
-pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Exec> {
+pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Prepared> {
     let mut env = p.env.clone();
     if !p.has_home {
         env.retain(|e| e.as_bytes() != b"HOME=");
@@ -56,14 +56,14 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Exec
         sys::procfs::ProcFs::private()?.write_self("oom_score_adj", adj.to_string().as_bytes())?;
     }
     for r in &p.rlimits {
-        sys::setrlimit(&r.name, r.resource, r.soft, r.hard)?;
+        sys::privilege::setrlimit(&r.name, r.resource, r.soft, r.hard)?;
     }
     // The bounding set needs CAP_SETPCAP, so it goes before the uid change; keepcaps
     // keeps the permitted set across setresuid so E/P/I can be set exactly afterwards.
     super::attrs::apply_privileged(&p.attrs)?;
     let caps = p.caps.unwrap_or_default();
     super::caps::apply_bounding(&caps, p.last_cap)?;
-    sys::set_keepcaps(true)?;
+    sys::privilege::set_keepcaps(true)?;
     // The working directory is entered as root first (runc's order): the user may not be
     // allowed to reach it (`/root`, 0700), though it may then use it. Where root cannot
     // (a root-squashed mount), it is tried again as the user.
@@ -77,7 +77,7 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Exec
     }
     proc::setresgid(p.gid)?;
     proc::setresuid(p.uid)?;
-    sys::set_keepcaps(false)?;
+    sys::privilege::set_keepcaps(false)?;
     let mut now = caps;
     if admin_kept_for_filter(p) {
         now.effective |= CAP_SYS_ADMIN;
@@ -92,7 +92,7 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Exec
     check_cwd_inside_root(&p.cwd)?;
     let exe = find_executable(&p.args[0], &p.path_env)?;
     if p.no_new_privs {
-        sys::set_no_new_privs()?;
+        sys::privilege::set_no_new_privs()?;
     }
     // Not the caller's: 0022 unless the spec says otherwise (runc, crun).
     sys::umask(p.umask.unwrap_or(0o022));
@@ -103,7 +103,7 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Exec
     // caller had blocked or ignored.
     sys::reset_signal_dispositions();
     let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
-    let mut ready = Exec {
+    let mut ready = Prepared {
         exe,
         env,
         listener: None,
@@ -119,7 +119,7 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Exec
 /// loading it. From here on the process is confined as the container's process is. A
 /// notify filter's listener is named to the parent at once with a single write (see
 /// `Channel::send_by_write`), before any other syscall the filter could hold.
-pub fn confine(p: &ProcessPlan, e: &mut Exec, chan: Option<&Channel>) -> Result<()> {
+pub fn confine(p: &ProcessPlan, e: &mut Prepared, chan: Option<&Channel>) -> Result<()> {
     if e.confined {
         return Ok(());
     }
@@ -134,7 +134,7 @@ pub fn confine(p: &ProcessPlan, e: &mut Exec, chan: Option<&Channel>) -> Result<
     }
     if admin_kept_for_filter(p) {
         let caps = p.caps.unwrap_or_default();
-        sys::capset(caps.effective, caps.permitted, caps.inheritable)?;
+        sys::privilege::capset(caps.effective, caps.permitted, caps.inheritable)?;
     }
     Ok(())
 }
@@ -143,7 +143,7 @@ pub fn confine(p: &ProcessPlan, e: &mut Exec, chan: Option<&Channel>) -> Result<
 /// be loaded. A failing execve is the process's own failure, as with runc: the process
 /// says `exec PATH: why` on its stderr and exits 1 (engines show it as the container's
 /// output and exit status; `start` and `exec --detach` have already succeeded).
-pub fn exec(p: &ProcessPlan, e: &mut Exec) -> Error {
+pub fn execve(p: &ProcessPlan, e: &mut Prepared) -> Error {
     if let Err(err) = confine(p, e, None) {
         return err;
     }

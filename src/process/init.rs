@@ -8,22 +8,14 @@ use super::channel::{self, Channel, Msg};
 use crate::cgroups::Entry;
 use crate::error::{Error, Result};
 use crate::namespaces;
+use crate::namespaces::Join;
 use crate::plan::Plan;
 use crate::rootfs::setup;
 use crate::sys::{self, proc, socket};
 use nix::sched::CloneFlags;
-use oci_spec::runtime::LinuxNamespaceType;
 use std::convert::Infallible;
 
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
-
-/// A namespace to join, opened by the parent before clone.
-pub struct Join {
-    pub typ: LinuxNamespaceType,
-    pub fd: OwnedFd,
-    pub path: PathBuf,
-}
 
 /// Entry point of the cloned child. Never returns.
 pub fn run(
@@ -55,7 +47,7 @@ fn steps(
 ) -> Result<Infallible> {
     // Die with `rsrun create` while it sets us up. Nobody may ptrace or read our memory:
     // we were cloned non-dumpable (the flag belongs to the memory, copied at clone).
-    sys::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL))?;
+    sys::privilege::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL))?;
 
     // 0. Into the container's cgroup (v1 hierarchies; v2 was clone3's CLONE_INTO_CGROUP).
     cgroup.enter_self()?;
@@ -143,7 +135,7 @@ fn steps(
 
     // 9. Ready: `create` returns; we wait for `start`. From here on the seccomp filter may
     // be in place: no read or close of ours (the start socket stays open, CLOEXEC).
-    sys::set_pdeathsig(None)?;
+    sys::privilege::set_pdeathsig(None)?;
     chan.send(&Msg::Ready)?;
     let conn = socket::accept(&listener)?;
     let _ = socket::recv_byte(&conn);
@@ -166,5 +158,5 @@ fn steps(
             .map_err(fail)?;
     }
     // 12. exec.
-    Err(fail(super::finish::exec(p, &mut ready)))
+    Err(fail(super::finish::execve(p, &mut ready)))
 }

@@ -5,7 +5,7 @@ pub mod attrs;
 pub mod caps;
 pub mod channel;
 pub mod create;
-pub mod exec;
+pub mod enter;
 pub mod finish;
 pub mod init;
 pub mod sysctl;

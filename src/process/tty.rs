@@ -13,9 +13,9 @@ use std::path::Path;
 /// Called in the child after setsid. `console` is the path to bind the peer onto
 /// (`/dev/console` for the init; none for exec).
 pub fn setup(console_socket: &impl AsFd, p: &ProcessPlan, console: Option<&Path>) -> Result<()> {
-    let (master, peer) = sys::open_pty(Path::new("/dev/ptmx"))?;
+    let (master, peer) = sys::tty::open_pty(Path::new("/dev/ptmx"))?;
     if let Some((rows, cols)) = p.console_size {
-        sys::set_winsize(&peer, rows, cols)?;
+        sys::tty::set_winsize(&peer, rows, cols)?;
     }
     if let Some(dest) = console {
         // An empty regular file to mount over; the mount source is the verified pty fd.
@@ -36,7 +36,7 @@ pub fn setup(console_socket: &impl AsFd, p: &ProcessPlan, console: Option<&Path>
     for n in 0..3 {
         sys::dup2(&peer, n)?;
     }
-    sys::set_controlling_tty(&peer)?;
+    sys::tty::set_controlling_tty(&peer)?;
     drop(peer);
     use std::os::fd::AsRawFd;
     socket::send_frame(console_socket, b"/dev/ptmx", &[master.as_raw_fd()])

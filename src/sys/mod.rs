@@ -5,10 +5,12 @@
 pub mod bpf;
 pub mod exe;
 pub mod fs;
+pub mod privilege;
 pub mod proc;
 pub mod procfs;
 pub mod sched;
 pub mod socket;
+pub mod tty;
 
 use crate::error::{Error, Result};
 use nix::errno::Errno;
@@ -91,62 +93,6 @@ pub fn set_domainname(name: &str) -> Result<()> {
         .map_err(|e| Error::sys("setdomainname", name, e))
 }
 
-/// prctl with integer arguments, for the two options nix has no wrapper for:
-/// PR_CAPBSET_DROP (the `caps` crate has one, but only for the capabilities it knows by
-/// name; the bounding set is emptied up to the kernel's cap_last_cap, whatever its age)
-/// and PR_CAP_AMBIENT.
-pub fn prctl(
-    op: &'static str,
-    option: libc::c_int,
-    a: libc::c_ulong,
-    b: libc::c_ulong,
-) -> Result<()> {
-    // SAFETY: integer-argument prctl.
-    let ret = unsafe { libc::prctl(option, a, b, 0, 0) };
-    Errno::result(ret)
-        .map(drop)
-        .map_err(|e| Error::sys_nopath(op, e))
-}
-
-pub fn set_dumpable(on: bool) -> Result<()> {
-    nix::sys::prctl::set_dumpable(on).map_err(|e| Error::sys_nopath("prctl(PR_SET_DUMPABLE)", e))
-}
-pub fn set_keepcaps(on: bool) -> Result<()> {
-    nix::sys::prctl::set_keepcaps(on).map_err(|e| Error::sys_nopath("prctl(PR_SET_KEEPCAPS)", e))
-}
-pub fn set_no_new_privs() -> Result<()> {
-    nix::sys::prctl::set_no_new_privs()
-        .map_err(|e| Error::sys_nopath("prctl(PR_SET_NO_NEW_PRIVS)", e))
-}
-/// The signal the kernel sends when the parent dies; `None` clears it.
-pub fn set_pdeathsig(sig: Option<nix::sys::signal::Signal>) -> Result<()> {
-    nix::sys::prctl::set_pdeathsig(sig).map_err(|e| Error::sys_nopath("prctl(PR_SET_PDEATHSIG)", e))
-}
-
-/// setrlimit for `resource`; errors name the rlimit (`setrlimit RLIMIT_NOFILE: EPERM`).
-pub fn setrlimit(name: &str, resource: libc::c_int, soft: u64, hard: u64) -> Result<()> {
-    let lim = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
-    // SAFETY: `lim` is a valid rlimit; pid 0 is the caller.
-    let ret = unsafe { libc::prlimit(0, resource as _, &lim, std::ptr::null_mut()) };
-    Errno::result(ret)
-        .map(drop)
-        .map_err(|e| Error::sys_nopath(format!("setrlimit {name} (soft {soft}, hard {hard})"), e))
-}
-
-pub fn getrlimit(resource: libc::c_int) -> Result<(u64, u64)> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is writable; pid 0 is the caller.
-    let ret = unsafe { libc::prlimit(0, resource as _, std::ptr::null(), &mut lim) };
-    Errno::result(ret).map_err(|e| Error::sys_nopath("getrlimit", e))?;
-    Ok((lim.rlim_cur, lim.rlim_max))
-}
-
 /// Replace the process image. Returns only on failure.
 pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> Errno {
     match nix::unistd::execve(path, argv, envp) {
@@ -183,45 +129,6 @@ pub fn umask(mask: u32) {
     ));
 }
 
-/// capset(2) for the calling thread with 64-bit masks.
-pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<()> {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    let hdr = Header {
-        version: 0x2008_0522,
-        pid: 0,
-    };
-    let lo = |m: u64| m as u32;
-    let hi = |m: u64| (m >> 32) as u32;
-    let data = [
-        Data {
-            effective: lo(effective),
-            permitted: lo(permitted),
-            inheritable: lo(inheritable),
-        },
-        Data {
-            effective: hi(effective),
-            permitted: hi(permitted),
-            inheritable: hi(inheritable),
-        },
-    ];
-    // SAFETY: header and two data structs as capset(2) version 3 expects.
-    let ret = unsafe { libc::syscall(libc::SYS_capset, &hdr as *const Header, data.as_ptr()) };
-    Errno::result(ret)
-        .map(drop)
-        .map_err(|e| Error::sys_nopath("capset", e))
-}
-
 /// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name). ENOSYS (no keyring support) is not an error.
 pub fn join_session_keyring(name: &str) -> Result<()> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
@@ -232,66 +139,6 @@ pub fn join_session_keyring(name: &str) -> Result<()> {
         Ok(_) | Err(Errno::ENOSYS) => Ok(()),
         Err(e) => Err(Error::sys("keyctl join session keyring", name, e)),
     }
-}
-
-/// A pty master from `ptmx` (an fd on the container's /dev/ptmx) and its peer, opened
-/// through the master with TIOCGPTPEER so no /dev/pts path is ever resolved
-/// (CVE-2025-52565).
-pub fn open_pty(ptmx: &std::path::Path) -> Result<(OwnedFd, OwnedFd)> {
-    use nix::fcntl::OFlag;
-    let master = fs::open(ptmx, OFlag::O_RDWR | OFlag::O_NOCTTY)?;
-    let mut unlock: libc::c_int = 0;
-    // SAFETY: TIOCSPTLCK takes a pointer to an int.
-    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) };
-    Errno::result(ret).map_err(|e| Error::sys("unlockpt", ptmx, e))?;
-    // SAFETY: TIOCGPTPEER takes open flags and returns a new fd.
-    let peer = unsafe {
-        libc::ioctl(
-            master.as_raw_fd(),
-            libc::TIOCGPTPEER,
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    let peer = Errno::result(peer).map_err(|e| Error::sys("open pty peer", ptmx, e))?;
-    // SAFETY: the fd the syscall above just returned, owned by nobody.
-    Ok((master, unsafe { own_fd(peer) }))
-}
-
-/// Set a terminal's window size.
-pub fn set_winsize(fd: &impl AsRawFd, rows: u16, cols: u16) -> Result<()> {
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ reads a winsize.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-    Errno::result(ret)
-        .map(drop)
-        .map_err(|e| Error::sys_nopath("TIOCSWINSZ", e))
-}
-
-/// A terminal's window size, if `fd` is one.
-pub fn get_winsize(fd: &impl AsRawFd) -> Option<(u16, u16)> {
-    let mut ws = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes a winsize.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
-    (ret == 0).then_some((ws.ws_row, ws.ws_col))
-}
-
-/// Make `fd` (a terminal) the controlling terminal of the calling session leader.
-pub fn set_controlling_tty(fd: &impl AsRawFd) -> Result<()> {
-    // SAFETY: TIOCSCTTY with arg 0.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
-    Errno::result(ret)
-        .map(drop)
-        .map_err(|e| Error::sys_nopath("TIOCSCTTY", e))
 }
 
 /// dup2 that keeps the new fd without CLOEXEC (for stdio).

@@ -1,16 +1,17 @@
-//! `exec`: a new process in a running container. The parent opens the init's namespaces
-//! (those that differ from its own), joins the pid and time ones for its children, clones
-//! the child into the container's cgroup and releases it; the child joins the rest (user
-//! first, mount last), becomes the process the plan describes and execs.
+//! Entering a running container (what `rsrun exec` does): a new process in it. The
+//! parent opens the init's namespaces (those that differ from its own), joins the pid and
+//! time ones for its children, clones the child into the container's cgroup and releases
+//! it; the child joins the rest (user first, mount last), becomes the process the plan
+//! describes and execs.
 //!
 //! Protocol on the socketpair: parent → `Proceed{pid}` (cgroup joined); child → `Ready`
 //! (about to exec) or `Failed`; the parent then reads EOF (exec closed the socket) or
 //! `Failed` (execve itself failed).
 
 use super::channel::{Channel, Msg};
-use super::init::Join;
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
+use crate::namespaces::Join;
 use crate::plan::ProcessPlan;
 use crate::sys::{self, fs as sfs, proc};
 use nix::fcntl::OFlag;
@@ -18,7 +19,7 @@ use oci_spec::runtime::LinuxNamespaceType as T;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-pub struct ExecPlan {
+pub struct EnterPlan {
     pub process: ProcessPlan,
     pub cgroup: Cgroup,
     /// The container's state, for a seccomp notify listener.
@@ -72,7 +73,7 @@ fn open_namespaces(pid: i32) -> Result<(Vec<Join>, Vec<Join>, bool)> {
 /// Spawn the process; returns its host pid once it has exec'd. `still_ours` re-checks
 /// that the init we opened namespaces of is the container's (not a reused pid).
 pub fn spawn(
-    plan: &ExecPlan,
+    plan: &EnterPlan,
     init_pid: i32,
     still_ours: &dyn Fn() -> bool,
     console: Option<OwnedFd>,
@@ -95,7 +96,7 @@ pub fn spawn(
     let (parent_sock, child_sock) = sys::socket::seqpacket_pair()?;
     // The child is born in the container's pid namespace: it must never be dumpable,
     // not even before its first instruction (CVE-2016-9962).
-    sys::set_dumpable(false)?;
+    sys::privilege::set_dumpable(false)?;
     let pid = sys::clone3(&sys::CloneArgs {
         flags: 0,
         cgroup_fd: cgroup.into.as_ref().map(|f| f.as_raw_fd()),
@@ -124,7 +125,7 @@ pub fn spawn(
     r.map(|()| pid)
 }
 
-fn drive(plan: &ExecPlan, chan: &Channel, pid: i32) -> Result<()> {
+fn drive(plan: &EnterPlan, chan: &Channel, pid: i32) -> Result<()> {
     chan.send(&Msg::Proceed { pid })?;
     if let Some(l) = plan
         .process
@@ -142,7 +143,7 @@ fn drive(plan: &ExecPlan, chan: &Channel, pid: i32) -> Result<()> {
 }
 
 fn child(
-    plan: &ExecPlan,
+    plan: &EnterPlan,
     chan: Channel,
     joins: Vec<Join>,
     root: OwnedFd,
@@ -151,7 +152,7 @@ fn child(
     console: Option<OwnedFd>,
 ) -> ! {
     let r = (|| -> Result<std::convert::Infallible> {
-        sys::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL))?;
+        sys::privilege::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL))?;
         // Non-dumpable (cloned so) until execve: container processes cannot ptrace us
         // (CVE-2016-9962).
         cgroup.enter_self()?;
@@ -171,9 +172,9 @@ fn child(
         }
         drop(console);
         let mut ready = super::finish::prepare(&plan.process, in_user_ns, &chan)?;
-        sys::set_pdeathsig(None)?;
+        sys::privilege::set_pdeathsig(None)?;
         chan.send(&Msg::Ready)?;
-        Err(super::finish::exec(&plan.process, &mut ready))
+        Err(super::finish::execve(&plan.process, &mut ready))
     })();
     let Err(e) = r;
     let _ = chan.send(&Msg::failed(&e));
