@@ -131,11 +131,7 @@ fn wrong_state_commands() {
     assert_one_line_error(&env.rsrun(&["delete", "nope"]), "does not exist");
     assert_one_line_error(&env.rsrun(&["state", "nope"]), "does not exist");
     env.set_args(&["true"]);
-    assert_eq!(
-        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "ws1"])
-            .code,
-        0
-    );
+    env.run_detached("ws1");
     env.wait_status("ws1", "stopped");
     assert_one_line_error(&env.rsrun(&["start", "ws1"]), "stopped");
     assert_one_line_error(&env.rsrun(&["kill", "ws1", "TERM"]), "not running");

@@ -135,11 +135,7 @@ fn cve_2024_21626_cwd_through_leaked_fd() {
     }
     env.edit(|v| v["process"]["cwd"] = json!("/"));
     env.set_args(&["sleep", "100"]);
-    assert_eq!(
-        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "cfx"])
-            .code,
-        0
-    );
+    env.run_detached("cfx");
     for n in 3..10 {
         let cwd = format!("/proc/self/fd/{n}");
         let r = env.rsrun(&["exec", "--cwd", &cwd, "cfx", "pwd"]);
@@ -161,11 +157,7 @@ fn cve_2024_21626_cwd_through_leaked_fd() {
 fn cve_2022_29162_inheritable_caps_are_empty() {
     let env = Env::new("esc-capinh");
     env.set_args(&["sleep", "100"]);
-    assert_eq!(
-        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "ci1"])
-            .code,
-        0
-    );
+    env.run_detached("ci1");
     let pid = env.state("ci1")["pid"].as_i64().unwrap();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(status.contains("CapInh:\t0000000000000000"), "{status}");

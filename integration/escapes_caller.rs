@@ -202,9 +202,7 @@ fn caller_fds_and_env_stay_out_of_exec() {
     let env = Env::new("caller-exec");
     let ld = log_dir(&env);
     env.set_args(&["sleep", "100"]);
-    let r = env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "ce1"]);
-    assert_eq!(r.code, 0, "run: {}", r.stderr);
-    let init = env.state("ce1")["pid"].as_i64().unwrap() as i32;
+    let init = env.run_detached("ce1");
     assert_eq!(env.rsrun(&["pause", "ce1"]).code, 0);
     // `rsrun resume` would wait for the container's lock, which exec holds: thaw through
     // the cgroup, also when an assertion fails (or the cleanup would wait forever).
@@ -248,8 +246,7 @@ fn caller_fds_and_env_stay_out_of_exec() {
     );
     let envs = wait_file(Path::new(&format!("{ld}/exec.env")));
     assert!(!envs.contains("RSRUN_CALLER_SECRET"), "{envs}");
-    assert_eq!(env.rsrun(&["delete", "-f", "ce1"]).code, 0);
-    env.assert_clean("ce1", None);
+    env.delete_and_assert_clean("ce1");
 }
 
 /// rsrun skips its read-only re-exec when its binary already sits on a read-only mount;
@@ -491,8 +488,7 @@ fn caller_umask_stays_out() {
         r.stderr
     );
     env.set_args(&["sleep", "100"]);
-    let r = env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "cu2"]);
-    assert_eq!(r.code, 0, "run -d: {}", r.stderr);
+    env.run_detached("cu2");
     let r = with_umask(&["exec", "cu2", "sh", "-c", "umask"]);
     assert_eq!(
         (r.code, r.stdout.as_str()),
@@ -500,8 +496,7 @@ fn caller_umask_stays_out() {
         "exec: {}",
         r.stderr
     );
-    assert_eq!(env.rsrun(&["delete", "-f", "cu2"]).code, 0);
-    env.assert_clean("cu2", None);
+    env.delete_and_assert_clean("cu2");
 }
 
 /// prestart and createRuntime hooks run once the rootfs is built (its mounts and /dev

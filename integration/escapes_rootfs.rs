@@ -148,9 +148,7 @@ fn oom_score_adj_is_written_through_a_private_procfs() {
         v["linux"]["readonlyPaths"] = json!([]);
         v["process"]["args"] = json!(["sleep", "1000"]);
     });
-    let r = env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "oo1"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let pid = env.state("oo1")["pid"].as_i64().unwrap();
+    let pid = env.run_detached("oo1") as i64;
     assert_eq!(oom_score_adj(pid), "7");
     let pf = env.dir.join("process.json");
     let pidf = env.dir.join("exec.pid");

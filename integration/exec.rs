@@ -6,9 +6,7 @@ use serde_json::json;
 
 fn running(env: &Env, id: &str) -> i64 {
     env.set_args(&["sleep", "1000"]);
-    let r = env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), id]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    env.state(id)["pid"].as_i64().unwrap()
+    env.run_detached(id) as i64
 }
 
 #[test]

@@ -73,8 +73,7 @@ fn running(env: &Env, id: &str, user: Value) {
         v["process"]["args"] = json!(["sleep", "1000"]);
         v["process"]["user"] = user;
     });
-    let r = env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), id]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    env.run_detached(id);
 }
 
 fn mkfifo(p: &Path) {
@@ -174,8 +173,7 @@ fn exec_ids_outside_0_to_2_31_are_refused() {
         "{}",
         r.stderr
     );
-    assert_eq!(env.rsrun(&["delete", "-f", "hin-x1"]).code, 0);
-    env.assert_clean("hin-x1", None);
+    env.delete_and_assert_clean("hin-x1");
 }
 
 #[test]
@@ -306,8 +304,7 @@ fn exec_process_and_update_resources_files_are_bounded() {
     let r = bounded(&env, &["update", "--resources", "-", "hin-f1"], Some(zero));
     refused_fast(&r, "stdin: larger than the limit");
     assert_eq!(env.status("hin-f1"), "running");
-    assert_eq!(env.rsrun(&["delete", "-f", "hin-f1"]).code, 0);
-    env.assert_clean("hin-f1", None);
+    env.delete_and_assert_clean("hin-f1");
 }
 
 #[test]
@@ -432,8 +429,7 @@ fn huge_cpuset_ranges_are_refused_fast() {
     let r = env.rsrun(&["update", "--cpuset-cpus", "0", "hin-cu"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(cpus_file().trim(), "0");
-    assert_eq!(env.rsrun(&["delete", "-f", "hin-cu"]).code, 0);
-    env.assert_clean("hin-cu", None);
+    env.delete_and_assert_clean("hin-cu");
 }
 
 #[test]
@@ -466,8 +462,7 @@ fn device_nodes_created_are_no_cgroup_grant() {
             .collect();
         assert_eq!(list.lines().collect::<Vec<_>>(), want, "devices.list");
     }
-    assert_eq!(env.rsrun(&["delete", "-f", "hin-d1"]).code, 0);
-    env.assert_clean("hin-d1", None);
+    env.delete_and_assert_clean("hin-d1");
     // From inside: the node exists, writing it is refused by the device cgroup, and the
     // default devices still work.
     let r = env.rsrun(&["run", "--bundle", env.bundle.to_str().unwrap(), "hin-d2"]);
@@ -661,8 +656,7 @@ fn preserve_fds_that_would_wrap_are_refused() {
     ]);
     assert_one_line_error(&r, "--preserve-fds 4294967292: ");
     assert_eq!(r.stdout, "");
-    assert_eq!(env.rsrun(&["delete", "-f", "hin-pfx"]).code, 0);
-    env.assert_clean("hin-pfx", None);
+    env.delete_and_assert_clean("hin-pfx");
 }
 
 #[test]
@@ -707,8 +701,7 @@ fn zero_memory_values_mean_unset() {
         std::fs::read_to_string(d.path.join(file)).unwrap().trim(),
         unlimited
     );
-    assert_eq!(env.rsrun(&["delete", "-f", "hin-mem0d"]).code, 0);
-    env.assert_clean("hin-mem0d", None);
+    env.delete_and_assert_clean("hin-mem0d");
 }
 
 #[test]
@@ -770,8 +763,7 @@ fn arrays_where_the_spec_has_objects_are_refused() {
     std::fs::write(&rf, r#"{"pids": []}"#).unwrap();
     let r = env.rsrun(&["update", "--resources", rf.to_str().unwrap(), "hin-arrx"]);
     assert_one_line_error(&r, "--resources: pids: invalid type: array");
-    assert_eq!(env.rsrun(&["delete", "-f", "hin-arrx"]).code, 0);
-    env.assert_clean("hin-arrx", None);
+    env.delete_and_assert_clean("hin-arrx");
 }
 
 #[test]

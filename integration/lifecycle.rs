@@ -177,11 +177,7 @@ fn run_detach_then_kill_all() {
 fn pause_and_resume() {
     let env = Env::new("pause");
     env.set_args(&["sleep", "100"]);
-    assert_eq!(
-        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "pr1"])
-            .code,
-        0
-    );
+    env.run_detached("pr1");
     assert_eq!(env.rsrun(&["pause", "pr1"]).code, 0);
     assert_eq!(env.status("pr1"), "paused");
     let pid = env.state("pr1")["pid"].as_i64().unwrap();

@@ -111,17 +111,7 @@ fn time_namespace_shifts_clocks() {
 fn join_network_namespace_by_path() {
     let env = Env::new("ns-join");
     env.set_args(&["sleep", "100"]);
-    assert_eq!(
-        env.rsrun(&[
-            "run",
-            "-d",
-            "--bundle",
-            env.bundle.to_str().unwrap(),
-            "nj-a"
-        ])
-        .code,
-        0
-    );
+    env.run_detached("nj-a");
     let pid = env.state("nj-a")["pid"].as_i64().unwrap();
     let want = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
     let ns_path = format!("/proc/{pid}/ns/net");

@@ -144,17 +144,7 @@ fn preserve_fds_passes_exactly_n() {
 fn reused_pid_is_never_signalled() {
     let env = Env::new("proc-pidreuse");
     env.set_args(&["sleep", "100"]);
-    assert_eq!(
-        env.rsrun(&[
-            "run",
-            "-d",
-            "--bundle",
-            env.bundle.to_str().unwrap(),
-            "pr1pp"
-        ])
-        .code,
-        0
-    );
+    env.run_detached("pr1pp");
     let pid = env.state("pr1pp")["pid"].as_i64().unwrap();
     // Pretend the recorded init died and its pid was reused: change the start time.
     let path = env.root.join("pr1pp/state.json");

@@ -32,11 +32,7 @@ fn limits_are_written() {
         v["linux"]["resources"]["cpu"] = json!({"shares": 512, "quota": 20000, "period": 100000});
     });
     env.set_args(&["sleep", "100"]);
-    assert_eq!(
-        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "rf1"])
-            .code,
-        0
-    );
+    env.run_detached("rf1");
     if v2() {
         assert_eq!(read("rf1", "memory", "memory.max"), "67108864");
         assert_eq!(read("rf1", "memory", "memory.low"), "33554432");
@@ -58,8 +54,7 @@ fn limits_are_written() {
             "{devs}"
         );
     }
-    assert_eq!(env.rsrun(&["delete", "-f", "rf1"]).code, 0);
-    env.assert_clean("rf1", None);
+    env.delete_and_assert_clean("rf1");
 }
 
 #[test]
@@ -155,11 +150,7 @@ fn bad_resource_values_name_the_field() {
 fn update_changes_limits() {
     let env = Env::new("res-update");
     env.set_args(&["sleep", "100"]);
-    assert_eq!(
-        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "ru1"])
-            .code,
-        0
-    );
+    env.run_detached("ru1");
     let r = env.rsrun(&["update", "--memory", "64m", "--pids-limit", "20", "ru1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let res = env.dir.join("res.json");
@@ -199,11 +190,7 @@ fn events_stats_and_oom() {
     let env = Env::new("res-events");
     env.edit(|v| v["linux"]["resources"]["memory"] = json!({"limit": 16777216, "swap": 16777216}));
     env.set_args(&["sleep", "100"]);
-    assert_eq!(
-        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "ev1"])
-            .code,
-        0
-    );
+    env.run_detached("ev1");
     let r = env.rsrun(&["events", "--stats", "ev1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
@@ -261,11 +248,7 @@ fn events_stats_and_oom() {
 fn ps_lists_the_container_processes() {
     let env = Env::new("res-ps");
     env.set_args(&["sleep", "100"]);
-    assert_eq!(
-        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "ps1"])
-            .code,
-        0
-    );
+    env.run_detached("ps1");
     let pidf = env.dir.join("x.pid");
     assert_eq!(
         env.rsrun(&[

@@ -10,11 +10,6 @@ use rsrun::cgroups::Cgroup;
 use serde_json::json;
 use std::path::PathBuf;
 
-fn run_d(env: &Env, id: &str) {
-    let r = env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), id]);
-    assert_eq!(r.code, 0, "run -d {id}: {}", r.stderr);
-}
-
 /// The container's directory in the hierarchy holding `controller` (v2: the only one).
 fn dir_of(path: Option<&str>, id: &str, controller: &str) -> PathBuf {
     let cg = Cgroup::resolve(path, id).unwrap();
@@ -50,7 +45,7 @@ fn memory_limit_zero_means_unset() {
         v["linux"]["resources"]["memory"] = json!({"limit": 0, "reservation": 0, "swap": 0})
     });
     env.set_args(&["sleep", "100"]);
-    run_d(&env, "m0");
+    env.run_detached("m0");
     if v2() {
         assert_eq!(read("m0", "memory", "memory.max"), "max");
     } else {
@@ -58,8 +53,7 @@ fn memory_limit_zero_means_unset() {
         assert!(unlimited(&l), "memory.limit_in_bytes is {l}");
     }
     assert_eq!(alloc_32m(&env, "m0"), "rc=0", "a 0 limit was enforced");
-    assert_eq!(env.rsrun(&["delete", "-f", "m0"]).code, 0);
-    env.assert_clean("m0", None);
+    env.delete_and_assert_clean("m0");
 }
 
 #[test]
@@ -86,7 +80,7 @@ fn memory_limit_below_usage_is_refused_in_runcs_words() {
     // The same at update (v1: the kernel refuses with EBUSY, the limit stays).
     if !v2() {
         env.edit(|v| v["linux"]["resources"]["memory"] = json!(null));
-        run_d(&env, "mb2");
+        env.run_detached("mb2");
         let before = read("mb2", "memory", "memory.limit_in_bytes");
         let r = env.rsrun(&["update", "--memory", "4k", "mb2"]);
         assert_one_line_error(
@@ -95,8 +89,7 @@ fn memory_limit_below_usage_is_refused_in_runcs_words() {
         );
         assert_eq!(read("mb2", "memory", "memory.limit_in_bytes"), before);
         assert_eq!(env.status("mb2"), "running");
-        assert_eq!(env.rsrun(&["delete", "-f", "mb2"]).code, 0);
-        env.assert_clean("mb2", None);
+        env.delete_and_assert_clean("mb2");
     }
 }
 
@@ -105,7 +98,7 @@ fn update_memory_and_swap_in_an_order_the_kernel_takes() {
     let env = Env::new("rc-memswap");
     env.edit(|v| v["linux"]["resources"]["memory"] = json!({"limit": 67108864, "swap": 134217728}));
     env.set_args(&["sleep", "100"]);
-    run_d(&env, "ms1");
+    env.run_detached("ms1");
     let mem = |f_v1: &str, f_v2: &str| {
         if v2() {
             read("ms1", "memory", f_v2)
@@ -150,8 +143,7 @@ fn update_memory_and_swap_in_an_order_the_kernel_takes() {
     );
     // And the limit bites from inside.
     assert_eq!(alloc_32m(&env, "ms1"), "rc=137");
-    assert_eq!(env.rsrun(&["delete", "-f", "ms1"]).code, 0);
-    env.assert_clean("ms1", None);
+    env.delete_and_assert_clean("ms1");
 }
 
 #[test]
@@ -159,7 +151,7 @@ fn update_cpu_quota_minus_one_as_two_arguments() {
     let env = Env::new("rc-quota");
     env.edit(|v| v["linux"]["resources"]["cpu"] = json!({"quota": 20000, "period": 100000}));
     env.set_args(&["sleep", "100"]);
-    run_d(&env, "cq1");
+    env.run_detached("cq1");
     let r = env.rsrun(&["update", "--cpu-quota", "-1", "cq1"]);
     assert_eq!(r.code, 0, "update --cpu-quota -1: {}", r.stderr);
     if v2() {

@@ -7,21 +7,15 @@ use crate::resources::read;
 use serde_json::{json, Value};
 use std::os::fd::AsRawFd;
 
-fn run_d(env: &Env, id: &str) -> i64 {
-    let r = env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), id]);
-    assert_eq!(r.code, 0, "run -d {id}: {}", r.stderr);
-    env.state(id)["pid"].as_i64().unwrap()
-}
-
 /// list.bats "list": the table's columns, the quiet form, and every field of the JSON.
 #[test]
 fn list_table_quiet_and_json_fields() {
     let env = Env::new("rs-list");
     env.set_args(&["sleep", "100"]);
     let bundle = env.bundle.to_str().unwrap().to_string();
-    let pids: Vec<i64> = ["rs-l1", "rs-l2"]
+    let pids: Vec<i32> = ["rs-l1", "rs-l2"]
         .iter()
-        .map(|id| run_d(&env, id))
+        .map(|id| env.run_detached(id))
         .collect();
     let r = env.rsrun(&["list"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -69,8 +63,7 @@ fn list_table_quiet_and_json_fields() {
         assert_eq!(c["owner"], "root");
     }
     for id in ["rs-l1", "rs-l2"] {
-        assert_eq!(env.rsrun(&["delete", "-f", id]).code, 0);
-        env.assert_clean(id, None);
+        env.delete_and_assert_clean(id);
     }
 }
 
@@ -79,7 +72,7 @@ fn list_table_quiet_and_json_fields() {
 fn ps_columns_options_and_after_stop() {
     let env = Env::new("rs-ps");
     env.set_args(&["sleep", "100"]);
-    let pid = run_d(&env, "rs-ps1");
+    let pid = env.run_detached("rs-ps1");
     let r = env.rsrun(&["ps", "rs-ps1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let head: Vec<&str> = r
@@ -117,7 +110,7 @@ fn ps_columns_options_and_after_stop() {
     let r = env.rsrun(&["ps", "rs-ps1"]);
     assert_eq!(r.code, 0, "ps of a stopped container: {}", r.stderr);
     assert_eq!(env.rsrun(&["delete", "rs-ps1"]).code, 0);
-    env.assert_clean("rs-ps1", Some(pid as i32));
+    env.assert_clean("rs-ps1", Some(pid));
 }
 
 /// kill.bats "kill detached busybox": signal 0 to a stopped container fails, with the
@@ -126,7 +119,7 @@ fn ps_columns_options_and_after_stop() {
 fn kill_all_of_a_stopped_container_succeeds() {
     let env = Env::new("rs-killa");
     env.set_args(&["sleep", "100"]);
-    run_d(&env, "rs-ka1");
+    env.run_detached("rs-ka1");
     assert_eq!(env.rsrun(&["kill", "rs-ka1", "KILL"]).code, 0);
     env.wait_status("rs-ka1", "stopped");
     assert_one_line_error(&env.rsrun(&["kill", "rs-ka1", "0"]), "not running");
@@ -218,15 +211,14 @@ fn exec_into_a_created_container_and_relative_pid_file() {
 fn pause_and_resume_of_a_missing_container_fail() {
     let env = Env::new("rs-pausemissing");
     env.set_args(&["sleep", "100"]);
-    run_d(&env, "rs-pm1");
+    env.run_detached("rs-pm1");
     assert_eq!(env.rsrun(&["pause", "rs-pm1"]).code, 0);
     assert_one_line_error(&env.rsrun(&["pause", "rs-nonexistent"]), "does not exist");
     assert_eq!(env.status("rs-pm1"), "paused");
     assert_eq!(env.rsrun(&["resume", "rs-pm1"]).code, 0);
     assert_one_line_error(&env.rsrun(&["resume", "rs-nonexistent"]), "does not exist");
     assert_eq!(env.status("rs-pm1"), "running");
-    assert_eq!(env.rsrun(&["delete", "-f", "rs-pm1"]).code, 0);
-    env.assert_clean("rs-pm1", None);
+    env.delete_and_assert_clean("rs-pm1");
 }
 
 /// root.bats "global --root": each --root sees only its own containers.
@@ -236,7 +228,7 @@ fn each_root_sees_only_its_containers() {
     let b = Env::new("rs-root-b");
     for (env, id) in [(&a, "rs-ra"), (&b, "rs-rb")] {
         env.set_args(&["sleep", "100"]);
-        run_d(env, id);
+        env.run_detached(id);
         assert_eq!(env.status(id), "running");
     }
     assert_one_line_error(&a.rsrun(&["state", "rs-rb"]), "does not exist");
@@ -259,13 +251,12 @@ fn exec_gets_the_configs_rlimits() {
         v["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 2000, "soft": 1000}])
     });
     env.set_args(&["sleep", "100"]);
-    run_d(&env, "rs-er1");
+    env.run_detached("rs-er1");
     for _ in 0..5 {
         let r = env.rsrun(&["exec", "rs-er1", "sh", "-c", "ulimit -n; ulimit -Hn"]);
         assert_eq!(r.stdout, "1000\n2000\n", "{}", r.stderr);
     }
-    assert_eq!(env.rsrun(&["delete", "-f", "rs-er1"]).code, 0);
-    env.assert_clean("rs-er1", None);
+    env.delete_and_assert_clean("rs-er1");
 }
 
 /// timens.bats "runc run [simple timens]" and "runc exec [simple timens]": the offsets
@@ -296,12 +287,11 @@ fn time_namespace_offsets_for_init_and_exec() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(offsets(&r.stdout), want, "{}", r.stdout);
     env.set_args(&["sleep", "100"]);
-    run_d(&env, "rs-tn2");
+    env.run_detached("rs-tn2");
     let r = env.rsrun(&["exec", "rs-tn2", "cat", "/proc/self/timens_offsets"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(offsets(&r.stdout), want, "{}", r.stdout);
-    assert_eq!(env.rsrun(&["delete", "-f", "rs-tn2"]).code, 0);
-    env.assert_clean("rs-tn2", None);
+    env.delete_and_assert_clean("rs-tn2");
 }
 
 /// personality.bats "runc run personality with exec for i686" / "... for x86_64".
@@ -311,11 +301,10 @@ fn exec_gets_the_personality() {
     env.set_args(&["sleep", "100"]);
     for (id, domain, machine) in [("rs-pe1", "LINUX32", "i686"), ("rs-pe2", "LINUX", "x86_64")] {
         env.edit(|v| v["linux"]["personality"] = json!({"domain": domain}));
-        run_d(&env, id);
+        env.run_detached(id);
         let r = env.rsrun(&["exec", id, "uname", "-m"]);
         assert_eq!(r.stdout, format!("{machine}\n"), "{domain}: {}", r.stderr);
-        assert_eq!(env.rsrun(&["delete", "-f", id]).code, 0);
-        env.assert_clean(id, None);
+        env.delete_and_assert_clean(id);
     }
 }
 
@@ -330,7 +319,7 @@ fn exec_takes_scheduler_and_io_priority_from_the_config() {
         v["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 4});
     });
     env.set_args(&["sleep", "100"]);
-    run_d(&env, "rs-sc1");
+    env.run_detached("rs-sc1");
     // Fields 19 and 41 of /proc/<pid>/stat: nice and policy (SCHED_BATCH is 3).
     let r = env.rsrun(&[
         "exec",
@@ -353,8 +342,7 @@ fn exec_takes_scheduler_and_io_priority_from_the_config() {
     .unwrap();
     let r = env.rsrun(&["exec", "--process", pf.to_str().unwrap(), "rs-sc1"]);
     assert_eq!(r.stdout, "idle\n", "{}", r.stderr);
-    assert_eq!(env.rsrun(&["delete", "-f", "rs-sc1"]).code, 0);
-    env.assert_clean("rs-sc1", None);
+    env.delete_and_assert_clean("rs-sc1");
 }
 
 /// exec.bats "runc exec --user vs /dev/null ownership": giving stdio to the process's
@@ -364,7 +352,7 @@ fn exec_as_another_user_leaves_the_hosts_dev_null_alone() {
     use std::os::unix::fs::MetadataExt;
     let env = Env::new("rs-devnull");
     env.set_args(&["sleep", "100"]);
-    run_d(&env, "rs-dn1");
+    env.run_detached("rs-dn1");
     let mut c = env.cmd(&["exec", "-d", "--user", "1000:1000", "rs-dn1", "id"]);
     let null = std::fs::File::open("/dev/null").unwrap();
     c.stdin(null.try_clone().unwrap());
@@ -382,8 +370,7 @@ fn exec_as_another_user_leaves_the_hosts_dev_null_alone() {
         (0, 0),
         "the host's /dev/null was given to the exec'd user"
     );
-    assert_eq!(env.rsrun(&["delete", "-f", "rs-dn1"]).code, 0);
-    env.assert_clean("rs-dn1", None);
+    env.delete_and_assert_clean("rs-dn1");
 }
 
 /// exec.bats "runc exec --user" (HOME is / for a uid without a passwd entry) and
@@ -406,7 +393,7 @@ fn home_comes_from_passwd_or_is_the_root() {
         v["process"]["cwd"] = json!("/");
     });
     env.set_args(&["sleep", "100"]);
-    run_d(&env, "rs-h2");
+    env.run_detached("rs-h2");
     let r = env.rsrun(&["exec", "-u", "2000", "rs-h2", "sh", "-c", "echo $HOME"]);
     assert_eq!(r.stdout, "/home/tempuser\n", "{}", r.stderr);
     let r = env.rsrun(&[
@@ -420,8 +407,7 @@ fn home_comes_from_passwd_or_is_the_root() {
         "echo $HOME",
     ]);
     assert_eq!(r.stdout, "/\n", "{}", r.stderr);
-    assert_eq!(env.rsrun(&["delete", "-f", "rs-h2"]).code, 0);
-    env.assert_clean("rs-h2", None);
+    env.delete_and_assert_clean("rs-h2");
 }
 
 /// env.bats "env var override", "env var override is set only once", "env var with
@@ -466,11 +452,10 @@ fn execve_error_is_one_line() {
     assert_eq!((r.code, r.stderr.as_str()), want);
     env.assert_clean("rs-ee1", None);
     env.set_args(&["sleep", "100"]);
-    run_d(&env, "rs-ee2");
+    env.run_detached("rs-ee2");
     let r = env.rsrun(&["exec", "rs-ee2", "/run.sh"]);
     assert_eq!((r.code, r.stderr.as_str()), want);
-    assert_eq!(env.rsrun(&["delete", "-f", "rs-ee2"]).code, 0);
-    env.assert_clean("rs-ee2", None);
+    env.delete_and_assert_clean("rs-ee2");
 }
 
 /// mask.bats "mask paths [file]" and "mask paths [directory]": a masked path reads empty
@@ -600,7 +585,7 @@ fn update_unlimited_pids_and_a_paused_container() {
     let env = Env::new("rs-update");
     env.edit(|v| v["linux"]["resources"]["pids"] = json!({"limit": 20}));
     env.set_args(&["sleep", "100"]);
-    run_d(&env, "rs-up1");
+    env.run_detached("rs-up1");
     assert_eq!(read("rs-up1", "pids", "pids.max"), "20");
     let r = env.rsrun(&["update", "--pids-limit", "-1", "rs-up1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -612,8 +597,7 @@ fn update_unlimited_pids_and_a_paused_container() {
     assert_eq!(env.status("rs-up1"), "paused");
     assert_eq!(env.rsrun(&["resume", "rs-up1"]).code, 0);
     assert_eq!(env.status("rs-up1"), "running");
-    assert_eq!(env.rsrun(&["delete", "-f", "rs-up1"]).code, 0);
-    env.assert_clean("rs-up1", None);
+    env.delete_and_assert_clean("rs-up1");
 }
 
 /// exec.bats "runc exec --preserve-fds": fd 4 of the caller reaches the process with
@@ -622,7 +606,7 @@ fn update_unlimited_pids_and_a_paused_container() {
 fn exec_preserve_fds() {
     let env = Env::new("rs-execfds");
     env.set_args(&["sleep", "100"]);
-    run_d(&env, "rs-ef1");
+    env.run_detached("rs-ef1");
     let f = env.dir.join("preserve-fds.test");
     std::fs::write(&f, "hello\n").unwrap();
     let file = std::fs::File::open(&f).unwrap();
@@ -646,6 +630,5 @@ fn exec_preserve_fds() {
     }
     let r = output(cmd);
     assert_eq!((r.code, r.stdout.as_str()), (0, "hello\n"), "{}", r.stderr);
-    assert_eq!(env.rsrun(&["delete", "-f", "rs-ef1"]).code, 0);
-    env.assert_clean("rs-ef1", None);
+    env.delete_and_assert_clean("rs-ef1");
 }

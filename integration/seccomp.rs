@@ -111,11 +111,7 @@ fn exec_gets_the_container_filter() {
         });
     });
     env.set_args(&["sleep", "100"]);
-    assert_eq!(
-        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "sx1"])
-            .code,
-        0
-    );
+    env.run_detached("sx1");
     let r = env.rsrun(&[
         "exec",
         "sx1",

@@ -98,11 +98,7 @@ fn console_socket_carries_the_pty() {
 fn exec_tty_on_console_socket() {
     let env = Env::new("tty-exec");
     env.set_args(&["sleep", "1000"]);
-    assert_eq!(
-        env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "te1"])
-            .code,
-        0
-    );
+    env.run_detached("te1");
     let sock = env.dir.join("console.sock");
     let l = UnixListener::bind(&sock).unwrap();
     let root = env.root.clone();
@@ -132,6 +128,5 @@ fn exec_tty_on_console_socket() {
     assert!(out.contains("/dev/pts/"), "{out}");
     m.write_all(b"ok\n").unwrap();
     read_until(&mut m, "exec-ok");
-    assert_eq!(env.rsrun(&["delete", "-f", "te1"]).code, 0);
-    env.assert_clean("te1", None);
+    env.delete_and_assert_clean("te1");
 }

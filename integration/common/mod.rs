@@ -232,6 +232,20 @@ impl Env {
         self.rsrun(&["run", "--bundle", self.bundle.to_str().unwrap(), id])
     }
 
+    /// `run -d --bundle <bundle> ID`, which must succeed; returns the container's pid.
+    pub fn run_detached(&self, id: &str) -> i32 {
+        let r = self.rsrun(&["run", "-d", "--bundle", self.bundle.to_str().unwrap(), id]);
+        assert_eq!(r.code, 0, "run -d {id}: {}", r.stderr);
+        self.state(id)["pid"].as_i64().unwrap() as i32
+    }
+
+    /// `delete --force ID`, which must succeed and leave nothing behind (assert_clean).
+    pub fn delete_and_assert_clean(&self, id: &str) {
+        let r = self.rsrun(&["delete", "-f", id]);
+        assert_eq!(r.code, 0, "delete -f {id}: {}", r.stderr);
+        self.assert_clean(id, None);
+    }
+
     pub fn create(&self, id: &str) -> Run {
         self.rsrun(&["create", "--bundle", self.bundle.to_str().unwrap(), id])
     }
