@@ -3,14 +3,78 @@
 
 use crate::error::{Error, Result};
 use crate::state::OciState;
-use oci_spec::runtime::Hook;
+use serde::{Deserialize, Serialize};
 use std::ffi::{CString, OsStr};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// One hook as the plan, the child and the state file hold it: plain data taken from the
+/// spec before fork. Its JSON is the spec's (old state files read back unchanged).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hook {
+    pub path: PathBuf,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// None: the context's environment (see `Context::env`); Some: exactly these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<String>>,
+    /// Seconds; none, zero or negative: no deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<i64>,
+}
+
+/// The hooks of every phase, in the spec's order within each.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hooks {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prestart: Vec<Hook>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub create_runtime: Vec<Hook>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub create_container: Vec<Hook>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub start_container: Vec<Hook>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststart: Vec<Hook>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststop: Vec<Hook>,
+}
+
+impl Hooks {
+    pub fn from_spec(h: Option<&oci_spec::runtime::Hooks>) -> Hooks {
+        let Some(h) = h else {
+            return Hooks::default();
+        };
+        let list = |v: &Option<Vec<oci_spec::runtime::Hook>>| -> Vec<Hook> {
+            v.iter()
+                .flatten()
+                .map(|h| Hook {
+                    path: h.path().clone(),
+                    args: h.args().clone().unwrap_or_default(),
+                    env: h.env().clone(),
+                    timeout: h.timeout(),
+                })
+                .collect()
+        };
+        Hooks {
+            prestart: list(h.prestart()),
+            create_runtime: list(h.create_runtime()),
+            create_container: list(h.create_container()),
+            start_container: list(h.start_container()),
+            poststart: list(h.poststart()),
+            poststop: list(h.poststop()),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Hooks::default()
+    }
+}
 
 /// Where hooks run, beyond what each hook says of itself.
 #[derive(Default)]
@@ -22,20 +86,18 @@ pub struct Context<'a> {
     pub cwd: Option<&'a Path>,
 }
 
-/// Run `hooks` in order; the first failure stops the list and is returned.
-pub fn run_all(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &OciState) -> Result<()> {
-    run_all_in(kind, hooks, state, &Context::default())
-}
-
-/// `run_all` in `ctx`.
+/// Run `hooks` in order in `ctx`; the first failure stops the list and is returned.
 pub fn run_all_in(
     kind: &'static str,
-    hooks: Option<&Vec<Hook>>,
+    hooks: &[Hook],
     state: &OciState,
     ctx: &Context,
 ) -> Result<()> {
+    if hooks.is_empty() {
+        return Ok(());
+    }
     let json = serde_json::to_vec(state).map_err(|e| Error::container(e.to_string()))?;
-    for h in hooks.into_iter().flatten() {
+    for h in hooks {
         run_one(kind, h, &json, ctx)?;
     }
     Ok(())
@@ -45,14 +107,17 @@ pub fn run_all_in(
 /// poststop: the spec says a failure there is a warning).
 pub fn run_all_warn(
     kind: &'static str,
-    hooks: Option<&Vec<Hook>>,
+    hooks: &[Hook],
     state: &OciState,
     warn: &mut dyn FnMut(String),
 ) {
+    if hooks.is_empty() {
+        return;
+    }
     let Ok(json) = serde_json::to_vec(state) else {
         return;
     };
-    for h in hooks.into_iter().flatten() {
+    for h in hooks {
         if let Err(e) = run_one(kind, h, &json, &Context::default()) {
             warn(e.to_string());
         }
@@ -60,20 +125,19 @@ pub fn run_all_warn(
 }
 
 fn run_one(kind: &'static str, h: &Hook, state: &[u8], ctx: &Context) -> Result<()> {
-    let path = h.path().display().to_string();
+    let path = h.path.display().to_string();
     let fail = |msg: String| Error::Hook {
         kind,
         path: path.clone(),
         msg,
     };
-    let mut cmd = Command::new(h.path());
-    let args = h.args().clone().unwrap_or_default();
-    if let Some(a0) = args.first() {
+    let mut cmd = Command::new(&h.path);
+    if let Some(a0) = h.args.first() {
         cmd.arg0(a0);
-        cmd.args(&args[1..]);
+        cmd.args(&h.args[1..]);
     }
     cmd.env_clear();
-    let env: Vec<&[u8]> = match h.env() {
+    let env: Vec<&[u8]> = match &h.env {
         Some(env) => env.iter().map(|e| e.as_bytes()).collect(),
         None => ctx.env.iter().map(|e| e.as_bytes()).collect(),
     };
@@ -100,7 +164,7 @@ fn run_one(kind: &'static str, h: &Hook, state: &[u8], ctx: &Context) -> Result<
     }
     let mut sent = 0;
     let deadline = h
-        .timeout()
+        .timeout
         .filter(|t| *t > 0)
         // A timeout too large to add to the clock is no deadline (it would never come).
         .and_then(|t| Instant::now().checked_add(Duration::from_secs(t as u64)));
@@ -126,12 +190,50 @@ fn run_one(kind: &'static str, h: &Hook, state: &[u8], ctx: &Context) -> Result<
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(fail(format!(
-                "timed out after {}s",
-                h.timeout().unwrap_or(0)
-            )));
+            return Err(fail(format!("timed out after {}s", h.timeout.unwrap_or(0))));
         }
         std::thread::sleep(delay);
         delay = (delay * 2).min(Duration::from_millis(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hooks_from_the_spec_keep_order_and_every_field() {
+        let spec = crate::spec::parse(
+            br#"{"ociVersion":"1.0.0","hooks":{
+                "prestart":[{"path":"/a","args":["a","1"],"env":["X=1"],"timeout":5},{"path":"/b"}],
+                "poststop":[{"path":"/c","env":[]}]}}"#,
+            Path::new("config.json"),
+        )
+        .unwrap();
+        let h = Hooks::from_spec(spec.hooks().as_ref());
+        assert_eq!(h.prestart.len(), 2);
+        assert_eq!(h.prestart[0].path, Path::new("/a"));
+        assert_eq!(h.prestart[0].args, ["a", "1"]);
+        assert_eq!(h.prestart[0].env.as_deref(), Some(&["X=1".to_string()][..]));
+        assert_eq!(h.prestart[0].timeout, Some(5));
+        assert_eq!(h.prestart[1].path, Path::new("/b"));
+        // An empty env is "no variables", not "the context's".
+        assert_eq!(h.poststop[0].env.as_deref(), Some(&[][..]));
+        assert!(h.create_runtime.is_empty() && !h.is_empty());
+        assert!(Hooks::from_spec(None).is_empty());
+    }
+
+    #[test]
+    fn state_files_written_with_the_specs_hook_type_read_back() {
+        let spec = crate::spec::parse(
+            br#"{"ociVersion":"1.0.0","hooks":{"poststart":[{"path":"/p","args":["p"],"timeout":3}],
+                "createContainer":[{"path":"/c"}]}}"#,
+            Path::new("config.json"),
+        )
+        .unwrap();
+        let old = serde_json::to_string(spec.hooks().as_ref().unwrap()).unwrap();
+        let read: Hooks = serde_json::from_str(&old).unwrap();
+        assert_eq!(read, Hooks::from_spec(spec.hooks().as_ref()));
+        assert_eq!(serde_json::to_string(&read).unwrap(), old);
     }
 }

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::namespaces::{id_map_text, NamespacePlan};
 use crate::process::caps::{self, CapSets};
 use crate::rootfs::{self, devices, options, RootfsPlan};
-use oci_spec::runtime::{Hooks, LinuxIdMapping, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
@@ -93,7 +93,7 @@ pub struct Plan {
     pub domainname: Option<String>,
     pub rootfs: RootfsPlan,
     pub process: ProcessPlan,
-    pub hooks: Option<Hooks>,
+    pub hooks: crate::hooks::Hooks,
     pub annotations: HashMap<String, String>,
     pub warnings: Vec<String>,
     /// The cgroup files `linux.resources` asks for, in order.
@@ -276,7 +276,7 @@ pub fn build(
         domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
         rootfs,
         process,
-        hooks: spec.hooks().clone(),
+        hooks: crate::hooks::Hooks::from_spec(spec.hooks().as_ref()),
         annotations: spec.annotations().clone().unwrap_or_default(),
         warnings,
         cgroup_writes,
@@ -422,10 +422,7 @@ impl ProcessPlan {
 impl Plan {
     /// Whether the parent must run prestart/createRuntime hooks mid-protocol.
     pub fn has_runtime_hooks(&self) -> bool {
-        self.hooks.as_ref().is_some_and(|h| {
-            h.prestart().as_ref().is_some_and(|v| !v.is_empty())
-                || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
-        })
+        !self.hooks.prestart.is_empty() || !self.hooks.create_runtime.is_empty()
     }
 }
 

@@ -17,7 +17,6 @@ use crate::error::{Error, Result, SysContext};
 use crate::sys;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use oci_spec::runtime::Hooks;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -90,7 +89,7 @@ pub struct State {
     pub annotations: HashMap<String, String>,
     pub cgroup: Cgroup,
     #[serde(default)]
-    pub hooks: Option<Hooks>,
+    pub hooks: Option<crate::hooks::Hooks>,
     /// Set from the first record until `create` returns: with nobody holding the lock,
     /// the create died and the container is `stopped`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -148,7 +148,7 @@ impl Runtime {
             created: crate::clock::now_rfc3339(),
             annotations: plan.annotations.clone(),
             cgroup: plan.rootfs.cgroup.clone(),
-            hooks: plan.hooks.clone(),
+            hooks: (!plan.hooks.is_empty()).then(|| plan.hooks.clone()),
             creating: true,
             host_mounts: match plan.rootfs.host_mount_ns {
                 true => Some(crate::rootfs::HostMounts::before(&plan.rootfs.root)?),
@@ -299,7 +299,7 @@ impl Runtime {
         if let Some(h) = &st.hooks {
             crate::hooks::run_all_warn(
                 "poststart",
-                h.poststart().as_ref(),
+                &h.poststart,
                 &st.oci(Status::Running),
                 &mut |w| self.log.warn(&w),
             );
@@ -372,7 +372,7 @@ impl Runtime {
         if let Some(h) = &st.hooks {
             crate::hooks::run_all_warn(
                 "poststop",
-                h.poststop().as_ref(),
+                &h.poststop,
                 &st.oci(Status::Stopped),
                 &mut |w| self.log.warn(&w),
             );

@@ -324,15 +324,12 @@ fn drive(
         chan.expect_ns_ready(log)?;
         // In the bundle, as with runc (which runs `create` from there).
         let st = plan.hook_state(pid, "created");
-        let hooks = plan.hooks.as_ref();
         let ctx = crate::hooks::Context {
             env: &[],
             cwd: Some(&plan.bundle),
         };
-        let prestart = hooks.and_then(|h| h.prestart().as_ref());
-        crate::hooks::run_all_in("prestart", prestart, &st, &ctx)?;
-        let create_runtime = hooks.and_then(|h| h.create_runtime().as_ref());
-        crate::hooks::run_all_in("createRuntime", create_runtime, &st, &ctx)?;
+        crate::hooks::run_all_in("prestart", &plan.hooks.prestart, &st, &ctx)?;
+        crate::hooks::run_all_in("createRuntime", &plan.hooks.create_runtime, &st, &ctx)?;
         chan.send(&Msg::HooksDone)?;
     }
     if let Some(l) = plan

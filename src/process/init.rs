@@ -89,10 +89,10 @@ fn steps(
         chan.send(&Msg::NsReady)?;
         chan.expect_hooks_done()?;
     }
-    if let Some(h) = &plan.hooks {
+    if !plan.hooks.create_container.is_empty() {
         crate::hooks::run_all_in(
             "createContainer",
-            h.create_container().as_ref(),
+            &plan.hooks.create_container,
             &plan.hook_state(host_pid, "created"),
             &crate::hooks::Context {
                 env: &[],
@@ -148,13 +148,13 @@ fn steps(
     super::finish::confine(p, &mut ready, None).map_err(fail)?;
     // 11. startContainer hooks, in the container, confined as its process is; without
     // an `env` of their own they get the process's environment (runc's behaviour).
-    if let Some(h) = &plan.hooks {
+    if !plan.hooks.start_container.is_empty() {
         let st = plan.hook_state(host_pid, "created");
         let ctx = crate::hooks::Context {
             env: &ready.env,
             cwd: None,
         };
-        crate::hooks::run_all_in("startContainer", h.start_container().as_ref(), &st, &ctx)
+        crate::hooks::run_all_in("startContainer", &plan.hooks.start_container, &st, &ctx)
             .map_err(fail)?;
     }
     // 12. exec.

@@ -333,24 +333,10 @@ fn hostname(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// Mount entries are checked where they are turned into mount operations (one place for
+/// their rules: destination, options, source, type, id mappings); planning them is pure.
 fn mounts(spec: &Spec) -> Result<()> {
-    for (i, m) in spec
-        .mounts()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        if !m.destination().is_absolute() {
-            return Err(Error::config(
-                format!("mounts[{i}].destination"),
-                format!("{:?} is not an absolute path", m.destination()),
-            ));
-        }
-        crate::rootfs::options::parse(m.options().as_deref().unwrap_or_default())
-            .map_err(|msg| Error::config(format!("mounts[{i}].options"), msg))?;
-    }
-    Ok(())
+    crate::rootfs::plan_mounts(spec, std::path::Path::new("/")).map(drop)
 }
 
 /// Moving network devices into the container is the engine's work here (rsrun sets up
