@@ -3,7 +3,10 @@
 
 use super::{Cgroup, Mode};
 use crate::error::{Error, Result};
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory, LinuxResources};
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory, LinuxNetwork,
+    LinuxResources,
+};
 
 /// One write: the controller whose directory holds `file` (`""` = the v2 hierarchy),
 /// the value, and the spec field it comes from (for errors).
@@ -237,179 +240,14 @@ pub fn v1(res: &LinuxResources, devices: bool) -> Result<Vec<Write>> {
     check_memory(res)?;
     let mut out = Vec::new();
     if let Some(m) = res.memory() {
-        if let Some(h) = m.use_hierarchy() {
-            out.push(w(
-                "memory",
-                "memory.use_hierarchy",
-                h as u8,
-                "linux.resources.memory.useHierarchy",
-            ));
-        }
-        // 0 means "not set" for the limits, as in runc (`apply` orders limit and swap).
-        for (v, file, field) in [
-            (m.limit(), "memory.limit_in_bytes", "limit"),
-            (m.swap(), "memory.memsw.limit_in_bytes", "swap"),
-            (m.reservation(), "memory.soft_limit_in_bytes", "reservation"),
-            (
-                m.kernel_tcp(),
-                "memory.kmem.tcp.limit_in_bytes",
-                "kernelTCP",
-            ),
-        ] {
-            if let Some(v) = v.filter(|v| *v != 0) {
-                out.push(w(
-                    "memory",
-                    file,
-                    limit(v),
-                    &format!("linux.resources.memory.{field}"),
-                ));
-            }
-        }
-        // No limit on memory and none given for memory+swap means no limit on either
-        // (runc); `apply` skips it where the kernel has no swap accounting.
-        if m.limit() == Some(-1) && m.swap().unwrap_or(0) == 0 {
-            out.push(w(
-                "memory",
-                "memory.memsw.limit_in_bytes",
-                -1,
-                "linux.resources.memory.swap",
-            ));
-        }
-        check_kernel_memory(m)?;
-        if let Some(v) = m.swappiness() {
-            if v > 100 {
-                return Err(Error::config(
-                    "linux.resources.memory.swappiness",
-                    format!("{v} is above 100"),
-                ));
-            }
-            out.push(w(
-                "memory",
-                "memory.swappiness",
-                v,
-                "linux.resources.memory.swappiness",
-            ));
-        }
-        if m.disable_oom_killer() == Some(true) {
-            out.push(w(
-                "memory",
-                "memory.oom_control",
-                1,
-                "linux.resources.memory.disableOOMKiller",
-            ));
-        }
+        v1_memory(m, &mut out)?;
     }
     if let Some(c) = res.cpu() {
-        if let Some(v) = c.shares().filter(|v| *v > 0) {
-            out.push(w("cpu", "cpu.shares", v, "linux.resources.cpu.shares"));
-        }
-        if let Some(v) = c.period().filter(|v| *v > 0) {
-            out.push(w(
-                "cpu",
-                "cpu.cfs_period_us",
-                v,
-                "linux.resources.cpu.period",
-            ));
-        }
-        if let Some(v) = c.quota().filter(|v| *v != 0) {
-            out.push(w(
-                "cpu",
-                "cpu.cfs_quota_us",
-                limit(v),
-                "linux.resources.cpu.quota",
-            ));
-        }
-        if let Some(v) = c.burst() {
-            out.push(w("cpu", "cpu.cfs_burst_us", v, "linux.resources.cpu.burst"));
-        }
-        if let Some(v) = c.realtime_period().filter(|v| *v > 0) {
-            out.push(w(
-                "cpu",
-                "cpu.rt_period_us",
-                v,
-                "linux.resources.cpu.realtimePeriod",
-            ));
-        }
-        if let Some(v) = c.realtime_runtime().filter(|v| *v != 0) {
-            out.push(w(
-                "cpu",
-                "cpu.rt_runtime_us",
-                v,
-                "linux.resources.cpu.realtimeRuntime",
-            ));
-        }
-        if let Some(v) = c.idle() {
-            out.push(w("cpu", "cpu.idle", v, "linux.resources.cpu.idle"));
-        }
+        v1_cpu(c, &mut out);
     }
     cpuset_and_pids(res, "cpuset", "pids", &mut out);
     if let Some(b) = res.block_io() {
-        // 0 means "not set" (Docker sends it); runc skips it too.
-        if let Some(v) = b.weight().filter(|v| *v != 0) {
-            out.push(w(
-                "blkio",
-                "blkio.weight",
-                v,
-                "linux.resources.blockIO.weight",
-            ));
-        }
-        if let Some(v) = b.leaf_weight().filter(|v| *v != 0) {
-            out.push(w(
-                "blkio",
-                "blkio.leaf_weight",
-                v,
-                "linux.resources.blockIO.leafWeight",
-            ));
-        }
-        for d in b.weight_device().iter().flatten() {
-            if let Some(v) = d.weight() {
-                out.push(w(
-                    "blkio",
-                    "blkio.weight_device",
-                    format!("{}:{} {v}", d.major(), d.minor()),
-                    "linux.resources.blockIO.weightDevice",
-                ));
-            }
-            if let Some(v) = d.leaf_weight() {
-                out.push(w(
-                    "blkio",
-                    "blkio.leaf_weight_device",
-                    format!("{}:{} {v}", d.major(), d.minor()),
-                    "linux.resources.blockIO.weightDevice",
-                ));
-            }
-        }
-        for (list, file, field) in [
-            (
-                b.throttle_read_bps_device(),
-                "blkio.throttle.read_bps_device",
-                "throttleReadBpsDevice",
-            ),
-            (
-                b.throttle_write_bps_device(),
-                "blkio.throttle.write_bps_device",
-                "throttleWriteBpsDevice",
-            ),
-            (
-                b.throttle_read_iops_device(),
-                "blkio.throttle.read_iops_device",
-                "throttleReadIOPSDevice",
-            ),
-            (
-                b.throttle_write_iops_device(),
-                "blkio.throttle.write_iops_device",
-                "throttleWriteIOPSDevice",
-            ),
-        ] {
-            for d in list.iter().flatten() {
-                out.push(w(
-                    "blkio",
-                    file,
-                    format!("{}:{} {}", d.major(), d.minor(), d.rate()),
-                    &format!("linux.resources.blockIO.{field}"),
-                ));
-            }
-        }
+        v1_blkio(b, &mut out);
     }
     for h in res.hugepage_limits().iter().flatten() {
         out.push(w(
@@ -420,22 +258,7 @@ pub fn v1(res: &LinuxResources, devices: bool) -> Result<Vec<Write>> {
         ));
     }
     if let Some(n) = res.network() {
-        if let Some(v) = n.class_id() {
-            out.push(w(
-                "net_cls",
-                "net_cls.classid",
-                v,
-                "linux.resources.network.classID",
-            ));
-        }
-        for p in n.priorities().iter().flatten() {
-            out.push(w(
-                "net_prio",
-                "net_prio.ifpriomap",
-                format!("{} {}", p.name(), p.priority()),
-                "linux.resources.network.priorities",
-            ));
-        }
+        v1_network(n, &mut out);
     }
     if res.unified().as_ref().is_some_and(|u| !u.is_empty()) {
         return Err(Error::config(
@@ -445,22 +268,8 @@ pub fn v1(res: &LinuxResources, devices: bool) -> Result<Vec<Write>> {
     }
     out.extend(rdma_writes(res, "rdma"));
     // Devices: default deny, then the rules in order.
-    if !devices {
-        return Ok(out);
-    }
-    out.push(w("devices", "devices.deny", "a", "linux.resources.devices"));
-    for (i, r) in device_rules(res)?.iter().enumerate() {
-        let file = if r.allow() {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        out.push(w(
-            "devices",
-            file,
-            device_rule_text(r),
-            &format!("linux.resources.devices[{i}]"),
-        ));
+    if devices {
+        v1_devices(res, &mut out)?;
     }
     Ok(out)
 }
@@ -470,165 +279,14 @@ pub fn v2(res: &LinuxResources) -> Result<Vec<Write>> {
     check_memory(res)?;
     let mut out = Vec::new();
     if let Some(m) = res.memory() {
-        if let Some(v) = m.swappiness() {
-            return Err(Error::config(
-                "linux.resources.memory.swappiness",
-                format!("{v}: memory.swappiness does not exist on cgroup v2"),
-            ));
-        }
-        if m.disable_oom_killer() == Some(true) {
-            return Err(Error::config(
-                "linux.resources.memory.disableOOMKiller",
-                "the OOM killer cannot be disabled on cgroup v2",
-            ));
-        }
-        check_kernel_memory(m)?;
-        if m.kernel_tcp().is_some_and(|v| v > 0) {
-            return Err(Error::config(
-                "linux.resources.memory.kernelTCP",
-                "cgroup v2 has no separate TCP buffer limit (it counts in memory.max)",
-            ));
-        }
-        if m.use_hierarchy() == Some(false) {
-            return Err(Error::config(
-                "linux.resources.memory.useHierarchy",
-                "cgroup v2 is always hierarchical",
-            ));
-        }
-        // 0 means "not set", as in runc.
-        if let Some(v) = m.limit().filter(|v| *v != 0) {
-            out.push(w(
-                "",
-                "memory.max",
-                max_or(v),
-                "linux.resources.memory.limit",
-            ));
-        }
-        if let Some(v) = m.reservation().filter(|v| *v != 0) {
-            out.push(w(
-                "",
-                "memory.low",
-                max_or(v),
-                "linux.resources.memory.reservation",
-            ));
-        }
-        // v1's swap is memory+swap; v2's swap.max is swap alone. No limit on memory and
-        // none given for swap means no limit on swap either (runc).
-        let swap = match (m.swap().filter(|s| *s != 0), m.limit()) {
-            (None, Some(-1)) => Some("max".to_string()),
-            (None, _) => None,
-            (Some(s), _) if s < 0 => Some("max".to_string()),
-            (Some(s), Some(l)) if l > 0 => {
-                if s < l {
-                    return Err(Error::config(
-                        "linux.resources.memory.swap",
-                        format!("{s} is below the memory limit {l}"),
-                    ));
-                }
-                Some((s - l).to_string())
-            }
-            (Some(s), _) => Some(s.to_string()),
-        };
-        if let Some(v) = swap {
-            out.push(w("", "memory.swap.max", v, "linux.resources.memory.swap"));
-        }
+        v2_memory(m, &mut out)?;
     }
     if let Some(c) = res.cpu() {
-        if let Some(v) = c.shares().filter(|v| *v > 0) {
-            out.push(w(
-                "",
-                "cpu.weight",
-                shares_to_weight(v),
-                "linux.resources.cpu.shares",
-            ));
-        }
-        if c.quota().is_some() || c.period().is_some() {
-            let quota = match c.quota() {
-                Some(q) if q > 0 => q.to_string(),
-                _ => "max".into(),
-            };
-            let period = c.period().filter(|p| *p > 0).unwrap_or(100000);
-            out.push(w(
-                "",
-                "cpu.max",
-                format!("{quota} {period}"),
-                "linux.resources.cpu.quota",
-            ));
-        }
-        if let Some(v) = c.burst() {
-            out.push(w("", "cpu.max.burst", v, "linux.resources.cpu.burst"));
-        }
-        if let Some(v) = c.idle() {
-            out.push(w("", "cpu.idle", v, "linux.resources.cpu.idle"));
-        }
-        if c.realtime_runtime().is_some_and(|v| v != 0)
-            || c.realtime_period().is_some_and(|v| v != 0)
-        {
-            return Err(Error::config(
-                "linux.resources.cpu.realtimeRuntime",
-                "not supported on cgroup v2",
-            ));
-        }
+        v2_cpu(c, &mut out)?;
     }
     cpuset_and_pids(res, "", "", &mut out);
     if let Some(b) = res.block_io() {
-        let leaf = b.leaf_weight().is_some_and(|v| v != 0)
-            || b.weight_device()
-                .iter()
-                .flatten()
-                .any(|d| d.leaf_weight().is_some());
-        if leaf {
-            return Err(Error::config(
-                "linux.resources.blockIO.leafWeight",
-                "cgroup v2 has no leaf weights",
-            ));
-        }
-        // 0 means "not set" (Docker sends it); runc skips it too.
-        // On blkio's scale: `apply` converts it if io.weight is the file to write.
-        if let Some(v) = b.weight().filter(|v| *v != 0) {
-            out.push(w("", "io.bfq.weight", v, "linux.resources.blockIO.weight"));
-        }
-        for d in b.weight_device().iter().flatten() {
-            if let Some(v) = d.weight() {
-                out.push(w(
-                    "",
-                    "io.bfq.weight",
-                    format!("{}:{} {v}", d.major(), d.minor()),
-                    "linux.resources.blockIO.weightDevice",
-                ));
-            }
-        }
-        for (list, key, field) in [
-            (
-                b.throttle_read_bps_device(),
-                "rbps",
-                "throttleReadBpsDevice",
-            ),
-            (
-                b.throttle_write_bps_device(),
-                "wbps",
-                "throttleWriteBpsDevice",
-            ),
-            (
-                b.throttle_read_iops_device(),
-                "riops",
-                "throttleReadIOPSDevice",
-            ),
-            (
-                b.throttle_write_iops_device(),
-                "wiops",
-                "throttleWriteIOPSDevice",
-            ),
-        ] {
-            for d in list.iter().flatten() {
-                out.push(w(
-                    "",
-                    "io.max",
-                    format!("{}:{} {key}={}", d.major(), d.minor(), d.rate()),
-                    &format!("linux.resources.blockIO.{field}"),
-                ));
-            }
-        }
+        v2_io(b, &mut out)?;
     }
     for h in res.hugepage_limits().iter().flatten() {
         out.push(w(
@@ -657,6 +315,391 @@ pub fn v2(res: &LinuxResources) -> Result<Vec<Write>> {
         out.push(w("", k.clone(), v, &format!("linux.resources.unified.{k}")));
     }
     Ok(out)
+}
+
+// The controllers, one function each (v1 then v2), in the order `v1`/`v2` call them.
+
+fn v1_memory(m: &LinuxMemory, out: &mut Vec<Write>) -> Result<()> {
+    if let Some(h) = m.use_hierarchy() {
+        out.push(w(
+            "memory",
+            "memory.use_hierarchy",
+            h as u8,
+            "linux.resources.memory.useHierarchy",
+        ));
+    }
+    // 0 means "not set" for the limits, as in runc (`apply` orders limit and swap).
+    for (v, file, field) in [
+        (m.limit(), "memory.limit_in_bytes", "limit"),
+        (m.swap(), "memory.memsw.limit_in_bytes", "swap"),
+        (m.reservation(), "memory.soft_limit_in_bytes", "reservation"),
+        (
+            m.kernel_tcp(),
+            "memory.kmem.tcp.limit_in_bytes",
+            "kernelTCP",
+        ),
+    ] {
+        if let Some(v) = v.filter(|v| *v != 0) {
+            out.push(w(
+                "memory",
+                file,
+                limit(v),
+                &format!("linux.resources.memory.{field}"),
+            ));
+        }
+    }
+    // No limit on memory and none given for memory+swap means no limit on either
+    // (runc); `apply` skips it where the kernel has no swap accounting.
+    if m.limit() == Some(-1) && m.swap().unwrap_or(0) == 0 {
+        out.push(w(
+            "memory",
+            "memory.memsw.limit_in_bytes",
+            -1,
+            "linux.resources.memory.swap",
+        ));
+    }
+    check_kernel_memory(m)?;
+    if let Some(v) = m.swappiness() {
+        if v > 100 {
+            return Err(Error::config(
+                "linux.resources.memory.swappiness",
+                format!("{v} is above 100"),
+            ));
+        }
+        out.push(w(
+            "memory",
+            "memory.swappiness",
+            v,
+            "linux.resources.memory.swappiness",
+        ));
+    }
+    if m.disable_oom_killer() == Some(true) {
+        out.push(w(
+            "memory",
+            "memory.oom_control",
+            1,
+            "linux.resources.memory.disableOOMKiller",
+        ));
+    }
+
+    Ok(())
+}
+
+fn v1_cpu(c: &LinuxCpu, out: &mut Vec<Write>) {
+    if let Some(v) = c.shares().filter(|v| *v > 0) {
+        out.push(w("cpu", "cpu.shares", v, "linux.resources.cpu.shares"));
+    }
+    if let Some(v) = c.period().filter(|v| *v > 0) {
+        out.push(w(
+            "cpu",
+            "cpu.cfs_period_us",
+            v,
+            "linux.resources.cpu.period",
+        ));
+    }
+    if let Some(v) = c.quota().filter(|v| *v != 0) {
+        out.push(w(
+            "cpu",
+            "cpu.cfs_quota_us",
+            limit(v),
+            "linux.resources.cpu.quota",
+        ));
+    }
+    if let Some(v) = c.burst() {
+        out.push(w("cpu", "cpu.cfs_burst_us", v, "linux.resources.cpu.burst"));
+    }
+    if let Some(v) = c.realtime_period().filter(|v| *v > 0) {
+        out.push(w(
+            "cpu",
+            "cpu.rt_period_us",
+            v,
+            "linux.resources.cpu.realtimePeriod",
+        ));
+    }
+    if let Some(v) = c.realtime_runtime().filter(|v| *v != 0) {
+        out.push(w(
+            "cpu",
+            "cpu.rt_runtime_us",
+            v,
+            "linux.resources.cpu.realtimeRuntime",
+        ));
+    }
+    if let Some(v) = c.idle() {
+        out.push(w("cpu", "cpu.idle", v, "linux.resources.cpu.idle"));
+    }
+}
+
+fn v1_blkio(b: &LinuxBlockIo, out: &mut Vec<Write>) {
+    // 0 means "not set" (Docker sends it); runc skips it too.
+    if let Some(v) = b.weight().filter(|v| *v != 0) {
+        out.push(w(
+            "blkio",
+            "blkio.weight",
+            v,
+            "linux.resources.blockIO.weight",
+        ));
+    }
+    if let Some(v) = b.leaf_weight().filter(|v| *v != 0) {
+        out.push(w(
+            "blkio",
+            "blkio.leaf_weight",
+            v,
+            "linux.resources.blockIO.leafWeight",
+        ));
+    }
+    for d in b.weight_device().iter().flatten() {
+        if let Some(v) = d.weight() {
+            out.push(w(
+                "blkio",
+                "blkio.weight_device",
+                format!("{}:{} {v}", d.major(), d.minor()),
+                "linux.resources.blockIO.weightDevice",
+            ));
+        }
+        if let Some(v) = d.leaf_weight() {
+            out.push(w(
+                "blkio",
+                "blkio.leaf_weight_device",
+                format!("{}:{} {v}", d.major(), d.minor()),
+                "linux.resources.blockIO.weightDevice",
+            ));
+        }
+    }
+    for (list, file, field) in [
+        (
+            b.throttle_read_bps_device(),
+            "blkio.throttle.read_bps_device",
+            "throttleReadBpsDevice",
+        ),
+        (
+            b.throttle_write_bps_device(),
+            "blkio.throttle.write_bps_device",
+            "throttleWriteBpsDevice",
+        ),
+        (
+            b.throttle_read_iops_device(),
+            "blkio.throttle.read_iops_device",
+            "throttleReadIOPSDevice",
+        ),
+        (
+            b.throttle_write_iops_device(),
+            "blkio.throttle.write_iops_device",
+            "throttleWriteIOPSDevice",
+        ),
+    ] {
+        for d in list.iter().flatten() {
+            out.push(w(
+                "blkio",
+                file,
+                format!("{}:{} {}", d.major(), d.minor(), d.rate()),
+                &format!("linux.resources.blockIO.{field}"),
+            ));
+        }
+    }
+}
+
+fn v1_network(n: &LinuxNetwork, out: &mut Vec<Write>) {
+    if let Some(v) = n.class_id() {
+        out.push(w(
+            "net_cls",
+            "net_cls.classid",
+            v,
+            "linux.resources.network.classID",
+        ));
+    }
+    for p in n.priorities().iter().flatten() {
+        out.push(w(
+            "net_prio",
+            "net_prio.ifpriomap",
+            format!("{} {}", p.name(), p.priority()),
+            "linux.resources.network.priorities",
+        ));
+    }
+}
+
+fn v2_memory(m: &LinuxMemory, out: &mut Vec<Write>) -> Result<()> {
+    if let Some(v) = m.swappiness() {
+        return Err(Error::config(
+            "linux.resources.memory.swappiness",
+            format!("{v}: memory.swappiness does not exist on cgroup v2"),
+        ));
+    }
+    if m.disable_oom_killer() == Some(true) {
+        return Err(Error::config(
+            "linux.resources.memory.disableOOMKiller",
+            "the OOM killer cannot be disabled on cgroup v2",
+        ));
+    }
+    check_kernel_memory(m)?;
+    if m.kernel_tcp().is_some_and(|v| v > 0) {
+        return Err(Error::config(
+            "linux.resources.memory.kernelTCP",
+            "cgroup v2 has no separate TCP buffer limit (it counts in memory.max)",
+        ));
+    }
+    if m.use_hierarchy() == Some(false) {
+        return Err(Error::config(
+            "linux.resources.memory.useHierarchy",
+            "cgroup v2 is always hierarchical",
+        ));
+    }
+    // 0 means "not set", as in runc.
+    if let Some(v) = m.limit().filter(|v| *v != 0) {
+        out.push(w(
+            "",
+            "memory.max",
+            max_or(v),
+            "linux.resources.memory.limit",
+        ));
+    }
+    if let Some(v) = m.reservation().filter(|v| *v != 0) {
+        out.push(w(
+            "",
+            "memory.low",
+            max_or(v),
+            "linux.resources.memory.reservation",
+        ));
+    }
+    // v1's swap is memory+swap; v2's swap.max is swap alone. No limit on memory and
+    // none given for swap means no limit on swap either (runc).
+    let swap = match (m.swap().filter(|s| *s != 0), m.limit()) {
+        (None, Some(-1)) => Some("max".to_string()),
+        (None, _) => None,
+        (Some(s), _) if s < 0 => Some("max".to_string()),
+        (Some(s), Some(l)) if l > 0 => {
+            if s < l {
+                return Err(Error::config(
+                    "linux.resources.memory.swap",
+                    format!("{s} is below the memory limit {l}"),
+                ));
+            }
+            Some((s - l).to_string())
+        }
+        (Some(s), _) => Some(s.to_string()),
+    };
+    if let Some(v) = swap {
+        out.push(w("", "memory.swap.max", v, "linux.resources.memory.swap"));
+    }
+
+    Ok(())
+}
+
+fn v2_cpu(c: &LinuxCpu, out: &mut Vec<Write>) -> Result<()> {
+    if let Some(v) = c.shares().filter(|v| *v > 0) {
+        out.push(w(
+            "",
+            "cpu.weight",
+            shares_to_weight(v),
+            "linux.resources.cpu.shares",
+        ));
+    }
+    if c.quota().is_some() || c.period().is_some() {
+        let quota = match c.quota() {
+            Some(q) if q > 0 => q.to_string(),
+            _ => "max".into(),
+        };
+        let period = c.period().filter(|p| *p > 0).unwrap_or(100000);
+        out.push(w(
+            "",
+            "cpu.max",
+            format!("{quota} {period}"),
+            "linux.resources.cpu.quota",
+        ));
+    }
+    if let Some(v) = c.burst() {
+        out.push(w("", "cpu.max.burst", v, "linux.resources.cpu.burst"));
+    }
+    if let Some(v) = c.idle() {
+        out.push(w("", "cpu.idle", v, "linux.resources.cpu.idle"));
+    }
+    if c.realtime_runtime().is_some_and(|v| v != 0) || c.realtime_period().is_some_and(|v| v != 0) {
+        return Err(Error::config(
+            "linux.resources.cpu.realtimeRuntime",
+            "not supported on cgroup v2",
+        ));
+    }
+
+    Ok(())
+}
+
+fn v2_io(b: &LinuxBlockIo, out: &mut Vec<Write>) -> Result<()> {
+    let leaf = b.leaf_weight().is_some_and(|v| v != 0)
+        || b.weight_device()
+            .iter()
+            .flatten()
+            .any(|d| d.leaf_weight().is_some());
+    if leaf {
+        return Err(Error::config(
+            "linux.resources.blockIO.leafWeight",
+            "cgroup v2 has no leaf weights",
+        ));
+    }
+    // 0 means "not set" (Docker sends it); runc skips it too.
+    // On blkio's scale: `apply` converts it if io.weight is the file to write.
+    if let Some(v) = b.weight().filter(|v| *v != 0) {
+        out.push(w("", "io.bfq.weight", v, "linux.resources.blockIO.weight"));
+    }
+    for d in b.weight_device().iter().flatten() {
+        if let Some(v) = d.weight() {
+            out.push(w(
+                "",
+                "io.bfq.weight",
+                format!("{}:{} {v}", d.major(), d.minor()),
+                "linux.resources.blockIO.weightDevice",
+            ));
+        }
+    }
+    for (list, key, field) in [
+        (
+            b.throttle_read_bps_device(),
+            "rbps",
+            "throttleReadBpsDevice",
+        ),
+        (
+            b.throttle_write_bps_device(),
+            "wbps",
+            "throttleWriteBpsDevice",
+        ),
+        (
+            b.throttle_read_iops_device(),
+            "riops",
+            "throttleReadIOPSDevice",
+        ),
+        (
+            b.throttle_write_iops_device(),
+            "wiops",
+            "throttleWriteIOPSDevice",
+        ),
+    ] {
+        for d in list.iter().flatten() {
+            out.push(w(
+                "",
+                "io.max",
+                format!("{}:{} {key}={}", d.major(), d.minor(), d.rate()),
+                &format!("linux.resources.blockIO.{field}"),
+            ));
+        }
+    }
+
+    Ok(())
+}
+
+fn v1_devices(res: &LinuxResources, out: &mut Vec<Write>) -> Result<()> {
+    out.push(w("devices", "devices.deny", "a", "linux.resources.devices"));
+    for (i, r) in device_rules(res)?.iter().enumerate() {
+        let file = if r.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
+        out.push(w(
+            "devices",
+            file,
+            device_rule_text(r),
+            &format!("linux.resources.devices[{i}]"),
+        ));
+    }
+    Ok(())
 }
 
 /// The controllers a v2 write list needs enabled in every ancestor's subtree_control.
