@@ -18,6 +18,7 @@ pub mod namespaces;
 pub mod plan;
 pub mod process;
 pub mod rootfs;
+pub mod rootless;
 pub mod seccomp;
 pub mod spec;
 pub mod state;

@@ -33,10 +33,6 @@ fn version() -> String {
 }
 
 fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
-    match cli.rootless.as_deref() {
-        None | Some("false") | Some("auto") => {}
-        Some(v) => return Err(Error::container(format!("--rootless={v} is not supported"))),
-    }
     let Some(cmd) = cli.command else {
         return Err(Error::container("no command given: see rsrun --help"));
     };
@@ -75,9 +71,6 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
             Ok(0)
         }
         Command::Spec { bundle, rootless } => {
-            if rootless {
-                return Err(Error::container("spec --rootless is not supported"));
-            }
             let path = bundle.join("config.json");
             if path.exists() {
                 return Err(Error::container(format!(
@@ -87,7 +80,13 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
             }
             let pure_v2 = rsrun::cgroups::Cgroup::resolve(None, "spec")
                 .is_ok_and(|c| c.mode == rsrun::cgroups::Mode::V2);
-            std::fs::write(&path, rsrun::spec::default::for_host(pure_v2))
+            let text = if rootless {
+                let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+                rsrun::spec::default::rootless_for_host(pure_v2, uid.as_raw(), gid.as_raw())
+            } else {
+                rsrun::spec::default::for_host(pure_v2)
+            };
+            std::fs::write(&path, text)
                 .map_err(|e| Error::sys("write", &path, rsrun::error::io_errno(&e)))?;
             Ok(0)
         }
@@ -159,6 +158,23 @@ fn real_main() {
     } else {
         1
     };
+    let fail = |e: Error| -> ! {
+        eprintln!("rsrun: {e}");
+        std::process::exit(failed);
+    };
+    let rootless = match rsrun::rootless::parse_flag(cli.rootless.as_deref()) {
+        Ok(flag) => rsrun::rootless::detect(flag),
+        Err(e) => fail(e),
+    };
+    // The state root comes from the caller's environment (XDG_RUNTIME_DIR), which the
+    // re-exec below drops: it is found here and passed on as --root.
+    let (root, root_given) = match &cli.root {
+        Some(r) => (r.clone(), true),
+        None => match rsrun::rootless::default_state_root() {
+            Ok(r) => (r, false),
+            Err(e) => fail(e),
+        },
+    };
     // Before anything else, a command that enters a container lets go of what its caller
     // gave it beyond what goes to the container: every other fd is closed, and the process
     // re-executes (read-only, CVE-2019-5736) with only the variables it passes on, so no
@@ -166,14 +182,12 @@ fn real_main() {
     if let Some((kept, listen)) = container_fds(&cli.command) {
         use rsrun::sys::exe;
         if let Err(e) = exe::close_fds_from(3u32.saturating_add(kept)) {
-            eprintln!("rsrun: {e}");
-            std::process::exit(failed);
+            fail(e);
         }
         let env = exe::container_env(listen);
         if !exe::running_readonly() || !exe::env_is(&env) {
-            let e = exe::reexec_readonly(&env);
-            eprintln!("rsrun: {e}");
-            std::process::exit(failed);
+            let root_arg = (!root_given).then_some(root.as_path());
+            fail(exe::reexec_readonly(&env, root_arg));
         }
     }
     let log = Logger {
@@ -186,7 +200,8 @@ fn real_main() {
         debug: cli.debug,
     };
     let rt = Runtime {
-        root: cli.root.clone(),
+        root,
+        rootless,
         log: log.clone(),
         systemd_cgroup: cli.systemd_cgroup,
     };

@@ -20,9 +20,10 @@ use std::path::PathBuf;
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Root directory for container state
-    #[arg(long, default_value = "/run/rsrun")]
-    pub root: PathBuf,
+    /// Root directory for container state (default /run/rsrun, or $XDG_RUNTIME_DIR/rsrun
+    /// for a user who is not root)
+    #[arg(long)]
+    pub root: Option<PathBuf>,
     /// Log file (default: stderr)
     #[arg(long)]
     pub log: Option<PathBuf>,
@@ -35,7 +36,8 @@ pub struct Cli {
     /// Use systemd for cgroups: a transient scope unit per container (cgroupsPath slice:prefix:name)
     #[arg(long = "systemd-cgroup")]
     pub systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto (only false/auto are supported, as root)
+    /// Rootless mode: true, false or auto (auto: not root, or root in a user namespace
+    /// that is not the host's)
     #[arg(long)]
     pub rootless: Option<String>,
     /// Print the version
@@ -187,7 +189,7 @@ pub enum Command {
     Spec {
         #[arg(short = 'b', long, default_value = ".")]
         bundle: PathBuf,
-        /// A spec for rootless containers (not supported)
+        /// A spec for a rootless container (a user namespace mapping the caller to root)
         #[arg(long = "rootless", id = "spec_rootless")]
         rootless: bool,
     },

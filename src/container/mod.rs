@@ -17,6 +17,9 @@ pub use exec::{ExecOpts, ExecTarget};
 
 pub struct Runtime {
     pub root: PathBuf,
+    /// Rootless (`rootless::detect`): cgroups and privileges the caller may lack are
+    /// done without, as runc does.
+    pub rootless: bool,
     pub log: Logger,
     /// `--systemd-cgroup`: the systemd cgroup driver (`cgroups::systemd`).
     pub systemd_cgroup: bool,

@@ -1,20 +1,32 @@
-//! The rsrun process itself: what its start-up needs, and the read-only re-exec before
-//! it enters a container (CVE-2019-5736).
+//! The rsrun process itself: what its start-up needs, and the re-exec from a binary no
+//! container can write before it enters a container (CVE-2019-5736).
 
 use super::{exit_now, fs};
 use crate::error::{Error, Result};
 use nix::errno::Errno;
 use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::Path;
 
-/// True when the running binary sits on a read-only mount (see `reexec_readonly`).
+/// True when the running binary cannot be written: it sits on a read-only mount, or is
+/// a memfd sealed against writes (see `reexec_readonly`).
 pub fn running_readonly() -> bool {
     let Ok(f) = std::fs::File::open("/proc/self/exe") else {
         return false;
     };
-    nix::sys::statvfs::fstatvfs(&f)
+    if nix::sys::statvfs::fstatvfs(&f)
         .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+    {
+        return true;
+    }
+    // SAFETY: F_GET_SEALS on an open fd only reads its seals (EINVAL when not a memfd).
+    let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
+    seals >= 0 && seals & SEALS == SEALS
 }
+
+/// The seals of rsrun's memfd copy: no write, no resize, no further seal change.
+const SEALS: libc::c_int =
+    libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
 /// Close every fd from `from` up. A command that enters a container calls this first:
 /// what its caller left open (a host directory, a socket) would otherwise sit in the
@@ -54,42 +66,79 @@ pub fn env_is(env: &[CString]) -> bool {
     std::env::vars_os().count() == env.len()
 }
 
-/// CVE-2019-5736: before rsrun enters a container, re-execute it through a private,
-/// detached, read-only bind mount of its own binary, so a container process that gets
-/// hold of /proc/<pid>/exe can never reopen the host's binary for writing (EROFS).
-/// No copy is made: the same pages are mapped. The new image runs with `env` only.
-/// Returns only on failure.
-pub fn reexec_readonly(env: &[CString]) -> Error {
-    let run = || -> Result<std::convert::Infallible> {
-        let tree = fs::open_tree_clone(Path::new("/proc/self/exe"), false)?;
-        fs::mount_setattr(
-            &tree,
-            fs::MOUNT_ATTR_RDONLY,
-            0,
-            false,
-            None,
-            Path::new("the rsrun binary"),
-        )?;
-        let empty = CString::default();
-        let args: Vec<CString> = std::env::args_os()
-            .filter_map(|a| {
-                CString::new(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())).ok()
-            })
-            .collect();
-        nix::unistd::execveat(
-            &tree,
-            &empty,
+/// CVE-2019-5736: before rsrun enters a container, re-execute it from a binary no
+/// container process can reopen for writing through /proc/<pid>/exe. As host root (or
+/// root over its mount namespace): a private, detached, read-only bind mount of its own
+/// binary (EROFS), no copy, the same pages mapped. Without that privilege (a rootless
+/// user): a memfd copy of the binary sealed against writes (EPERM). The new image runs
+/// with `env` only, and with `--root root` first when `root` is given (a state root
+/// found from the caller's environment, which it no longer has). Returns only on failure.
+pub fn reexec_readonly(env: &[CString], root: Option<&Path>) -> Error {
+    use std::os::unix::ffi::OsStrExt;
+    let mut args: Vec<CString> = std::env::args_os()
+        .filter_map(|a| CString::new(a.as_bytes()).ok())
+        .collect();
+    if let Some(root) = root {
+        if let Ok(r) = CString::new(root.as_os_str().as_bytes()) {
+            let at = args.len().min(1);
+            args.splice(at..at, [CString::from(c"--root"), r]);
+        }
+    }
+    let exec = |fd: &std::os::fd::OwnedFd, what: &str| -> Error {
+        let e = nix::unistd::execveat(
+            fd,
+            &CString::default(),
             &args,
             env,
             nix::fcntl::AtFlags::AT_EMPTY_PATH,
         )
-        .map_err(|e| Error::sys_nopath("execveat read-only rsrun", e))?;
-        Err(Error::sys_nopath("execveat read-only rsrun", Errno::EINVAL))
+        .err()
+        .unwrap_or(Errno::EINVAL);
+        Error::sys_nopath(format!("execveat {what}"), e)
     };
-    match run() {
-        Ok(never) => match never {},
-        Err(e) => e,
+    match readonly_bind() {
+        Ok(tree) => exec(&tree, "read-only rsrun"),
+        Err(bind) => match sealed_copy() {
+            Ok(copy) => exec(&copy, "sealed copy of rsrun"),
+            Err(copy) => Error::container(format!(
+                "no unwritable rsrun binary to re-execute: a read-only bind mount: {bind}; a sealed memfd copy: {copy}"
+            )),
+        },
     }
+}
+
+/// A detached read-only bind mount of the running binary.
+fn readonly_bind() -> Result<std::os::fd::OwnedFd> {
+    let tree = fs::open_tree_clone(Path::new("/proc/self/exe"), false)?;
+    fs::mount_setattr(
+        &tree,
+        fs::MOUNT_ATTR_RDONLY,
+        0,
+        false,
+        None,
+        Path::new("the rsrun binary"),
+    )?;
+    Ok(tree)
+}
+
+/// A memfd copy of the running binary, sealed (`SEALS`).
+fn sealed_copy() -> Result<std::os::fd::OwnedFd> {
+    let name = c"rsrun";
+    // SAFETY: memfd_create with a valid name.
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let fd = Errno::result(fd).map_err(|e| Error::sys_nopath("memfd_create", e))?;
+    // SAFETY: memfd_create returned a new fd that nothing else owns.
+    let mut copy = std::fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+    let exe = Path::new("/proc/self/exe");
+    let mut src = std::fs::File::open(exe)
+        .map_err(|e| Error::sys("open", exe, crate::error::io_errno(&e)))?;
+    std::io::copy(&mut src, &mut copy)
+        .map_err(|e| Error::sys("copy into a memfd", exe, crate::error::io_errno(&e)))?;
+    // SAFETY: F_ADD_SEALS on the memfd just made.
+    let ret = unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_ADD_SEALS, SEALS) };
+    Errno::result(ret).map_err(|e| Error::sys_nopath("seal the memfd copy of rsrun", e))?;
+    Ok(copy.into())
 }
 
 /// What Rust's own start-up does that rsrun needs (its entry point skips the rest: a

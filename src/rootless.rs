@@ -1,0 +1,92 @@
+//! Running without host root: whether rsrun is rootless (`--rootless true|false|auto`,
+//! as runc decides it), and where a rootless user's container state lives.
+
+use crate::error::{Error, Result};
+use std::path::PathBuf;
+
+/// The state root when `--root` is not given and the caller is host root.
+pub const ROOT_STATE_DIR: &str = "/run/rsrun";
+
+/// `--rootless`: `None` is auto, as runc's flag (and its default).
+pub fn parse_flag(value: Option<&str>) -> Result<Option<bool>> {
+    match value {
+        None | Some("auto") => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(v) => Err(Error::container(format!(
+            "invalid --rootless argument {v:?}: true, false or auto"
+        ))),
+    }
+}
+
+/// True when the process runs in a user namespace other than the host's initial one
+/// (whose uid_map maps every id to itself: `0 0 4294967295`), as rootless Podman runs
+/// its OCI runtime.
+pub fn in_user_namespace() -> bool {
+    match std::fs::read_to_string("/proc/self/uid_map") {
+        Ok(map) => {
+            let fields: Vec<&str> = map.split_whitespace().collect();
+            fields != ["0", "0", "4294967295"]
+        }
+        Err(_) => false,
+    }
+}
+
+/// Whether rsrun runs rootless: what `--rootless` says, or when it says auto (runc's
+/// rule) a non-root effective uid, or root in a user namespace that is not the host's.
+pub fn detect(flag: Option<bool>) -> bool {
+    flag.unwrap_or_else(|| !nix::unistd::geteuid().is_root() || in_user_namespace())
+}
+
+/// The state root when `--root` is not given: `$XDG_RUNTIME_DIR/rsrun` for a user who is
+/// not root (or is root only in a user namespace of their own, `$USER` not `root`), as
+/// runc does; `/run/rsrun` otherwise. Made private to the user (mode 0700) when it is the
+/// user's. A non-root user without `$XDG_RUNTIME_DIR` is told to give `--root`.
+pub fn default_state_root() -> Result<PathBuf> {
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    let euid_root = nix::unistd::geteuid().is_root();
+    let honour = match &xdg {
+        None => false,
+        Some(_) if !euid_root => true,
+        Some(_) => in_user_namespace() && std::env::var("USER").map_or(true, |u| u != "root"),
+    };
+    match xdg {
+        Some(dir) if honour => {
+            let root = PathBuf::from(dir).join("rsrun");
+            make_private_dir(&root)?;
+            Ok(root)
+        }
+        _ if !euid_root => Err(Error::container(format!(
+            "rootless: no state root: XDG_RUNTIME_DIR is not set and uid {} may not use {ROOT_STATE_DIR}; set XDG_RUNTIME_DIR or give --root",
+            nix::unistd::geteuid()
+        ))),
+        _ => Ok(PathBuf::from(ROOT_STATE_DIR)),
+    }
+}
+
+/// `dir`, created when missing, owned by the caller with mode 0700.
+fn make_private_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::sys("chmod", dir, crate::error::io_errno(&e)))
+        }
+        Err(e) => Err(Error::sys("mkdir", dir, crate::error::io_errno(&e))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn flag_values_are_runcs() {
+        assert_eq!(super::parse_flag(None).unwrap(), None);
+        assert_eq!(super::parse_flag(Some("auto")).unwrap(), None);
+        assert_eq!(super::parse_flag(Some("true")).unwrap(), Some(true));
+        assert_eq!(super::parse_flag(Some("false")).unwrap(), Some(false));
+        let e = super::parse_flag(Some("yes")).unwrap_err().to_string();
+        assert!(e.contains("--rootless") && e.contains("yes"), "{e}");
+        assert!(super::detect(Some(true)) && !super::detect(Some(false)));
+    }
+}
