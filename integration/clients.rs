@@ -488,6 +488,23 @@ fn podman_runs_rsrun() {
     ]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert_eq!(r.stdout, "Seccomp:\t2\n");
+    // `--tmpfs` asks for tmpcopyup: the tmpfs starts with the image's /etc.
+    let r = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--tmpfs",
+        "/etc",
+        "--runtime",
+        RSRUN,
+        "localhost/bb",
+        "sh",
+        "-c",
+        "grep ' /etc tmpfs ' /proc/mounts | wc -l; head -1 /etc/group",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "1\nroot:x:0:\n");
     let r = podman(&[
         "run",
         "-d",

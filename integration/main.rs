@@ -24,6 +24,7 @@ mod resources;
 mod resources_conformance;
 mod runc_cli;
 mod runc_diff;
+mod runc_parity;
 mod runc_scenarios;
 mod seccomp;
 mod systemd;

@@ -49,6 +49,7 @@ pub fn features() -> String {
         "strictatime",
         "suid",
         "sync",
+        "tmpcopyup",
         "unbindable",
     ];
     let doc = json!({

@@ -1,6 +1,7 @@
 //! The container's root filesystem: the planned mount operations (built in the parent)
 //! and the steps the child runs to build the tree and pivot into it.
 
+pub mod copyup;
 pub mod devices;
 pub mod options;
 pub mod setup;

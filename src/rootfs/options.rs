@@ -19,6 +19,8 @@ pub struct MountOptions {
     pub rec_clr: u64,
     /// `idmap` / `ridmap`: the bind is id-mapped (recursively for ridmap).
     pub idmap: Option<bool>,
+    /// `tmpcopyup`: a tmpfs starts with a copy of the directory it covers.
+    pub copyup: bool,
 }
 
 pub use crate::sys::fs::{
@@ -70,6 +72,7 @@ pub fn parse(options: &[String]) -> Result<MountOptions, String> {
         rec_set: 0,
         rec_clr: 0,
         idmap: None,
+        copyup: false,
     };
     let mut data: Vec<&str> = Vec::new();
     for o in options {
@@ -120,7 +123,8 @@ pub fn parse(options: &[String]) -> Result<MountOptions, String> {
                 continue;
             }
             "tmpcopyup" => {
-                return Err(format!("option {o:?} is not supported yet"));
+                out.copyup = true;
+                continue;
             }
             r if recursive(r).is_some() => {
                 let (set, clr) = recursive(r).unwrap_or((0, 0));
@@ -215,6 +219,8 @@ mod tests {
         let o = parse(&v(&["rro", "rrw"])).unwrap();
         assert_eq!((o.rec_set, o.rec_clr), (0, MOUNT_ATTR_RDONLY));
         assert_eq!(parse(&v(&["ridmap"])).unwrap().idmap, Some(true));
-        assert!(parse(&v(&["tmpcopyup"])).unwrap_err().contains("tmpcopyup"));
+        let o = parse(&v(&["tmpcopyup", "mode=755"])).unwrap();
+        assert!(o.copyup);
+        assert_eq!(o.data, "mode=755");
     }
 }

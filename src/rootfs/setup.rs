@@ -225,15 +225,24 @@ fn mount_one(
             if fstype == "proc" || fstype == "sysfs" {
                 refuse_symlink(root, &op.dest, op)?;
             }
+            let covered = match fstype.as_str() {
+                "tmpfs" => covered_dir(root, op)?,
+                _ => None,
+            };
             let target = destination(root, plan, op, Leaf::Dir)?;
-            let data = (!op.opts.data.is_empty()).then_some(op.opts.data.as_str());
-            let flags = mount_flags(op) & !MsFlags::MS_REMOUNT;
+            let data = fs_data(op, covered.as_ref());
+            let copyup = covered.filter(|_| op.opts.copyup);
+            let mut flags = mount_flags(op) & !MsFlags::MS_REMOUNT;
+            if copyup.is_some() {
+                // Read-only once the copy is in.
+                flags &= !MsFlags::MS_RDONLY;
+            }
             sfs::mount(
                 Some(Path::new(source)),
                 &p(&target),
                 Some(fstype),
                 flags,
-                data,
+                (!data.is_empty()).then_some(data.as_str()),
                 shown,
             )
             .map_err(|e| match e.errno() {
@@ -241,16 +250,63 @@ fn mount_one(
                     field(op, "type"),
                     format!("unknown filesystem type {fstype:?}"),
                 ),
-                Some(Errno::EINVAL) if data.is_some() => Error::config(
+                Some(Errno::EINVAL) if !op.opts.data.is_empty() => Error::config(
                     field(op, "options"),
                     format!("{fstype} refused {:?}: {e}", op.opts.data),
                 ),
                 _ => e,
             })?;
+            if let Some(covered) = copyup {
+                copy_up(root, op, &covered)?;
+            }
             finish_mount(root, op, MsFlags::empty())
         }
         MountKind::Cgroup => mount_cgroup(root, plan, op),
     }
+}
+
+/// The directory a tmpfs is about to cover, if there is one: its mode is the tmpfs's
+/// unless the options say otherwise, and `tmpcopyup` copies its content.
+struct Covered {
+    dir: OwnedFd,
+    mode: u32,
+}
+
+fn covered_dir(root: &OwnedFd, op: &MountOp) -> Result<Option<Covered>> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+    let dir = match sfs::open_in_root(root, &op.dest, flags, 0) {
+        Ok(dir) => dir,
+        Err(e) if matches!(e.errno(), Some(Errno::ENOENT | Errno::ENOTDIR)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mode = sfs::fstat(&dir, &op.dest)?.st_mode & 0o7777;
+    Ok(Some(Covered { dir, mode }))
+}
+
+/// The filesystem data: for a tmpfs over an existing directory, that directory's mode
+/// first (a `mode=` of the options comes later and wins), as runc does.
+fn fs_data(op: &MountOp, covered: Option<&Covered>) -> String {
+    match (covered, op.opts.data.as_str()) {
+        (Some(c), "") => format!("mode={:04o}", c.mode),
+        (Some(c), data) => format!("mode={:04o},{data}", c.mode),
+        (None, data) => data.to_string(),
+    }
+}
+
+/// `tmpcopyup`: the covered directory's content into the tmpfs just mounted over it,
+/// which is then made read-only if the mount asks for it.
+fn copy_up(root: &OwnedFd, op: &MountOp, covered: &Covered) -> Result<()> {
+    let read = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let from = nix::fcntl::openat(&covered.dir, ".", read, nix::sys::stat::Mode::empty())
+        .map_err(|e| Error::sys("open", &op.dest, e))?;
+    let fresh = sfs::open_in_root(root, &op.dest, read, 0)?;
+    super::copyup::copy_tree(&from, &fresh, &op.dest)?;
+    let own = mount_flags(op);
+    if own.contains(MsFlags::MS_RDONLY) {
+        let flags = MsFlags::MS_REMOUNT | own;
+        sfs::mount(None, &p(&fresh), None, flags, None, &op.dest)?;
+    }
+    Ok(())
 }
 
 /// A detached copy of `source`, id-mapped with the user namespace `userns`, to be moved

@@ -1,0 +1,110 @@
+//! Where rsrun behaved differently from runc (docs/testing.md, Gaps): each test follows
+//! the runc scenario it names (opencontainers/runc tests/integration/*.bats) and failed
+//! before the fix that made rsrun behave as runc does.
+
+use crate::common::*;
+use serde_json::json;
+use std::os::unix::fs::PermissionsExt;
+
+fn add_mount(env: &Env, m: serde_json::Value) {
+    env.edit(|v| v["mounts"].as_array_mut().unwrap().push(m));
+}
+
+/// run.bats "runc run with tmpfs perms" and "runc run with tmpfs": a tmpfs without
+/// `mode=` over an existing directory takes the directory's mode, set-id and sticky bits
+/// included; a `mode=` of the options wins (the steps with `mode=` only are
+/// runc_scenarios::tmpfs_mode_option_on_new_and_existing_directories).
+#[test]
+fn tmpfs_takes_the_covered_directorys_mode() {
+    let env = Env::new("par-tmpfs-mode");
+    let stat = |id: &str, opts: serde_json::Value| {
+        env.edit(|v| {
+            let ms = v["mounts"].as_array_mut().unwrap();
+            ms.retain(|m| m["destination"] != "/tmp/test" && m["destination"] != "/tmp");
+            ms.push(json!({"destination": "/tmp/test", "type": "tmpfs", "source": "tmpfs", "options": opts}));
+        });
+        let r = env.run(id, &["stat", "-c", "%a", "/tmp/test"]);
+        assert_eq!(r.code, 0, "{id}: {}", r.stderr);
+        env.assert_clean(id, None);
+        r.stdout.trim().to_string()
+    };
+    let dir = env.bundle.join("rootfs/tmp/test");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o710)).unwrap();
+    assert_eq!(stat("par-tm3", json!([])), "710");
+    assert_eq!(stat("par-tm4", json!(["mode=0410"])), "410");
+
+    // Every bit: a+rwx, ug+s, +t (`drwsrwsrwt`).
+    let tmp = env.bundle.join("rootfs/tmp");
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o7777)).unwrap();
+    env.edit(|v| {
+        let ms = v["mounts"].as_array_mut().unwrap();
+        ms.retain(|m| m["destination"] != "/tmp/test");
+        ms.push(
+            json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+            "options": ["noexec", "nosuid", "nodev", "rprivate"]}),
+        );
+    });
+    let r = env.run("par-tm5", &["stat", "-c", "%A", "/tmp"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), "drwsrwsrwt");
+    env.assert_clean("par-tm5", None);
+}
+
+/// mounts.bats "runc run [tmpcopyup]": the tmpfs starts with the covered directory's
+/// content (modes, owners, files, links) and writes to it stay off the image.
+#[test]
+fn tmpcopyup_copies_the_covered_directory() {
+    let env = Env::new("par-copyup");
+    let rootfs = env.bundle.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("dir1/dir2/deep")).unwrap();
+    std::fs::set_permissions(
+        rootfs.join("dir1/dir2"),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
+    std::fs::write(rootfs.join("dir1/dir2/deep/file"), "image content\n").unwrap();
+    std::os::unix::fs::chown(rootfs.join("dir1/dir2/deep/file"), Some(1234), Some(5678)).unwrap();
+    std::fs::set_permissions(
+        rootfs.join("dir1/dir2/deep/file"),
+        std::fs::Permissions::from_mode(0o4754),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("dir2/deep/file", rootfs.join("dir1/link")).unwrap();
+    add_mount(
+        &env,
+        json!({"destination": "/dir1", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}),
+    );
+    let script = "ls -ld /dir1/dir2 | cut -c1-10; stat -c '%a %u %g' /dir1/dir2/deep/file; \
+                  cat /dir1/link; grep -q ' /dir1 tmpfs ' /proc/mounts && echo tmpfs; \
+                  echo new > /dir1/dir2/new";
+    let r = env.run("par-cu1", &["sh", "-c", script]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout, "drwxrwxrwx\n4754 1234 5678\nimage content\ntmpfs\n",
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !rootfs.join("dir1/dir2/new").exists(),
+        "the write reached the image"
+    );
+    env.assert_clean("par-cu1", None);
+
+    // Read-only: the copy is in, writes are refused.
+    env.edit(|v| {
+        let m = v["mounts"].as_array_mut().unwrap().last_mut().unwrap();
+        m["options"] = json!(["tmpcopyup", "ro"]);
+    });
+    let r = env.run(
+        "par-cu2",
+        &[
+            "sh",
+            "-c",
+            "cat /dir1/link && ! touch /dir1/new 2>/dev/null",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "image content\n");
+    env.assert_clean("par-cu2", None);
+}
