@@ -27,7 +27,8 @@ V2_SKIP := exec::userns_processes_enter_every_hierarchy mounts::idmapped_bind_mo
 	namespaces::user_namespace_maps_ids namespaces::join_user_namespace_by_path_with_new_namespaces \
 	escapes_rootfs::no_pivot_nested_user_namespace_cannot_mount_a_fresh_procfs \
 	hostile_input::id_mappings_out_of_range_are_refused \
-	mounts_conformance::userns_binds_of_sources_only_host_root_can_reach runc_diff::cgroup_files_match_runc
+	mounts_conformance::userns_binds_of_sources_only_host_root_can_reach runc_diff::cgroup_files_match_runc \
+	sd_notify::user_namespace_container_notifies
 
 # The systemd lane: the host's systemd as PID 1 of a QEMU guest (scripts/systemd-guest.sh),
 # once on pure cgroup v2 and once on a hybrid host, runs the systemd cgroup driver's tests

@@ -17,11 +17,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Long enough for a slow (emulated) guest, short enough for a hang to fail the test.
-const DEADLINE: Duration = Duration::from_secs(30);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A command running in the background with its output in files (a created container
 /// inherits them; a pipe would be held open).
-struct Bg {
+pub(crate) struct Bg {
     child: Child,
     what: String,
     out: std::path::PathBuf,
@@ -29,7 +29,7 @@ struct Bg {
 }
 
 impl Bg {
-    fn spawn(mut c: Command, what: &str, dir: &std::path::Path) -> Bg {
+    pub(crate) fn spawn(mut c: Command, what: &str, dir: &std::path::Path) -> Bg {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let out = dir.join(format!("bg-{n}.out"));
@@ -49,7 +49,7 @@ impl Bg {
     }
 
     /// Wait for the command to end; past `limit` kill it and fail the test.
-    fn finish(mut self, limit: Duration) -> Run {
+    pub(crate) fn finish(mut self, limit: Duration) -> Run {
         let end = Instant::now() + limit;
         let mut delay = Duration::from_millis(1);
         loop {
@@ -74,7 +74,7 @@ impl Bg {
         }
     }
 
-    fn still_running(&mut self) -> bool {
+    pub(crate) fn still_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
 }

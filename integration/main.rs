@@ -26,6 +26,7 @@ mod runc_cli;
 mod runc_diff;
 mod runc_parity;
 mod runc_scenarios;
+mod sd_notify;
 mod seccomp;
 mod systemd;
 mod terminal;

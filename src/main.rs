@@ -38,7 +38,7 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
     };
     match cmd {
         Command::Create(a) => rt.create(&a.id, &create_opts(&a)).map(|_| 0),
-        Command::Start { id } => rt.start(&id).map(|()| 0),
+        Command::Start { id } => rt.start(&id, None).map(|()| 0),
         Command::State { id } => {
             let st = rt.state(&id)?;
             let text =
@@ -119,14 +119,15 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
 
 /// For a command whose process (or its clone) enters a container: how many fds above
 /// stdio go to the container (`--preserve-fds`, and for create/run the socket-activation
-/// ones, which come first), and whether LISTEN_FDS/LISTEN_PID are passed on.
-fn container_fds(cmd: &Option<Command>) -> Option<(u32, bool)> {
+/// ones, which come first), and whether LISTEN_FDS/LISTEN_PID and NOTIFY_SOCKET are
+/// passed on (create/run only).
+fn container_fds(cmd: &Option<Command>) -> Option<(u32, bool, bool)> {
     match cmd {
         Some(Command::Create(a)) | Some(Command::Run { create: a, .. }) => {
             let listen = rsrun::container::listen_fds();
-            Some((a.preserve_fds.saturating_add(listen), listen > 0))
+            Some((a.preserve_fds.saturating_add(listen), listen > 0, true))
         }
-        Some(Command::Exec(a)) => Some((a.preserve_fds, false)),
+        Some(Command::Exec(a)) => Some((a.preserve_fds, false, false)),
         _ => None,
     }
 }
@@ -179,12 +180,12 @@ fn real_main() {
     // gave it beyond what goes to the container: every other fd is closed, and the process
     // re-executes (read-only, CVE-2019-5736) with only the variables it passes on, so no
     // process it clones into the container holds the caller's fds or environment.
-    if let Some((kept, listen)) = container_fds(&cli.command) {
+    if let Some((kept, listen, notify)) = container_fds(&cli.command) {
         use rsrun::sys::exe;
         if let Err(e) = exe::close_fds_from(3u32.saturating_add(kept)) {
             fail(e);
         }
-        let env = exe::container_env(listen);
+        let env = exe::container_env(listen, notify);
         if !exe::running_readonly() || !exe::env_is(&env) {
             let root_arg = (!root_given).then_some(root.as_path());
             fail(exe::reexec_readonly(&env, root_arg));

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod sd_notify;
+
 pub const RSRUN: &str = env!("CARGO_BIN_EXE_rsrun");
 
 pub struct Env {

@@ -16,7 +16,13 @@ pub fn run(rt: &Runtime, id: &str, mut opts: CreateOpts, detach: bool, keep: boo
     };
     let pid = rt.create(id, &opts)?;
     if detach {
-        rt.start(id)?;
+        // As runc: a container that cannot be started is not left behind (unless --keep).
+        if let Err(e) = rt.start(id, None) {
+            if !keep {
+                let _ = rt.delete(id, true);
+            }
+            return Err(e);
+        }
         return Ok(0);
     }
     let master = match &proxy {
@@ -32,7 +38,11 @@ pub fn run(rt: &Runtime, id: &str, mut opts: CreateOpts, detach: bool, keep: boo
     // Every signal is blocked before the user process can exit, so SIGCHLD is never lost
     // and everything else is forwarded. The init was cloned with our old mask.
     let old = foreground::block_signals()?;
-    let result = rt.start(id).and_then(|()| foreground::wait(pid, master));
+    // In the foreground rsrun is the main process a service manager watches (MAINPID).
+    let me = crate::sys::proc::getpid();
+    let result = rt
+        .start(id, Some(me))
+        .and_then(|()| foreground::wait(pid, master));
     let _ = old.thread_set_mask();
     if result.is_err() || !keep {
         let del = rt.delete(id, true);

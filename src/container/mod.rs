@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 mod exec;
+pub mod notify;
 pub use exec::{ExecOpts, ExecTarget};
 
 pub struct Runtime {
@@ -43,8 +44,14 @@ impl Runtime {
         state::validate_id(id)?;
         let bundle = crate::spec::absolute_bundle(&o.bundle)?;
         let (loaded, config) = crate::spec::load_text(&bundle)?;
-        let spec = loaded.spec;
+        let mut spec = loaded.spec;
         crate::spec::validate::validate(&spec)?;
+        let notify = notify::host_socket();
+        if let Some(host) = &notify {
+            let root = std::path::absolute(&self.root)
+                .map_err(|e| Error::sys("getcwd", &self.root, crate::error::io_errno(&e)))?;
+            notify::add_to_spec(&mut spec, host, &root.join(id))?;
+        }
         let terminal = spec
             .process()
             .as_ref()
@@ -167,6 +174,10 @@ impl Runtime {
         };
         let r = dir
             .save(&st)
+            .and_then(|()| match notify {
+                Some(_) => notify::make_dir(&dir),
+                None => Ok(()),
+            })
             .and_then(|()| self.spawn(&dir, &mut plan, &mut st, &config, o, own.as_ref()));
         if r.is_err() {
             if let Some(own) = &own {
@@ -257,8 +268,10 @@ impl Runtime {
             .unwrap_or(false)
     }
 
-    /// Release a created container's init to exec the user process.
-    pub fn start(&self, id: &str) -> Result<()> {
+    /// Release a created container's init to exec the user process. With NOTIFY_SOCKET
+    /// set, return once the container has said READY (relayed with `MAINPID=main_pid`,
+    /// the init's pid when None) or its init has exited (see `notify`).
+    pub fn start(&self, id: &str, main_pid: Option<i32>) -> Result<()> {
         let dir = ContainerDir::open(&self.root, id)?;
         let st = dir.load()?;
         match state::status(&dir.path, &st) {
@@ -280,6 +293,7 @@ impl Runtime {
                 ))
             }
         }
+        let relay = notify::listen(&dir, st.pid)?;
         let sock = dir.path.join(START_SOCKET);
         let conn = socket::connect_in(&dir.fd, START_SOCKET, &sock)?;
         socket::write_all(&conn, b"s")?;
@@ -307,7 +321,10 @@ impl Runtime {
                 &mut |w| self.log.warn(&w),
             );
         }
-        Ok(())
+        match relay {
+            Some(r) => r.wait(main_pid, &mut |w| self.log.warn(w)),
+            None => Ok(()),
+        }
     }
 
     pub fn state(&self, id: &str) -> Result<state::OciState> {

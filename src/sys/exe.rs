@@ -41,14 +41,17 @@ pub fn close_fds_from(from: u32) -> Result<()> {
 }
 
 /// The environment a command that enters a container runs with: the socket-activation
-/// variables when they are passed on (`listen`), the system bus's address (where the
-/// systemd driver finds systemd: no secret, and rsrun's own setting), none of the
-/// caller's others. The initial environment stays in the memory of every process rsrun
+/// variables when they are passed on (`listen`), NOTIFY_SOCKET when `notify` (the host's
+/// sd_notify socket, `container::notify`), the system bus's address (where the systemd
+/// driver finds systemd: no secret, and rsrun's own setting), none of the caller's
+/// others. The initial environment stays in the memory of every process rsrun
 /// clones (it is what `/proc/<pid>/environ` shows), so it is replaced by re-executing,
 /// not by clearing.
-pub fn container_env(listen: bool) -> Vec<CString> {
+pub fn container_env(listen: bool, notify: bool) -> Vec<CString> {
     let wanted = |k: &[u8]| {
-        (listen && (k == b"LISTEN_FDS" || k == b"LISTEN_PID")) || k == b"DBUS_SYSTEM_BUS_ADDRESS"
+        (listen && (k == b"LISTEN_FDS" || k == b"LISTEN_PID"))
+            || (notify && k == b"NOTIFY_SOCKET")
+            || k == b"DBUS_SYSTEM_BUS_ADDRESS"
     };
     std::env::vars_os()
         .filter(|(k, _)| wanted(k.as_encoded_bytes()))

@@ -132,16 +132,21 @@ pub fn userns_with_maps(uid_map: &str, gid_map: &str) -> Result<std::os::fd::Own
     r
 }
 
+/// A pidfd for `pid` (CLOEXEC): readable once the process has exited.
+pub fn pidfd_open(pid: i32) -> Result<std::os::fd::OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags; the result is a new fd we own.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    Errno::result(pidfd)
+        // SAFETY: the fd the syscall above just returned, owned by nobody.
+        .map(|fd| unsafe { super::own_fd(fd as i32) })
+        .map_err(|e| Error::sys_nopath(format!("pidfd_open {pid}"), e))
+}
+
 /// A copy of another process's fd `target` (pidfd_open + pidfd_getfd, CLOEXEC): how the
 /// runtime takes a seccomp listener from the container process without that process
 /// having to send it (runc's way too).
 pub fn take_fd(pid: i32, target: i32) -> Result<std::os::fd::OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags; the result is a new fd we own.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    let pidfd = Errno::result(pidfd)
-        // SAFETY: the fd the syscall above just returned, owned by nobody.
-        .map(|fd| unsafe { super::own_fd(fd as i32) })
-        .map_err(|e| Error::sys_nopath(format!("pidfd_open {pid}"), e))?;
+    let pidfd = pidfd_open(pid)?;
     use std::os::fd::AsRawFd;
     // SAFETY: pidfd_getfd on a pidfd we own; the result is a new fd we own.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0) };

@@ -110,8 +110,13 @@ pub fn connect_in(dir: &impl AsFd, name: &str, shown: &Path) -> Result<OwnedFd> 
     let fd = unix_stream(shown)?;
     let addr = UnixAddr::new(format!("{}/{name}", super::fd_path(&dir.as_fd())).as_str())
         .op("connect", shown)?;
+    connect(fd, &addr, shown)
+}
+
+/// connect(2), retried on EINTR.
+fn connect(fd: OwnedFd, addr: &UnixAddr, shown: &Path) -> Result<OwnedFd> {
     loop {
-        match socket::connect(fd.as_raw_fd(), &addr) {
+        match socket::connect(fd.as_raw_fd(), addr) {
             Ok(()) => return Ok(fd),
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(Error::sys("connect", shown, e)),
@@ -191,4 +196,54 @@ pub fn stream_pair() -> Result<(OwnedFd, OwnedFd)> {
         SockFlag::SOCK_CLOEXEC,
     )
     .op0("socketpair")
+}
+
+fn unix_datagram(shown: &Path) -> Result<OwnedFd> {
+    socket::socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .op("socket", shown)
+}
+
+/// A unix datagram socket bound at `dir`/`name` (through the directory fd, as
+/// `listen_in`), writable by every user: the sd_notify socket a container's processes,
+/// whatever their uid, send to.
+pub fn datagram_bind_in(dir: &impl AsFd, name: &str, shown: &Path) -> Result<OwnedFd> {
+    use std::os::unix::fs::PermissionsExt;
+    let fd = unix_datagram(shown)?;
+    let at = format!("{}/{name}", super::fd_path(&dir.as_fd()));
+    let addr = UnixAddr::new(at.as_str()).op("bind", shown)?;
+    socket::bind(fd.as_raw_fd(), &addr).op("bind", shown)?;
+    std::fs::set_permissions(&at, std::fs::Permissions::from_mode(0o777)).op("chmod", shown)?;
+    Ok(fd)
+}
+
+/// A unix datagram socket connected to `path`; a leading `@` names an abstract socket
+/// (as systemd's NOTIFY_SOCKET may).
+pub fn datagram_connect(path: &Path) -> Result<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    let fd = unix_datagram(path)?;
+    let bytes = path.as_os_str().as_bytes();
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(name) => UnixAddr::new_abstract(name),
+        None => UnixAddr::new(path),
+    }
+    .op("connect", path)?;
+    connect(fd, &addr, path)
+}
+
+/// Receive one waiting datagram into `buf`, without blocking: its length (a longer one is
+/// cut), 0 when none waits. fds passed with it are not accepted: the kernel closes them.
+pub fn recv_datagram(fd: &impl AsFd, buf: &mut [u8], shown: &Path) -> Result<usize> {
+    loop {
+        match socket::recv(fd.as_fd().as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT) {
+            Ok(n) => return Ok(n),
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => return Ok(0),
+            Err(e) => return Err(Error::sys("recv", shown, e)),
+        }
+    }
 }

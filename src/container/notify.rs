@@ -1,0 +1,238 @@
+//! sd_notify through a container (runc's notify socket), so a container can tell the
+//! service manager that started rsrun that it is ready (Podman's `--sdnotify=container`,
+//! a systemd `Type=notify` unit running a container).
+//!
+//! When NOTIFY_SOCKET is set in rsrun's environment:
+//! - `create` checks that the host socket takes datagrams (before anything exists), makes
+//!   the directory `<root>/<id>/notify/` (mode 0755), bind-mounts it read-only (nosuid,
+//!   nodev, noexec) at `/run/notify` in the container, and sets the container's
+//!   `NOTIFY_SOCKET=/run/notify/notify.sock`. Only the directory is exposed: the host
+//!   socket's path does not reach the container.
+//! - `start` (and `run`) binds the datagram socket `notify.sock` in that directory (mode
+//!   0777, any uid may send) before it releases the init, then waits until a datagram
+//!   carries a `READY=` line or the init exits (a pidfd: never a hang). On READY it sends
+//!   the host socket that line, then `MAINPID=<pid>` (the init, or for `run` in the
+//!   foreground rsrun itself), then `BARRIER=1` with a pipe whose closing shows the
+//!   manager has taken the messages (30 s at most), as runc does. An init that exits
+//!   first ends the wait without an error (runc's behaviour).
+//!
+//! The directory lives in the container's state directory, so whatever removes that
+//! (`delete`, after a crash too: see `state`) removes it.
+
+use crate::error::{Error, Result, SysContext};
+use crate::state::ContainerDir;
+use crate::sys::{proc, socket};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use oci_spec::runtime::{Mount, Spec};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The socket directory, in the container's state directory.
+pub const DIR: &str = "notify";
+/// The socket in it.
+pub const SOCKET: &str = "notify.sock";
+/// Where the directory appears in the container.
+pub const IN_CONTAINER: &str = "/run/notify";
+/// How long the host manager has to take the messages (runc's bound).
+const BARRIER_LIMIT: Duration = Duration::from_secs(30);
+
+/// The host's notify socket: NOTIFY_SOCKET in rsrun's environment, when not empty.
+pub fn host_socket() -> Option<PathBuf> {
+    std::env::var_os("NOTIFY_SOCKET")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// For `create`: check the host socket, then give the container the socket directory
+/// (mount and environment). `state_dir` is `<root>/<id>`, made absolute.
+pub fn add_to_spec(spec: &mut Spec, host: &Path, state_dir: &Path) -> Result<()> {
+    drop(socket::datagram_connect(host).map_err(|e| named(e, host))?);
+    let mut mount = Mount::default();
+    mount.set_destination(PathBuf::from(IN_CONTAINER));
+    mount.set_source(Some(state_dir.join(DIR)));
+    mount.set_options(Some(
+        ["bind", "nosuid", "noexec", "nodev", "ro"]
+            .map(String::from)
+            .to_vec(),
+    ));
+    spec.mounts_mut().get_or_insert_with(Vec::new).push(mount);
+    if let Some(p) = spec.process_mut() {
+        let env = p.env_mut().get_or_insert_with(Vec::new);
+        env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));
+        env.push(format!("NOTIFY_SOCKET={IN_CONTAINER}/{SOCKET}"));
+    }
+    Ok(())
+}
+
+/// For `create`: the socket directory, before the init mounts it.
+pub fn make_dir(dir: &ContainerDir) -> Result<()> {
+    let path = dir.path.join(DIR);
+    nix::sys::stat::mkdirat(
+        dir.fd.as_fd(),
+        DIR,
+        nix::sys::stat::Mode::from_bits_truncate(0o755),
+    )
+    .op("mkdir", &path)?;
+    // Whatever the umask: the container's processes, any uid, go through it.
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .op("chmod", &path)
+}
+
+/// `start` waits for the container's READY and relays it (see the module doc).
+pub struct Relay {
+    host: OwnedFd,
+    host_path: PathBuf,
+    sock: OwnedFd,
+    sock_path: PathBuf,
+    init: OwnedFd,
+    init_pid: i32,
+}
+
+/// For `start`, before the init is released: the host socket connected, the container's
+/// socket bound, the init's pidfd. None when NOTIFY_SOCKET is unset or the container was
+/// created without it (it has no socket directory to send to).
+pub fn listen(dir: &ContainerDir, init_pid: i32) -> Result<Option<Relay>> {
+    let Some(host_path) = host_socket() else {
+        return Ok(None);
+    };
+    let sock_dir = dir.path.join(DIR);
+    let dfd = match nix::fcntl::openat(
+        dir.fd.as_fd(),
+        DIR,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(Error::sys("open", &sock_dir, e)),
+    };
+    let host = socket::datagram_connect(&host_path).map_err(|e| named(e, &host_path))?;
+    let init = proc::pidfd_open(init_pid)?;
+    let sock_path = sock_dir.join(SOCKET);
+    match nix::unistd::unlinkat(&dfd, SOCKET, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(Error::sys("unlink", &sock_path, e)),
+    }
+    let sock = socket::datagram_bind_in(&dfd, SOCKET, &sock_path)?;
+    Ok(Some(Relay {
+        host,
+        host_path,
+        sock,
+        sock_path,
+        init,
+        init_pid,
+    }))
+}
+
+impl Relay {
+    /// Wait for a `READY=` line from the container or for its init to exit; relay READY
+    /// with `MAINPID=main_pid` (the init's pid when None).
+    pub fn wait(self, main_pid: Option<i32>, warn: &mut dyn FnMut(&str)) -> Result<()> {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let (sock_ready, init_gone) = {
+                let mut fds = [
+                    PollFd::new(self.sock.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(self.init.as_fd(), PollFlags::POLLIN),
+                ];
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Ok(_) => {}
+                    Err(Errno::EINTR) => continue,
+                    Err(e) => return Err(Error::sys("poll", &self.sock_path, e)),
+                }
+                let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+                (ready(&fds[0]), ready(&fds[1]))
+            };
+            if sock_ready {
+                let n = socket::recv_datagram(&self.sock, &mut buf, &self.sock_path)?;
+                if let Some(line) = ready_line(&buf[..n]) {
+                    let line = line.to_vec();
+                    return self.relay(&line, main_pid.unwrap_or(self.init_pid), warn);
+                }
+                continue;
+            }
+            if init_gone {
+                return Ok(());
+            }
+        }
+    }
+
+    fn relay(&self, ready: &[u8], main_pid: i32, warn: &mut dyn FnMut(&str)) -> Result<()> {
+        let mut msg = ready.to_vec();
+        msg.push(b'\n');
+        self.send(&msg, &[])?;
+        self.send(format!("MAINPID={main_pid}\n").as_bytes(), &[])?;
+        // BARRIER=1 with a pipe's write end: the manager closes it once it has taken
+        // everything sent before. One that ignores barriers is waited for 30 s.
+        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).op0("pipe2")?;
+        self.send(b"BARRIER=1", &[w.as_raw_fd()])?;
+        drop(w);
+        let end = Instant::now() + BARRIER_LIMIT;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+            let mut fds = [PollFd::new(r.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(ms)) {
+                Ok(0) if left.is_zero() => {
+                    warn(&format!(
+                        "{}: no answer to BARRIER=1 in {BARRIER_LIMIT:?}",
+                        self.host_path.display()
+                    ));
+                    return Ok(());
+                }
+                Ok(0) | Err(Errno::EINTR) => continue,
+                Ok(_) => break,
+                Err(e) => return Err(Error::sys_nopath("poll barrier pipe", e)),
+            }
+        }
+        let mut b = [0u8; 1];
+        match nix::unistd::read(&r, &mut b) {
+            Ok(0) => Ok(()),
+            Ok(_) => Err(Error::container(format!(
+                "{}: unexpected data on the BARRIER=1 pipe",
+                self.host_path.display()
+            ))),
+            Err(e) => Err(Error::sys_nopath("read barrier pipe", e)),
+        }
+    }
+
+    fn send(&self, data: &[u8], fds: &[std::os::fd::RawFd]) -> Result<()> {
+        socket::send_frame(&self.host, data, fds).map_err(|e| {
+            Error::sys(
+                "send to NOTIFY_SOCKET",
+                &self.host_path,
+                e.errno().unwrap_or(Errno::EIO),
+            )
+        })
+    }
+}
+
+/// The first `READY=` line of a notification, without its newline.
+pub fn ready_line(msg: &[u8]) -> Option<&[u8]> {
+    msg.split(|b| *b == b'\n')
+        .find(|l| l.starts_with(b"READY="))
+}
+
+/// A host socket error, saying it is NOTIFY_SOCKET's.
+fn named(e: Error, host: &Path) -> Error {
+    match e.errno() {
+        Some(errno) => Error::sys("connect to NOTIFY_SOCKET", host, errno),
+        None => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ready_line;
+
+    #[test]
+    fn ready_is_any_line_of_the_datagram() {
+        assert_eq!(ready_line(b"READY=1"), Some(&b"READY=1"[..]));
+        assert_eq!(ready_line(b"STATUS=up\nREADY=1\n"), Some(&b"READY=1"[..]));
+        assert_eq!(ready_line(b"STATUS=READY=1"), None);
+        assert_eq!(ready_line(b""), None);
+    }
+}
