@@ -108,3 +108,74 @@ fn tmpcopyup_copies_the_covered_directory() {
     assert_eq!(r.stdout, "image content\n");
     env.assert_clean("par-cu2", None);
 }
+
+/// `rsrun ARGS` pinned to CPU 0, as `taskset -c 0 runc ARGS` in cpu_affinity.bats.
+fn on_cpu0(env: &Env, args: &[&str]) -> Run {
+    let c = env.cmd(args);
+    let mut pinned = std::process::Command::new("taskset");
+    pinned
+        .args(["-c", "0"])
+        .arg(c.get_program())
+        .args(c.get_args());
+    pinned.stdin(std::process::Stdio::null());
+    output(pinned)
+}
+
+fn cpus_allowed(status: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap_or_else(|| panic!("no Cpus_allowed_list in {status:?}"))
+        .trim()
+        .to_string()
+}
+
+/// cpu_affinity.bats "runc run [CPU affinity should reset]", "... reset to cgroup
+/// cpuset]", "runc exec [default CPU affinity should reset]" and "... to cgroup cpuset]":
+/// the container's init and what `exec` starts get every CPU their cgroup allows, not
+/// the runtime's affinity; execCPUAffinity still wins for `exec`
+/// (process::scheduler_io_priority_affinity_personality).
+#[test]
+fn affinity_is_reset_to_every_allowed_cpu() {
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    if online.trim() == "0" {
+        skip(
+            "affinity_is_reset_to_every_allowed_cpu",
+            "one CPU: no affinity to reset",
+        );
+        return;
+    }
+    let env = Env::new("par-affinity");
+    let own = cpus_allowed(&std::fs::read_to_string("/proc/self/status").unwrap());
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    let grep = ["grep", "-F", "Cpus_allowed_list:", "/proc/self/status"];
+    for (n, cpus) in [(1, None), (2, Some("1"))] {
+        env.edit(|v| match cpus {
+            Some(c) => v["linux"]["resources"]["cpu"] = json!({"cpus": c, "mems": "0"}),
+            None => {
+                v["linux"]["resources"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("cpu");
+            }
+        });
+        let want = cpus.map_or(own.clone(), String::from);
+        env.set_args(&grep);
+        let id = format!("par-af-run{n}");
+        let r = on_cpu0(&env, &["run", "--bundle", &bundle, &id]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(cpus_allowed(&r.stdout), want, "run (cpuset {cpus:?})");
+        env.assert_clean(&id, None);
+
+        env.set_args(&["sleep", "1000"]);
+        let id = format!("par-af-exec{n}");
+        let r = on_cpu0(&env, &["run", "-d", "--bundle", &bundle, &id]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let mut exec = vec!["exec", id.as_str()];
+        exec.extend(grep);
+        let r = on_cpu0(&env, &exec);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(cpus_allowed(&r.stdout), want, "exec (cpuset {cpus:?})");
+        env.delete_and_assert_clean(&id);
+    }
+}

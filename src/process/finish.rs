@@ -36,7 +36,7 @@ fn admin_kept_for_filter(p: &ProcessPlan) -> bool {
     p.seccomp.is_some() && !p.no_new_privs && caps.effective & caps.permitted & CAP_SYS_ADMIN == 0
 }
 
-/// HOME (looked up first, as root: runc's order) → rlimits → bounding set → stdio to the
+/// HOME (looked up first, as root: runc's order) → initial affinity → rlimits → bounding set → stdio to the
 /// user → groups/gid/uid (keepcaps) → E/P/I + ambient → cwd → executable →
 /// no_new_privs → umask → fds above stdio and --preserve-fds CLOEXEC → final affinity,
 /// personality, memory policy → signals. A filter with a notify listener is loaded now
@@ -48,8 +48,11 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Prep
         env.retain(|e| e.as_bytes() != b"HOME=");
         env.push(CString::new(format!("HOME={}", home_of(p.uid)?)).unwrap_or_default());
     }
-    if let Some(c) = &p.attrs.affinity_initial {
-        sys::sched::set_affinity("process.execCPUAffinity.initial", c)?;
+    // Not the runtime's affinity (`taskset -c 0 rsrun run`): execCPUAffinity.initial, or
+    // every CPU the process's cgroup allows, as current runc does.
+    match &p.attrs.affinity_initial {
+        Some(c) => sys::sched::set_affinity("process.execCPUAffinity.initial", c)?,
+        None => sys::sched::reset_affinity()?,
     }
     if let Some(adj) = p.oom_score_adj {
         // Through a private procfs: the container's /proc may have anything mounted on it.

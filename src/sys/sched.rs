@@ -56,6 +56,19 @@ pub fn set_affinity(field: &str, cpus: &[usize]) -> Result<()> {
         .map_err(|e| Error::sys_nopath(format!("sched_setaffinity ({field})"), e))
 }
 
+/// Affinity to every CPU, as current runc gives the container's processes whatever the
+/// runtime was pinned to: the kernel narrows the full mask to the CPUs that exist and
+/// that the caller's cpuset allows, so this must run once the process is in its cgroup.
+pub fn reset_affinity() -> Result<()> {
+    let mut set = nix::sched::CpuSet::new();
+    for c in 0..nix::sched::CpuSet::count() {
+        set.set(c)
+            .map_err(|e| Error::sys_nopath(format!("cpu {c}"), e))?;
+    }
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .map_err(|e| Error::sys_nopath("sched_setaffinity (every CPU)", e))
+}
+
 pub fn personality(persona: u64) -> Result<()> {
     // SAFETY: personality with an integer persona.
     let ret = unsafe { libc::personality(persona as libc::c_ulong) };
