@@ -110,6 +110,15 @@ pub fn compile(s: &LinuxSeccomp, wait_killable_recv: bool) -> Result<Filter> {
         LinuxSeccompAction::ScmpActErrno,
         s.default_errno_ret(),
     )?;
+    // The listener reaches the runtime by a write(2) made under the filter: a filter that
+    // notifies write (or everything) would hold it for an agent that never gets the fd.
+    // runc refuses both too.
+    if s.default_action() == LinuxSeccompAction::ScmpActNotify {
+        return Err(Error::config(
+            "linux.seccomp.defaultAction",
+            "SCMP_ACT_NOTIFY cannot be the default action",
+        ));
+    }
     let default_errno = s.default_errno_ret().unwrap_or(libc::EPERM as u32);
     let default = action(s.default_action(), None, default_errno);
     let mut ctx = ScmpFilterContext::new(default)
@@ -117,6 +126,26 @@ pub fn compile(s: &LinuxSeccomp, wait_killable_recv: bool) -> Result<Filter> {
     // no_new_privs is rsrun's to set, not libseccomp's.
     ctx.set_ctl_nnp(false)
         .map_err(|e| scmp_err("linux.seccomp".into(), e))?;
+    let arches = add_arches(&mut ctx, s)?;
+    let mut flags = filter_flags(s, wait_killable_recv)?;
+    let (skipped, notify) = add_rules(&mut ctx, s, default, default_errno)?;
+    let listener = if notify {
+        flags |= FLAG_NEW_LISTENER;
+        Some(listener(s)?)
+    } else {
+        None
+    };
+    let bpf = export(&ctx, s, &arches, default_errno)?;
+    Ok(Filter {
+        bpf,
+        flags,
+        listener,
+        skipped,
+    })
+}
+
+/// The architectures beside the native one, added to the filter.
+fn add_arches(ctx: &mut ScmpFilterContext, s: &LinuxSeccomp) -> Result<Vec<ScmpArch>> {
     let mut arches = Vec::new();
     for (i, a) in s.architectures().iter().flatten().enumerate() {
         let arch = ScmpArch::from_str(&name(a))
@@ -128,6 +157,11 @@ pub fn compile(s: &LinuxSeccomp, wait_killable_recv: bool) -> Result<Filter> {
         ctx.add_arch(arch)
             .map_err(|e| scmp_err(format!("linux.seccomp.architectures[{i}]"), e))?;
     }
+    Ok(arches)
+}
+
+/// seccomp(2)'s flags from `linux.seccomp.flags`, and the runtime's own.
+fn filter_flags(s: &LinuxSeccomp, wait_killable_recv: bool) -> Result<u32> {
     let mut flags = 0;
     for f in s.flags().iter().flatten() {
         flags |= match name(f).as_str() {
@@ -145,16 +179,18 @@ pub fn compile(s: &LinuxSeccomp, wait_killable_recv: bool) -> Result<Filter> {
     if wait_killable_recv {
         flags |= FLAG_WAIT_KILLABLE_RECV;
     }
+    Ok(flags)
+}
+
+/// Every rule whose action differs from the default. Returns the syscall names this
+/// libseccomp does not know (skipped, as runc does) and whether any rule notifies.
+fn add_rules(
+    ctx: &mut ScmpFilterContext,
+    s: &LinuxSeccomp,
+    default: ScmpAction,
+    default_errno: u32,
+) -> Result<(Vec<String>, bool)> {
     let mut skipped = Vec::new();
-    // The listener reaches the runtime by a write(2) made under the filter: a filter that
-    // notifies write (or everything) would hold it for an agent that never gets the fd.
-    // runc refuses both too.
-    if s.default_action() == LinuxSeccompAction::ScmpActNotify {
-        return Err(Error::config(
-            "linux.seccomp.defaultAction",
-            "SCMP_ACT_NOTIFY cannot be the default action",
-        ));
-    }
     let mut notify = false;
     for (i, rule) in s.syscalls().iter().flatten().enumerate() {
         check_errno_ret(
@@ -204,26 +240,34 @@ pub fn compile(s: &LinuxSeccomp, wait_killable_recv: bool) -> Result<Filter> {
             }
         }
     }
-    let listener = if notify {
-        let path = s.listener_path().clone().ok_or_else(|| {
-            Error::config(
-                "linux.seccomp.listenerPath",
-                "SCMP_ACT_NOTIFY needs a listenerPath",
-            )
-        })?;
-        flags |= FLAG_NEW_LISTENER;
-        Some(Listener {
-            path,
-            metadata: s.listener_metadata().clone().unwrap_or_default(),
-        })
-    } else {
-        None
-    };
+    Ok((skipped, notify))
+}
+
+/// Where a notify filter's listener goes.
+fn listener(s: &LinuxSeccomp) -> Result<Listener> {
+    let path = s.listener_path().clone().ok_or_else(|| {
+        Error::config(
+            "linux.seccomp.listenerPath",
+            "SCMP_ACT_NOTIFY needs a listenerPath",
+        )
+    })?;
+    Ok(Listener {
+        path,
+        metadata: s.listener_metadata().clone().unwrap_or_default(),
+    })
+}
+
+/// The program: runc's -ENOSYS stub (unless the default already allows, or already
+/// answers ENOSYS: see `enosys`), then libseccomp's, within the kernel's size limit.
+fn export(
+    ctx: &ScmpFilterContext,
+    s: &LinuxSeccomp,
+    arches: &[ScmpArch],
+    default_errno: u32,
+) -> Result<Vec<u8>> {
     let mut mem = crate::sys::memfd("rsrun-seccomp")?;
     ctx.export_bpf(&mem)
         .map_err(|e| scmp_err("linux.seccomp".into(), e))?;
-    // runc's -ENOSYS stub before the program, unless the default already allows, or
-    // already answers ENOSYS (see `enosys`).
     let allows = matches!(
         s.default_action(),
         LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog
@@ -237,7 +281,7 @@ pub fn compile(s: &LinuxSeccomp, wait_killable_recv: bool) -> Result<Filter> {
             .flatten()
             .flat_map(|r| r.names().iter().map(String::as_str))
             .collect();
-        enosys::stub(&arches, &names)
+        enosys::stub(arches, &names)
     };
     {
         use std::io::{Read, Seek};
@@ -254,12 +298,7 @@ pub fn compile(s: &LinuxSeccomp, wait_killable_recv: bool) -> Result<Filter> {
             ),
         ));
     }
-    Ok(Filter {
-        bpf,
-        flags,
-        listener,
-        skipped,
-    })
+    Ok(bpf)
 }
 
 /// The parent's side of the hand-off: wait for the process to report its notify filter
