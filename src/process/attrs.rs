@@ -50,84 +50,10 @@ pub fn plan(
 ) -> Result<Attrs> {
     let mut a = Attrs::default();
     if let Some(io) = p.io_priority() {
-        let class = match name(&io.class()).as_str() {
-            "IOPRIO_CLASS_RT" => 1,
-            "IOPRIO_CLASS_BE" => 2,
-            "IOPRIO_CLASS_IDLE" => 3,
-            other => {
-                return Err(Error::config(
-                    "process.ioPriority.class",
-                    format!("unknown class {other:?}"),
-                ))
-            }
-        };
-        let prio = io.priority();
-        if !(0..=7).contains(&prio) {
-            return Err(Error::config(
-                "process.ioPriority.priority",
-                format!("{prio} is not 0-7"),
-            ));
-        }
-        a.ioprio = Some((class << 13) | prio as i32);
+        a.ioprio = Some(io_priority(io)?);
     }
     if let Some(s) = p.scheduler() {
-        let policy = match name(&s.policy()).as_str() {
-            "SCHED_OTHER" => 0,
-            "SCHED_FIFO" => 1,
-            "SCHED_RR" => 2,
-            "SCHED_BATCH" => 3,
-            "SCHED_ISO" => 4,
-            "SCHED_IDLE" => 5,
-            "SCHED_DEADLINE" => 6,
-            other => {
-                return Err(Error::config(
-                    "process.scheduler.policy",
-                    format!("unknown policy {other:?}"),
-                ))
-            }
-        };
-        let mut flags = 0u64;
-        for f in s.flags().iter().flatten() {
-            flags |= match name(f).as_str() {
-                "SCHED_FLAG_RESET_ON_FORK" => 0x01,
-                "SCHED_FLAG_RECLAIM" => 0x02,
-                "SCHED_FLAG_DL_OVERRUN" => 0x04,
-                "SCHED_FLAG_KEEP_POLICY" => 0x08,
-                "SCHED_FLAG_KEEP_PARAMS" => 0x10,
-                "SCHED_FLAG_UTIL_CLAMP_MIN" => 0x20,
-                "SCHED_FLAG_UTIL_CLAMP_MAX" => 0x40,
-                other => {
-                    return Err(Error::config(
-                        "process.scheduler.flags",
-                        format!("unknown flag {other:?}"),
-                    ))
-                }
-            };
-        }
-        let nice = s.nice().unwrap_or(0);
-        if !(-20..=19).contains(&nice) {
-            return Err(Error::config(
-                "process.scheduler.nice",
-                format!("{nice} is not -20..19"),
-            ));
-        }
-        let priority = s.priority().unwrap_or(0);
-        if priority < 0 {
-            return Err(Error::config(
-                "process.scheduler.priority",
-                format!("{priority} is negative"),
-            ));
-        }
-        a.sched = Some(crate::sys::sched::SchedAttr {
-            size: 56,
-            policy,
-            flags,
-            nice,
-            priority: priority as u32,
-            runtime: s.runtime().unwrap_or(0),
-            deadline: s.deadline().unwrap_or(0),
-            period: s.period().unwrap_or(0),
-        });
+        a.sched = Some(scheduler(s)?);
     }
     if let Some(aff) = p.exec_cpu_affinity() {
         if let Some(i) = aff.initial().as_deref().filter(|s| !s.is_empty()) {
@@ -141,88 +67,158 @@ pub fn plan(
             a.affinity_final = Some(cpus("process.execCPUAffinity.final", f)?);
         }
     }
-    if let Some(l) = linux {
-        if let Some(per) = l.personality() {
-            a.personality = Some(match name(&per.domain()).as_str() {
-                "LINUX" => 0,
-                "LINUX32" => 0x0008,
-                other => {
-                    return Err(Error::config(
-                        "linux.personality.domain",
-                        format!("unknown domain {other:?}"),
-                    ))
-                }
-            });
-            if per.flags().as_ref().is_some_and(|f| !f.is_empty()) {
-                return Err(Error::config(
-                    "linux.personality.flags",
-                    "personality flags are not supported (runc neither)",
-                ));
-            }
-        }
-        if let Some(mp) = l.memory_policy() {
-            let mut mode = match name(&mp.mode()).as_str() {
-                "MPOL_DEFAULT" => 0,
-                "MPOL_PREFERRED" => 1,
-                "MPOL_BIND" => 2,
-                "MPOL_INTERLEAVE" => 3,
-                "MPOL_LOCAL" => 4,
-                "MPOL_PREFERRED_MANY" => 5,
-                "MPOL_WEIGHTED_INTERLEAVE" => 6,
-                other => {
-                    return Err(Error::config(
-                        "linux.memoryPolicy.mode",
-                        format!("unknown mode {other:?}"),
-                    ))
-                }
-            };
-            for f in mp.flags().iter().flatten() {
-                mode |= match name(f).as_str() {
-                    "MPOL_F_NUMA_BALANCING" => 1 << 13,
-                    "MPOL_F_RELATIVE_NODES" => 1 << 14,
-                    "MPOL_F_STATIC_NODES" => 1 << 15,
-                    other => {
-                        return Err(Error::config(
-                            "linux.memoryPolicy.flags",
-                            format!("unknown flag {other:?}"),
-                        ))
-                    }
-                };
-            }
-            let mut mask = vec![0u64; 16];
-            if let Some(nodes) = mp.nodes().as_deref().filter(|n| !n.is_empty()) {
-                let set = crate::cpulist::IdList::parse(nodes).ok_or_else(|| {
-                    Error::config(
-                        "linux.memoryPolicy.nodes",
-                        format!("{nodes:?} is not a node list"),
-                    )
-                })?;
-                if let Some(n) = set.max().filter(|n| *n as usize >= mask.len() * 64) {
-                    return Err(Error::config(
-                        "linux.memoryPolicy.nodes",
-                        format!("node {n} is out of range"),
-                    ));
-                }
-                for n in set.members() {
-                    let n = n as usize;
-                    mask[n / 64] |= 1 << (n % 64);
-                }
-            }
-            a.mempolicy = Some((mode, mask));
-        }
-        if l.intel_rdt().is_some() && !std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
-            return Err(Error::config(
-                "linux.intelRdt",
-                "resctrl is not mounted on this host (/sys/fs/resctrl)",
-            ));
-        } else if l.intel_rdt().is_some() {
-            return Err(Error::config(
-                "linux.intelRdt",
-                "Intel RDT is not supported yet",
-            ));
-        }
+    let Some(l) = linux else {
+        return Ok(a);
+    };
+    if let Some(per) = l.personality() {
+        a.personality = Some(personality(per)?);
+    }
+    if let Some(mp) = l.memory_policy() {
+        a.mempolicy = Some(memory_policy(mp)?);
+    }
+    if l.intel_rdt().is_some() {
+        let why = if std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
+            "Intel RDT is not supported yet"
+        } else {
+            "resctrl is not mounted on this host (/sys/fs/resctrl)"
+        };
+        return Err(Error::config("linux.intelRdt", why));
     }
     Ok(a)
+}
+
+/// The value of `v`'s spec name in `table`, or an error naming `field` and `what`.
+fn lookup<T: Serialize, V: Copy>(field: &str, what: &str, v: &T, table: &[(&str, V)]) -> Result<V> {
+    let n = name(v);
+    table
+        .iter()
+        .find(|(k, _)| *k == n)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| Error::config(field, format!("unknown {what} {n:?}")))
+}
+
+/// ioprio_set's value: class << 13 | level.
+fn io_priority(io: &oci_spec::runtime::LinuxIOPriority) -> Result<i32> {
+    const CLASSES: &[(&str, i32)] = &[
+        ("IOPRIO_CLASS_RT", 1),
+        ("IOPRIO_CLASS_BE", 2),
+        ("IOPRIO_CLASS_IDLE", 3),
+    ];
+    let class = lookup("process.ioPriority.class", "class", &io.class(), CLASSES)?;
+    let prio = io.priority();
+    if !(0..=7).contains(&prio) {
+        return Err(Error::config(
+            "process.ioPriority.priority",
+            format!("{prio} is not 0-7"),
+        ));
+    }
+    Ok((class << 13) | prio as i32)
+}
+
+/// sched_setattr's attributes.
+fn scheduler(s: &oci_spec::runtime::Scheduler) -> Result<crate::sys::sched::SchedAttr> {
+    const POLICIES: &[(&str, u32)] = &[
+        ("SCHED_OTHER", 0),
+        ("SCHED_FIFO", 1),
+        ("SCHED_RR", 2),
+        ("SCHED_BATCH", 3),
+        ("SCHED_ISO", 4),
+        ("SCHED_IDLE", 5),
+        ("SCHED_DEADLINE", 6),
+    ];
+    const FLAGS: &[(&str, u64)] = &[
+        ("SCHED_FLAG_RESET_ON_FORK", 0x01),
+        ("SCHED_FLAG_RECLAIM", 0x02),
+        ("SCHED_FLAG_DL_OVERRUN", 0x04),
+        ("SCHED_FLAG_KEEP_POLICY", 0x08),
+        ("SCHED_FLAG_KEEP_PARAMS", 0x10),
+        ("SCHED_FLAG_UTIL_CLAMP_MIN", 0x20),
+        ("SCHED_FLAG_UTIL_CLAMP_MAX", 0x40),
+    ];
+    let policy = lookup("process.scheduler.policy", "policy", &s.policy(), POLICIES)?;
+    let mut flags = 0u64;
+    for f in s.flags().iter().flatten() {
+        flags |= lookup("process.scheduler.flags", "flag", f, FLAGS)?;
+    }
+    let nice = s.nice().unwrap_or(0);
+    if !(-20..=19).contains(&nice) {
+        return Err(Error::config(
+            "process.scheduler.nice",
+            format!("{nice} is not -20..19"),
+        ));
+    }
+    let priority = s.priority().unwrap_or(0);
+    if priority < 0 {
+        return Err(Error::config(
+            "process.scheduler.priority",
+            format!("{priority} is negative"),
+        ));
+    }
+    Ok(crate::sys::sched::SchedAttr {
+        size: 56,
+        policy,
+        flags,
+        nice,
+        priority: priority as u32,
+        runtime: s.runtime().unwrap_or(0),
+        deadline: s.deadline().unwrap_or(0),
+        period: s.period().unwrap_or(0),
+    })
+}
+
+/// personality(2)'s persona.
+fn personality(per: &oci_spec::runtime::LinuxPersonality) -> Result<u64> {
+    const DOMAINS: &[(&str, u64)] = &[("LINUX", 0), ("LINUX32", 0x0008)];
+    let domain = lookup("linux.personality.domain", "domain", &per.domain(), DOMAINS)?;
+    if per.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        return Err(Error::config(
+            "linux.personality.flags",
+            "personality flags are not supported (runc neither)",
+        ));
+    }
+    Ok(domain)
+}
+
+/// set_mempolicy's mode (with its flags) and node mask.
+fn memory_policy(mp: &oci_spec::runtime::LinuxMemoryPolicy) -> Result<(i32, Vec<u64>)> {
+    const MODES: &[(&str, i32)] = &[
+        ("MPOL_DEFAULT", 0),
+        ("MPOL_PREFERRED", 1),
+        ("MPOL_BIND", 2),
+        ("MPOL_INTERLEAVE", 3),
+        ("MPOL_LOCAL", 4),
+        ("MPOL_PREFERRED_MANY", 5),
+        ("MPOL_WEIGHTED_INTERLEAVE", 6),
+    ];
+    const FLAGS: &[(&str, i32)] = &[
+        ("MPOL_F_NUMA_BALANCING", 1 << 13),
+        ("MPOL_F_RELATIVE_NODES", 1 << 14),
+        ("MPOL_F_STATIC_NODES", 1 << 15),
+    ];
+    let mut mode = lookup("linux.memoryPolicy.mode", "mode", &mp.mode(), MODES)?;
+    for f in mp.flags().iter().flatten() {
+        mode |= lookup("linux.memoryPolicy.flags", "flag", f, FLAGS)?;
+    }
+    let mut mask = vec![0u64; 16];
+    if let Some(nodes) = mp.nodes().as_deref().filter(|n| !n.is_empty()) {
+        let set = crate::cpulist::IdList::parse(nodes).ok_or_else(|| {
+            Error::config(
+                "linux.memoryPolicy.nodes",
+                format!("{nodes:?} is not a node list"),
+            )
+        })?;
+        if let Some(n) = set.max().filter(|n| *n as usize >= mask.len() * 64) {
+            return Err(Error::config(
+                "linux.memoryPolicy.nodes",
+                format!("node {n} is out of range"),
+            ));
+        }
+        for n in set.members() {
+            let n = n as usize;
+            mask[n / 64] |= 1 << (n % 64);
+        }
+    }
+    Ok((mode, mask))
 }
 
 /// Before the capability drop (RT classes need privileges): I/O priority, scheduler.
