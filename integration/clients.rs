@@ -86,6 +86,7 @@ impl Drop for Containerd {
 fn import_image(ctd: &Containerd, dir: &Path) {
     let rootfs = dir.join("image-rootfs");
     make_rootfs(&rootfs);
+    crate::common::sd_notify::install_tool(&rootfs);
     let layout = dir.join("layout");
     let unpacked = dir.join("unpacked");
     let l = format!("{}:latest", layout.display());
@@ -299,6 +300,7 @@ impl Drop for Dockerd {
 fn rootfs_tar(dir: &Path) -> PathBuf {
     let rootfs = dir.join("image-rootfs");
     make_rootfs(&rootfs);
+    crate::common::sd_notify::install_tool(&rootfs);
     // Executables that cannot run, for the exec-failure cases engines map to exit codes.
     add_bad_executables(&rootfs);
     let tar = dir.join("rootfs.tar");
@@ -447,32 +449,64 @@ fn docker_runs_rsrun() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn podman_runs_rsrun() {
-    let dir = std::env::temp_dir().join(format!("rsrun-it-podman-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    // This host's root cannot raise RLIMIT_NOFILE to podman's default 1048576.
-    let conf = dir.join("containers.conf");
-    std::fs::write(
-        &conf,
-        "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n[engine]\ncgroup_manager = \"cgroupfs\"\n",
-    )
-    .unwrap();
-    let podman = |args: &[&str]| -> Run {
+/// Podman as root with a private store in `dir` (the recipe in ENVIRONMENT.md) and the
+/// busybox image imported as localhost/bb.
+struct Podman {
+    dir: PathBuf,
+    conf: PathBuf,
+}
+
+impl Podman {
+    fn new(name: &str) -> Podman {
+        let dir = std::env::temp_dir().join(format!("rsrun-it-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // This host's root cannot raise RLIMIT_NOFILE to podman's default 1048576.
+        let conf = dir.join("containers.conf");
+        std::fs::write(
+            &conf,
+            "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n[engine]\ncgroup_manager = \"cgroupfs\"\n",
+        )
+        .unwrap();
+        let p = Podman { dir, conf };
+        let tar = rootfs_tar(&p.dir);
+        let r = p.run(&["import", tar.to_str().unwrap(), "localhost/bb"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        p
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("podman");
-        c.env("CONTAINERS_CONF", &conf)
+        c.env("CONTAINERS_CONF", &self.conf)
             .arg("--root")
-            .arg(dir.join("root"))
+            .arg(self.dir.join("root"))
             .arg("--runroot")
-            .arg(dir.join("runroot"))
+            .arg(self.dir.join("runroot"))
+            // Its own libpod tmpdir too (default /run/libpod): two stores side by side
+            // would share it, and one's `system reset` would end the other's containers.
+            .arg("--tmpdir")
+            .arg(self.dir.join("tmp"))
             .args(["--cgroup-manager", "cgroupfs", "--events-backend", "file"])
             .args(args);
-        output(c)
-    };
-    let tar = rootfs_tar(&dir);
-    let r = podman(&["import", tar.to_str().unwrap(), "localhost/bb"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        output(self.cmd(args))
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.run(&["system", "reset", "--force"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn podman_runs_rsrun() {
+    let pm = Podman::new("podman");
+    let podman = |args: &[&str]| pm.run(args);
 
     let r = podman(&[
         "run",
@@ -551,8 +585,69 @@ fn podman_runs_rsrun() {
             .collect();
         assert_eq!(codes[1], codes[0], "podman run {cmd}: rsrun vs runc");
     }
-    let _ = podman(&["system", "reset", "--force"]);
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--sdnotify=container`: Podman hands its notify socket to the runtime, which gives the
+/// container one and relays its READY=1; the host socket Podman was given then sees
+/// conmon's MAINPID and READY=1, with rsrun as with runc.
+#[test]
+fn podman_sdnotify_container_matches_runc() {
+    use crate::common::sd_notify::HostSocket;
+    let pm = Podman::new("podman-sdn");
+    let runc = runc_binary().expect("runc is required for differential tests");
+    let seen: Vec<Vec<String>> = [runc, RSRUN]
+        .iter()
+        .enumerate()
+        .map(|(i, rt)| {
+            let host = HostSocket::bind(&pm.dir.join(format!("notify-{i}.sock")));
+            let name = format!("sdn{i}");
+            let mut c = pm.cmd(&[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "--sdnotify=container",
+                "--runtime",
+                rt,
+                "localhost/bb",
+                "sh",
+                "-c",
+                "sd-notify READY=1; sleep 1000",
+            ]);
+            c.env("NOTIFY_SOCKET", &host.path);
+            let r = output(c);
+            assert_eq!(
+                r.code, 0,
+                "podman run --sdnotify=container ({rt}): {}",
+                r.stderr
+            );
+            // Podman sends conmon's MAINPID itself, before or after the relayed READY=1.
+            let mut got = Vec::new();
+            let has = |got: &[String], what: &str| got.iter().any(|m| m.starts_with(what));
+            while !has(&got, "READY=1") || !has(&got, "MAINPID=") {
+                match host.recv(Duration::from_secs(30)) {
+                    Some(m) => got.push(m),
+                    None => panic!("{rt}: no READY=1 and MAINPID reached the socket: {got:?}"),
+                }
+            }
+            let r = pm.run(&["inspect", "--format", "{{.State.ConmonPid}}", &name]);
+            let conmon = r.stdout.trim().to_string();
+            for m in got.iter_mut() {
+                *m = m.replace(&format!("MAINPID={conmon}"), "MAINPID=<conmon>");
+            }
+            got.sort();
+            assert_eq!(pm.run(&["rm", "-f", "-t", "0", &name]).code, 0);
+            got
+        })
+        .collect();
+    assert!(
+        seen[0].iter().any(|m| m.contains("MAINPID=<conmon>")),
+        "runc: {:?}",
+        seen[0]
+    );
+    assert_eq!(seen[1], seen[0], "what Podman relays: rsrun vs runc");
 }
 // ctr copies a task's output until it sees the exit: the commands above pause briefly
 // before exiting so a loaded machine does not lose their last line (a ctr race, seen

@@ -46,6 +46,17 @@ fn create_notifying(env: &Env, host: &HostSocket, id: &str) -> i64 {
     pid_of(env, id)
 }
 
+/// `start ID` with NOTIFY_SOCKET in the background, once it has released the init.
+fn start_in_background(env: &Env, host: &HostSocket, id: &str) -> Bg {
+    let start = Bg::spawn(
+        notifying(env, host, &["start", id]),
+        &format!("start {id}"),
+        &env.dir,
+    );
+    env.wait_status(id, "running");
+    start
+}
+
 /// `run -d ID` with NOTIFY_SOCKET, which must succeed within the deadline.
 fn run_detached_notifying(env: &Env, host: &HostSocket, id: &str) {
     let bundle = env.bundle.to_str().unwrap();
@@ -94,14 +105,9 @@ fn start_waits_for_ready_and_relays_it() {
          read x </gate; sd-notify STATUS=starting; sd-notify READY=1; sleep 1000",
     ]);
     let pid = create_notifying(&env, &host, "sdn1");
-    let mut start = Bg::spawn(
-        notifying(&env, &host, &["start", "sdn1"]),
-        "start sdn1",
-        &env.dir,
-    );
-    // Running means released; the process then writes /seen and blocks at the gate: start
-    // must still be waiting, and nothing reached the host.
-    env.wait_status("sdn1", "running");
+    let mut start = start_in_background(&env, &host, "sdn1");
+    // Released; the process then writes /seen and blocks at the gate: start must still be
+    // waiting, and nothing reached the host.
     let end = std::time::Instant::now() + DEADLINE;
     while !rootfs.join("seen").exists()
         || std::fs::metadata(rootfs.join("seen")).unwrap().len() == 0
@@ -211,4 +217,19 @@ fn user_namespace_container_notifies() {
     let pid = pid_of(&env, "sdn7");
     expect_relay(&host, pid);
     delete_leaves_nothing(&env, "sdn7", Some(pid));
+}
+
+#[test]
+fn start_killed_while_waiting_leaves_what_delete_removes() {
+    let (env, host) = setup("sdn-killed");
+    env.set_args(&["sleep", "1000"]);
+    let pid = create_notifying(&env, &host, "sdn8");
+    let mut start = start_in_background(&env, &host, "sdn8");
+    // Released, and waiting for a READY that never comes: SIGKILL it there (dropping a
+    // Bg kills it).
+    assert!(start.still_running(), "start returned without READY");
+    drop(start);
+    assert!(env.root.join("sdn8/notify/notify.sock").exists());
+    assert_eq!(host.drain(), Vec::<String>::new());
+    delete_leaves_nothing(&env, "sdn8", Some(pid));
 }
