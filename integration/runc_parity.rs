@@ -179,3 +179,120 @@ fn affinity_is_reset_to_every_allowed_cpu() {
         env.delete_and_assert_clean(&id);
     }
 }
+
+/// The pidfd `--pidfd-socket` sends: the message, and the pid it refers to (fdinfo).
+fn pidfd_from(listener: &std::os::unix::net::UnixListener) -> (String, std::os::fd::OwnedFd, i32) {
+    use std::os::fd::AsRawFd;
+    listener.set_nonblocking(true).unwrap();
+    let (conn, _) = listener
+        .accept()
+        .expect("rsrun returned without connecting to the pidfd socket");
+    conn.set_nonblocking(false).unwrap();
+    let (data, fd) = recv_with_fd(&conn);
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    let pid = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .unwrap_or_else(|| panic!("not a pidfd: {info}"))
+        .trim()
+        .parse()
+        .unwrap();
+    (String::from_utf8_lossy(&data).into_owned(), fd, pid)
+}
+
+fn pidfd_kill(fd: &std::os::fd::OwnedFd, sig: i32) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: pidfd_send_signal on a pidfd we own, no siginfo.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    assert_eq!(
+        r,
+        0,
+        "pidfd_send_signal: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// pidfd-socket.bats "runc create [ --pidfd-socket ]", "runc run [ --pidfd-socket ]",
+/// "runc exec [ --pidfd-socket ]": the pidfd of the container's init (of the exec'd
+/// process) arrives on the socket, and a signal through it stops that process only. A
+/// socket nobody listens on fails the command and leaves nothing.
+#[test]
+fn pidfd_socket_receives_the_process() {
+    let env = Env::new("par-pidfd");
+    env.set_args(&["sleep", "1000"]);
+    let sock = env.dir.join("pidfd.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let s = sock.to_str().unwrap();
+    let bundle = env.bundle.to_str().unwrap().to_string();
+
+    let r = env.rsrun(&[
+        "create",
+        "--bundle",
+        &bundle,
+        "--pidfd-socket",
+        s,
+        "par-pf1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(env.status("par-pf1"), "created");
+    let (kind, fd, pid) = pidfd_from(&listener);
+    assert_eq!(
+        (kind.as_str(), pid as i64),
+        ("standard", env.state("par-pf1")["pid"].as_i64().unwrap())
+    );
+    pidfd_kill(&fd, libc::SIGTERM);
+    env.wait_status("par-pf1", "stopped");
+    env.delete_and_assert_clean("par-pf1");
+
+    let run_d = |sock: &str, id: &str| {
+        env.rsrun(&["run", "-d", "--bundle", &bundle, "--pidfd-socket", sock, id])
+    };
+    let r = run_d(s, "par-pf2");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (_, fd, pid) = pidfd_from(&listener);
+    assert_eq!(pid as i64, env.state("par-pf2")["pid"].as_i64().unwrap());
+    pidfd_kill(&fd, libc::SIGKILL);
+    env.wait_status("par-pf2", "stopped");
+    env.delete_and_assert_clean("par-pf2");
+
+    let init = env.run_detached("par-pf3");
+    let pid_file = env.dir.join("exec.pid");
+    let r = env.rsrun(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "--pidfd-socket",
+        s,
+        "par-pf3",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (kind, fd, pid) = pidfd_from(&listener);
+    let written: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!((kind.as_str(), pid), ("setns", written));
+    assert_ne!(pid, init);
+    pidfd_kill(&fd, libc::SIGKILL);
+    wait_dead(pid);
+    assert_eq!(env.status("par-pf3"), "running");
+    env.delete_and_assert_clean("par-pf3");
+
+    let gone = env.dir.join("nobody.sock");
+    let r = run_d(gone.to_str().unwrap(), "par-pf4");
+    assert_ne!(r.code, 0, "a pidfd socket nobody listens on was accepted");
+    assert!(r.stderr.contains("nobody.sock"), "{}", r.stderr);
+    env.assert_clean("par-pf4", None);
+}

@@ -17,6 +17,7 @@ fn create_opts(a: &CreateArgs) -> CreateOpts {
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
         console_fd: None,
+        pidfd_socket: a.pidfd_socket.clone(),
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,

@@ -22,6 +22,7 @@ pub fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
         pid_file: a.pid_file,
         console_socket: a.console_socket,
         console_fd: None,
+        pidfd_socket: a.pidfd_socket,
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
         cgroup: a.cgroup,

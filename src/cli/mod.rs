@@ -70,6 +70,9 @@ pub struct CreateArgs {
     /// File to write the init's pid to
     #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
+    /// Unix socket to receive a pidfd of the init (SCM_RIGHTS)
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Do not use pivot_root (for a rootfs on a ramdisk)
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
@@ -124,6 +127,9 @@ pub struct ExecArgs {
     /// Unix socket to receive the pty master
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// Unix socket to receive a pidfd of the process (SCM_RIGHTS)
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Pass N extra fds (3..3+N)
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,

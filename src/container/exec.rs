@@ -2,7 +2,7 @@
 //! `--process FILE`) and starting it in a running container (`process::enter` does the
 //! joining).
 
-use super::{console_conn, write_pid_file, Runtime};
+use super::{console_conn, write_pid_file, PidfdSocket, Runtime};
 use crate::error::{Error, Result};
 use crate::plan::{self, PlanOptions};
 use crate::spec::validate::check_id;
@@ -28,6 +28,8 @@ pub struct ExecOpts {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub console_fd: Option<std::os::fd::OwnedFd>,
+    /// `--pidfd-socket`: where the process's pidfd goes (`PidfdSocket`).
+    pub pidfd_socket: Option<PathBuf>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
     /// `--cgroup`: sub-cgroups of the container's cgroup to run in.
@@ -118,6 +120,7 @@ impl Runtime {
             self.log.warn(w);
         }
         let console = console_conn(&o.console_socket, &o.console_fd)?;
+        let pidfd_socket = PidfdSocket::connect(&o.pidfd_socket)?;
         let xplan = crate::process::enter::EnterPlan {
             process: pplan,
             cgroup: st.cgroup.sub(&o.cgroup)?,
@@ -125,8 +128,16 @@ impl Runtime {
         };
         let pid = crate::process::enter::spawn(&xplan, st.pid, &|| st.init_alive(), console)?;
         self.log.debug(&format!("exec {id}: process {pid} started"));
-        if let Some(f) = &o.pid_file {
-            write_pid_file(f, pid)?;
+        let told = match &o.pid_file {
+            Some(f) => write_pid_file(f, pid),
+            None => Ok(()),
+        }
+        .and_then(|()| PidfdSocket::send(&pidfd_socket, pid, PidfdSocket::EXEC));
+        if let Err(e) = told {
+            // Nobody would know of the process: it is not left running.
+            let _ = crate::sys::proc::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = crate::sys::proc::waitpid(pid, false);
+            return Err(e);
         }
         Ok(pid)
     }

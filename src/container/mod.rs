@@ -33,6 +33,8 @@ pub struct CreateOpts {
     pub console_socket: Option<PathBuf>,
     /// A connected console socket made by `run` to proxy the terminal itself.
     pub console_fd: Option<std::os::fd::OwnedFd>,
+    /// `--pidfd-socket`: where the init's pidfd goes (`PidfdSocket`).
+    pub pidfd_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -212,6 +214,7 @@ impl Runtime {
         let prep = crate::process::create::prepare(plan)?;
         let listener = socket::listen_in(&dir.fd, START_SOCKET, &dir.path.join(START_SOCKET))?;
         let console = console_conn(&o.console_socket, &o.console_fd)?;
+        let pidfd_socket = PidfdSocket::connect(&o.pidfd_socket)?;
         state::atomic_write(&dir.path.join("config.json"), config, 0o600)?;
         let log = self.log.clone();
         let spawned = crate::process::create::spawn(
@@ -241,7 +244,8 @@ impl Runtime {
             .and_then(|()| match &o.pid_file {
                 Some(f) => write_pid_file(f, pid),
                 None => Ok(()),
-            });
+            })
+            .and_then(|()| PidfdSocket::send(&pidfd_socket, pid, PidfdSocket::INIT));
         if let Err(e) = saved {
             let _ = proc::kill(pid, Signal::SIGKILL);
             let _ = proc::waitpid(pid, false);
@@ -493,6 +497,46 @@ fn console_conn(
         ),
         (None, None) => None,
     })
+}
+
+/// `--pidfd-socket PATH` (runc's): the socket is connected before the process is made,
+/// so a bad path fails first, and the process's pidfd is sent on it (SCM_RIGHTS) once it
+/// runs, while it is still our child (no pid reuse in between), with runc's word for the
+/// kind of process as the message.
+pub struct PidfdSocket {
+    conn: std::os::fd::OwnedFd,
+    path: PathBuf,
+}
+
+impl PidfdSocket {
+    pub const INIT: &'static str = "standard";
+    pub const EXEC: &'static str = "setns";
+
+    pub fn connect(path: &Option<PathBuf>) -> Result<Option<PidfdSocket>> {
+        path.as_ref()
+            .map(|p| {
+                Ok(PidfdSocket {
+                    conn: socket::connect_path(p)?,
+                    path: p.clone(),
+                })
+            })
+            .transpose()
+    }
+
+    pub fn send(this: &Option<PidfdSocket>, pid: i32, kind: &str) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let Some(s) = this else {
+            return Ok(());
+        };
+        let pidfd = proc::pidfd_open(pid)?;
+        socket::send_frame(&s.conn, kind.as_bytes(), &[pidfd.as_raw_fd()]).map_err(|e| {
+            Error::sys(
+                "send pidfd on",
+                &s.path,
+                e.errno().unwrap_or(nix::errno::Errno::EIO),
+            )
+        })
+    }
 }
 
 /// `memory.checkBeforeUpdate`: refuse a new memory limit below what the container uses

@@ -136,6 +136,7 @@ fn steps(
     // 9. Ready: `create` returns; we wait for `start`. From here on the seccomp filter may
     // be in place: no read or close of ours (the start socket stays open, CLOEXEC).
     sys::privilege::set_pdeathsig(None)?;
+    sys::exit_on_termination_signals()?;
     chan.send(&Msg::Ready)?;
     let conn = socket::accept(&listener)?;
     let _ = socket::recv_byte(&conn);

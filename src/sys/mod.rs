@@ -222,3 +222,32 @@ pub fn reset_signal_dispositions() {
         };
     }
 }
+
+/// A created container's init, waiting for `start`, ends on SIGHUP, SIGINT, SIGTERM or
+/// SIGQUIT as runc's does (`kill ID TERM`, or a signal through the init's pidfd). As
+/// the init of a pid namespace it would otherwise ignore them: the kernel does not
+/// deliver a signal left at its default action to a namespace's init. execve puts them
+/// back to their default action.
+pub fn exit_on_termination_signals() -> Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    extern "C" fn exit_by(sig: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(128 + sig) }
+    }
+    let action = SigAction::new(
+        SigHandler::Handler(exit_by),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for sig in [
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGQUIT,
+    ] {
+        // SAFETY: the handler only calls _exit.
+        unsafe { sigaction(sig, &action) }
+            .map_err(|e| Error::sys_nopath(format!("sigaction {sig}"), e))?;
+    }
+    Ok(())
+}
