@@ -4,6 +4,7 @@
 mod common;
 
 mod bad_input;
+mod checkpoint;
 mod clients;
 mod crash;
 mod devices_v2;

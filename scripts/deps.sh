@@ -27,3 +27,6 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# CRIU for checkpoint/restore: Debian 12's 3.17 cannot run on this kernel, so a private
+# CRIU 4.1 from Debian 13 (scripts/criu.sh says how; nothing when it is there).
+"$(dirname "$0")/criu.sh"

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod container;
 pub mod cpulist;
+pub mod criu;
 pub mod error;
 pub mod hooks;
 pub mod logger;

@@ -115,6 +115,8 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
         Command::Exec(a) => rsrun::cli::exec::exec(rt, a),
         Command::Pause { id } => rt.pause(&id).map(|()| 0),
         Command::Resume { id } => rt.resume(&id).map(|()| 0),
+        Command::Checkpoint(a) => rt.checkpoint(&a.id, &a.opts()?).map(|()| 0),
+        Command::Restore(a) => rt.restore(&a.id, &a.opts()?),
     }
 }
 
@@ -147,8 +149,19 @@ pub extern "C" fn main(
     0
 }
 
+/// Go's flag parsers take long flags with one dash too, and runc's clients use that:
+/// containerd's go-runc passes `restore … -no-subreaper`. Those spellings become `--`.
+fn runc_spellings(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const SINGLE_DASH: [&str; 1] = ["-no-subreaper"];
+    args.map(|a| match a.to_str() {
+        Some(s) if SINGLE_DASH.contains(&s) => format!("-{s}").into(),
+        _ => a,
+    })
+    .collect()
+}
+
 fn real_main() {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(runc_spellings(std::env::args_os()));
     if cli.version {
         print!("{}", version());
         return;

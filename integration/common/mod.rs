@@ -207,7 +207,7 @@ impl Env {
         if let Some(id) = args.last() {
             // The verb is the first word that is not a global flag (`--systemd-cgroup`).
             let verb = args.iter().find(|a| !a.starts_with('-'));
-            if matches!(verb, Some(&"create") | Some(&"run")) {
+            if matches!(verb, Some(&"create") | Some(&"run") | Some(&"restore")) {
                 claim_id(id, &self.dir);
                 self.ids.borrow_mut().push(id.to_string());
             }

@@ -1,6 +1,7 @@
 //! runc's command line: global flags, one subcommand per verb. Thin adapters over
 //! `container::Runtime`; `main` prints errors and picks exit codes.
 
+pub mod checkpoint;
 pub mod events;
 pub mod exec;
 pub mod features;
@@ -228,6 +229,10 @@ pub enum Command {
     Pause { id: String },
     /// Thaw a paused container
     Resume { id: String },
+    /// Checkpoint a running container with CRIU
+    Checkpoint(checkpoint::CheckpointArgs),
+    /// Restore a container from a checkpoint
+    Restore(checkpoint::RestoreArgs),
 }
 
 #[cfg(test)]

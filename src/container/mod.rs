@@ -12,6 +12,7 @@ use nix::sys::signal::Signal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub mod checkpoint;
 mod exec;
 pub mod notify;
 pub use exec::{ExecOpts, ExecTarget};
@@ -238,20 +239,9 @@ impl Runtime {
         let limited = after_join.apply(&plan.rootfs.cgroup);
         self.log
             .debug(&format!("create {}: init {pid} is ready", plan.id));
-        st.creating = false;
-        let saved = limited
-            .and_then(|()| dir.save(st))
-            .and_then(|()| match &o.pid_file {
-                Some(f) => write_pid_file(f, pid),
-                None => Ok(()),
-            })
-            .and_then(|()| PidfdSocket::send(&pidfd_socket, pid, PidfdSocket::INIT));
-        if let Err(e) = saved {
-            let _ = proc::kill(pid, Signal::SIGKILL);
-            let _ = proc::waitpid(pid, false);
-            return Err(e);
-        }
-        Ok(pid)
+        record_init(dir, st, pid, limited, &o.pid_file, || {
+            PidfdSocket::send(&pidfd_socket, pid, PidfdSocket::INIT)
+        })
     }
 
     /// Whether the bundle's process asks for a terminal (for `run`'s proxy). Only that
@@ -472,6 +462,33 @@ impl Runtime {
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
+}
+
+/// The container's init runs (created, or restored): the record says so (no longer
+/// `creating`), then `--pid-file`, then `then` (`--pidfd-socket`). If the limits applied
+/// after the init joined (`limited`) or any step failed, the init is killed and reaped.
+fn record_init(
+    dir: &ContainerDir,
+    st: &mut State,
+    pid: i32,
+    limited: Result<()>,
+    pid_file: &Option<PathBuf>,
+    then: impl FnOnce() -> Result<()>,
+) -> Result<i32> {
+    st.creating = false;
+    let saved = limited
+        .and_then(|()| dir.save(st))
+        .and_then(|()| match pid_file {
+            Some(f) => write_pid_file(f, pid),
+            None => Ok(()),
+        })
+        .and_then(|()| then());
+    if let Err(e) = saved {
+        let _ = proc::kill(pid, Signal::SIGKILL);
+        let _ = proc::waitpid(pid, false);
+        return Err(e);
+    }
+    Ok(pid)
 }
 
 fn wait_init_gone(st: &State, limit: Duration) {

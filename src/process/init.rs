@@ -101,6 +101,8 @@ fn steps(
         )?;
     }
     setup::enter(&plan.rootfs)?;
+    // Stdio on the host's /dev/null moves to the container's (so CRIU can dump it).
+    sys::fs::reopen_null_stdio()?;
 
     // 6. uts
     if let Some(h) = &plan.hostname {

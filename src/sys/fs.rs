@@ -319,6 +319,36 @@ pub fn give_stdio_to(uid: u32) -> Result<()> {
     Ok(())
 }
 
+/// In the container's init, once its root is entered: stdio that is a /dev/null (the
+/// host's, as engines give it) is reopened on the container's own /dev/null, as runc
+/// does. CRIU cannot checkpoint a file open from the host's mount namespace; the
+/// container's node it can. Without a /dev/null character device in the container,
+/// nothing changes.
+pub fn reopen_null_stdio() -> Result<()> {
+    let path = Path::new("/dev/null");
+    let Ok(null) = open(path, OFlag::O_RDWR) else {
+        return Ok(());
+    };
+    let ours = fstat(&null, path)?;
+    if ours.st_mode & libc::S_IFMT != libc::S_IFCHR {
+        return Ok(());
+    }
+    for fd in 0..3 {
+        // SAFETY: fstat into a zeroed struct we own.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            continue; // a closed stdio fd
+        }
+        if st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == ours.st_rdev {
+            // SAFETY: dup2 onto a stdio number; the copy has no CLOEXEC.
+            if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
+                return Err(Error::sys("dup2", path, Errno::last()));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn symlink(target: &Path, link: &Path, shown: &Path) -> Result<()> {
     match nix::unistd::symlinkat(target, AT_FDCWD, link) {
         Ok(()) | Err(Errno::EEXIST) => Ok(()),

@@ -10,6 +10,7 @@ pub mod proc;
 pub mod procfs;
 pub mod sched;
 pub mod socket;
+pub mod spawn;
 pub mod tty;
 
 use crate::error::{Error, Result};

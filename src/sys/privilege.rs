@@ -39,6 +39,12 @@ pub fn set_pdeathsig(sig: Option<nix::sys::signal::Signal>) -> Result<()> {
     nix::sys::prctl::set_pdeathsig(sig).map_err(|e| Error::sys_nopath("prctl(PR_SET_PDEATHSIG)", e))
 }
 
+/// Become a subreaper: orphaned descendants are reparented to this process.
+pub fn set_child_subreaper() -> Result<()> {
+    nix::sys::prctl::set_child_subreaper(true)
+        .map_err(|e| Error::sys_nopath("prctl(PR_SET_CHILD_SUBREAPER)", e))
+}
+
 /// capset(2) for the calling thread with 64-bit masks.
 pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<()> {
     #[repr(C)]

@@ -1,0 +1,392 @@
+//! checkpoint/restore with CRIU: a counting container checkpointed and restored goes on
+//! counting from where it stopped; `--leave-running`; a restore under a new id; tmpfs
+//! files and memory survive; a container CRIU cannot dump stays running and the error
+//! names CRIU's failing line and log.
+//!
+//! The counter writes to a bind mount of a host directory (an external mount for CRIU),
+//! so the host reads the count; stdio is /dev/null (the container's own, which CRIU can
+//! dump).
+
+use crate::common::*;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Counts in memory, writes each value atomically to /shared/count; with /shared/stop
+/// present, exits 7.
+const COUNTER: &str = "i=0; while [ ! -e /shared/stop ]; do i=$((i+1)); \
+    echo $i > /shared/count.tmp; mv /shared/count.tmp /shared/count; sleep 0.05; done; exit 7";
+
+/// Whether CRIU can run here; the host lane installs it (scripts/criu.sh).
+pub fn criu_or_skip(test: &str) -> bool {
+    let bin = rsrun::criu::binary();
+    let ok = std::process::Command::new(&bin)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        skip(
+            test,
+            &format!("{} does not run (scripts/criu.sh)", bin.display()),
+        );
+    }
+    ok
+}
+
+/// A bundle whose process is `script`, with /shared bound from a host directory and a
+/// tmpfs at /data.
+fn counter_env(name: &str, script: &str) -> (Env, PathBuf) {
+    let env = Env::new(name);
+    let shared = env.dir.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    env.set_args(&["sh", "-c", script]);
+    env.edit(|v| {
+        let mounts = v["mounts"].as_array_mut().unwrap();
+        mounts.push(json!({"destination": "/shared", "type": "bind",
+            "source": shared.to_str().unwrap(), "options": ["rbind", "rw"]}));
+        mounts.push(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs"}));
+    });
+    (env, shared)
+}
+
+/// `run -d` with stdio on /dev/null (engines give pipes or /dev/null; a host file
+/// cannot be dumped).
+fn run_detached(env: &Env, id: &str) {
+    let mut c = env.cmd(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), id]);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
+    assert!(c.status().unwrap().success(), "run -d {id}");
+}
+
+fn restore(env: &Env, images: &Path, id: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "restore",
+        "-d",
+        "--image-path",
+        images.to_str().unwrap(),
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.push(id);
+    let mut c = env.cmd(&args);
+    let err = env.dir.join("restore.err");
+    c.stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap());
+    let status = c.status().unwrap();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: std::fs::read_to_string(&err).unwrap_or_default(),
+    }
+}
+
+fn count(shared: &Path) -> u64 {
+    std::fs::read_to_string(shared.join("count"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Wait (bounded) until the count passes `n`; returns the first value seen above it.
+fn count_above(shared: &Path, n: u64) -> u64 {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let c = count(shared);
+        if c > n {
+            return c;
+        }
+        assert!(
+            Instant::now() < end,
+            "count stuck at {c}, waiting for > {n}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Wait (bounded) until the count is other than `last`; returns the new value.
+fn first_change(shared: &Path, last: u64) -> u64 {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let c = count(shared);
+        if c != last {
+            return c;
+        }
+        assert!(Instant::now() < end, "the count stays at {last}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn counting_container_continues_after_restore() {
+    if !criu_or_skip("checkpoint::counting_container_continues_after_restore") {
+        return;
+    }
+    let (env, shared) = counter_env("ck-count", COUNTER);
+    run_detached(&env, "ck1");
+    let before_pid = env.state("ck1")["pid"].as_i64().unwrap();
+    count_above(&shared, 3);
+    let images = env.dir.join("images");
+    let work = env.dir.join("work");
+    let r = env.rsrun(&[
+        "checkpoint",
+        "--image-path",
+        images.to_str().unwrap(),
+        "--work-path",
+        work.to_str().unwrap(),
+        "ck1",
+    ]);
+    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+    // Without --leave-running the container is gone, as with runc.
+    assert_ne!(env.rsrun(&["state", "ck1"]).code, 0, "ck1 still exists");
+    wait_dead(before_pid as i32);
+    let stopped_at = count(&shared);
+    assert!(
+        work.join("dump.log").exists(),
+        "CRIU's log is in the work path"
+    );
+
+    let r = restore(
+        &env,
+        &images,
+        "ck1",
+        &["--work-path", work.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "restore: {}", r.stderr);
+    let st = env.state("ck1");
+    assert_eq!(st["status"], "running");
+    // The count goes on from the value in the restored memory: the first new value is
+    // above the last one written (a fresh start would write 1).
+    let next = first_change(&shared, stopped_at);
+    assert!(
+        next > stopped_at && next <= stopped_at + 10,
+        "after restore the count went from {stopped_at} to {next}"
+    );
+    // A normal container afterwards: exec, kill, delete.
+    let r = env.rsrun(&["exec", "ck1", "cat", "/shared/count"]);
+    assert_eq!(r.code, 0, "exec: {}", r.stderr);
+    assert!(r.stdout.trim().parse::<u64>().unwrap() > stopped_at);
+    let pid = st["pid"].as_i64().unwrap() as i32;
+    assert_eq!(env.rsrun(&["kill", "ck1", "KILL"]).code, 0);
+    wait_dead(pid);
+    env.wait_status("ck1", "stopped");
+    assert_eq!(env.rsrun(&["delete", "ck1"]).code, 0);
+    env.assert_clean("ck1", Some(pid));
+}
+
+#[test]
+fn leave_running_then_restore_under_a_new_id() {
+    if !criu_or_skip("checkpoint::leave_running_then_restore_under_a_new_id") {
+        return;
+    }
+    let (env, shared) = counter_env("ck-leave", COUNTER);
+    run_detached(&env, "ck2");
+    let pid = env.state("ck2")["pid"].as_i64().unwrap();
+    let n = count_above(&shared, 2);
+    let images = env.dir.join("images");
+    let r = env.rsrun(&[
+        "checkpoint",
+        "--leave-running",
+        "--image-path",
+        images.to_str().unwrap(),
+        "ck2",
+    ]);
+    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+    let st = env.state("ck2");
+    assert_eq!(st["status"], "running");
+    assert_eq!(st["pid"].as_i64().unwrap(), pid, "the same init runs on");
+    // The original counts well past the checkpoint (20 steps, a second).
+    count_above(&shared, n + 20);
+    // The original goes; its image comes back under another id.
+    assert_eq!(env.rsrun(&["delete", "--force", "ck2"]).code, 0);
+    wait_dead(pid as i32);
+    let last = count(&shared);
+    let pid_file = env.dir.join("restored.pid");
+    let r = restore(
+        &env,
+        &images,
+        "ck2-copy",
+        &["--pid-file", pid_file.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "restore: {}", r.stderr);
+    let st = env.state("ck2-copy");
+    assert_eq!(st["status"], "running");
+    let restored: i64 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(st["pid"].as_i64().unwrap(), restored, "--pid-file");
+    // It counts on from the checkpoint's memory, far behind what the original reached.
+    let first = first_change(&shared, last);
+    assert!(
+        first > n && first < last,
+        "the copy resumed at {first}: the checkpoint was taken after {n}, the original reached {last}"
+    );
+    let list = env.rsrun(&["list", "-q"]);
+    assert_eq!(list.stdout.trim(), "ck2-copy");
+    assert_eq!(env.rsrun(&["delete", "--force", "ck2-copy"]).code, 0);
+    env.assert_clean("ck2-copy", Some(restored as i32));
+}
+
+#[test]
+fn tmpfs_files_and_memory_survive() {
+    if !criu_or_skip("checkpoint::tmpfs_files_and_memory_survive") {
+        return;
+    }
+    // A value only the memory holds (read once, from the kernel's random source), a file
+    // only a tmpfs holds; both written out on request (/shared/ask).
+    let script = "secret=$(cat /proc/sys/kernel/random/uuid); \
+        cat /proc/sys/kernel/random/uuid > /data/file; echo $secret > /shared/secret; \
+        while :; do if [ -e /shared/ask ]; then rm /shared/ask; \
+        echo \"$secret $(cat /data/file)\" > /shared/answer.tmp; \
+        mv /shared/answer.tmp /shared/answer; fi; sleep 0.05; done";
+    let (env, shared) = counter_env("ck-tmpfs", script);
+    run_detached(&env, "ck3");
+    let ask = |env: &Env| -> String {
+        let _ = std::fs::remove_file(shared.join("answer"));
+        std::fs::write(shared.join("ask"), "").unwrap();
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(a) = std::fs::read_to_string(shared.join("answer")) {
+                return a;
+            }
+            assert!(Instant::now() < end, "no answer: {}", env.status("ck3"));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let before = ask(&env);
+    let tmpfs_file = env.rsrun(&["exec", "ck3", "cat", "/data/file"]);
+    assert_eq!(tmpfs_file.code, 0, "{}", tmpfs_file.stderr);
+    let images = env.dir.join("images");
+    let r = env.rsrun(&[
+        "checkpoint",
+        "--image-path",
+        images.to_str().unwrap(),
+        "ck3",
+    ]);
+    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+    let r = restore(&env, &images, "ck3", &[]);
+    assert_eq!(r.code, 0, "restore: {}", r.stderr);
+    assert_eq!(ask(&env), before, "memory and tmpfs after restore");
+    let again = env.rsrun(&["exec", "ck3", "cat", "/data/file"]);
+    assert_eq!(
+        again.stdout, tmpfs_file.stdout,
+        "the tmpfs file after restore"
+    );
+    assert_eq!(env.rsrun(&["delete", "--force", "ck3"]).code, 0);
+    env.assert_clean("ck3", None);
+}
+
+#[test]
+fn undumpable_container_keeps_running_and_the_error_names_criu_s_line() {
+    if !criu_or_skip(
+        "checkpoint::undumpable_container_keeps_running_and_the_error_names_criu_s_line",
+    ) {
+        return;
+    }
+    let (env, shared) = counter_env("ck-fail", COUNTER);
+    // stdout on a regular file of the host: CRIU cannot dump it.
+    let out = env.dir.join("host-file.out");
+    let mut c = env.cmd(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "ck4"]);
+    c.stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::null());
+    assert!(c.status().unwrap().success());
+    let pid = env.state("ck4")["pid"].as_i64().unwrap();
+    let n = count_above(&shared, 1);
+    let images = env.dir.join("images");
+    let r = env.rsrun(&[
+        "checkpoint",
+        "--image-path",
+        images.to_str().unwrap(),
+        "ck4",
+    ]);
+    assert_one_line_error(&r, "criu dump failed");
+    // CRIU's failing line (it names the file) and where its log is.
+    assert!(r.stderr.contains("Error ("), "{}", r.stderr);
+    assert!(r.stderr.contains(out.to_str().unwrap()), "{}", r.stderr);
+    let log = images.join("dump.log");
+    assert!(
+        r.stderr.contains(&format!("log: {}", log.display())),
+        "{}",
+        r.stderr
+    );
+    assert!(log.exists());
+    // The container is as it was: running, the same init, still counting.
+    let st = env.state("ck4");
+    assert_eq!(st["status"], "running");
+    assert_eq!(st["pid"].as_i64().unwrap(), pid);
+    count_above(&shared, n + 2);
+    assert_eq!(env.rsrun(&["delete", "--force", "ck4"]).code, 0);
+    env.assert_clean("ck4", Some(pid as i32));
+}
+
+#[test]
+fn foreground_restore_returns_the_exit_status_and_deletes() {
+    if !criu_or_skip("checkpoint::foreground_restore_returns_the_exit_status_and_deletes") {
+        return;
+    }
+    let (env, shared) = counter_env("ck-fg", COUNTER);
+    run_detached(&env, "ck5");
+    count_above(&shared, 1);
+    let images = env.dir.join("images");
+    let r = env.rsrun(&[
+        "checkpoint",
+        "--image-path",
+        images.to_str().unwrap(),
+        "ck5",
+    ]);
+    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+    let last = count(&shared);
+    let mut c = env.cmd(&[
+        "restore",
+        "--image-path",
+        images.to_str().unwrap(),
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        "ck5",
+    ]);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    count_above(&shared, last);
+    env.wait_status("ck5", "running");
+    std::fs::write(shared.join("stop"), "").unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(7),
+        "restore waits and returns the exit status"
+    );
+    env.assert_clean("ck5", None);
+}
+
+#[test]
+fn unsupported_options_are_refused_by_name() {
+    let env = Env::new("ck-refuse");
+    for (args, needle) in [
+        (vec!["checkpoint", "--pre-dump", "x"], "--pre-dump"),
+        (
+            vec!["checkpoint", "--page-server", "h:1", "x"],
+            "--page-server",
+        ),
+        (vec!["checkpoint", "--lazy-pages", "x"], "--lazy-pages"),
+        (
+            vec!["checkpoint", "--manage-cgroups-mode", "bogus", "x"],
+            "--manage-cgroups-mode",
+        ),
+        (vec!["checkpoint", "--empty-ns", "pid", "x"], "--empty-ns"),
+        (
+            vec!["restore", "--console-socket", "/nonexistent", "x"],
+            "terminal",
+        ),
+    ] {
+        let r = env.rsrun(&args);
+        assert_one_line_error(&r, needle);
+    }
+    // A container that is not running cannot be checkpointed.
+    env.set_args(&["sleep", "100"]);
+    assert_eq!(env.create("ck6").code, 0);
+    let r = env.rsrun(&["checkpoint", "ck6"]);
+    assert_one_line_error(&r, "created");
+    assert_eq!(env.rsrun(&["delete", "--force", "ck6"]).code, 0);
+}

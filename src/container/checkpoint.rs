@@ -1,0 +1,607 @@
+//! `checkpoint` and `restore` (runc's semantics, with CRIU: see `crate::criu`).
+//!
+//! checkpoint: a running (or paused) container's process tree is dumped into the image
+//! directory; without `--leave-running` CRIU kills it and the container is deleted, as
+//! runc does. A failed dump leaves the container as it was.
+//!
+//! restore: a new container is made from a bundle, as `create` makes one (the same
+//! record, written before anything exists, crash-consistent as `state` describes), but
+//! its init is CRIU's restored tree instead of a fresh process. The restored container
+//! is then an ordinary rsrun container: `state`, `exec`, `kill`, `delete` work on it.
+//!
+//! What CRIU cannot see for itself comes from the container's config, as runc gives it:
+//! - mounts whose source is on the host (binds, cgroup binds on v1, device binds in a
+//!   user namespace, file masks bound from /dev/null) are external mounts
+//!   (`--ext-mount-map`: on dump the destination names itself; on restore that name
+//!   maps to the bundle's source);
+//! - namespaces joined by path: network and pid ones are external on dump and handed to
+//!   CRIU as inherited fds on restore, the others are joined (`--join-ns`);
+//! - cgroups: CRIU freezes the container's freezer cgroup to dump it; on restore the
+//!   container's cgroups are made and limited first, CRIU runs inside them and puts the
+//!   restored tree there (`--cgroup-root`);
+//! - stdio: the targets of the init's fds 0–2 are saved with the images
+//!   (`descriptors.json`, runc's file); pipes among them are replaced on restore by the
+//!   restoring rsrun's own stdio (`--inherit-fd`), which is what engines expect.
+
+use super::Runtime;
+use crate::cgroups::{Cgroup, Mode};
+use crate::criu::{self, Invocation};
+use crate::error::{Error, Result, SysContext};
+use crate::plan::{self, Plan, PlanOptions};
+use crate::rootfs::MountKind;
+use crate::state::{self, ContainerDir, State, Status};
+use crate::sys::proc;
+use oci_spec::runtime::LinuxNamespaceType as Ns;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// `--manage-cgroups-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupsMode {
+    Soft,
+    Full,
+    Strict,
+    Ignore,
+}
+
+impl CgroupsMode {
+    fn criu(self) -> &'static str {
+        match self {
+            CgroupsMode::Soft => "soft",
+            CgroupsMode::Full => "full",
+            CgroupsMode::Strict => "strict",
+            CgroupsMode::Ignore => "ignore",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckpointOpts {
+    /// Absolute.
+    pub image_path: PathBuf,
+    /// Absolute.
+    pub work_path: Option<PathBuf>,
+    pub leave_running: bool,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub cgroups_mode: CgroupsMode,
+    /// `--empty-ns network`.
+    pub empty_net: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RestoreOpts {
+    pub criu: CheckpointOpts,
+    pub bundle: PathBuf,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub no_subreaper: bool,
+}
+
+/// The file with the init's stdio targets, in the image directory (runc's name).
+const DESCRIPTORS: &str = "descriptors.json";
+/// CRIU's `--root` for a restore: the rootfs is bound here in CRIU's own mount namespace.
+const CRIU_ROOT: &str = "criu-root";
+const RESTORED_PID: &str = "restored.pid";
+const DUMP_LOG: &str = "dump.log";
+const RESTORE_LOG: &str = "restore.log";
+
+impl Runtime {
+    pub fn checkpoint(&self, id: &str, o: &CheckpointOpts) -> Result<()> {
+        let dir = ContainerDir::open(&self.root, id)?;
+        let st = dir.load()?;
+        match dir.status(&st) {
+            Status::Running | Status::Paused => {}
+            s => {
+                return Err(Error::container(format!(
+                    "container {id} cannot be checkpointed in the {s} state"
+                )))
+            }
+        }
+        if st.host_mounts.is_some() {
+            return Err(Error::container(
+                "a container without a mount namespace of its own cannot be checkpointed",
+            ));
+        }
+        let plan = stored_plan(&dir, &st)?;
+        criu::ensure_dir(&o.image_path)?;
+        if let Some(w) = &o.work_path {
+            criu::ensure_dir(w)?;
+        }
+        save_descriptors(st.pid, &o.image_path)?;
+
+        let mut a = common_args(o, DUMP_LOG);
+        a.push("--tree".into());
+        a.push(st.pid.to_string().into());
+        a.push("--root".into());
+        a.push(st.rootfs.clone().into());
+        if o.leave_running {
+            a.push("--leave-running".into());
+        }
+        if let Some(f) = freezer_dir(&st.cgroup) {
+            a.push("--freeze-cgroup".into());
+            a.push(f.into());
+        }
+        for m in external_mounts(&plan, &st.cgroup) {
+            a.push("--ext-mount-map".into());
+            a.push(map_arg(&m.dest, &m.name));
+        }
+        for (t, path) in joined_namespaces(&plan) {
+            if matches!(t, Ns::Network | Ns::Pid) {
+                use std::os::unix::fs::MetadataExt;
+                let ino = std::fs::metadata(&path).op("stat", &path)?.ino();
+                a.push("--external".into());
+                a.push(format!("{}[{ino}]:{}", ns_name(t), external_key(t)).into());
+            }
+        }
+        self.log.debug(&format!(
+            "checkpoint {id}: criu dump of init {} into {}",
+            st.pid,
+            o.image_path.display()
+        ));
+        let log_dir = o.work_path.clone().unwrap_or_else(|| o.image_path.clone());
+        Invocation {
+            action: "dump",
+            args: a,
+            log_dir,
+            log_name: DUMP_LOG,
+            fds: Vec::new(),
+            cgroup_procs: Vec::new(),
+            private_root: None,
+            inherit_stdio: false,
+        }
+        .run()
+        .map_err(|e| Error::container(format!("checkpoint {id}: {e}")))?;
+        if o.leave_running {
+            return Ok(());
+        }
+        // CRIU killed the tree once it was dumped: the container is gone (runc deletes it).
+        self.destroy(dir, &st)
+    }
+
+    /// Restore a container from a checkpoint; returns the restored init's exit status
+    /// when not detached (the container is then deleted, as with `run`), else 0.
+    pub fn restore(&self, id: &str, o: &RestoreOpts) -> Result<i32> {
+        state::validate_id(id)?;
+        if self.systemd_cgroup {
+            return Err(Error::container(
+                "restore with --systemd-cgroup is not supported",
+            ));
+        }
+        let bundle = crate::spec::absolute_bundle(&o.bundle)?;
+        let (loaded, config) = crate::spec::load_text(&bundle)?;
+        let spec = loaded.spec;
+        crate::spec::validate::validate(&spec)?;
+        if spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false)
+        {
+            return Err(Error::config(
+                "process.terminal",
+                "restoring a container with a terminal is not supported",
+            ));
+        }
+        let descriptors = load_descriptors(&o.criu.image_path)?;
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned());
+        crate::cgroups::systemd::check_driver(cgroups_path.as_deref())?;
+        let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id)?;
+        if self.root.join(id).exists() {
+            return Err(Error::container(format!(
+                "container with id {id:?} already exists"
+            )));
+        }
+        if cgroup.has_processes() {
+            return Err(Error::config(
+                "linux.cgroupsPath",
+                "container's cgroup is not empty",
+            ));
+        }
+        let mut plan = plan::build(
+            &spec,
+            id,
+            &bundle,
+            cgroup,
+            &PlanOptions {
+                no_pivot: false,
+                preserve_fds: 0,
+                new_keyring: true,
+                seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
+            },
+        )?;
+        if plan.rootfs.host_mount_ns {
+            return Err(Error::config(
+                "linux.namespaces",
+                "a container without a mount namespace of its own cannot be restored",
+            ));
+        }
+        plan.rootfs.cgroup.plan_create();
+        let mut st = State {
+            id: id.to_string(),
+            pid: 0,
+            start_time: 0,
+            bundle: bundle.clone(),
+            rootfs: plan.rootfs.root.clone(),
+            created: crate::clock::now_rfc3339(),
+            annotations: plan.annotations.clone(),
+            cgroup: plan.rootfs.cgroup.clone(),
+            hooks: (!plan.hooks.is_empty()).then(|| plan.hooks.clone()),
+            creating: true,
+            host_mounts: None,
+        };
+        let dir = ContainerDir::create(&self.root, id)?;
+        let old_mask = if o.detach {
+            None
+        } else {
+            Some(crate::cli::foreground::block_signals()?)
+        };
+        let r = dir.save(&st).and_then(|()| {
+            state::atomic_write(&dir.path.join("config.json"), &config, 0o600)?;
+            self.restore_tree(&dir, &plan, &mut st, o, &descriptors)
+        });
+        let pid = match r {
+            Ok(pid) => pid,
+            Err(e) => {
+                st.cgroup.kill_all();
+                let _ = st.cgroup.destroy();
+                let _ = dir.remove();
+                if let Some(m) = old_mask {
+                    let _ = m.thread_set_mask();
+                }
+                return Err(e);
+            }
+        };
+        let Some(old_mask) = old_mask else {
+            return Ok(0);
+        };
+        // In the foreground: the restored init is our child (CRIU restored it as its
+        // sibling); wait for it, then delete the container, as `run` does.
+        if !o.no_subreaper {
+            crate::sys::privilege::set_child_subreaper()?;
+        }
+        drop(dir);
+        let result = crate::cli::foreground::wait(pid, None);
+        let _ = old_mask.thread_set_mask();
+        let del = self.delete(id, true);
+        let code = result?;
+        del?;
+        Ok(code)
+    }
+
+    fn restore_tree(
+        &self,
+        dir: &ContainerDir,
+        plan: &Plan,
+        st: &mut State,
+        o: &RestoreOpts,
+        descriptors: &[String],
+    ) -> Result<i32> {
+        let cg = &plan.rootfs.cgroup;
+        cg.create()?;
+        let (before, after_join) =
+            crate::cgroups::resources::split_after_join(cg, &plan.cgroup_writes);
+        crate::cgroups::resources::apply(cg, &before)?;
+        if cg.mode == Mode::V2 {
+            crate::cgroups::devices_bpf::attach(cg, &plan.device_rules)?;
+        }
+        make_mountpoints(plan)?;
+        let c = &o.criu;
+        criu::ensure_dir(&c.image_path)?;
+        if let Some(w) = &c.work_path {
+            criu::ensure_dir(w)?;
+        }
+        let criu_root = dir.path.join(CRIU_ROOT);
+        criu::ensure_dir(&criu_root)?;
+        let pid_path = dir.path.join(RESTORED_PID);
+
+        let mut a = common_args(c, RESTORE_LOG);
+        a.extend(
+            [
+                "--restore-detached",
+                "--restore-sibling",
+                "--evasive-devices",
+            ]
+            .map(OsString::from),
+        );
+        a.push("--root".into());
+        a.push(criu_root.clone().into());
+        a.push("--pidfile".into());
+        a.push(pid_path.clone().into());
+        for d in &cg.dirs {
+            let inner = d.path.strip_prefix(&d.mountpoint).unwrap_or(&d.path);
+            let inner = Path::new("/").join(inner);
+            a.push("--cgroup-root".into());
+            if d.controllers.is_empty() {
+                a.push(inner.into());
+            } else {
+                a.push(format!("{}:{}", d.controllers, inner.display()).into());
+            }
+        }
+        for m in external_mounts(plan, cg) {
+            a.push("--ext-mount-map".into());
+            a.push(map_arg(&m.name, &m.source));
+        }
+        let mut fds = Vec::new();
+        let mut next_fd = 3;
+        for (t, path) in joined_namespaces(plan) {
+            match t {
+                Ns::Network | Ns::Pid => {
+                    let fd = crate::sys::fs::open(&path, nix::fcntl::OFlag::O_RDONLY)?;
+                    a.push("--inherit-fd".into());
+                    a.push(format!("fd[{next_fd}]:{}", external_key(t)).into());
+                    fds.push((next_fd, fd));
+                    next_fd += 1;
+                }
+                Ns::Cgroup => {
+                    return Err(Error::config(
+                        "linux.namespaces",
+                        "CRIU cannot restore into a cgroup namespace joined by path",
+                    ))
+                }
+                t => {
+                    let mut arg = OsString::from(format!("{}:", ns_name(t)));
+                    arg.push(&path);
+                    a.push("--join-ns".into());
+                    a.push(arg);
+                }
+            }
+        }
+        for (i, d) in descriptors.iter().enumerate().take(3) {
+            if d.starts_with("pipe:") {
+                a.push("--inherit-fd".into());
+                a.push(format!("fd[{i}]:{d}").into());
+            }
+        }
+        let mut procs = Vec::new();
+        for d in &cg.dirs {
+            let f = d.path.join("cgroup.procs");
+            procs.push(crate::sys::fs::open(&f, nix::fcntl::OFlag::O_WRONLY)?);
+        }
+        let root = crate::sys::fs::cstr(&st.rootfs)?;
+        let mnt = crate::sys::fs::cstr(&criu_root)?;
+        self.log.debug(&format!(
+            "restore {}: criu restore from {}",
+            st.id,
+            c.image_path.display()
+        ));
+        let log_dir = c.work_path.clone().unwrap_or_else(|| c.image_path.clone());
+        Invocation {
+            action: "restore",
+            args: a,
+            log_dir,
+            log_name: RESTORE_LOG,
+            fds,
+            cgroup_procs: procs,
+            private_root: Some((root, mnt)),
+            inherit_stdio: true,
+        }
+        .run()
+        .map_err(|e| Error::container(format!("restore {}: {e}", st.id)))?;
+        let text = std::fs::read_to_string(&pid_path).op("read", &pid_path)?;
+        let pid: i32 = text.trim().parse().map_err(|_| {
+            Error::container(format!("{}: not a pid: {text:?}", pid_path.display()))
+        })?;
+        st.pid = pid;
+        st.start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
+        let _ = std::fs::remove_file(&pid_path);
+        let _ = std::fs::remove_dir(&criu_root);
+        super::record_init(dir, st, pid, after_join.apply(cg), &o.pid_file, || Ok(()))
+    }
+}
+
+/// Options both dump and restore take.
+fn common_args(o: &CheckpointOpts, log_name: &str) -> Vec<OsString> {
+    let mut a: Vec<OsString> = vec![
+        "--images-dir".into(),
+        o.image_path.clone().into(),
+        "--log-file".into(),
+        log_name.into(),
+        "-v4".into(),
+        format!("--manage-cgroups={}", o.cgroups_mode.criu()).into(),
+    ];
+    if let Some(w) = &o.work_path {
+        a.push("--work-dir".into());
+        a.push(w.clone().into());
+    }
+    for (set, flag) in [
+        (o.tcp_established, "--tcp-established"),
+        (o.ext_unix_sk, "--ext-unix-sk"),
+        (o.shell_job, "--shell-job"),
+        (o.file_locks, "--file-locks"),
+    ] {
+        if set {
+            a.push(flag.into());
+        }
+    }
+    // rsrun does not manage network devices: a new network namespace is made empty on
+    // restore (lo as the image has it is not restored), as runc does it always.
+    let _ = o.empty_net;
+    a.push("--empty-ns".into());
+    a.push("net".into());
+    a
+}
+
+/// `KEY:VALUE` for `--ext-mount-map`.
+fn map_arg(key: &Path, value: &Path) -> OsString {
+    let mut s = OsString::from(key);
+    s.push(":");
+    s.push(value);
+    s
+}
+
+/// A mount whose source is outside the container: where it is, the name it has in the
+/// images, and its source on the host.
+struct ExternalMount {
+    dest: PathBuf,
+    name: PathBuf,
+    source: PathBuf,
+}
+
+fn external_mounts(plan: &Plan, cg: &Cgroup) -> Vec<ExternalMount> {
+    let same = |dest: &Path, source: &Path| ExternalMount {
+        dest: dest.to_path_buf(),
+        name: dest.to_path_buf(),
+        source: source.to_path_buf(),
+    };
+    let mut out = Vec::new();
+    let r = &plan.rootfs;
+    for m in &r.mounts {
+        match &m.kind {
+            MountKind::Bind { source } => out.push(same(&m.dest, source)),
+            MountKind::Cgroup if !r.cgroup_ns => {
+                if cg.mode == Mode::V2 {
+                    if let Some(d) = cg.dirs.first() {
+                        out.push(same(&m.dest, &d.path));
+                    }
+                } else {
+                    for d in cg.dirs.iter().filter(|d| !d.controllers.is_empty()) {
+                        let name = d.mountpoint.file_name().unwrap_or_default();
+                        out.push(same(&m.dest.join(name), &d.path));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if r.bind_devices {
+        let defaults = if r.setup_dev {
+            crate::rootfs::devices::defaults()
+        } else {
+            Vec::new()
+        };
+        for d in defaults.iter().chain(r.devices.iter()) {
+            out.push(same(&d.path, &d.path));
+        }
+    }
+    // Masked files are /dev/null bound over them: one name in the images.
+    let null = Path::new("/dev/null");
+    let rootfs = &r.root;
+    for p in &r.masked_paths {
+        let inside = rootfs.join(p.strip_prefix("/").unwrap_or(p));
+        if std::fs::symlink_metadata(&inside).is_ok_and(|m| !m.is_dir()) {
+            out.push(ExternalMount {
+                dest: p.clone(),
+                name: null.to_path_buf(),
+                source: null.to_path_buf(),
+            });
+        }
+    }
+    out
+}
+
+/// The namespaces the container joins by path.
+fn joined_namespaces(plan: &Plan) -> Vec<(Ns, PathBuf)> {
+    let mut v: Vec<(Ns, PathBuf)> = plan
+        .ns
+        .join_in_parent
+        .iter()
+        .chain(plan.ns.join_in_child.iter())
+        .cloned()
+        .collect();
+    if let Some(u) = &plan.ns.join_user_before_clone {
+        v.push((Ns::User, u.clone()));
+    }
+    v
+}
+
+/// CRIU's name for a namespace type (`--join-ns`, `--external`).
+fn ns_name(t: Ns) -> &'static str {
+    crate::namespaces::proc_name(t)
+}
+
+/// The key an external namespace has in the images (runc's: `extRootNetNS`).
+fn external_key(t: Ns) -> &'static str {
+    match t {
+        Ns::Pid => "extRootPidNS",
+        _ => "extRootNetNS",
+    }
+}
+
+/// The freezer CRIU uses to stop the tree: the v1 freezer hierarchy, or the v2 cgroup.
+fn freezer_dir(cg: &Cgroup) -> Option<PathBuf> {
+    cg.dirs
+        .iter()
+        .find(|d| d.controllers.split(',').any(|c| c == "freezer"))
+        .or_else(|| match cg.mode {
+            Mode::V2 => cg.dirs.first(),
+            _ => None,
+        })
+        .map(|d| d.path.clone())
+}
+
+/// The plan of a running container, from the config it was created with.
+fn stored_plan(dir: &ContainerDir, st: &State) -> Result<Plan> {
+    let (loaded, _) = crate::spec::load_text(&dir.path)?;
+    plan::build(
+        &loaded.spec,
+        &st.id,
+        &st.bundle,
+        st.cgroup.clone(),
+        &PlanOptions {
+            no_pivot: false,
+            preserve_fds: 0,
+            new_keyring: true,
+            seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
+        },
+    )
+}
+
+/// Record where the init's stdio leads (`pipe:[123]`, `/dev/null`, ...).
+fn save_descriptors(pid: i32, images: &Path) -> Result<()> {
+    let mut v = Vec::new();
+    for fd in 0..3 {
+        let link = PathBuf::from(format!("/proc/{pid}/fd/{fd}"));
+        v.push(
+            std::fs::read_link(&link)
+                .map(|t| t.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+    }
+    let text = serde_json::to_vec(&v).map_err(|e| Error::container(e.to_string()))?;
+    state::atomic_write(&images.join(DESCRIPTORS), &text, 0o600)
+}
+
+fn load_descriptors(images: &Path) -> Result<Vec<String>> {
+    let path = images.join(DESCRIPTORS);
+    let text = crate::spec::read_json_file(&path)?;
+    serde_json::from_slice(&text).map_err(|e| Error::container(format!("{}: {e}", path.display())))
+}
+
+/// CRIU restores mounts onto the rootfs: every bind's mount point must exist there
+/// (as `create` would make it), except under a tmpfs, whose content CRIU restores.
+fn make_mountpoints(plan: &Plan) -> Result<()> {
+    use crate::sys::fs::Leaf;
+    let r = &plan.rootfs;
+    let tmpfs: Vec<&Path> = r
+        .mounts
+        .iter()
+        .filter(|m| matches!(&m.kind, MountKind::Fs { fstype, .. } if fstype == "tmpfs"))
+        .map(|m| m.dest.as_path())
+        .collect();
+    let root = crate::sys::fs::open(
+        &r.root,
+        nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY,
+    )?;
+    for m in &r.mounts {
+        let MountKind::Bind { source } = &m.kind else {
+            continue;
+        };
+        if tmpfs.iter().any(|t| m.dest.starts_with(t) && m.dest != *t) {
+            continue;
+        }
+        let leaf = if std::fs::metadata(source).is_ok_and(|md| md.is_dir()) {
+            Leaf::Dir
+        } else {
+            Leaf::File
+        };
+        crate::sys::fs::mkdir_in_root(&root, &m.dest, leaf, 0o755)?;
+    }
+    Ok(())
+}

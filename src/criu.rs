@@ -1,0 +1,166 @@
+//! Driving CRIU for `checkpoint` and `restore`: finding the binary, running one `criu
+//! dump` or `criu restore` with its command line, and turning a failure into an error
+//! that says what CRIU said (the failing line of its log, and the log's path).
+//!
+//! rsrun runs the `criu` command line, not `criu swrk` (the protobuf RPC runc uses): the
+//! CLI has every option rsrun needs (external mounts, cgroup roots, namespaces joined by
+//! path or inherited as fds, `--restore-detached --restore-sibling` with a pid file), the
+//! restored tree becomes rsrun's child either way, and the RPC would bring a protobuf
+//! stack and a notification loop into the binary for what rsrun does not use (lazy
+//! pages, page servers, pre-dump, orphan pty masters). The one thing the CLI lacks is a
+//! callback between CRIU's steps, which rsrun does without: the cgroup is made before
+//! CRIU runs and CRIU itself runs in it (see `Invocation::cgroup_procs`).
+
+use crate::error::{Error, Result, SysContext};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// Where the project's installer (scripts/criu.sh) puts CRIU 4.1: Debian 12's own 3.17
+/// cannot start on kernels from 6.13 on.
+pub const PRIVATE_INSTALL: &str = "/opt/rsrun-criu/criu";
+
+/// The CRIU to run: `$RSRUN_CRIU`, else the private install when present, else `criu`
+/// on PATH.
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("RSRUN_CRIU").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if Path::new(PRIVATE_INSTALL).exists() {
+        return PathBuf::from(PRIVATE_INSTALL);
+    }
+    PathBuf::from("criu")
+}
+
+/// One run of CRIU.
+pub struct Invocation {
+    /// `dump` or `restore`.
+    pub action: &'static str,
+    pub args: Vec<OsString>,
+    /// Where CRIU writes its log (`--work-dir`, else `--images-dir`) and the log's name.
+    pub log_dir: PathBuf,
+    pub log_name: &'static str,
+    /// Fds CRIU inherits, at the number each is given (`--inherit-fd fd[N]:…`).
+    pub fds: Vec<(std::os::fd::RawFd, std::os::fd::OwnedFd)>,
+    /// Opened `cgroup.procs`/`tasks` files CRIU writes itself into before it starts
+    /// (runc places CRIU in the container's cgroup too: what it restores starts there).
+    pub cgroup_procs: Vec<std::os::fd::OwnedFd>,
+    /// Run CRIU in a mount namespace of its own where `bind` (rootfs → mount point) is
+    /// a bind mount: CRIU's `--root` must be a mount point, and the bind then never
+    /// exists in the host's mount namespace (nothing to undo if rsrun is killed).
+    pub private_root: Option<(std::ffi::CString, std::ffi::CString)>,
+    /// Stdio for CRIU (and, on restore, what the restored process inherits).
+    pub inherit_stdio: bool,
+}
+
+impl Invocation {
+    pub fn log_path(&self) -> PathBuf {
+        self.log_dir.join(self.log_name)
+    }
+
+    /// Run CRIU to the end. A failure names CRIU's exit, its first error line and its
+    /// log file.
+    pub fn run(self) -> Result<()> {
+        let bin = binary();
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.arg(self.action).args(&self.args);
+        // On restore the restored process may inherit CRIU's stdio (`--inherit-fd
+        // fd[1]:pipe:[…]`): CRIU gets rsrun's own, and speaks through its log only.
+        if !self.inherit_stdio {
+            cmd.stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+        } else {
+            cmd.stdin(std::process::Stdio::inherit())
+                .stdout(std::process::Stdio::inherit())
+                .stderr(std::process::Stdio::inherit());
+        }
+        let fds: Vec<(i32, i32)> = {
+            use std::os::fd::AsRawFd;
+            self.fds
+                .iter()
+                .map(|(n, fd)| (*n, fd.as_raw_fd()))
+                .collect()
+        };
+        let procs: Vec<i32> = {
+            use std::os::fd::AsRawFd;
+            self.cgroup_procs.iter().map(|fd| fd.as_raw_fd()).collect()
+        };
+        crate::sys::spawn::set_child_setup(
+            &mut cmd,
+            crate::sys::spawn::ChildSetup {
+                fds,
+                write_zero: procs,
+                private_bind: self.private_root.clone(),
+            },
+        )?;
+        let out = cmd.output().map_err(|e| {
+            Error::container(format!(
+                "run {}: {} (install CRIU 4.1 or later: scripts/criu.sh)",
+                bin.display(),
+                e
+            ))
+        })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let log = self.log_path();
+        let failing = first_error(&log).unwrap_or_else(|| {
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no message")
+                .to_string()
+        });
+        Err(Error::container(format!(
+            "criu {} failed ({}): {} (log: {})",
+            self.action,
+            out.status,
+            failing.trim(),
+            log.display()
+        )))
+    }
+}
+
+/// The first line of a CRIU log that reports an error (`(00.012) Error (file:line): …`),
+/// without its timestamp. CRIU also logs errors it goes on after: raising its own
+/// RLIMIT_NOFILE fails where root lacks CAP_SYS_RESOURCE (this host), and is skipped.
+pub fn first_error(log: &Path) -> Option<String> {
+    let text = std::fs::read(log).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    text.lines()
+        .filter(|l| l.contains("Error (") && !l.contains("rlimit:"))
+        .map(|l| l.find("Error (").map_or(l, |i| &l[i..]).to_string())
+        .next()
+}
+
+/// Make `dir` (mode 0700) unless it exists; the parent must exist.
+pub fn ensure_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e).op("mkdir", dir),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_error_line_of_a_criu_log() {
+        let dir = std::env::temp_dir().join(format!("rsrun-criu-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("dump.log");
+        std::fs::write(
+            &log,
+            "(00.001) Version: 4.1.1\n(00.002) Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted\n(00.020) Error (criu/files-reg.c:1757): Can't dump /x\n(00.021) Error (criu/cr-dump.c:2000): Dumping FAILED.\n",
+        )
+        .unwrap();
+        assert_eq!(
+            first_error(&log).unwrap(),
+            "Error (criu/files-reg.c:1757): Can't dump /x"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
