@@ -574,8 +574,10 @@ fn load_descriptors(images: &Path) -> Result<Vec<String>> {
     serde_json::from_slice(&text).map_err(|e| Error::container(format!("{}: {e}", path.display())))
 }
 
-/// CRIU restores mounts onto the rootfs: every bind's mount point must exist there
-/// (as `create` would make it), except under a tmpfs, whose content CRIU restores.
+/// CRIU restores mounts onto the rootfs: every mount point must exist there (as `create`
+/// made it in the original container's rootfs; a fresh snapshot of an image lacks
+/// them), except under a tmpfs, whose content CRIU restores, and the cgroup mount, which
+/// sysfs brings.
 fn make_mountpoints(plan: &Plan) -> Result<()> {
     use crate::sys::fs::Leaf;
     let r = &plan.rootfs;
@@ -590,16 +592,17 @@ fn make_mountpoints(plan: &Plan) -> Result<()> {
         nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY,
     )?;
     for m in &r.mounts {
-        let MountKind::Bind { source } = &m.kind else {
-            continue;
-        };
         if tmpfs.iter().any(|t| m.dest.starts_with(t) && m.dest != *t) {
             continue;
         }
-        let leaf = if std::fs::metadata(source).is_ok_and(|md| md.is_dir()) {
-            Leaf::Dir
-        } else {
-            Leaf::File
+        let leaf = match &m.kind {
+            MountKind::Cgroup => continue,
+            MountKind::Bind { source }
+                if !std::fs::metadata(source).is_ok_and(|md| md.is_dir()) =>
+            {
+                Leaf::File
+            }
+            _ => Leaf::Dir,
         };
         crate::sys::fs::mkdir_in_root(&root, &m.dest, leaf, 0o755)?;
     }
