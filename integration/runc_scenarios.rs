@@ -600,6 +600,78 @@ fn update_unlimited_pids_and_a_paused_container() {
     env.delete_and_assert_clean("rs-up1");
 }
 
+/// update.bats "update cgroup cpu limits", "update cgroup cpu.idle", "update cpu burst":
+/// runc's flags for period, quota, shares, burst and idle, then the same through
+/// `--resources -`; the obsolete kernel-memory flags are ignored with a warning and the
+/// Intel RDT ones refused by name.
+#[test]
+fn update_cpu_limits_burst_and_idle() {
+    use crate::resources::v2;
+    let env = Env::new("rs-upcpu");
+    env.set_args(&["sleep", "100"]);
+    env.run_detached("rs-uc1");
+    let cpu = |file: &str| read("rs-uc1", "cpu", file);
+    let r = env.rsrun(&[
+        "update",
+        "--cpu-period",
+        "50000",
+        "--cpu-quota",
+        "25000",
+        "--cpu-burst",
+        "10000",
+        "--cpu-idle",
+        "1",
+        "rs-uc1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    if v2() {
+        assert_eq!(cpu("cpu.max"), "25000 50000");
+        assert_eq!(cpu("cpu.max.burst"), "10000");
+    } else {
+        assert_eq!(cpu("cpu.cfs_period_us"), "50000");
+        assert_eq!(cpu("cpu.cfs_quota_us"), "25000");
+        assert_eq!(cpu("cpu.cfs_burst_us"), "10000");
+    }
+    assert_eq!(cpu("cpu.idle"), "1");
+    // Through the JSON on stdin: quota -1 is unlimited, idle back to 0, shares (an idle
+    // cgroup reads the kernel's idle weight, so shares are checked once it is not).
+    let mut c = env.cmd(&["update", "-r", "-", "rs-uc1"]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(br#"{"cpu": {"quota": -1, "period": 100000, "burst": 0, "idle": 0, "shares": 512}}"#)
+            .unwrap();
+    }
+    let r = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    if v2() {
+        assert_eq!(cpu("cpu.max"), "max 100000");
+        assert_eq!(cpu("cpu.max.burst"), "0");
+        assert_eq!(cpu("cpu.weight"), "20");
+    } else {
+        assert_eq!(cpu("cpu.cfs_period_us"), "100000");
+        assert_eq!(cpu("cpu.cfs_quota_us"), "-1");
+        assert_eq!(cpu("cpu.cfs_burst_us"), "0");
+        assert_eq!(cpu("cpu.shares"), "512");
+    }
+    assert_eq!(cpu("cpu.idle"), "0");
+    let r = env.rsrun(&["update", "--kernel-memory", "64m", "rs-uc1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--kernel-memory is ignored"),
+        "{}",
+        r.stderr
+    );
+    let r = env.rsrun(&["update", "--l3-cache-schema", "L3:0=f", "rs-uc1"]);
+    assert_one_line_error(&r, "--l3-cache-schema");
+    env.delete_and_assert_clean("rs-uc1");
+}
+
 /// exec.bats "runc exec --preserve-fds": fd 4 of the caller reaches the process with
 /// --preserve-fds=2.
 #[test]

@@ -386,6 +386,8 @@ fn v1_memory(m: &LinuxMemory, out: &mut Vec<Write>) -> Result<()> {
 }
 
 fn v1_cpu(c: &LinuxCpu, out: &mut Vec<Write>) {
+    let (idle_before, idle_after) = cpu_idle(c, "cpu");
+    out.extend(idle_before);
     if let Some(v) = c.shares().filter(|v| *v > 0) {
         out.push(w("cpu", "cpu.shares", v, "linux.resources.cpu.shares"));
     }
@@ -424,8 +426,17 @@ fn v1_cpu(c: &LinuxCpu, out: &mut Vec<Write>) {
             "linux.resources.cpu.realtimeRuntime",
         ));
     }
-    if let Some(v) = c.idle() {
-        out.push(w("cpu", "cpu.idle", v, "linux.resources.cpu.idle"));
+    out.extend(idle_after);
+}
+
+/// cpu.idle: the kernel refuses a new weight (shares) for an idle group (EINVAL), so
+/// leaving idle is written before everything else and entering it after.
+fn cpu_idle(c: &LinuxCpu, controller: &'static str) -> (Option<Write>, Option<Write>) {
+    let write = |v: i64| w(controller, "cpu.idle", v, "linux.resources.cpu.idle");
+    match c.idle() {
+        None => (None, None),
+        Some(0) => (Some(write(0)), None),
+        Some(v) => (None, Some(write(v))),
     }
 }
 
@@ -585,6 +596,8 @@ fn v2_memory(m: &LinuxMemory, out: &mut Vec<Write>) -> Result<()> {
 }
 
 fn v2_cpu(c: &LinuxCpu, out: &mut Vec<Write>) -> Result<()> {
+    let (idle_before, idle_after) = cpu_idle(c, "");
+    out.extend(idle_before);
     if let Some(v) = c.shares().filter(|v| *v > 0) {
         out.push(w(
             "",
@@ -609,16 +622,13 @@ fn v2_cpu(c: &LinuxCpu, out: &mut Vec<Write>) -> Result<()> {
     if let Some(v) = c.burst() {
         out.push(w("", "cpu.max.burst", v, "linux.resources.cpu.burst"));
     }
-    if let Some(v) = c.idle() {
-        out.push(w("", "cpu.idle", v, "linux.resources.cpu.idle"));
-    }
     if c.realtime_runtime().is_some_and(|v| v != 0) || c.realtime_period().is_some_and(|v| v != 0) {
         return Err(Error::config(
             "linux.resources.cpu.realtimeRuntime",
             "not supported on cgroup v2",
         ));
     }
-
+    out.extend(idle_after);
     Ok(())
 }
 
@@ -929,6 +939,19 @@ mod tests {
 
     fn res(v: serde_json::Value) -> LinuxResources {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn leaving_cpu_idle_comes_before_the_weight_and_entering_it_after() {
+        for (idle, first) in [(0, true), (1, false)] {
+            let r = res(serde_json::json!({"cpu": {"shares": 512, "quota": 1000, "idle": idle}}));
+            for writes in [v1(&r, false).unwrap(), v2(&r).unwrap()] {
+                let files: Vec<&str> = writes.iter().map(|w| w.file.as_str()).collect();
+                let at = files.iter().position(|f| *f == "cpu.idle").unwrap();
+                assert_eq!(at == 0, first, "{files:?}");
+                assert_eq!(at == files.len() - 1, !first, "{files:?}");
+            }
+        }
     }
 
     #[test]

@@ -18,6 +18,12 @@ pub struct UpdateArgs {
     pub cpu_period: Option<u64>,
     #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
+    /// CFS burst (usecs)
+    #[arg(long = "cpu-burst")]
+    pub cpu_burst: Option<u64>,
+    /// 1: the cgroup's tasks are SCHED_IDLE; 0: the default
+    #[arg(long = "cpu-idle", allow_hyphen_values = true)]
+    pub cpu_idle: Option<i64>,
     #[arg(long = "cpu-share")]
     pub cpu_share: Option<u64>,
     #[arg(long = "cpu-rt-period")]
@@ -38,6 +44,18 @@ pub struct UpdateArgs {
     pub memory_swap: Option<String>,
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// Obsolete (runc ignores it with a warning; so does rsrun)
+    #[arg(long = "kernel-memory", hide = true)]
+    pub kernel_memory: Option<String>,
+    /// Obsolete (runc ignores it with a warning; so does rsrun)
+    #[arg(long = "kernel-memory-tcp", hide = true)]
+    pub kernel_memory_tcp: Option<String>,
+    /// Intel RDT/CAT L3 cache schema (refused: rsrun does not manage resctrl)
+    #[arg(long = "l3-cache-schema")]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT/MBA memory bandwidth schema (refused: rsrun does not manage resctrl)
+    #[arg(long = "mem-bw-schema")]
+    pub mem_bw_schema: Option<String>,
     /// Container id
     pub id: String,
 }
@@ -97,6 +115,12 @@ pub fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
     if let Some(x) = a.cpu_quota {
         set(&["cpu", "quota"], json!(x));
     }
+    if let Some(x) = a.cpu_burst {
+        set(&["cpu", "burst"], json!(x));
+    }
+    if let Some(x) = a.cpu_idle {
+        set(&["cpu", "idle"], json!(x));
+    }
     if let Some(x) = a.cpu_share {
         set(&["cpu", "shares"], json!(x));
     }
@@ -134,6 +158,28 @@ pub fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
 }
 
 pub fn update(rt: &Runtime, a: &UpdateArgs) -> Result<()> {
+    // Intel RDT: runc says the feature is not enabled when resctrl lacks it; rsrun never
+    // manages resctrl groups (linux.intelRdt is refused at create too).
+    for (flag, v) in [
+        ("--l3-cache-schema", &a.l3_cache_schema),
+        ("--mem-bw-schema", &a.mem_bw_schema),
+    ] {
+        if v.as_deref().is_some_and(|v| !v.is_empty()) {
+            return Err(Error::config(
+                flag,
+                "Intel RDT is not supported (rsrun manages no resctrl group)",
+            ));
+        }
+    }
+    for (flag, v) in [
+        ("kernel-memory", &a.kernel_memory),
+        ("kernel-memory-tcp", &a.kernel_memory_tcp),
+    ] {
+        if v.as_deref().is_some_and(|v| !v.is_empty()) {
+            rt.log
+                .warn(&format!("Setting --{flag} is ignored and will be removed"));
+        }
+    }
     let res = resources(a)?;
     rt.update(&a.id, &res)
 }
@@ -161,5 +207,17 @@ mod tests {
         let r = resources(&a).unwrap();
         assert_eq!(r.memory().as_ref().unwrap().limit(), Some(64 << 20));
         assert_eq!(r.pids().as_ref().unwrap().limit(), 5);
+    }
+
+    #[test]
+    fn cpu_burst_and_idle_flags() {
+        let a = UpdateArgs {
+            cpu_burst: Some(1000),
+            cpu_idle: Some(1),
+            ..Default::default()
+        };
+        let r = resources(&a).unwrap();
+        let c = r.cpu().as_ref().unwrap();
+        assert_eq!((c.burst(), c.idle()), (Some(1000), Some(1)));
     }
 }
