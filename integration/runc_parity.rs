@@ -296,3 +296,43 @@ fn pidfd_socket_receives_the_process() {
     assert!(r.stderr.contains("nobody.sock"), "{}", r.stderr);
     env.assert_clean("par-pf4", None);
 }
+
+/// kill.bats "kill KILL [host pidns]" and "kill KILL [host pidns + init gone]": without
+/// a pid namespace of its own, `kill ID KILL` ends every process of the container, not
+/// only its init, and does so even once the init is gone (the container `stopped`).
+#[test]
+fn kill_without_a_pid_namespace_reaches_every_process() {
+    let env = Env::new("par-hostpid");
+    env.edit(|v| {
+        let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "pid");
+    });
+    env.set_args(&["sleep", "1000"]);
+    for (id, kill_init) in [("par-hp1", false), ("par-hp2", true)] {
+        let init = env.run_detached(id);
+        for _ in 0..5 {
+            let r = env.rsrun(&["exec", "-d", id, "sleep", "1000"]);
+            assert_eq!(r.code, 0, "{}", r.stderr);
+        }
+        if kill_init {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(init),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .unwrap();
+            wait_dead(init);
+            assert_eq!(env.status(id), "stopped");
+        }
+        let pids = rsrun::cgroups::Cgroup::resolve(None, id).unwrap().pids();
+        assert_eq!(pids.len(), if kill_init { 5 } else { 6 }, "{pids:?}");
+        let r = env.rsrun(&["kill", id, "KILL"]);
+        assert_eq!(r.code, 0, "kill {id} KILL: {}", r.stderr);
+        for p in pids {
+            wait_dead(p);
+        }
+        env.wait_status(id, "stopped");
+        let r = env.rsrun(&["delete", id]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        env.assert_clean(id, None);
+    }
+}

@@ -98,6 +98,11 @@ pub struct State {
     /// own), recorded before they exist; `delete` detaches them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_mounts: Option<crate::rootfs::HostMounts>,
+    /// No pid namespace of its own (`NamespacePlan::private_pid_ns`): `kill` with SIGKILL
+    /// reaches every process in the cgroup, not only the init. Records written before
+    /// the field existed read as false (the init alone, as then).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared_pid_ns: bool,
 }
 
 /// The runtime-spec state document (plus runc's `rootfs`, `created`, `owner`), as
@@ -152,6 +157,7 @@ impl State {
             hooks: None,
             creating: false,
             host_mounts: None,
+            shared_pid_ns: false,
         }
     }
 
@@ -384,5 +390,18 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "../../etc", "a b", &"x".repeat(1025)] {
             assert!(validate_id(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn shared_pid_ns_is_optional_in_the_record() {
+        let mut st = State::remnant("x");
+        let text = serde_json::to_string(&st).unwrap();
+        assert!(!text.contains("shared_pid_ns"), "{text}");
+        // A record written before the field existed.
+        let old: State = serde_json::from_str(&text).unwrap();
+        assert!(!old.shared_pid_ns);
+        st.shared_pid_ns = true;
+        let back: State = serde_json::from_str(&serde_json::to_string(&st).unwrap()).unwrap();
+        assert!(back.shared_pid_ns);
     }
 }

@@ -235,6 +235,7 @@ impl Runtime {
             hooks: (!plan.hooks.is_empty()).then(|| plan.hooks.clone()),
             creating: true,
             host_mounts: None,
+            shared_pid_ns: !plan.ns.private_pid_ns(),
         };
         let dir = ContainerDir::create(&self.root, id)?;
         let old_mask = if o.detach {

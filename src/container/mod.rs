@@ -167,6 +167,7 @@ impl Runtime {
                 true => Some(crate::rootfs::HostMounts::before(&plan.rootfs.root)?),
                 false => None,
             },
+            shared_pid_ns: !plan.ns.private_pid_ns(),
         };
         let dir = ContainerDir::create(&self.root, id)?;
         // The systemd driver starts the scope with rsrun in it: rsrun leaves it as soon
@@ -332,6 +333,10 @@ impl Runtime {
         let dir = ContainerDir::open(&self.root, id)?;
         let st = dir.load()?;
         let status = state::status(&dir.path, &st);
+        // Without a pid namespace of its own, SIGKILL to the init would leave the rest
+        // running (and the init may be gone already): every process of the cgroup is
+        // killed, as runc does.
+        let all = all || (sig == libc::SIGKILL && st.shared_pid_ns);
         if status == Status::Stopped && !all {
             return Err(Error::container("container not running"));
         }

@@ -107,6 +107,13 @@ impl NamespacePlan {
         self.all.contains(&t)
     }
 
+    /// True when the container has a pid namespace of its own (a new one): its init is
+    /// pid 1 there, and SIGKILL to it ends every process in it. Without one (the
+    /// runtime's, or another container's joined) the init is no special process.
+    pub fn private_pid_ns(&self) -> bool {
+        self.clone_flags.contains(CloneFlags::CLONE_NEWPID)
+    }
+
     /// True when the container runs in a user namespace (new or joined).
     pub fn in_user_ns(&self) -> bool {
         self.has(T::User)
