@@ -115,3 +115,83 @@ fn net_devices_are_refused_not_ignored() {
     assert_one_line_error(&env.create("nd1n"), "linux.netDevices");
     env.assert_clean("nd1n", None);
 }
+
+/// help.bats: `-h`, `--help` and `help` at the top and for every command print usage
+/// and succeed; an unknown command fails.
+#[test]
+fn help_for_every_command() {
+    for args in [&["-h"][..], &["--help"], &["help"]] {
+        let r = rsrun(args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert!(r.stdout.contains("Usage"), "{args:?}: {}", r.stdout);
+    }
+    let commands = [
+        "checkpoint",
+        "create",
+        "delete",
+        "events",
+        "exec",
+        "features",
+        "kill",
+        "list",
+        "pause",
+        "ps",
+        "restore",
+        "resume",
+        "run",
+        "spec",
+        "start",
+        "state",
+        "update",
+    ];
+    for c in commands {
+        for args in [&[c, "-h"][..], &[c, "--help"], &["help", c]] {
+            let r = rsrun(args);
+            assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+            assert!(
+                r.stdout.contains(&format!("Usage: rsrun {c}")),
+                "{args:?}: {}",
+                r.stdout
+            );
+        }
+    }
+    let r = rsrun(&["foo", "-h"]);
+    assert_ne!(r.code, 0, "an unknown command: {}", r.stdout);
+    assert!(r.stderr.contains("foo"), "{}", r.stderr);
+}
+
+/// debug.bats: `--debug` logs debug lines to stderr in text (logrus's shape), and to
+/// `--log` in text or JSON; without it, none.
+#[test]
+fn debug_goes_to_stderr_or_the_log_in_either_format() {
+    let env = Env::new("cli-debug");
+    env.set_args(&["true"]);
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    let r = env.rsrun(&["--debug", "run", "--bundle", &bundle, "dbg-t1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let first = r.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("time=\"") && first.contains(" level=debug msg=\""),
+        "{}",
+        r.stderr
+    );
+    let log = env.dir.join("text.log");
+    let r = env.rsrun(&[
+        "--debug",
+        "--log",
+        log.to_str().unwrap(),
+        "run",
+        "--bundle",
+        &bundle,
+        "dbg-t2",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("level=debug"), "{}", r.stderr);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("level=debug msg=\"create dbg-t2"), "{text}");
+    let r = env.rsrun(&["run", "--bundle", &bundle, "dbg-t3"]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    for id in ["dbg-t1", "dbg-t2", "dbg-t3"] {
+        env.assert_clean(id, None);
+    }
+}
