@@ -23,6 +23,7 @@ mod namespaces;
 mod process;
 mod resources;
 mod resources_conformance;
+mod rootless;
 mod runc_cli;
 mod runc_diff;
 mod runc_parity;

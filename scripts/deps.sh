@@ -18,6 +18,8 @@ command -v crun >/dev/null 2>&1 || need+=(crun)
 [ -x /usr/bin/time ] || need+=(time)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v strace >/dev/null 2>&1 || need+=(strace)
+# Rootless tests: newuidmap/newgidmap for maps of more than one id.
+command -v newuidmap >/dev/null 2>&1 || need+=(uidmap)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "deps: need root to install: ${need[*]}" >&2

@@ -7,7 +7,7 @@
 
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
-use crate::namespaces::{id_map_text, NamespacePlan};
+use crate::namespaces::NamespacePlan;
 use crate::process::caps::{self, CapSets};
 use crate::rootfs::{self, devices, options, RootfsPlan};
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
@@ -85,9 +85,8 @@ pub struct Plan {
     pub id: String,
     pub bundle: PathBuf,
     pub ns: NamespacePlan,
-    pub uid_map: Option<String>,
-    pub gid_map: Option<String>,
     pub uid_mappings: Vec<LinuxIdMapping>,
+    pub gid_mappings: Vec<LinuxIdMapping>,
     pub time_offsets: Option<String>,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
@@ -267,9 +266,8 @@ pub fn build(
     Ok(Plan {
         id: id.to_string(),
         bundle: bundle.to_path_buf(),
-        uid_map: (ns.new_user).then(|| id_map_text(&uid_mappings)),
-        gid_map: (ns.new_user).then(|| id_map_text(&gid_mappings)),
         uid_mappings,
+        gid_mappings,
         ns,
         time_offsets,
         hostname: spec.hostname().clone().filter(|h| !h.is_empty()),

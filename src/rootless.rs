@@ -2,6 +2,8 @@
 //! as runc decides it), and where a rootless user's container state lives.
 
 use crate::error::{Error, Result};
+use crate::logger::Logger;
+use crate::plan::Plan;
 use std::path::PathBuf;
 
 /// The state root when `--root` is not given and the caller is host root.
@@ -75,6 +77,51 @@ fn make_private_dir(dir: &std::path::Path) -> Result<()> {
         }
         Err(e) => Err(Error::sys("mkdir", dir, crate::error::io_errno(&e))),
     }
+}
+
+/// What a rootless container does without (as runc's): no device cgroup rules (a
+/// device cgroup needs host privilege: ignored), no cgroup for a controller the caller
+/// may not write (`left_out`, from `Cgroup::keep_writable`; a resource that needs one is
+/// refused, naming it), device nodes bound from the host (mknod needs host root), and no
+/// `oom_score_adj` below the caller's own (lowering it needs CAP_SYS_RESOURCE: the
+/// current value is kept, with a warning).
+pub fn adapt_plan(plan: &mut Plan, left_out: &[String], log: &Logger) -> Result<()> {
+    for why in left_out {
+        log.debug(&format!("rootless: no cgroup for {why}"));
+    }
+    plan.cgroup_writes.retain(|w| w.controller != "devices");
+    plan.device_rules.clear();
+    let cg = &plan.rootfs.cgroup;
+    if let Some(w) = crate::cgroups::resources::first_without_cgroup(cg, &plan.cgroup_writes) {
+        let name = match w.controller {
+            "" => "cgroup2",
+            c => c,
+        };
+        let why = match left_out.iter().find(|l| l.starts_with(&format!("{name}:"))) {
+            Some(l) => l.clone(),
+            None if left_out.is_empty() => format!("{name}: no such hierarchy"),
+            None => left_out.join("; "),
+        };
+        return Err(Error::config(
+            w.field.clone(),
+            format!(
+                "cannot set {name} limit: rootless container could not join or create cgroup (no writable cgroup: {why}; delegate one to the user or drop the limit)"
+            ),
+        ));
+    }
+    plan.rootfs.bind_devices = true;
+    if let Some(adj) = plan.process.oom_score_adj {
+        let current = std::fs::read_to_string("/proc/self/oom_score_adj")
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        if let Some(cur) = current.filter(|c| adj < *c) {
+            log.warn(&format!(
+                "rootless: process.oomScoreAdj {adj} is below the current {cur} (lowering it needs CAP_SYS_RESOURCE): keeping {cur}"
+            ));
+            plan.process.oom_score_adj = None;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -118,7 +118,7 @@ impl Env {
 /// A container id belongs to one test: the default cgroup path is made from the id, so
 /// two tests (running in parallel) with one id would share a cgroup, and one's delete
 /// would kill the other's processes. A second test using an id fails at once, by name.
-fn claim_id(id: &str, owner: &Path) {
+pub fn claim_id(id: &str, owner: &Path) {
     use std::collections::HashMap;
     use std::sync::Mutex;
     static USED: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);

@@ -91,11 +91,38 @@ impl Cgroup {
         Self::resolve_with(&hierarchy::parse_mountinfo(&mountinfo), &own, spec_path, id)
     }
 
+    /// `resolve` for a rootless container: on pure v2 a relative path goes beside the
+    /// runtime's own cgroup, as runc puts it (a delegated user cgroup has processes, and
+    /// a cgroup with processes cannot give its children controllers); then every
+    /// hierarchy the caller may not write is left out (`keep_writable`).
+    pub fn resolve_rootless(spec_path: Option<&str>, id: &str) -> Result<(Cgroup, Vec<String>)> {
+        let mountinfo =
+            sfs::read_pseudo("/proc/self/mountinfo").op("read", "/proc/self/mountinfo")?;
+        let own = sfs::read_pseudo("/proc/self/cgroup").op("read", "/proc/self/cgroup")?;
+        let hs = hierarchy::parse_mountinfo(&mountinfo);
+        let beside = hierarchy::mode(&hs) == Mode::V2;
+        let mut cg = Self::resolve_in(&hs, &own, spec_path, id, beside)?;
+        let left_out = cg.keep_writable();
+        Ok((cg, left_out))
+    }
+
     pub fn resolve_with(
         hs: &[Hierarchy],
         own_cgroup: &str,
         spec_path: Option<&str>,
         id: &str,
+    ) -> Result<Cgroup> {
+        Self::resolve_in(hs, own_cgroup, spec_path, id, false)
+    }
+
+    /// `beside_own`: a relative path is placed in the parent of the runtime's own v2
+    /// cgroup rather than in it.
+    fn resolve_in(
+        hs: &[Hierarchy],
+        own_cgroup: &str,
+        spec_path: Option<&str>,
+        id: &str,
+        beside_own: bool,
     ) -> Result<Cgroup> {
         let mode = hierarchy::mode(hs);
         let own = hierarchy::parse_proc_cgroup(own_cgroup);
@@ -109,7 +136,12 @@ impl Cgroup {
             } else {
                 h.controllers.join(",")
             };
-            let own_path = own.get(&key).cloned().unwrap_or_else(|| "/".into());
+            let mut own_path = own.get(&key).cloned().unwrap_or_else(|| "/".into());
+            if beside_own && h.v2 {
+                own_path = Path::new(&own_path)
+                    .parent()
+                    .map_or("/".into(), |p| p.to_string_lossy().into_owned());
+            }
             let inner = inner_path(spec_path, id, &own_path)?;
             // The mount shows the hierarchy from `h.root`; strip it from the path.
             let rel = inner
@@ -139,6 +171,47 @@ impl Cgroup {
         let mut cg = Self::resolve(Some(&path), id)?;
         cg.systemd = Some(unit);
         Ok(cg)
+    }
+
+    /// Leave out every hierarchy where the caller can neither make the container's
+    /// directory nor (when it exists) move a process into it: a rootless container
+    /// lives without those controllers, as runc's. Returns what was left out and why
+    /// (`memory: mkdir in /sys/fs/cgroup/memory: EACCES`), for the log and for the
+    /// error when a resource needs one of them.
+    pub fn keep_writable(&mut self) -> Vec<String> {
+        let mut left_out = Vec::new();
+        self.dirs.retain(|d| {
+            let (what, at) = if d.path.exists() {
+                let f = if d.controllers.is_empty() && self.mode != Mode::V1 {
+                    "cgroup.procs"
+                } else {
+                    "tasks"
+                };
+                ("write", d.path.join(f))
+            } else {
+                let mut p = d.path.as_path();
+                while !p.exists() && p != d.mountpoint {
+                    p = p.parent().unwrap_or(&d.mountpoint);
+                }
+                ("mkdir in", p.to_path_buf())
+            };
+            match sfs::may_write(&at) {
+                Ok(()) => true,
+                Err(e) => {
+                    let name = match d.controllers.as_str() {
+                        "" => "cgroup2",
+                        c => c,
+                    };
+                    left_out.push(format!(
+                        "{name}: {what} {}: {}",
+                        at.display(),
+                        crate::error::ErrnoName(e)
+                    ));
+                    false
+                }
+            }
+        });
+        left_out
     }
 
     /// No cgroup at all (a container directory that owns nothing).

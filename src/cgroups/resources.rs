@@ -780,6 +780,11 @@ impl AfterJoin {
     }
 }
 
+/// The first write whose controller `cg` has no directory for.
+pub fn first_without_cgroup<'a>(cg: &Cgroup, writes: &'a [Write]) -> Option<&'a Write> {
+    writes.iter().find(|w| dir_for(cg, w.controller).is_none())
+}
+
 /// The directory of `cg` that holds `controller`'s files.
 fn dir_for<'a>(cg: &'a Cgroup, controller: &str) -> Option<&'a super::CgroupDir> {
     cg.dirs

@@ -77,8 +77,14 @@ impl Runtime {
             .as_ref()
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.to_string_lossy().into_owned());
+        let mut cgroups_left_out = Vec::new();
         let cgroup = if self.systemd_cgroup {
             Cgroup::resolve_systemd(cgroups_path.as_deref(), id)?
+        } else if self.rootless {
+            crate::cgroups::systemd::check_driver(cgroups_path.as_deref())?;
+            let (cg, left_out) = Cgroup::resolve_rootless(cgroups_path.as_deref(), id)?;
+            cgroups_left_out = left_out;
+            cg
         } else {
             crate::cgroups::systemd::check_driver(cgroups_path.as_deref())?;
             Cgroup::resolve(cgroups_path.as_deref(), id)?
@@ -118,6 +124,9 @@ impl Runtime {
                 seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
             },
         )?;
+        if self.rootless {
+            crate::rootless::adapt_plan(&mut plan, &cgroups_left_out, &self.log)?;
+        }
         if let Some(unit) = plan.rootfs.cgroup.systemd.as_mut() {
             use crate::cgroups::systemd;
             let mode = plan.rootfs.cgroup.mode;

@@ -1,6 +1,8 @@
 //! Namespaces: which are created by clone3, which the parent or the child joins by path
 //! and in what order, and the uid/gid map text written for a new user namespace.
 
+pub mod idmap;
+
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespace, LinuxNamespaceType as T};
 use std::os::fd::OwnedFd;

@@ -99,8 +99,14 @@ pub fn spawn(
 ) -> Result<Spawned> {
     let (parent_sock, child_sock) = sys::socket::seqpacket_pair()?;
     // Non-dumpable before the clone, so the child is never dumpable, not even for the
-    // instant before its first step (CVE-2016-9962).
-    sys::privilege::set_dumpable(false)?;
+    // instant before its first step (CVE-2016-9962). Except when a user who is not root
+    // writes the id maps: only a dumpable child's /proc files are the user's to write
+    // (as runc, the child turns non-dumpable once they are written, before it does
+    // anything in the container).
+    let user_writes_maps = maps_written_by_user(plan);
+    if !user_writes_maps {
+        sys::privilege::set_dumpable(false)?;
+    }
     let args = sys::CloneArgs {
         flags: plan.ns.clone_flags.bits() as u64,
         cgroup_fd: prep.cgroup.into.as_ref().map(|f| f.as_raw_fd()),
@@ -108,7 +114,7 @@ pub fn spawn(
     let pid = match &prep.user_first {
         None => {
             enter_for_children(plan, &prep)?;
-            sys::clone3(&args)?
+            sys::clone3(&args).map_err(|e| userns_refused(plan, e))?
         }
         Some(user) => clone_in_user_ns(plan, &prep, user, &args)?,
     };
@@ -125,6 +131,9 @@ pub fn spawn(
             prep.cgroup,
             console,
         );
+    }
+    if user_writes_maps {
+        sys::privilege::set_dumpable(false)?;
     }
     drop(child_sock);
     drop(console);
@@ -143,6 +152,30 @@ pub fn spawn(
             }
         }),
     }
+}
+
+/// A user namespace the kernel would not make for a user who is not root: say which
+/// host setting decides it.
+fn userns_refused(plan: &Plan, e: Error) -> Error {
+    use nix::errno::Errno;
+    let root = nix::unistd::geteuid().is_root();
+    match e.errno() {
+        Some(errno @ (Errno::EPERM | Errno::EACCES | Errno::ENOSPC | Errno::EUSERS))
+            if plan.ns.new_user && !root =>
+        {
+            Error::container(format!(
+                "rootless: the kernel refused a new user namespace to uid {} (clone3: {}): check the sysctls kernel.unprivileged_userns_clone (must be 1 where it exists) and user.max_user_namespaces (must be above 0), and any AppArmor or seccomp policy restricting unprivileged user namespaces",
+                nix::unistd::geteuid(),
+                crate::error::ErrnoName(errno)
+            ))
+        }
+        _ => e,
+    }
+}
+
+/// Whether the init's id maps are written by a user who is not root (see `spawn`).
+pub fn maps_written_by_user(plan: &Plan) -> bool {
+    plan.ns.new_user && !nix::unistd::geteuid().is_root()
 }
 
 /// When the init went away without a word (the protocol socket ended, or broke under a
@@ -310,13 +343,8 @@ fn drive(
     idmaps: &[(usize, OwnedFd)],
     log: &mut dyn FnMut(&str, &str),
 ) -> Result<()> {
-    if let Some(m) = &plan.uid_map {
-        let f = format!("/proc/{pid}/uid_map");
-        sfs::write_file(Path::new(&f), m.as_bytes())?;
-    }
-    if let Some(m) = &plan.gid_map {
-        let f = format!("/proc/{pid}/gid_map");
-        sfs::write_file(Path::new(&f), m.as_bytes())?;
+    if plan.ns.new_user {
+        crate::namespaces::idmap::write(pid, &plan.uid_mappings, &plan.gid_mappings)?;
     }
     send_mount_sources(plan, chan, pid, idmaps)?;
     chan.send(&Msg::Proceed { pid })?;

@@ -78,7 +78,7 @@ pub fn spawn(
     still_ours: &dyn Fn() -> bool,
     console: Option<OwnedFd>,
 ) -> Result<i32> {
-    let (joins, parent_joins, in_user_ns) = open_namespaces(init_pid)?;
+    let (mut joins, parent_joins, in_user_ns) = open_namespaces(init_pid)?;
     // The container's root as its init sees it: after joining the mount namespace the
     // child chroots here, because setns puts it at the namespace's topmost mount, which
     // is not the pivoted root when the host itself runs from a chroot (an initramfs).
@@ -88,6 +88,15 @@ pub fn spawn(
     )?;
     if !still_ours() {
         return Err(Error::container("container not running"));
+    }
+    // A user who is not root may join the container's pid (and time) namespace only
+    // from inside its user namespace: this process joins that first (it holds no host
+    // privilege to lose; its files stay the user's), the child is born in it.
+    if in_user_ns && !nix::unistd::geteuid().is_root() {
+        if let Some(i) = joins.iter().position(|j| j.typ == T::User) {
+            let user = joins.remove(i);
+            proc::setns(&user.fd, crate::namespaces::flag(T::User), &user.path)?;
+        }
     }
     for j in &parent_joins {
         proc::setns(&j.fd, crate::namespaces::flag(j.typ), &j.path)?;

@@ -55,6 +55,9 @@ fn steps(
 
     // 1. The parent writes our id maps (and sends the bind sources it opened for us).
     let (host_pid, sources) = chan.expect_proceed()?;
+    if super::create::maps_written_by_user(plan) {
+        sys::privilege::set_dumpable(false)?;
+    }
 
     // 2. Join namespaces by path, the user namespace first.
     for j in &joins {

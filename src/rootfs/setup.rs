@@ -237,15 +237,31 @@ fn mount_one(
                 // Read-only once the copy is in.
                 flags &= !MsFlags::MS_RDONLY;
             }
-            sfs::mount(
+            let mounted = sfs::mount(
                 Some(Path::new(source)),
                 &p(&target),
                 Some(fstype),
                 flags,
                 (!data.is_empty()).then_some(data.as_str()),
                 shown,
-            )
-            .map_err(|e| match e.errno() {
+            );
+            // A sysfs belongs to a network namespace: without one of its own, a rootless
+            // container may not mount it (EPERM). As runc, bind the host's /sys instead
+            // (recursive, then the mount's own flags: read-only, nosuid, ...).
+            if fstype == "sysfs"
+                && mounted.as_ref().err().and_then(|e| e.errno()) == Some(Errno::EPERM)
+            {
+                sfs::mount(
+                    Some(Path::new("/sys")),
+                    &p(&target),
+                    None,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None,
+                    shown,
+                )?;
+                return finish_mount(root, op, remount_part(flags));
+            }
+            mounted.map_err(|e| match e.errno() {
                 Some(Errno::ENODEV) => Error::config(
                     field(op, "type"),
                     format!("unknown filesystem type {fstype:?}"),

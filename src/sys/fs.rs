@@ -436,6 +436,15 @@ pub fn read_capped(r: impl std::io::Read, shown: &str, max: u64) -> Result<Vec<u
     Ok(data)
 }
 
+/// Whether the caller's effective ids may write `path` (faccessat W_OK, AT_EACCESS): the
+/// errno that says why not.
+pub fn may_write(path: &Path) -> std::result::Result<(), Errno> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: faccessat reads a valid NUL-terminated path.
+    let ret = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) };
+    Errno::result(ret).map(drop)
+}
+
 pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
     std::fs::write(path, data).op("write", path)
 }
