@@ -297,7 +297,7 @@ impl Drop for Dockerd {
 }
 
 /// The busybox rootfs as a tar, for `docker import` / `podman import`.
-fn rootfs_tar(dir: &Path) -> PathBuf {
+pub fn rootfs_tar(dir: &Path) -> PathBuf {
     let rootfs = dir.join("image-rootfs");
     make_rootfs(&rootfs);
     crate::common::sd_notify::install_tool(&rootfs);

@@ -439,3 +439,108 @@ impl Drop for RemoveCgroup {
         let _ = std::fs::remove_dir(&self.0);
     }
 }
+
+/// Rootless Podman as the test user (its own user namespace from the user's subordinate
+/// ids, rsrun inside it as root of that namespace, no --root): run, exec, stop, rm, a
+/// bind volume and a named volume, each compared with runc.
+#[test]
+fn rootless_podman_runs_rsrun_as_runc() {
+    let rl = Rootless::new("podman");
+    let runc = common::runc_binary().expect("runc is required for differential tests");
+    let home = rl.dir.join("home");
+    let data = rl.dir.join("data");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("f"), "from the host\n").unwrap();
+    for p in [&home, &data, &data.join("f")] {
+        std::os::unix::fs::chown(p, Some(rl.uid), Some(rl.gid)).unwrap();
+    }
+    let tar = super::clients::rootfs_tar(&rl.dir);
+    // This host's limits are below Podman's default nofile (1048576).
+    let conf = rl.dir.join("containers.conf");
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n[engine]\ncgroup_manager = \"cgroupfs\"\n",
+    )
+    .unwrap();
+    let podman = |args: &[&str]| -> Run {
+        let mut c = rl.as_user(
+            "podman",
+            &[
+                "--root",
+                home.join("storage").to_str().unwrap(),
+                "--runroot",
+                rl.xdg.join("runroot").to_str().unwrap(),
+                "--storage-driver",
+                "vfs",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "file",
+            ],
+        );
+        c.env("HOME", &home)
+            .env("CONTAINERS_CONF", &conf)
+            .args(args);
+        output(c)
+    };
+    let r = podman(&["import", tar.to_str().unwrap(), "localhost/bb"]);
+    assert_eq!(r.code, 0, "podman import: {}", r.stderr);
+    let volume = format!("{}:/data", data.display());
+    let scenario = |rt: &str, n: usize| -> Vec<(i32, String)> {
+        let name = format!("rl-pm{n}");
+        let run = |extra: &[&str], cmd: &str| -> (i32, String) {
+            let mut args = vec!["run", "--rm", "--network", "none", "--runtime", rt];
+            args.extend_from_slice(extra);
+            args.extend_from_slice(&["localhost/bb", "sh", "-c", cmd]);
+            let r = podman(&args);
+            (r.code, r.stdout)
+        };
+        let mut out = vec![
+            run(&[], "id -u; cat /proc/self/uid_map | wc -l; exit 3"),
+            run(
+                &["-v", &volume],
+                "cat /data/f; echo new > /data/n; stat -c \"%u:%g %s %n\" /data/*",
+            ),
+            run(&["-v", "rl-pmvol:/v"], "echo x > /v/x; stat -c \"%u:%g %s %n\" /v/*"),
+        ];
+        let r = podman(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--runtime",
+            rt,
+            "localhost/bb",
+            "sleep",
+            "1000",
+        ]);
+        assert_eq!(r.code, 0, "podman run -d ({rt}): {}", r.stderr);
+        let r = podman(&["exec", &name, "sh", "-c", "echo exec-ok; id -u; exit 2"]);
+        out.push((r.code, r.stdout));
+        let r = podman(&["stop", "-t", "1", &name]);
+        out.push((r.code, r.stdout.replace(&name, "NAME")));
+        let r = podman(&["rm", &name]);
+        out.push((r.code, r.stdout.replace(&name, "NAME")));
+        let _ = podman(&["volume", "rm", "rl-pmvol"]);
+        let _ = std::fs::remove_file(data.join("n"));
+        out
+    };
+    let with_runc = scenario(runc, 0);
+    let with_rsrun = scenario(RSRUN, 1);
+    assert_eq!(with_rsrun, with_runc, "rootless Podman: rsrun vs runc");
+    // The container was root in Podman's user namespace, its whole map there.
+    assert_eq!(with_rsrun[0], (3, "0\n2\n".to_string()));
+    assert!(
+        with_rsrun[1].1.starts_with("from the host\n"),
+        "{:?}",
+        with_rsrun[1]
+    );
+    assert_eq!(with_rsrun[3], (2, "exec-ok\n0\n".to_string()));
+    // Podman passes no --root: rsrun kept its state in the user's runtime dir, and left
+    // nothing there.
+    rl.assert_clean("rl-pm1");
+    let _ = podman(&["system", "reset", "--force"]);
+}
