@@ -502,7 +502,10 @@ fn rootless_podman_runs_rsrun_as_runc() {
                 &["-v", &volume],
                 "cat /data/f; echo new > /data/n; stat -c \"%u:%g %s %n\" /data/*",
             ),
-            run(&["-v", "rl-pmvol:/v"], "echo x > /v/x; stat -c \"%u:%g %s %n\" /v/*"),
+            run(
+                &["-v", "rl-pmvol:/v"],
+                "echo x > /v/x; stat -c \"%u:%g %s %n\" /v/*",
+            ),
         ];
         let r = podman(&[
             "run",
