@@ -244,9 +244,23 @@ fn create_start_exec_kill_delete_as_a_user() {
     let r = rl.rsrun(&["exec", id, "sh", "-c", "id -u; cat /proc/1/cmdline"]);
     assert_eq!(r.code, 0, "exec: {}", r.stderr);
     assert_eq!(r.stdout, "0\nsleep\u{0}1000\u{0}");
-    let r = rl.rsrun(&["kill", id, "KILL"]);
-    assert_eq!(r.code, 0, "kill: {}", r.stderr);
+    // No cgroup the user could write: a limit is refused by name.
+    let r = rl.rsrun(&["update", "--memory", "100000000", id]);
+    common::assert_one_line_error(&r, "no cgroup");
+    // kill --all without a cgroup signals the init; its pid namespace takes the rest.
+    let r = rl.rsrun(&["exec", "-d", id, "sleep", "999"]);
+    assert_eq!(r.code, 0, "exec -d: {}", r.stderr);
+    let r = rl.rsrun(&["kill", "--all", id, "KILL"]);
+    assert_eq!(r.code, 0, "kill --all: {}", r.stderr);
     common::wait_dead(pid);
+    let sleepers = Command::new("pgrep")
+        .args(["-u", &u, "-f", "^sleep 999"])
+        .output()
+        .unwrap();
+    assert!(
+        sleepers.stdout.is_empty(),
+        "exec'd process outlived kill --all"
+    );
     let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while rl.state(id)["status"] != "stopped" {
         assert!(std::time::Instant::now() < end, "{id} never stopped");

@@ -883,10 +883,13 @@ pub fn apply(cg: &Cgroup, writes: &[Write]) -> Result<()> {
         let Some(dir) = dir_for(cg, wr.controller) else {
             return Err(Error::config(
                 wr.field.clone(),
-                format!(
-                    "the {} controller has no cgroup v1 hierarchy on this host",
-                    wr.controller
-                ),
+                match cg.dirs.is_empty() {
+                    true => "the container has no cgroup (rootless: none was writable)".to_string(),
+                    false => format!(
+                        "the container has no {} cgroup (no such v1 hierarchy on this host, or rootless: not writable)",
+                        wr.controller
+                    ),
+                },
             ));
         };
         let (path, value) = target(&dir.path, wr);

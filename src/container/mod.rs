@@ -349,6 +349,18 @@ impl Runtime {
         if status == Status::Stopped && !all {
             return Err(Error::container("container not running"));
         }
+        if all && st.cgroup.dirs.is_empty() {
+            // A rootless container without a cgroup (none the user could write): its
+            // processes cannot be listed. Its init is signalled, as runc does then; with a
+            // pid namespace of its own, SIGKILL to the init ends them all.
+            self.log.warn(&format!(
+                "kill --all {id}: the container has no cgroup (rootless, none writable): only its init is signalled"
+            ));
+            if status == Status::Stopped || !st.init_alive() {
+                return Ok(());
+            }
+            return proc::kill_raw(st.pid, sig);
+        }
         if all {
             for pid in st.cgroup.pids() {
                 let _ = proc::kill_raw(pid, sig);
