@@ -38,7 +38,7 @@ V2_SKIP := exec::userns_processes_enter_every_hierarchy mounts::idmapped_bind_mo
 # systemd they skip (SYSTEMD_SKIPS).
 SYSTEMD_GUEST := scripts/systemd-guest.sh
 SYSTEMD_TESTS := systemd::
-SYSTEMD_SKIPS := systemd::scope_holds_the_container_and_delete_removes_it,systemd::memory_limit_is_a_unit_property_and_bites,systemd::kubelet_style_nested_slice,systemd::unit_name_collision_is_refused_and_leaves_nothing,systemd::unit_refused_by_systemd_leaves_nothing,systemd::delete_force_after_a_killed_create_stops_the_unit,systemd::update_pause_and_kill_all_on_a_scope
+SYSTEMD_SKIPS := systemd::scope_holds_the_container_and_delete_removes_it,systemd::memory_limit_is_a_unit_property_and_bites,systemd::kubelet_style_nested_slice,systemd::unit_name_collision_is_refused_and_leaves_nothing,systemd::unit_refused_by_systemd_leaves_nothing,systemd::delete_force_after_a_killed_create_stops_the_unit,systemd::update_pause_and_kill_all_on_a_scope,systemd::notify_service_is_active_once_the_container_is_ready
 
 all: build
 

@@ -357,3 +357,72 @@ fn update_pause_and_kill_all_on_a_scope() {
     assert_no_unit(unit);
     env.assert_clean("sd-upd1", None);
 }
+
+/// Wait (bounded: an emulated guest is slow) until `unit`'s ActiveState is `want`.
+fn wait_active_state(unit: &str, want: &str) {
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = prop(unit, "ActiveState");
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < end, "{unit} stayed {got}, never {want}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A `Type=notify` service running `rsrun run` in the foreground (NOTIFY_SOCKET is
+/// systemd's): it is `activating` until the container says READY=1, then `active` with
+/// rsrun as its main process; `systemctl stop` ends the container and leaves nothing.
+#[test]
+fn notify_service_is_active_once_the_container_is_ready() {
+    if !systemd_booted("systemd::notify_service_is_active_once_the_container_is_ready") {
+        return;
+    }
+    let env = Env::new("sd-notify-unit");
+    let rootfs = env.bundle.join("rootfs");
+    crate::common::sd_notify::install_tool(&rootfs);
+    nix::unistd::mkfifo(
+        &rootfs.join("gate"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    env.edit(|v| {
+        v["root"]["readonly"] = json!(false);
+        v["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; read x </gate; sd-notify READY=1; sleep 1000 & wait"
+        ]);
+    });
+    let unit = format!("rsrun-notify-{}.service", std::process::id());
+    let run = env.cmd(&[
+        "run",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        "sd-notify1",
+    ]);
+    let mut c = Command::new("systemd-run");
+    c.args(["--no-block", "--unit", &unit, "-p", "Type=notify"])
+        .arg(run.get_program())
+        .args(run.get_args());
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "systemd-run: {o:?}");
+    // The container is held at the gate: the service is still starting.
+    env.wait_status("sd-notify1", "running");
+    assert_eq!(prop(&unit, "ActiveState"), "activating");
+    std::fs::write(rootfs.join("gate"), "go\n").unwrap();
+    wait_active_state(&unit, "active");
+    let main = prop(&unit, "MainPID");
+    assert_eq!(main, prop(&unit, "ExecMainPID"), "MAINPID is rsrun's own");
+    let comm = std::fs::read_to_string(format!("/proc/{main}/comm")).unwrap();
+    assert_eq!(comm.trim(), "rsrun");
+    let pid = init_pid(&env, "sd-notify1");
+    let o = Command::new("systemctl")
+        .args(["stop", &unit])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "systemctl stop: {o:?}");
+    assert_no_unit(&unit);
+    env.assert_clean("sd-notify1", Some(pid));
+}
