@@ -82,15 +82,65 @@ fn hooks_run_in_order_with_state() {
     assert_eq!(lines[5][1], "\"status\":\"stopped\"");
 }
 
+/// hooks.bats "runc create [hook fails]", "[second createRuntime hook fails]": the
+/// second hook of a list failing fails `create`, in runc's words (`hook #1`), and
+/// leaves nothing behind.
 #[test]
-fn failing_prestart_hook_fails_create_and_leaves_nothing() {
+fn failing_hook_fails_create_and_leaves_nothing() {
     let env = Env::new("hookfail");
+    for (i, kind) in ["prestart", "createRuntime", "createContainer"]
+        .iter()
+        .enumerate()
+    {
+        env.edit(|v| {
+            v["hooks"] = json!({*kind: [{"path": "/bin/true"}, {"path": "/bin/false"}]});
+        });
+        let id = format!("hf{i}");
+        let r = env.create(&id);
+        assert_one_line_error(&r, &format!("error running {kind} hook #1: \"/bin/false\""));
+        env.assert_clean(&id, None);
+    }
+}
+
+/// hooks.bats "runc run [hook fails]": a failing prestart, createRuntime,
+/// createContainer or startContainer hook fails `run` before the process runs, and
+/// leaves nothing. poststart is where rsrun follows the runtime-spec ("the runtime MUST
+/// log a warning ... as if the hook had succeeded") where runc fails: a warning, exit 0.
+#[test]
+fn failing_hook_fails_run_before_the_process() {
+    let env = Env::new("hookfail-run");
+    for (i, kind) in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+    ]
+    .iter()
+    .enumerate()
+    {
+        env.edit(|v| {
+            v["hooks"] = json!({*kind: [{"path": "/bin/true"}, {"path": "/bin/false"}]});
+        });
+        let id = format!("hfr{i}");
+        let r = env.run(&id, &["echo", "Hello World"]);
+        assert!(!r.stdout.contains("Hello World"), "{kind}: {}", r.stdout);
+        assert_one_line_error(&r, &format!("error running {kind} hook #1: \"/bin/false\""));
+        env.assert_clean(&id, None);
+    }
     env.edit(|v| {
-        v["hooks"] = json!({"prestart": [{"path": "/bin/false"}]});
+        v["hooks"] = json!({"poststart": [{"path": "/bin/true"}, {"path": "/bin/false"}]});
     });
-    let r = env.create("hf1");
-    assert_one_line_error(&r, "prestart hook \"/bin/false\"");
-    env.assert_clean("hf1", None);
+    let r = env.run("hfr-post", &["echo", "Hello World"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "Hello World\n");
+    assert!(
+        r.stderr
+            .contains("level=warning msg=\"error running poststart hook #1:")
+            && r.stderr.contains("/bin/false"),
+        "{}",
+        r.stderr
+    );
+    env.assert_clean("hfr-post", None);
 }
 
 #[test]

@@ -21,10 +21,12 @@ pub enum Error {
     /// The command does not fit the container (bad id, wrong state, duplicate id, ...).
     #[error("{0}")]
     Container(String),
-    /// A hook failed.
-    #[error("{kind} hook {path:?}: {msg}")]
+    /// A hook failed: runc's words (`error running prestart hook #1: …`, counted from 0
+    /// in its list), then its path.
+    #[error("error running {kind} hook #{index}: {path:?}: {msg}")]
     Hook {
         kind: &'static str,
+        index: usize,
         path: String,
         msg: String,
     },

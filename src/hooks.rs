@@ -97,8 +97,8 @@ pub fn run_all_in(
         return Ok(());
     }
     let json = serde_json::to_vec(state).map_err(|e| Error::container(e.to_string()))?;
-    for h in hooks {
-        run_one(kind, h, &json, ctx)?;
+    for (i, h) in hooks.iter().enumerate() {
+        run_one(kind, i, h, &json, ctx)?;
     }
     Ok(())
 }
@@ -117,17 +117,18 @@ pub fn run_all_warn(
     let Ok(json) = serde_json::to_vec(state) else {
         return;
     };
-    for h in hooks {
-        if let Err(e) = run_one(kind, h, &json, &Context::default()) {
+    for (i, h) in hooks.iter().enumerate() {
+        if let Err(e) = run_one(kind, i, h, &json, &Context::default()) {
             warn(e.to_string());
         }
     }
 }
 
-fn run_one(kind: &'static str, h: &Hook, state: &[u8], ctx: &Context) -> Result<()> {
+fn run_one(kind: &'static str, index: usize, h: &Hook, state: &[u8], ctx: &Context) -> Result<()> {
     let path = h.path.display().to_string();
     let fail = |msg: String| Error::Hook {
         kind,
+        index,
         path: path.clone(),
         msg,
     };
