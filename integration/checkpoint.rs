@@ -390,3 +390,193 @@ fn unsupported_options_are_refused_by_name() {
     assert_one_line_error(&r, "created");
     assert_eq!(env.rsrun(&["delete", "--force", "ck6"]).code, 0);
 }
+
+/// Counts in memory into /tmp/count of the container's own rootfs.
+const ENGINE_COUNTER: &str =
+    "i=0; while :; do i=$((i+1)); echo $i > /tmp/c.tmp; mv /tmp/c.tmp /tmp/count; sleep 0.05; done";
+
+/// A directory holding `criu` → the CRIU rsrun runs, for PATH: runc (and Podman's own
+/// CRIU check) look for `criu` there, and Debian 12's on PATH cannot run on this kernel.
+fn criu_path_dir(dir: &Path) -> std::ffi::OsString {
+    let bin = dir.join("criu-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let _ = std::fs::remove_file(bin.join("criu"));
+    std::os::unix::fs::symlink(rsrun::criu::binary(), bin.join("criu")).unwrap();
+    let mut path = bin.into_os_string();
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    path
+}
+
+/// Wait (bounded) for `read` to give a count (the file may not exist yet).
+fn engine_count(what: &str, read: impl Fn() -> Run) -> u64 {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = read();
+        if let Some(n) = r.stdout.trim().parse::<u64>().ok().filter(|n| *n > 0) {
+            return n;
+        }
+        assert!(Instant::now() < end, "{what}: no count: {}", r.stderr);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// containerd's runc shim (`ctr c checkpoint --task`, which pauses, checkpoints with
+/// --leave-running and resumes; `ctr c restore --live`, which restores with --detach
+/// and -no-subreaper into a fresh snapshot): what rsrun does is what runc does.
+#[test]
+fn containerd_checkpoint_and_restore_match_runc() {
+    if !criu_or_skip("checkpoint::containerd_checkpoint_and_restore_match_runc") {
+        return;
+    }
+    let runc = runc_binary().expect("runc is required for differential tests");
+    let dir = std::env::temp_dir().join(format!("rsrun-it-ck-ctd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = criu_path_dir(&dir);
+    let ctd = crate::clients::Containerd::start_with_env(&dir, &[("PATH", &path)]);
+    crate::clients::import_image(&ctd, &dir);
+    let seen: Vec<Vec<String>> = [("runc", runc), ("rsrun", RSRUN)]
+        .iter()
+        .map(|(name, bin)| {
+            let id = format!("ckctd-{name}");
+            let image = format!("localhost/ckctd-{name}:1");
+            let r = ctd.ctr(&[
+                "run",
+                "-d",
+                "--runc-binary",
+                bin,
+                "localhost/bb:latest",
+                &id,
+                "sh",
+                "-c",
+                ENGINE_COUNTER,
+            ]);
+            assert_eq!(r.code, 0, "{name}: run: {}", r.stderr);
+            let exec_n = std::cell::Cell::new(0);
+            let read = || {
+                exec_n.set(exec_n.get() + 1);
+                let e = format!("e{}", exec_n.get());
+                ctd.ctr(&["t", "exec", "--exec-id", &e, &id, "cat", "/tmp/count"])
+            };
+            let mut out = Vec::new();
+            let before = engine_count(name, read);
+            let r = ctd.ctr(&["c", "checkpoint", "--task", &id, &image]);
+            out.push(format!("checkpoint: {}", r.code));
+            assert_eq!(r.code, 0, "{name}: checkpoint: {} {}", r.stdout, r.stderr);
+            let tasks = ctd.ctr(&["t", "ls"]).stdout;
+            out.push(format!(
+                "running after checkpoint: {}",
+                tasks.contains("RUNNING")
+            ));
+            assert_eq!(ctd.ctr(&["t", "kill", "-s", "KILL", &id]).code, 0);
+            let end = Instant::now() + Duration::from_secs(20);
+            while ctd.ctr(&["t", "rm", &id]).code != 0 {
+                assert!(Instant::now() < end, "{name}: task does not go");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert_eq!(ctd.ctr(&["c", "rm", &id]).code, 0);
+            let r = ctd.ctr(&["c", "restore", "--live", &id, &image]);
+            out.push(format!("restore: {}", r.code));
+            assert_eq!(r.code, 0, "{name}: restore: {} {}", r.stdout, r.stderr);
+            let tasks = ctd.ctr(&["t", "ls"]).stdout;
+            let line = tasks.lines().find(|l| l.starts_with(&id)).unwrap_or("");
+            out.push(format!(
+                "running after restore: {}",
+                line.contains("RUNNING")
+            ));
+            // A fresh snapshot: the count there comes from the restored memory only.
+            let after = engine_count(name, read);
+            out.push(format!("count continues: {}", after > before));
+            let _ = ctd.ctr(&["t", "kill", "-s", "KILL", &id]);
+            let end = Instant::now() + Duration::from_secs(20);
+            while ctd.ctr(&["t", "rm", &id]).code != 0 && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = ctd.ctr(&["c", "rm", &id]);
+            out
+        })
+        .collect();
+    assert!(
+        seen[0].iter().all(|l| !l.ends_with("false")),
+        "runc: {:?}",
+        seen[0]
+    );
+    assert_eq!(
+        seen[1], seen[0],
+        "containerd checkpoint/restore: rsrun vs runc"
+    );
+    drop(ctd);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Podman's `container checkpoint` (the runtime's `checkpoint --image-path --work-path`,
+/// after probing `checkpoint --help`) and `container restore` (through conmon: `restore
+/// --bundle --pid-file --detach`): what rsrun does is what runc does.
+#[test]
+fn podman_checkpoint_and_restore_match_runc() {
+    if !criu_or_skip("checkpoint::podman_checkpoint_and_restore_match_runc") {
+        return;
+    }
+    let runc = runc_binary().expect("runc is required for differential tests");
+    let pm = crate::clients::Podman::new("ck-podman");
+    let path_dir =
+        std::env::temp_dir().join(format!("rsrun-it-ck-podman-path-{}", std::process::id()));
+    let path = criu_path_dir(&path_dir);
+    let podman = |args: &[&str]| {
+        let mut c = pm.cmd(args);
+        c.env("PATH", &path);
+        output(c)
+    };
+    let seen: Vec<Vec<String>> = [("runc", runc), ("rsrun", RSRUN)]
+        .iter()
+        .map(|(name, bin)| {
+            let id = format!("ckpm-{name}");
+            let r = podman(&[
+                "run",
+                "-d",
+                "--name",
+                &id,
+                "--network",
+                "none",
+                "--runtime",
+                bin,
+                "localhost/bb",
+                "sh",
+                "-c",
+                ENGINE_COUNTER,
+            ]);
+            assert_eq!(r.code, 0, "{name}: run: {}", r.stderr);
+            let read = || podman(&["exec", &id, "cat", "/tmp/count"]);
+            let state = || {
+                podman(&["inspect", "--format", "{{.State.Status}}", &id])
+                    .stdout
+                    .trim()
+                    .to_string()
+            };
+            let mut out = Vec::new();
+            let before = engine_count(name, read);
+            let r = podman(&["container", "checkpoint", &id]);
+            out.push(format!("checkpoint: {}", r.code));
+            assert_eq!(r.code, 0, "{name}: checkpoint: {}", r.stderr);
+            out.push(format!("after checkpoint: {}", state()));
+            let r = podman(&["container", "restore", &id]);
+            out.push(format!("restore: {}", r.code));
+            assert_eq!(r.code, 0, "{name}: restore: {}", r.stderr);
+            out.push(format!("after restore: {}", state()));
+            // The rootfs is kept: the count goes on from the checkpoint's value, above
+            // what was read before it.
+            let after = engine_count(name, read);
+            out.push(format!("count continues: {}", after > before));
+            assert_eq!(podman(&["rm", "-f", "-t", "0", &id]).code, 0);
+            out
+        })
+        .collect();
+    assert!(
+        seen[0].contains(&"after restore: running".to_string()),
+        "runc: {:?}",
+        seen[0]
+    );
+    assert_eq!(seen[1], seen[0], "podman checkpoint/restore: rsrun vs runc");
+    let _ = std::fs::remove_dir_all(&path_dir);
+}

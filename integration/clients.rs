@@ -6,14 +6,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-struct Containerd {
+pub(crate) struct Containerd {
     dir: PathBuf,
     sock: PathBuf,
     daemon: Child,
 }
 
 impl Containerd {
-    fn start(dir: &Path) -> Containerd {
+    pub(crate) fn start(dir: &Path) -> Containerd {
+        Self::start_with_env(dir, &[])
+    }
+
+    /// The daemon with extra environment variables (its shims and runtimes inherit them).
+    pub(crate) fn start_with_env(dir: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Containerd {
         let sock = dir.join("containerd.sock");
         let config = dir.join("config.toml");
         std::fs::write(
@@ -27,6 +32,7 @@ impl Containerd {
         .unwrap();
         let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
         let daemon = Command::new("containerd")
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(&config)
             .stdout(log.try_clone().unwrap())
@@ -51,7 +57,7 @@ impl Containerd {
         format!("rsrun-it-{}", std::process::id())
     }
 
-    fn ctr(&self, args: &[&str]) -> Run {
+    pub(crate) fn ctr(&self, args: &[&str]) -> Run {
         let mut c = Command::new("ctr");
         c.arg("--address")
             .arg(&self.sock)
@@ -83,7 +89,7 @@ impl Drop for Containerd {
 }
 
 /// An OCI image of the busybox rootfs, built with umoci, imported as localhost/bb:latest.
-fn import_image(ctd: &Containerd, dir: &Path) {
+pub(crate) fn import_image(ctd: &Containerd, dir: &Path) {
     let rootfs = dir.join("image-rootfs");
     make_rootfs(&rootfs);
     crate::common::sd_notify::install_tool(&rootfs);
@@ -451,13 +457,13 @@ fn docker_runs_rsrun() {
 
 /// Podman as root with a private store in `dir` (the recipe in ENVIRONMENT.md) and the
 /// busybox image imported as localhost/bb.
-struct Podman {
+pub(crate) struct Podman {
     dir: PathBuf,
     conf: PathBuf,
 }
 
 impl Podman {
-    fn new(name: &str) -> Podman {
+    pub(crate) fn new(name: &str) -> Podman {
         let dir = std::env::temp_dir().join(format!("rsrun-it-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -475,7 +481,7 @@ impl Podman {
         p
     }
 
-    fn cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("podman");
         c.env("CONTAINERS_CONF", &self.conf)
             .arg("--root")
@@ -491,7 +497,7 @@ impl Podman {
         c
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         output(self.cmd(args))
     }
 }
