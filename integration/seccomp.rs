@@ -247,7 +247,7 @@ fn notify_sends_the_listener_fd() {
 /// runc's -ENOSYS stub: under a default-deny profile without defaultErrnoRet (Docker's
 /// shape), a syscall newer than every syscall the profile names gets ENOSYS (so a
 /// program falls back, as glibc does from fchmodat2), one the profile knows but does not
-/// allow keeps the default EPERM; the same for `exec`.
+/// allow keeps the default EPERM, or defaultErrnoRet when given; the same for `exec`.
 #[test]
 fn syscalls_newer_than_the_profile_get_enosys() {
     let env = Env::new("sc-enosys");
@@ -324,4 +324,56 @@ int main(void) {
     );
     assert_eq!(env.rsrun(&["delete", "--force", "ses2"]).code, 0);
     env.assert_clean("ses2", None);
+    // seccomp.bats "[seccomp defaultErrnoRet=ENXIO]": the default action answers with
+    // defaultErrnoRet; the newer-than-the-profile syscall still gets ENOSYS.
+    env.edit(|v| v["linux"]["seccomp"]["defaultErrnoRet"] = json!(libc::ENXIO));
+    let want = format!("unknown={}\nacct={}\n", libc::ENOSYS, libc::ENXIO);
+    let r = env.run("ses3", &["/bin/probe"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, want.as_str()),
+        "{}",
+        r.stderr
+    );
+    env.assert_clean("ses3", None);
+}
+
+/// seccomp-notify.bats "(SCMP_ACT_NOTIFY kill seccompagent)": once the agent has closed
+/// the listener, a notified syscall fails with ENOSYS and the container goes on;
+/// "(empty listener path)": a notify profile whose listenerPath is empty is refused by
+/// name, before anything runs.
+#[test]
+fn notify_after_the_agent_is_gone_and_an_empty_listener_path() {
+    let env = Env::new("sc-agentgone");
+    let sock = env.dir.join("seccomp.sock");
+    let profile = |path: &str| {
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": path,
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        })
+    };
+    env.edit(|v| v["linux"]["seccomp"] = profile(sock.to_str().unwrap()));
+    let l = UnixListener::bind(&sock).unwrap();
+    // The agent takes the fd and dies at once.
+    let t = std::thread::spawn(move || {
+        let (conn, _) = l.accept().unwrap();
+        drop(recv_with_fd(&conn));
+    });
+    let r = env.run(
+        "sc-ag1",
+        &["sh", "-c", "mkdir /dev/shm/x 2>&1; echo rc=$?; echo after"],
+    );
+    t.join().unwrap();
+    assert!(
+        r.stdout.contains("Function not implemented") && r.stdout.contains("rc=1\nafter"),
+        "{} {}",
+        r.stdout,
+        r.stderr
+    );
+    env.assert_clean("sc-ag1", None);
+    env.edit(|v| v["linux"]["seccomp"] = profile(""));
+    let r = env.run("sc-ag2", &["true"]);
+    assert_one_line_error(&r, "linux.seccomp.listenerPath");
+    env.assert_clean("sc-ag2", None);
 }
