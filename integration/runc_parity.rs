@@ -336,3 +336,49 @@ fn kill_without_a_pid_namespace_reaches_every_process() {
         env.assert_clean(id, None);
     }
 }
+
+/// userns.bats "userns without root mapping": a user namespace that maps one id, not 0,
+/// runs the process as that id, in `run` and in `exec`.
+#[test]
+fn user_namespace_without_a_root_mapping() {
+    let env = Env::new("par-noroot");
+    env.edit(|v| {
+        with_userns(v);
+        v["linux"]["uidMappings"] = json!([{"containerID": 1000, "hostID": 100000, "size": 1}]);
+        v["linux"]["gidMappings"] = json!([{"containerID": 1000, "hostID": 200000, "size": 1}]);
+        v["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        for m in v["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev/pts" {
+                m["options"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|o| o != "gid=5");
+            }
+        }
+    });
+    let r = env.run(
+        "par-nr1",
+        &["sh", "-c", "id -u; id -g; cat /proc/self/uid_map"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // id -u, id -g, then the one uid_map line.
+    let words: Vec<&str> = r.stdout.split_whitespace().collect();
+    assert_eq!(
+        words,
+        ["1000", "1000", "1000", "100000", "1"],
+        "{}",
+        r.stdout
+    );
+    env.assert_clean("par-nr1", None);
+
+    env.set_args(&["sleep", "1000"]);
+    env.run_detached("par-nr2");
+    let r = env.rsrun(&["exec", "par-nr2", "sh", "-c", "id -u; id -g"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "1000\n1000\n"),
+        "{}",
+        r.stderr
+    );
+    env.delete_and_assert_clean("par-nr2");
+}

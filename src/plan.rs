@@ -87,6 +87,10 @@ pub struct Plan {
     pub ns: NamespacePlan,
     pub uid_mappings: Vec<LinuxIdMapping>,
     pub gid_mappings: Vec<LinuxIdMapping>,
+    /// The uid and gid the init builds the container as in a user namespace: root, or,
+    /// where the mappings leave out 0, the process's own ids (runc's "userns without
+    /// root mapping"); an unmapped id could create no file (EOVERFLOW).
+    pub setup_ids: (u32, u32),
     pub time_offsets: Option<String>,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
@@ -263,9 +267,14 @@ pub fn build(
                 })
                 .collect::<String>()
         });
+    let setup_ids = (
+        setup_id(&uid_mappings, process.uid),
+        setup_id(&gid_mappings, process.gid),
+    );
     Ok(Plan {
         id: id.to_string(),
         bundle: bundle.to_path_buf(),
+        setup_ids,
         uid_mappings,
         gid_mappings,
         ns,
@@ -290,6 +299,19 @@ pub fn build(
             v
         },
     })
+}
+
+/// Root where the mappings map it (or there are none: a joined user namespace), else the
+/// process's id if mapped, else the first id mapped.
+fn setup_id(maps: &[LinuxIdMapping], process: u32) -> u32 {
+    use crate::namespaces::to_host;
+    match maps.first() {
+        Some(first) if to_host(maps, 0).is_none() => match to_host(maps, process) {
+            Some(_) => process,
+            None => first.container_id(),
+        },
+        _ => 0,
+    }
 }
 
 /// `process` → ProcessPlan: shared by the container's init and by `exec`.
@@ -453,5 +475,22 @@ mod tests {
             v(&["B=2", "A=3", "C=4"])
         );
         assert_eq!(dedup_env(&v(&["PATH=/bin"])), v(&["PATH=/bin"]));
+    }
+
+    #[test]
+    fn setup_id_is_root_unless_root_is_unmapped() {
+        use super::setup_id;
+        let map = |c: u32, size: u32| {
+            oci_spec::runtime::LinuxIdMappingBuilder::default()
+                .container_id(c)
+                .host_id(100000u32)
+                .size(size)
+                .build()
+                .unwrap()
+        };
+        assert_eq!(setup_id(&[], 1000), 0);
+        assert_eq!(setup_id(&[map(0, 65536)], 1000), 0);
+        assert_eq!(setup_id(&[map(1000, 1)], 1000), 1000);
+        assert_eq!(setup_id(&[map(500, 10)], 1000), 500);
     }
 }

@@ -64,9 +64,11 @@ fn steps(
         proc::setns(&j.fd, namespaces::flag(j.typ), &j.path)?;
     }
     drop(joins);
+    // Root of the user namespace, or the ids `setup_ids` chose where 0 is not mapped:
+    // coming from an id the namespace does not map, the change keeps the capabilities.
     if plan.ns.in_user_ns() {
-        proc::setresgid(0)?;
-        proc::setresuid(0)?;
+        proc::setresgid(plan.setup_ids.1)?;
+        proc::setresuid(plan.setup_ids.0)?;
     }
     // A session keyring of its own, so the container cannot read the host's keys.
     if plan.process.new_keyring {
