@@ -93,11 +93,7 @@ fn rsrun_within(env: &Env, args: &[&str], limit: Duration) -> Run {
 
 /// Wait (bounded) until `f` holds.
 fn wait_for(what: &str, f: impl Fn() -> bool) {
-    let end = Instant::now() + DEADLINE;
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(what, DEADLINE, f)
 }
 
 #[test]

@@ -704,3 +704,51 @@ fn exec_preserve_fds() {
     assert_eq!((r.code, r.stdout.as_str()), (0, "hello\n"), "{}", r.stderr);
     env.delete_and_assert_clean("rs-ef1");
 }
+
+/// events.bats "events --interval default", "1s", "100ms": the stream's lines are
+/// `{"type":"stats","id":ID,"data":…}` at the interval asked (runc's duration syntax),
+/// and the stream ends when the container is deleted.
+#[test]
+fn events_stream_at_each_interval() {
+    use std::time::Duration;
+    let env = Env::new("rs-events");
+    env.set_args(&["sleep", "100"]);
+    for (i, (interval, lines)) in [(None, 1), (Some("1s"), 2), (Some("100ms"), 4)]
+        .into_iter()
+        .enumerate()
+    {
+        let id = format!("rs-ev{i}");
+        env.run_detached(&id);
+        let out = env.dir.join(format!("events-{i}.log"));
+        let mut args = vec!["events"];
+        if let Some(iv) = interval {
+            args.extend(["--interval", iv]);
+        }
+        args.push(&id);
+        let mut c = env.cmd(&args);
+        c.stdout(std::fs::File::create(&out).unwrap());
+        let mut child = c.spawn().unwrap();
+        let read = || std::fs::read_to_string(&out).unwrap();
+        // 1s: two lines within 10s; 100ms: four within 10s (the default's second line
+        // is 5s away: one is enough).
+        wait_until(
+            &format!("{lines} stats lines at {interval:?}"),
+            Duration::from_secs(10),
+            || read().lines().count() >= lines,
+        );
+        let first = read().lines().next().unwrap().to_string();
+        let prefix = format!("{{\"type\":\"stats\",\"id\":\"{id}\",");
+        assert!(first.starts_with(&prefix), "{first}");
+        let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+        assert!(
+            v["data"]["pids"]["current"].as_u64().unwrap() >= 1,
+            "{first}"
+        );
+        env.delete_and_assert_clean(&id);
+        wait_until(
+            "the stream to end with the container",
+            Duration::from_secs(10),
+            || !matches!(child.try_wait(), Ok(None)),
+        );
+    }
+}

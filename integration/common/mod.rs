@@ -300,6 +300,15 @@ impl Env {
     }
 }
 
+/// Wait until `f` holds, failing the test (naming `what`) after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Report that `test` cannot run on this host, and why. The line goes straight to stderr
 /// (past the harness's capture), so every skip shows by name in the output. When
 /// `RSRUN_ALLOWED_SKIPS` is set (`make test` sets it per lane: the tests that lane

@@ -5,7 +5,7 @@
 use crate::cgroups::stats;
 use crate::container::Runtime;
 use crate::error::{Error, Result};
-use serde_json::json;
+use serde::Serialize;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -35,17 +35,30 @@ pub fn parse_interval(s: &str) -> Result<Duration> {
     }
 }
 
+/// One line of the stream, its fields in runc's order (`type`, `id`, `data`).
+#[derive(Serialize)]
+struct Event<'a> {
+    #[serde(rename = "type")]
+    typ: &'static str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<serde_json::Value>,
+}
+
 pub fn events(rt: &Runtime, id: &str, once: bool, interval: &str) -> Result<()> {
     let interval = parse_interval(interval)?;
     let mut out = std::io::stdout();
-    let mut emit = |v: serde_json::Value| -> Result<()> {
-        writeln!(out, "{v}").map_err(|e| Error::sys_nopath("write", crate::error::io_errno(&e)))?;
+    let mut emit = |typ: &'static str, data: Option<serde_json::Value>| -> Result<()> {
+        let line = serde_json::to_string(&Event { typ, id, data })
+            .map_err(|e| Error::container(e.to_string()))?;
+        writeln!(out, "{line}")
+            .map_err(|e| Error::sys_nopath("write", crate::error::io_errno(&e)))?;
         out.flush()
             .map_err(|e| Error::sys_nopath("write", crate::error::io_errno(&e)))
     };
     let st = crate::state::load_unlocked(&rt.root, id)?;
     if once {
-        return emit(json!({"type": "stats", "id": id, "data": stats::stats(&st.cgroup)}));
+        return emit("stats", Some(stats::stats(&st.cgroup)));
     }
     let mut ooms = stats::oom_kills(&st.cgroup);
     // None: the next stats are further away than the clock reaches.
@@ -57,10 +70,10 @@ pub fn events(rt: &Runtime, id: &str, once: bool, interval: &str) -> Result<()> 
         let now_ooms = stats::oom_kills(&st.cgroup);
         if now_ooms > ooms {
             ooms = now_ooms;
-            emit(json!({"type": "oom", "id": id}))?;
+            emit("oom", None)?;
         }
         if next.is_some_and(|n| Instant::now() >= n) {
-            emit(json!({"type": "stats", "id": id, "data": stats::stats(&st.cgroup)}))?;
+            emit("stats", Some(stats::stats(&st.cgroup)))?;
             next = Instant::now().checked_add(interval);
         }
         std::thread::sleep(Duration::from_millis(100).min(interval));
