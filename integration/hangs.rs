@@ -74,6 +74,10 @@ impl Bg {
         }
     }
 
+    pub(crate) fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
     pub(crate) fn still_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }

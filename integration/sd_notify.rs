@@ -233,3 +233,63 @@ fn start_killed_while_waiting_leaves_what_delete_removes() {
     assert_eq!(host.drain(), Vec::<String>::new());
     delete_leaves_nothing(&env, "sdn8", Some(pid));
 }
+
+/// The container of a foreground `run`: TERM ends it with 7; `/trapped` says the trap is set.
+fn trapping_args(env: &Env, then: &str) {
+    env.set_args(&[
+        "sh",
+        "-c",
+        &format!("trap 'exit 7' TERM; touch /trapped; {then}; sleep 1000 & wait"),
+    ]);
+}
+
+/// `run` in the foreground (NOTIFY_SOCKET set) in the background, once its container has
+/// set its TERM trap.
+fn foreground_run(env: &Env, host: &HostSocket, id: &str) -> Bg {
+    let bundle = env.bundle.to_str().unwrap();
+    let run = Bg::spawn(
+        notifying(env, host, &["run", "--bundle", bundle, id]),
+        &format!("run {id}"),
+        &env.dir,
+    );
+    let end = std::time::Instant::now() + DEADLINE;
+    while !env.bundle.join("rootfs/trapped").exists() {
+        assert!(std::time::Instant::now() < end, "{id} never set its trap");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run
+}
+
+#[test]
+fn foreground_run_relays_ready_with_its_own_pid() {
+    let (env, host) = setup("sdn-fg");
+    trapping_args(&env, "sd-notify READY=1");
+    let run = foreground_run(&env, &host, "sdn9");
+    // rsrun is the main process a service manager watches.
+    expect_relay(&host, run.pid() as i64);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(run.pid()),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    let r = run.finish(DEADLINE);
+    assert_eq!(r.code, 7, "run: {}", r.stderr);
+    env.assert_clean("sdn9", None);
+}
+
+#[test]
+fn foreground_run_forwards_signals_while_waiting_for_ready() {
+    let (env, host) = setup("sdn-fg-wait");
+    // The container never notifies: a TERM to rsrun still reaches it.
+    trapping_args(&env, "true");
+    let run = foreground_run(&env, &host, "sdn10");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(run.pid()),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    let r = run.finish(DEADLINE);
+    assert_eq!(r.code, 7, "run: {}", r.stderr);
+    assert_eq!(host.drain(), Vec::<String>::new());
+    env.assert_clean("sdn10", None);
+}

@@ -39,7 +39,7 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
     };
     match cmd {
         Command::Create(a) => rt.create(&a.id, &create_opts(&a)).map(|_| 0),
-        Command::Start { id } => rt.start(&id, None).map(|()| 0),
+        Command::Start { id } => rt.start(&id).map(|()| 0),
         Command::State { id } => {
             let st = rt.state(&id)?;
             let text =

@@ -273,9 +273,18 @@ impl Runtime {
     }
 
     /// Release a created container's init to exec the user process. With NOTIFY_SOCKET
-    /// set, return once the container has said READY (relayed with `MAINPID=main_pid`,
-    /// the init's pid when None) or its init has exited (see `notify`).
-    pub fn start(&self, id: &str, main_pid: Option<i32>) -> Result<()> {
+    /// set, return once the container has said READY (relayed with the init as MAINPID)
+    /// or its init has exited (see `notify`).
+    pub fn start(&self, id: &str) -> Result<()> {
+        match self.release(id)? {
+            Some(r) => r.wait(None, &mut |w| self.log.warn(w)),
+            None => Ok(()),
+        }
+    }
+
+    /// `start` up to the wait for the container's READY: the relay still to wait for, if
+    /// NOTIFY_SOCKET asks for one.
+    pub fn release(&self, id: &str) -> Result<Option<notify::Relay>> {
         let dir = ContainerDir::open(&self.root, id)?;
         let st = dir.load()?;
         match state::status(&dir.path, &st) {
@@ -325,10 +334,7 @@ impl Runtime {
                 &mut |w| self.log.warn(&w),
             );
         }
-        match relay {
-            Some(r) => r.wait(main_pid, &mut |w| self.log.warn(w)),
-            None => Ok(()),
-        }
+        Ok(relay)
     }
 
     pub fn state(&self, id: &str) -> Result<state::OciState> {
