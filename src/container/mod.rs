@@ -53,7 +53,8 @@ impl Runtime {
         if let Some(host) = &notify {
             let root = std::path::absolute(&self.root)
                 .map_err(|e| Error::sys("getcwd", &self.root, crate::error::io_errno(&e)))?;
-            notify::add_to_spec(&mut spec, host, &root.join(id))?;
+            notify::check_host(host)?;
+            notify::add_to_spec(&mut spec, &root.join(id));
         }
         let terminal = spec
             .process()

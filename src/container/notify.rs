@@ -46,10 +46,16 @@ pub fn host_socket() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// For `create`: check the host socket, then give the container the socket directory
-/// (mount and environment). `state_dir` is `<root>/<id>`, made absolute.
-pub fn add_to_spec(spec: &mut Spec, host: &Path, state_dir: &Path) -> Result<()> {
-    drop(socket::datagram_connect(host).map_err(|e| named(e, host))?);
+/// For `create`, before anything exists: the host socket takes datagrams.
+pub fn check_host(host: &Path) -> Result<()> {
+    socket::datagram_connect(host)
+        .map(drop)
+        .map_err(|e| named(e, host))
+}
+
+/// For `create`: give the container the socket directory (mount and environment, which
+/// replaces a NOTIFY_SOCKET of the spec's). `state_dir` is `<root>/<id>`, absolute.
+pub fn add_to_spec(spec: &mut Spec, state_dir: &Path) {
     let mut mount = Mount::default();
     mount.set_destination(PathBuf::from(IN_CONTAINER));
     mount.set_source(Some(state_dir.join(DIR)));
@@ -64,7 +70,6 @@ pub fn add_to_spec(spec: &mut Spec, host: &Path, state_dir: &Path) -> Result<()>
         env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));
         env.push(format!("NOTIFY_SOCKET={IN_CONTAINER}/{SOCKET}"));
     }
-    Ok(())
 }
 
 /// For `create`: the socket directory, before the init mounts it.
@@ -226,7 +231,34 @@ fn named(e: Error, host: &Path) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::ready_line;
+    use super::{add_to_spec, ready_line};
+
+    #[test]
+    fn the_container_gets_the_directory_read_only_and_its_own_notify_socket() {
+        let mut spec = oci_spec::runtime::Spec::default();
+        if let Some(p) = spec.process_mut() {
+            p.set_env(Some(vec![
+                "A=1".into(),
+                "NOTIFY_SOCKET=/from/the/spec".into(),
+            ]));
+        }
+        let before = spec.mounts().as_ref().map_or(0, |m| m.len());
+        add_to_spec(&mut spec, std::path::Path::new("/run/rsrun/c1"));
+        let mounts = spec.mounts().clone().unwrap_or_default();
+        assert_eq!(mounts.len(), before + 1);
+        let m = mounts.last().unwrap();
+        assert_eq!(m.destination(), std::path::Path::new("/run/notify"));
+        assert_eq!(
+            m.source().as_deref(),
+            Some(std::path::Path::new("/run/rsrun/c1/notify"))
+        );
+        let opts = m.options().clone().unwrap_or_default();
+        for o in ["bind", "ro", "nosuid", "nodev", "noexec"] {
+            assert!(opts.iter().any(|x| x == o), "{opts:?}");
+        }
+        let env = spec.process().as_ref().unwrap().env().clone().unwrap();
+        assert_eq!(env, vec!["A=1", "NOTIFY_SOCKET=/run/notify/notify.sock"]);
+    }
 
     #[test]
     fn ready_is_any_line_of_the_datagram() {
