@@ -53,12 +53,25 @@ fn counter_env(name: &str, script: &str) -> (Env, PathBuf) {
 /// `run -d` with stdio on /dev/null (engines give pipes or /dev/null; a host file
 /// cannot be dumped).
 fn run_detached(env: &Env, id: &str) {
+    use std::io::Read;
     let mut c = env.cmd(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), id]);
-    c.stdout(Stdio::null()).stderr(Stdio::null());
-    assert!(c.status().unwrap().success(), "run -d {id}");
+    // stderr is a pipe read only on failure: then no container holds its other end.
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    if !child.wait().unwrap().success() {
+        let mut err = String::new();
+        let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+        panic!("run -d {id}: {err}");
+    }
 }
 
-fn restore(env: &Env, images: &Path, id: &str, extra: &[&str]) -> Run {
+/// `restore -d --image-path IMAGES --bundle BUNDLE EXTRA... ID`
+fn restore_args<'a>(
+    env: &'a Env,
+    images: &'a Path,
+    id: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
         "restore",
         "-d",
@@ -69,7 +82,11 @@ fn restore(env: &Env, images: &Path, id: &str, extra: &[&str]) -> Run {
     ];
     args.extend_from_slice(extra);
     args.push(id);
-    let mut c = env.cmd(&args);
+    args
+}
+
+fn restore(env: &Env, images: &Path, id: &str, extra: &[&str]) -> Run {
+    let mut c = env.cmd(&restore_args(env, images, id, extra));
     let err = env.dir.join("restore.err");
     c.stdout(Stdio::null())
         .stderr(std::fs::File::create(&err).unwrap());
@@ -321,22 +338,24 @@ fn undumpable_container_keeps_running_and_the_error_names_criu_s_line() {
     env.assert_clean("ck4", Some(pid as i32));
 }
 
+/// The counter run as `id`, counting, then checkpointed (and so gone): the bundle, the
+/// shared directory and the images.
+fn counted_then_checkpointed(name: &str, id: &str) -> (Env, PathBuf, PathBuf) {
+    let (env, shared) = counter_env(name, COUNTER);
+    run_detached(&env, id);
+    count_above(&shared, 1);
+    let images = env.dir.join("images");
+    let r = env.rsrun(&["checkpoint", "--image-path", images.to_str().unwrap(), id]);
+    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+    (env, shared, images)
+}
+
 #[test]
 fn foreground_restore_returns_the_exit_status_and_deletes() {
     if !criu_or_skip("checkpoint::foreground_restore_returns_the_exit_status_and_deletes") {
         return;
     }
-    let (env, shared) = counter_env("ck-fg", COUNTER);
-    run_detached(&env, "ck5");
-    count_above(&shared, 1);
-    let images = env.dir.join("images");
-    let r = env.rsrun(&[
-        "checkpoint",
-        "--image-path",
-        images.to_str().unwrap(),
-        "ck5",
-    ]);
-    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+    let (env, shared, images) = counted_then_checkpointed("ck-fg", "ck5");
     let last = count(&shared);
     let mut c = env.cmd(&[
         "restore",
@@ -579,4 +598,36 @@ fn podman_checkpoint_and_restore_match_runc() {
     );
     assert_eq!(seen[1], seen[0], "podman checkpoint/restore: rsrun vs runc");
     let _ = std::fs::remove_dir_all(&path_dir);
+}
+
+/// A `restore` SIGKILLed at any moment (CRIU dies with it) leaves what `delete --force`
+/// removes: the record, the cgroups, every restored process; the id is reusable.
+#[test]
+fn a_killed_restore_leaves_nothing_delete_cannot_remove() {
+    if !criu_or_skip("checkpoint::a_killed_restore_leaves_nothing_delete_cannot_remove") {
+        return;
+    }
+    let (env, _, images) = counted_then_checkpointed("ck-kill", "ck7");
+    let args = restore_args(&env, &images, "ck7", &[]);
+    let t = Instant::now();
+    assert_eq!(restore(&env, &images, "ck7", &[]).code, 0);
+    let took = t.elapsed();
+    assert_eq!(env.rsrun(&["delete", "--force", "ck7"]).code, 0);
+    env.assert_clean("ck7", None);
+    // Kills spread over the whole restore, and a little past it.
+    for k in 0..10u32 {
+        crate::crash::kill_after(&env, &args, took * k / 8);
+        let r = env.rsrun(&["delete", "--force", "ck7"]);
+        assert_eq!(
+            r.code, 0,
+            "delete --force after a kill at {k}/8: {}",
+            r.stderr
+        );
+        env.assert_clean("ck7", None);
+    }
+    let r = restore(&env, &images, "ck7", &[]);
+    assert_eq!(r.code, 0, "restore after the kills: {}", r.stderr);
+    assert_eq!(env.status("ck7"), "running");
+    assert_eq!(env.rsrun(&["delete", "--force", "ck7"]).code, 0);
+    env.assert_clean("ck7", None);
 }

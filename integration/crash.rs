@@ -75,7 +75,7 @@ fn ok(env: &Env, args: &[&str]) {
 }
 
 /// Start `rsrun ARGS` and SIGKILL it after `delay` (if it is still running).
-fn kill_after(env: &Env, args: &[&str], delay: Duration) {
+pub(crate) fn kill_after(env: &Env, args: &[&str], delay: Duration) {
     let mut child = env
         .cmd(args)
         .stdout(Stdio::null())

@@ -31,7 +31,8 @@ pub fn binary() -> PathBuf {
     PathBuf::from("criu")
 }
 
-/// One run of CRIU.
+/// One run of CRIU. CRIU dies with rsrun (a killed `restore` leaves a record marked
+/// `creating` and processes in the container's cgroup, which `delete` removes).
 pub struct Invocation {
     /// `dump` or `restore`.
     pub action: &'static str,
@@ -90,6 +91,7 @@ impl Invocation {
             crate::sys::spawn::ChildSetup {
                 fds,
                 write_zero: procs,
+                parent: crate::sys::proc::getpid(),
                 private_bind: self.private_root.clone(),
             },
         )?;
