@@ -382,3 +382,38 @@ fn user_namespace_without_a_root_mapping() {
     );
     env.delete_and_assert_clean("par-nr2");
 }
+
+/// A mount destination through a symlink to what does not exist yet (`/var/run -> /run`
+/// in an image without `/run`) is made where the link points inside the root, as runc's
+/// securejoin does; a link climbing out of the root stays in it.
+#[test]
+fn destination_through_a_dangling_symlink_is_made_inside_the_root() {
+    let env = Env::new("par-dangling");
+    let rootfs = env.bundle.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("var")).unwrap();
+    std::os::unix::fs::symlink("/run", rootfs.join("var/run")).unwrap();
+    std::os::unix::fs::symlink("../../../../../par-dangling-out", rootfs.join("var/up")).unwrap();
+    for d in ["/var/run/foo", "/var/up/bar"] {
+        add_mount(
+            &env,
+            json!({"destination": d, "type": "tmpfs", "source": "tmpfs"}),
+        );
+    }
+    let r = env.run(
+        "par-dl1",
+        &[
+            "sh",
+            "-c",
+            "grep -c -e ' /run/foo tmpfs ' -e ' /par-dangling-out/bar tmpfs ' /proc/mounts",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), "2");
+    assert!(rootfs.join("run/foo").is_dir());
+    assert!(rootfs.join("par-dangling-out/bar").is_dir());
+    assert!(
+        !std::path::Path::new("/par-dangling-out").exists(),
+        "made on the host"
+    );
+    env.assert_clean("par-dl1", None);
+}

@@ -155,6 +155,23 @@ pub enum Leaf {
 /// Create every missing component of `path` inside `root` (directories, and the last one
 /// as `leaf`), resolving each step inside the root, and return an O_PATH fd on the result.
 pub fn mkdir_in_root(root: &impl AsFd, path: &Path, leaf: Leaf, mode: u32) -> Result<OwnedFd> {
+    mkdir_following(root, path, leaf, mode, 0)
+}
+
+/// How many dangling symlinks one `mkdir_in_root` follows before giving up (ELOOP), as
+/// the kernel does for a path.
+const MAX_LINKS: u32 = 40;
+
+/// `mkdir_in_root` after `links` dangling symlinks: a component that is a symlink to
+/// nothing yet is followed (inside the root) and its target made, as runc's securejoin
+/// does (`/var/run -> /run` in an image without `/run`).
+fn mkdir_following(
+    root: &impl AsFd,
+    path: &Path,
+    leaf: Leaf,
+    mode: u32,
+    links: u32,
+) -> Result<OwnedFd> {
     // Most destinations exist already: one resolution.
     match open_in_root(root, path, OFlag::O_PATH, 0) {
         Err(e) if e.errno() == Some(Errno::ENOENT) => {}
@@ -216,9 +233,68 @@ pub fn mkdir_in_root(root: &impl AsFd, path: &Path, leaf: Leaf, mode: u32) -> Re
         } else {
             OFlag::O_PATH | OFlag::O_DIRECTORY
         };
-        dir = open_in_root(root, &cur, flags, 0)?;
+        dir = match open_in_root(root, &cur, flags, 0) {
+            Err(e) if e.errno() == Some(Errno::ENOENT) => {
+                let Some(next) = through_dangling_link(root, &dir, name, &parts[i + 1..])? else {
+                    return Err(e);
+                };
+                if links >= MAX_LINKS {
+                    return Err(Error::sys("mkdir", path, Errno::ELOOP));
+                }
+                return mkdir_following(root, &next, leaf, mode, links + 1);
+            }
+            r => r?,
+        };
     }
     Ok(dir)
+}
+
+/// Where a path goes on when its component `name` in `parent` is a symlink: its target
+/// (from the root if absolute, else from `parent`), then the components after it,
+/// resolved lexically and never above the root. None when `name` is no symlink.
+fn through_dangling_link(
+    root: &impl AsFd,
+    parent: &OwnedFd,
+    name: &Path,
+    rest: &[&std::ffi::OsStr],
+) -> Result<Option<std::path::PathBuf>> {
+    use nix::fcntl::AtFlags;
+    let st = nix::sys::stat::fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .map_err(|e| Error::sys("stat", name, e))?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFLNK {
+        return Ok(None);
+    }
+    let target =
+        nix::fcntl::readlinkat(parent, name).map_err(|e| Error::sys("readlink", name, e))?;
+    let base = match Path::new(&target).is_absolute() {
+        true => std::path::PathBuf::from("/"),
+        false => in_root_path(root, parent)?,
+    };
+    let mut out = std::path::PathBuf::from("/");
+    let joined = base.join(&target);
+    for c in joined
+        .components()
+        .chain(rest.iter().map(|p| Component::Normal(p)))
+    {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(p) => out.push(p),
+            _ => {}
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The path of `dir` inside `root` (both opened in our mount namespace).
+fn in_root_path(root: &impl AsFd, dir: &OwnedFd) -> Result<std::path::PathBuf> {
+    let host = |fd: BorrowedFd| {
+        let shown = crate::sys::fd_path(&fd);
+        std::fs::read_link(&shown).op("readlink", &shown)
+    };
+    let (r, d) = (host(root.as_fd())?, host(dir.as_fd())?);
+    Ok(Path::new("/").join(d.strip_prefix(&r).unwrap_or(Path::new(""))))
 }
 
 pub fn cstr(p: &Path) -> Result<CString> {
@@ -609,6 +685,30 @@ mod tests {
 
     /// Missing components are created from the deepest existing ancestor, and a
     /// component that is a symlink to the host's `/` resolves inside the root.
+    #[test]
+    fn mkdir_in_root_follows_dangling_links_inside_the_root() {
+        let base = std::env::temp_dir().join(format!("rsrun-mkdir-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let r = base.join("root");
+        std::fs::create_dir_all(r.join("var")).unwrap();
+        std::os::unix::fs::symlink("/run", r.join("var/run")).unwrap();
+        let escape = format!("rsrun-escape-link-{}", std::process::id());
+        std::os::unix::fs::symlink(format!("../../../../{escape}/x"), r.join("var/up")).unwrap();
+        std::os::unix::fs::symlink("loop", r.join("loop")).unwrap();
+        let root = open(&r, OFlag::O_PATH | OFlag::O_DIRECTORY).unwrap();
+
+        mkdir_in_root(&root, Path::new("/var/run/foo"), Leaf::Dir, 0o755).unwrap();
+        assert!(r.join("run/foo").is_dir());
+        mkdir_in_root(&root, Path::new("/var/up/f"), Leaf::File, 0o755).unwrap();
+        let escaped = Path::new("/").join(&escape).exists();
+        let _ = std::fs::remove_dir_all(Path::new("/").join(&escape));
+        assert!(!escaped, "created on the host");
+        assert!(r.join(&escape).join("x/f").is_file());
+        let e = mkdir_in_root(&root, Path::new("/loop/a"), Leaf::Dir, 0o755).unwrap_err();
+        assert!(matches!(e.errno(), Some(Errno::ELOOP)), "{e}");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
     #[test]
     fn mkdir_in_root_creates_inside_the_root() {
         let base = std::env::temp_dir().join(format!("rsrun-mkdir-test-{}", std::process::id()));
