@@ -38,11 +38,13 @@ V2_SKIP := exec::userns_processes_enter_every_hierarchy mounts::idmapped_bind_mo
 
 # The systemd lane: the host's systemd as PID 1 of a QEMU guest (scripts/systemd-guest.sh),
 # once on pure cgroup v2 and once on a hybrid host, runs the systemd cgroup driver's tests
-# (about 2 minutes under TCG); there no test may skip. On a host whose PID 1 is not
+# and containerd's CRI plugin with SystemdCgroup = true (integration/cri) (about 5 minutes
+# each under TCG); there no test may skip. On a host whose PID 1 is not
 # systemd they skip (SYSTEMD_SKIPS).
 SYSTEMD_GUEST := scripts/systemd-guest.sh
-SYSTEMD_TESTS := systemd::
-SYSTEMD_SKIPS := systemd::scope_holds_the_container_and_delete_removes_it,systemd::memory_limit_is_a_unit_property_and_bites,systemd::kubelet_style_nested_slice,systemd::unit_name_collision_is_refused_and_leaves_nothing,systemd::unit_refused_by_systemd_leaves_nothing,systemd::delete_force_after_a_killed_create_stops_the_unit,systemd::update_pause_and_kill_all_on_a_scope,systemd::notify_service_is_active_once_the_container_is_ready
+# systemd_engines:: are Docker and Podman with their systemd defaults, beside runc.
+SYSTEMD_TESTS := systemd:: systemd_engines::
+SYSTEMD_SKIPS := systemd_engines::docker_with_the_systemd_cgroup_driver,systemd_engines::podman_with_the_systemd_cgroup_manager,systemd::allowed_cpus_and_memory_nodes_are_unit_properties,systemd::scope_holds_the_container_and_delete_removes_it,systemd::memory_limit_is_a_unit_property_and_bites,systemd::kubelet_style_nested_slice,systemd::unit_name_collision_is_refused_and_leaves_nothing,systemd::unit_refused_by_systemd_leaves_nothing,systemd::delete_force_after_a_killed_create_stops_the_unit,systemd::update_pause_and_kill_all_on_a_scope,systemd::notify_service_is_active_once_the_container_is_ready
 
 all: build
 
@@ -71,9 +73,12 @@ test: deps fmt-check
 
 # The Kubernetes node path: a CRI client → containerd's CRI plugin → rsrun as a runtime
 # handler (integration/cri is a crate of its own: rsrun does not carry the gRPC stack).
+# CRI_SYSTEMD_SKIPS: the CRI plugin with SystemdCgroup = true needs systemd as PID 1; the
+# systemd lane runs it.
+CRI_SYSTEMD_SKIPS := systemd_cgroup_pods_through_containerd_cri
 test-cri: deps
 	$(CARGO) build
-	cd integration/cri && RSRUN_BIN=$(CURDIR)/target/debug/rsrun $(CARGO) test
+	cd integration/cri && RSRUN_BIN=$(CURDIR)/target/debug/rsrun RSRUN_ALLOWED_SKIPS="$(CRI_SYSTEMD_SKIPS)" $(CARGO) test
 
 test-v2:
 	bin=$$($(CARGO) test --test integration --no-run 2>&1 | grep -o 'target/debug/deps/integration-[a-z0-9]*' | head -1); \
@@ -87,8 +92,9 @@ integration: deps
 
 test-systemd:
 	bin=$$($(CARGO) test --test integration --no-run 2>&1 | grep -o 'target/debug/deps/integration-[a-z0-9]*' | head -1); \
-	$(SYSTEMD_GUEST) --v2 "RSRUN_ALLOWED_SKIPS= $$bin --test-threads=2 $(SYSTEMD_TESTS)" && \
-	$(SYSTEMD_GUEST) --hybrid "RSRUN_ALLOWED_SKIPS= $$bin --test-threads=2 $(SYSTEMD_TESTS)"
+	cri=integration/cri/$$(cd integration/cri && $(CARGO) test --no-run 2>&1 | grep -o 'target/debug/deps/cri-[a-z0-9]*' | head -1); \
+	run="export RSRUN_ALLOWED_SKIPS= RSRUN_BIN=$(CURDIR)/target/debug/rsrun; $$bin --test-threads=2 $(SYSTEMD_TESTS) && $$cri $(CRI_SYSTEMD_SKIPS)"; \
+	$(SYSTEMD_GUEST) --v2 "$$run" && $(SYSTEMD_GUEST) --hybrid "$$run"
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

@@ -220,14 +220,16 @@ fn containerd_runs_rsrun() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-struct Dockerd {
+pub(crate) struct Dockerd {
     dir: PathBuf,
     sock: PathBuf,
     daemon: Child,
 }
 
 impl Dockerd {
-    fn start(dir: &Path) -> Dockerd {
+    /// dockerd with its own data and exec roots, rsrun as the runtime `rsrun`, and the
+    /// cgroup driver `cgroupfs` or `systemd`.
+    pub(crate) fn start(dir: &Path, cgroup_driver: &str) -> Dockerd {
         let sock = dir.join("docker.sock");
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
         let daemon = Command::new("/usr/sbin/dockerd")
@@ -247,7 +249,7 @@ impl Dockerd {
                 "--storage-driver",
                 "overlay2",
                 "--exec-opt",
-                "native.cgroupdriver=cgroupfs",
+                &format!("native.cgroupdriver={cgroup_driver}"),
                 "--add-runtime",
                 &format!("rsrun={RSRUN}"),
             ])
@@ -255,20 +257,39 @@ impl Dockerd {
             .stderr(log)
             .spawn()
             .expect("dockerd is required (apt-get install docker.io)");
-        let d = Dockerd {
+        let mut d = Dockerd {
             dir: dir.to_path_buf(),
             sock,
             daemon,
         };
-        let end = Instant::now() + Duration::from_secs(60);
+        let end = Instant::now() + Duration::from_secs(120);
         while d.docker(&["info"]).code != 0 {
-            assert!(Instant::now() < end, "dockerd did not start");
+            let exited = d.daemon.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() > end {
+                let log = std::fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default();
+                panic!("dockerd did not start ({exited:?}):\n{log}");
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
         d
     }
 
-    fn docker(&self, args: &[&str]) -> Run {
+    /// `start`, then the busybox rootfs imported as `localhost/bb`.
+    pub(crate) fn with_image(dir: &Path, cgroup_driver: &str) -> Dockerd {
+        let dk = Dockerd::start(dir, cgroup_driver);
+        let tar = rootfs_tar(dir);
+        let r = dk.docker(&[
+            "import",
+            "-c",
+            "CMD [\"/bin/sh\"]",
+            tar.to_str().unwrap(),
+            "localhost/bb",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        dk
+    }
+
+    pub(crate) fn docker(&self, args: &[&str]) -> Run {
         let mut c = Command::new("/usr/bin/docker");
         c.arg("-H")
             .arg(format!("unix://{}", self.sock.display()))
@@ -327,16 +348,7 @@ fn docker_runs_rsrun() {
     let dir = std::env::temp_dir().join(format!("rsrun-it-docker-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let dk = Dockerd::start(&dir);
-    let tar = rootfs_tar(&dir);
-    let r = dk.docker(&[
-        "import",
-        "-c",
-        "CMD [\"/bin/sh\"]",
-        tar.to_str().unwrap(),
-        "localhost/bb",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let dk = Dockerd::with_image(&dir, "cgroupfs");
 
     // run --rm: output, exit status, Docker's default seccomp profile in force
     let r = dk.docker(&[

@@ -31,4 +31,5 @@ mod runc_scenarios;
 mod sd_notify;
 mod seccomp;
 mod systemd;
+mod systemd_engines;
 mod terminal;

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Whether systemd is PID 1 here (sd_booted); if not, say so and skip.
-fn systemd_booted(test: &str) -> bool {
+pub(crate) fn systemd_booted(test: &str) -> bool {
     let comm = std::fs::read_to_string("/proc/1/comm").unwrap_or_default();
     if std::path::Path::new("/run/systemd/system").is_dir() && comm.trim() == "systemd" {
         return true;
@@ -20,19 +20,19 @@ fn systemd_booted(test: &str) -> bool {
     false
 }
 
-fn systemctl(args: &[&str]) -> String {
+pub(crate) fn systemctl(args: &[&str]) -> String {
     let o = Command::new("systemctl").args(args).output().unwrap();
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn prop(unit: &str, name: &str) -> String {
+pub(crate) fn prop(unit: &str, name: &str) -> String {
     systemctl(&["show", "--value", "-p", name, unit])
         .trim()
         .to_string()
 }
 
 /// `systemctl list-units --all` shows no such unit.
-fn assert_no_unit(unit: &str) {
+pub(crate) fn assert_no_unit(unit: &str) {
     let out = systemctl(&["list-units", "--all", "--no-legend", unit]);
     assert!(out.trim().is_empty(), "unit left behind: {out}");
 }
@@ -55,7 +55,7 @@ fn init_pid(env: &Env, id: &str) -> i32 {
 }
 
 /// The v2 (or name=systemd) cgroup path of `pid`.
-fn cgroup_of(pid: i32) -> String {
+pub(crate) fn cgroup_of(pid: i32) -> String {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     text.lines()
         .find_map(|l| {
@@ -84,7 +84,7 @@ fn delete_leaves_nothing(env: &Env, id: &str, unit: &str, pid: Option<i32>) {
     env.assert_clean(id, pid);
 }
 
-fn v2_host() -> bool {
+pub(crate) fn v2_host() -> bool {
     std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
@@ -425,4 +425,37 @@ fn notify_service_is_active_once_the_container_is_ready() {
     assert!(o.status.success(), "systemctl stop: {o:?}");
     assert_no_unit(&unit);
     env.assert_clean("sd-notify1", Some(pid));
+}
+
+#[test]
+fn allowed_cpus_and_memory_nodes_are_unit_properties() {
+    if !systemd_booted("systemd::allowed_cpus_and_memory_nodes_are_unit_properties") {
+        return;
+    }
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    // The last online cpu alone: not what the scope would have anyway.
+    let last = online.trim().rsplit([',', '-']).next().unwrap().to_string();
+    let env = sleeping_env("sd-cpuset", "system.slice:rsrun:sd-cpuset1");
+    env.edit(|v| v["linux"]["resources"]["cpu"] = json!({"cpus": last, "mems": "0"}));
+    let r = sd_create(&env, "sd-cpuset1");
+    assert_eq!(r.code, 0, "create: {}", r.stderr);
+    let unit = "rsrun-sd-cpuset1.scope";
+    assert_eq!(prop(unit, "AllowedCPUs"), last);
+    assert_eq!(prop(unit, "AllowedMemoryNodes"), "0");
+    let cg = prop(unit, "ControlGroup");
+    let cpuset_dir = if v2_host() {
+        format!("/sys/fs/cgroup{cg}")
+    } else {
+        format!("/sys/fs/cgroup/cpuset{cg}")
+    };
+    let read = |f: &str| std::fs::read_to_string(format!("{cpuset_dir}/{f}")).unwrap();
+    assert_eq!(read("cpuset.cpus").trim(), last);
+    assert_eq!(read("cpuset.mems").trim(), "0");
+    // update changes the unit and the file.
+    let r = env.rsrun(&["update", "--cpuset-cpus", "0", "sd-cpuset1"]);
+    assert_eq!(r.code, 0, "update: {}", r.stderr);
+    assert_eq!(prop(unit, "AllowedCPUs"), "0");
+    assert_eq!(read("cpuset.cpus").trim(), "0");
+    delete_leaves_nothing(&env, "sd-cpuset1", unit, None);
+    assert!(!std::path::Path::new(&cpuset_dir).exists());
 }

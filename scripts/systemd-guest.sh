@@ -18,7 +18,9 @@
 #              and the system slices are up as on any host) plus rsrun-guest.service, which runs
 #              COMMAND and powers the guest off with its status. Units a test does not need
 #              (timers, journald, udev, the host's docker/podman/containerd, ...) are masked
-#              so that the boot is short.
+#              so that the boot is short. AppArmor is off (apparmor=0): Docker and Podman
+#              ask for their default profile where it is on, and rsrun does not apply
+#              AppArmor profiles yet.
 # Boot time here (TCG, 2 vCPUs, a loaded host): ~2 s to stage 2, ~2.6 s more from systemd to
 # the command; 6.5 s wall for `true`, on v2 and hybrid alike (SD_VERBOSE=1 prints them).
 # COMMAND runs under `bash -c` with the caller's exported environment, stdin=/dev/null; its
@@ -262,7 +264,7 @@ timeout -k 10 "$SD_TIMEOUT" qemu-system-x86_64 \
   -nodefaults -no-user-config -display none -no-reboot -machine pc "${ACCEL[@]}" \
   -smp "$SD_CPUS" -m "$SD_MEM" \
   -kernel "$KERNEL" -initrd "$KC/initrd.gz" \
-  -append "console=ttyS0 quiet panic=-1 mitigations=off $CGARGS fstab=no systemd.show_status=0 systemd.log_level=warning systemd.log_target=kmsg systemd.firstboot=0 systemd.hostname=rsrun-guest systemd.unit=rsrun-guest.target ${SD_APPEND:-}" \
+  -append "console=ttyS0 quiet panic=-1 mitigations=off apparmor=0 $CGARGS fstab=no systemd.show_status=0 systemd.log_level=warning systemd.log_target=kmsg systemd.firstboot=0 systemd.hostname=rsrun-guest systemd.unit=rsrun-guest.target ${SD_APPEND:-}" \
   -serial "file:$CONSOLE" \
   -fsdev "local,id=fsctl,path=$CTL,security_model=none" -device virtio-9p-pci,fsdev=fsctl,mount_tag=guestctl \
   -fsdev "local,id=fsroot,path=/,security_model=none,readonly=on,multidevs=remap" \

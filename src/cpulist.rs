@@ -70,6 +70,21 @@ impl IdList {
         self.0.iter().map(part).collect::<Vec<_>>().join(",")
     }
 
+    /// The members as a bitmask, least significant bit first (byte `i` bit `j` is member
+    /// `8i+j`), as systemd's AllowedCPUs/AllowedMemoryNodes take them; `None` beyond
+    /// 65536 members (more than any kernel has CPUs or nodes).
+    pub fn bitmask(&self) -> Option<Vec<u8>> {
+        let max = self.max()?;
+        if max >= 1 << 16 {
+            return None;
+        }
+        let mut mask = vec![0u8; max as usize / 8 + 1];
+        for m in self.members() {
+            mask[m as usize / 8] |= 1 << (m % 8);
+        }
+        Some(mask)
+    }
+
     /// Every member, in order; only for a list already bounded (checked against the host).
     pub fn members(&self) -> impl Iterator<Item = u32> + '_ {
         self.0.iter().flat_map(|&(a, b)| a..=b)
@@ -114,6 +129,17 @@ mod cpuset_tests {
         assert!(IdList::parse("-1").is_none());
         assert!(IdList::parse("4294967296").is_none());
         assert!(IdList::parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn bitmasks_are_little_endian() {
+        let m = |s: &str| IdList::parse(s).unwrap().bitmask();
+        assert_eq!(m("0"), Some(vec![0x01]));
+        assert_eq!(m("0-1"), Some(vec![0x03]));
+        assert_eq!(m("1,8"), Some(vec![0x02, 0x01]));
+        assert_eq!(m("3-4,15"), Some(vec![0x18, 0x80]));
+        assert_eq!(m(""), None);
+        assert_eq!(m("0-4294967295"), None);
     }
 
     #[test]

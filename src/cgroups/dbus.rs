@@ -27,6 +27,8 @@ pub enum Value {
     U64(u64),
     /// `au`: a list of pids.
     U32s(Vec<u32>),
+    /// `ay`: a bitmask (AllowedCPUs, AllowedMemoryNodes).
+    Bytes(Vec<u8>),
     /// `a(ss)`: DeviceAllow's (path, permissions) pairs.
     StrPairs(Vec<(String, String)>),
 }
@@ -38,6 +40,7 @@ impl Value {
             Value::Str(_) => "s",
             Value::U64(_) => "t",
             Value::U32s(_) => "au",
+            Value::Bytes(_) => "ay",
             Value::StrPairs(_) => "a(ss)",
         }
     }
@@ -48,6 +51,7 @@ impl Value {
             Value::Str(s) => e.str(s),
             Value::U64(v) => e.u64(*v),
             Value::U32s(v) => e.array(4, |e| v.iter().for_each(|x| e.u32(*x))),
+            Value::Bytes(v) => e.array(1, |e| v.iter().for_each(|x| e.u8(*x))),
             Value::StrPairs(v) => e.array(8, |e| {
                 for (a, b) in v {
                     e.pad(8);
@@ -495,6 +499,26 @@ mod tests {
             &[0, 0, 0],          // pad to 4
             &[4, 0, 0, 0],       // array of 4 bytes
             &[7, 0, 0, 0],
+        ]
+        .concat();
+        assert_eq!(e.buf, want);
+    }
+
+    #[test]
+    fn byte_arrays_marshal_unpadded() {
+        let mut e = Enc { buf: Vec::new() };
+        e.arg(&Arg::Props(&[(
+            "AllowedCPUs".into(),
+            Value::Bytes(vec![3, 1]),
+        )]));
+        let want: Vec<u8> = [
+            &[26, 0, 0, 0][..], // array length in bytes (from offset 8)
+            &[0, 0, 0, 0],      // the struct aligns to 8
+            &[11, 0, 0, 0],
+            b"AllowedCPUs\0",
+            &[2, b'a', b'y', 0], // signature "ay"
+            &[2, 0, 0, 0],       // two bytes, no padding before them
+            &[3, 1],
         ]
         .concat();
         assert_eq!(e.buf, want);

@@ -290,6 +290,17 @@ impl Cgroup {
     /// the cgroup2 directory for clone3's CLONE_INTO_CGROUP (pure v2, or the `unified`
     /// hierarchy of a hybrid host) and the `tasks` file of every v1 hierarchy.
     pub fn open_entry(&self) -> Result<Entry> {
+        self.open_entry_in(false)
+    }
+
+    /// `open_entry` for a process joining a running container (`exec`): a v1 hierarchy
+    /// whose directory is gone is skipped, as runc does. Under the systemd driver on a
+    /// hybrid host systemd may trim a controller's directory of a unit while it runs.
+    pub fn open_entry_existing(&self) -> Result<Entry> {
+        self.open_entry_in(true)
+    }
+
+    fn open_entry_in(&self, skip_missing_v1: bool) -> Result<Entry> {
         let mut entry = Entry {
             into: None,
             tasks: Vec::new(),
@@ -299,7 +310,14 @@ impl Cgroup {
                 entry.into = Some(sfs::open(&d.path, OFlag::O_DIRECTORY | OFlag::O_PATH)?);
             } else {
                 let f = d.path.join("tasks");
-                entry.tasks.push((sfs::open(&f, OFlag::O_WRONLY)?, f));
+                match sfs::open(&f, OFlag::O_WRONLY) {
+                    Ok(fd) => entry.tasks.push((fd, f)),
+                    Err(Error::Sys {
+                        errno: Errno::ENOENT,
+                        ..
+                    }) if skip_missing_v1 => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(entry)

@@ -179,7 +179,8 @@ pub fn resource_properties(res: Option<&LinuxResources>, mode: Mode) -> Vec<Prop
         // does not convert).
         match (m.swap(), m.limit()) {
             (Some(-1), _) if v2 => p.push(("MemorySwapMax".into(), Value::U64(u64::MAX))),
-            (Some(sw), Some(l)) if v2 && sw > 0 && l > 0 && sw >= l => {
+            // swap == limit is no swap: the file gets 0, the unit nothing (runc).
+            (Some(sw), Some(l)) if v2 && l > 0 && sw > l => {
                 p.push(("MemorySwapMax".into(), Value::U64((sw - l) as u64)))
             }
             _ => {}
@@ -218,7 +219,13 @@ pub fn resource_properties(res: Option<&LinuxResources>, mode: Mode) -> Vec<Prop
     if let Some(l) = res.pids().map(|p| p.limit()).filter(|l| *l != 0) {
         p.push(("TasksMax".into(), Value::U64(limit(l))));
     }
-    if let Some(w) = res.block_io().as_ref().and_then(|b| b.weight()) {
+    // Docker sends a weight of 0 for "not set".
+    if let Some(w) = res
+        .block_io()
+        .as_ref()
+        .and_then(|b| b.weight())
+        .filter(|w| *w != 0)
+    {
         if v2 {
             let w = super::resources::blkio_to_io_weight(w);
             p.push(("IOWeight".into(), Value::U64(w)));
@@ -226,7 +233,60 @@ pub fn resource_properties(res: Option<&LinuxResources>, mode: Mode) -> Vec<Prop
             p.push(("BlockIOWeight".into(), Value::U64(w as u64)));
         }
     }
+    let cpusets = res.cpu().as_ref().map(|c| {
+        [
+            ("AllowedCPUs", c.cpus().as_deref()),
+            ("AllowedMemoryNodes", c.mems().as_deref()),
+        ]
+    });
+    for (name, list) in cpusets.into_iter().flatten() {
+        let mask = list
+            .and_then(crate::cpulist::IdList::parse)
+            .and_then(|l| l.bitmask());
+        if let Some(mask) = mask {
+            p.push((name.into(), Value::Bytes(mask)));
+        }
+    }
     p
+}
+
+/// The first systemd that knows AllowedCPUs and AllowedMemoryNodes.
+const CPUSET_PROPERTIES_SINCE: u32 = 244;
+
+/// systemd's major version from its `Version` property (`252.22-1~deb12u1`, `v245`).
+pub fn major_version(version: &str) -> Option<u32> {
+    let digits: String = version
+        .trim_start_matches('v')
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
+}
+
+/// `props` without what this systemd does not know: AllowedCPUs and AllowedMemoryNodes
+/// before 244 (an older systemd would refuse the whole unit; rsrun writes the cpuset files
+/// itself either way). The version is asked only when such a property is there.
+fn supported(c: &mut Conn, props: &[Property]) -> Result<Vec<Property>> {
+    let is_cpuset = |n: &str| n == "AllowedCPUs" || n == "AllowedMemoryNodes";
+    if !props.iter().any(|(n, _)| is_cpuset(n)) {
+        return Ok(props.to_vec());
+    }
+    let version = c
+        .call(
+            DEST,
+            PATH,
+            "org.freedesktop.DBus.Properties",
+            "Get",
+            &[Arg::Str(MANAGER), Arg::Str("Version")],
+        )?
+        .map_err(|e| call_error("Get Version of", "the manager", e))?
+        .args()?;
+    let major = version.first().and_then(|v| major_version(v)).unwrap_or(0);
+    Ok(props
+        .iter()
+        .filter(|(n, _)| major >= CPUSET_PROPERTIES_SINCE || !is_cpuset(n))
+        .cloned()
+        .collect())
 }
 
 /// `DevicePolicy=strict` and `DeviceAllow=` for the container's device rules, on pure v2
@@ -347,8 +407,8 @@ pub fn start(unit: &Unit, mode: Mode, pid: u32) -> Result<()> {
         (io.into(), Value::Bool(true)),
         ("TasksAccounting".into(), Value::Bool(true)),
     ];
-    props.extend(unit.props.iter().cloned());
     let mut c = connect()?;
+    props.extend(supported(&mut c, &unit.props)?);
     let reply = c
         .call(
             DEST,
@@ -423,12 +483,13 @@ pub fn set_properties(unit: &Unit, props: &[Property]) -> Result<()> {
         return Ok(());
     }
     let mut c = Conn::system(TIMEOUT)?;
+    let props = supported(&mut c, props)?;
     c.call(
         DEST,
         PATH,
         MANAGER,
         "SetUnitProperties",
-        &[Arg::Str(&unit.name), Arg::Bool(true), Arg::Props(props)],
+        &[Arg::Str(&unit.name), Arg::Bool(true), Arg::Props(&props)],
     )?
     .map_err(|e| call_error("SetUnitProperties", &unit.name, e))?;
     Ok(())
@@ -604,5 +665,56 @@ mod tests {
         assert!(p
             .iter()
             .any(|(n, v)| n == "CPUShares" && *v == Value::U64(1024)));
+    }
+
+    #[test]
+    fn what_engines_send_for_unset_is_not_a_property() {
+        // Docker: blkio weight 0 for "not set"; the kubelet: swap equal to the limit (no
+        // swap), which runc leaves out of the unit too.
+        let res: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 33554432, "swap": 33554432},
+            "blockIO": {"weight": 0}
+        }))
+        .unwrap();
+        for mode in [Mode::V2, Mode::Hybrid] {
+            let p = resource_properties(Some(&res), mode);
+            let names: Vec<&str> = p.iter().map(|(n, _)| n.as_str()).collect();
+            assert!(
+                !names
+                    .iter()
+                    .any(|n| n.contains("Weight") || *n == "MemorySwapMax"),
+                "{mode:?}: {names:?}"
+            );
+        }
+        let res: LinuxResources =
+            serde_json::from_value(serde_json::json!({"blockIO": {"weight": 500}})).unwrap();
+        let p = resource_properties(Some(&res), Mode::V2);
+        assert!(p.iter().any(|(n, _)| n == "IOWeight"), "{p:?}");
+    }
+
+    #[test]
+    fn cpusets_are_bitmask_properties() {
+        let res: LinuxResources = serde_json::from_value(serde_json::json!({
+            "cpu": {"cpus": "0-1,9", "mems": "0"}
+        }))
+        .unwrap();
+        for mode in [Mode::V2, Mode::Hybrid] {
+            let p = resource_properties(Some(&res), mode);
+            let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            assert_eq!(get("AllowedCPUs"), Some(Value::Bytes(vec![0x03, 0x02])));
+            assert_eq!(get("AllowedMemoryNodes"), Some(Value::Bytes(vec![0x01])));
+        }
+        let res: LinuxResources =
+            serde_json::from_value(serde_json::json!({"cpu": {"cpus": ""}})).unwrap();
+        assert!(resource_properties(Some(&res), Mode::V2).is_empty());
+    }
+
+    #[test]
+    fn systemd_versions_parse() {
+        assert_eq!(major_version("252.22-1~deb12u1"), Some(252));
+        assert_eq!(major_version("v245"), Some(245));
+        assert_eq!(major_version("243"), Some(243));
+        assert_eq!(major_version("unknown"), None);
+        assert!(major_version("243").unwrap() < CPUSET_PROPERTIES_SINCE);
     }
 }

@@ -101,7 +101,7 @@ pub fn spawn(
     for j in &parent_joins {
         proc::setns(&j.fd, crate::namespaces::flag(j.typ), &j.path)?;
     }
-    let cgroup = plan.cgroup.open_entry()?;
+    let cgroup = plan.cgroup.open_entry_existing()?;
     let (parent_sock, child_sock) = sys::socket::seqpacket_pair()?;
     // The child is born in the container's pid namespace: it must never be dumpable,
     // not even before its first instruction (CVE-2016-9962).

@@ -90,7 +90,10 @@ fn image_tar(dir: &Path) -> PathBuf {
     tar
 }
 
-fn start_node(dir: &Path, rsrun: &Path) -> Node {
+/// A containerd node with two runtime handlers, `rsrun` (through a wrapper that logs its
+/// calls) and `runc`; `systemd_cgroup` is the handlers' `SystemdCgroup` option (pods then
+/// name a slice as their cgroup parent, as the kubelet's systemd driver does).
+fn start_node(dir: &Path, rsrun: &Path, systemd_cgroup: bool) -> Node {
     // The runtime binary containerd calls: rsrun, with every call recorded.
     let wrapper = dir.join("rsrun-wrapper");
     std::fs::write(
@@ -127,6 +130,13 @@ state = "{d}/state"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.rsrun.options]
       BinaryName = "{w}"
       Root = "{d}/rsrun-root"
+      SystemdCgroup = {systemd_cgroup}
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      BinaryName = "runc"
+      Root = "{d}/runc-root"
+      SystemdCgroup = {systemd_cgroup}
 "#,
         sock = sock.display(),
         w = wrapper.display()
@@ -191,6 +201,10 @@ fn pod_namespaces() -> NamespaceOption {
 }
 
 fn pod_config(dir: &Path, name: &str) -> PodSandboxConfig {
+    pod_config_in(dir, name, &format!("/rsrun-cri-test/{name}"))
+}
+
+fn pod_config_in(dir: &Path, name: &str, cgroup_parent: &str) -> PodSandboxConfig {
     let logs = dir.join("logs").join(name);
     std::fs::create_dir_all(&logs).unwrap();
     PodSandboxConfig {
@@ -203,7 +217,7 @@ fn pod_config(dir: &Path, name: &str) -> PodSandboxConfig {
         hostname: String::new(),
         log_directory: logs.to_str().unwrap().into(),
         linux: Some(LinuxPodSandboxConfig {
-            cgroup_parent: format!("/rsrun-cri-test/{name}"),
+            cgroup_parent: cgroup_parent.into(),
             security_context: Some(LinuxSandboxSecurityContext {
                 namespace_options: Some(pod_namespaces()),
                 ..Default::default()
@@ -235,7 +249,6 @@ fn container_config(name: &str, cmd: &[&str], memory: i64) -> ContainerConfig {
                 namespace_options: Some(pod_namespaces()),
                 ..Default::default()
             }),
-            ..Default::default()
         }),
         ..Default::default()
     }
@@ -247,11 +260,19 @@ struct Pod {
 }
 
 async fn run_pod(rt: &mut RuntimeServiceClient<Channel>, dir: &Path, name: &str) -> Pod {
-    let config = pod_config(dir, name);
+    run_pod_with(rt, pod_config(dir, name), "rsrun").await
+}
+
+async fn run_pod_with(
+    rt: &mut RuntimeServiceClient<Channel>,
+    config: PodSandboxConfig,
+    handler: &str,
+) -> Pod {
+    let name = config.metadata.as_ref().unwrap().name.clone();
     let r = rt
         .run_pod_sandbox(RunPodSandboxRequest {
             config: Some(config.clone()),
-            runtime_handler: "rsrun".into(),
+            runtime_handler: handler.into(),
         })
         .await
         .unwrap_or_else(|e| panic!("RunPodSandbox {name}: {e}"));
@@ -383,7 +404,7 @@ async fn kubelet_flow_through_containerd_cri() {
     let dir = std::env::temp_dir().join(format!("rsrun-cri-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let node = start_node(&dir, &std::fs::canonicalize(&rsrun).unwrap());
+    let node = start_node(&dir, &std::fs::canonicalize(&rsrun).unwrap(), false);
     let channel = connect(&node.sock).await;
     let mut rt = RuntimeServiceClient::new(channel.clone());
     let mut img = ImageServiceClient::new(channel.clone());
@@ -544,6 +565,222 @@ async fn kubelet_flow_through_containerd_cri() {
         }
     }
     assert_nothing_left(&dir);
+    drop(node);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Report that `test` cannot run on this host, and why (as integration/common's `skip`):
+/// with `RSRUN_ALLOWED_SKIPS` set, any skip it does not list fails.
+fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+    if let Ok(allowed) = std::env::var("RSRUN_ALLOWED_SKIPS") {
+        assert!(
+            allowed.split(',').any(|t| t.trim() == test),
+            "unexpected skip of {test} ({why}): this lane expects {allowed:?}"
+        );
+    }
+}
+
+fn systemctl_show(unit: &str, property: &str) -> String {
+    let o = Command::new("systemctl")
+        .args(["show", "--value", "-p", property, unit])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn units_like(pattern: &str) -> String {
+    let o = Command::new("systemctl")
+        .args(["list-units", "--all", "--no-legend", pattern])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// The cgroup (v2, or name=systemd on a hybrid host) of `pid`.
+fn cgroup_of(pid: &str) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("0::")
+                .or_else(|| l.strip_prefix("1:name=systemd:"))
+        })
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The init pid the runtime recorded for container `id` under the handler's root.
+fn runtime_pid(dir: &Path, handler: &str, id: &str) -> String {
+    let state = dir.join(format!("{handler}-root/k8s.io/{id}/state.json"));
+    let text = std::fs::read_to_string(&state).unwrap_or_default();
+    let at = text
+        .find("\"init_process_pid\":")
+        .or_else(|| text.find("\"pid\":"));
+    at.map(|i| {
+        text[i..]
+            .split(':')
+            .nth(1)
+            .unwrap_or("")
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// What systemd shows of a pod and its container under one runtime handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PodSeen {
+    /// Per unit (sandbox, container): ActiveState, Slice, and whether the runtime's init
+    /// is in the unit's cgroup.
+    units: Vec<(String, String, bool)>,
+    /// The container's memory limit and swap properties.
+    memory: Vec<String>,
+    exec: (i32, String),
+    /// Units and cgroup directories left once the pod is removed.
+    left: Vec<String>,
+}
+
+async fn pod_under_systemd(
+    rt: &mut RuntimeServiceClient<Channel>,
+    dir: &Path,
+    handler: &str,
+) -> PodSeen {
+    // The kubelet's systemd driver names the pod's slice from its QoS class and uid.
+    let slice = format!("kubepods-besteffort-podsd{handler}.slice");
+    let pod = run_pod_with(
+        rt,
+        pod_config_in(dir, &format!("sd-{handler}"), &slice),
+        handler,
+    )
+    .await;
+    let c = start_container(rt, &pod, "app", &["sleep", "1000"], 64 << 20).await;
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let mut units = Vec::new();
+    let mut cgroups = Vec::new();
+    for id in [&pod.id, &c] {
+        let unit = format!("cri-containerd-{id}.scope");
+        let cg = systemctl_show(&unit, "ControlGroup");
+        let pid = runtime_pid(dir, handler, id);
+        units.push((
+            systemctl_show(&unit, "ActiveState"),
+            systemctl_show(&unit, "Slice"),
+            !cg.is_empty() && cgroup_of(&pid) == cg,
+        ));
+        cgroups.push(cg);
+    }
+    let unit = format!("cri-containerd-{c}.scope");
+    let memory = if v2 {
+        vec![
+            systemctl_show(&unit, "MemoryMax"),
+            systemctl_show(&unit, "MemorySwapMax"),
+        ]
+    } else {
+        vec![systemctl_show(&unit, "MemoryLimit")]
+    };
+    let r = rt
+        .exec_sync(ExecSyncRequest {
+            container_id: c.clone(),
+            cmd: vec!["sh".into(), "-c".into(), "echo exec-ok; exit 3".into()],
+            timeout: 30,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let exec = (r.exit_code, String::from_utf8_lossy(&r.stdout).to_string());
+    rt.stop_container(StopContainerRequest {
+        container_id: c.clone(),
+        timeout: 0,
+    })
+    .await
+    .unwrap();
+    rt.remove_container(RemoveContainerRequest {
+        container_id: c.clone(),
+    })
+    .await
+    .unwrap();
+    remove_pod(rt, &pod).await;
+    let mut left: Vec<String> = [&pod.id, &c]
+        .iter()
+        .map(|id| units_like(&format!("cri-containerd-{id}.scope")))
+        .filter(|u| !u.is_empty())
+        .collect();
+    for cg in cgroups.iter().filter(|cg| !cg.is_empty()) {
+        let hierarchies: Vec<PathBuf> = if v2 {
+            vec![PathBuf::from("/sys/fs/cgroup")]
+        } else {
+            std::fs::read_dir("/sys/fs/cgroup")
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        };
+        for h in hierarchies {
+            let d = h.join(cg.trim_start_matches('/'));
+            if d.exists() {
+                left.push(d.display().to_string());
+            }
+        }
+    }
+    PodSeen {
+        units,
+        memory,
+        exec,
+        left,
+    }
+}
+
+/// containerd's CRI plugin with `SystemdCgroup = true` (what kubeadm configures): each
+/// pod's sandbox and container are scopes `cri-containerd-ID.scope` in the pod's slice,
+/// with the container's memory limit as a unit property, and nothing is left once the pod
+/// is removed; the same as with runc. Needs systemd as PID 1 (make test-systemd).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn systemd_cgroup_pods_through_containerd_cri() {
+    let comm = std::fs::read_to_string("/proc/1/comm").unwrap_or_default();
+    if comm.trim() != "systemd" || !Path::new("/run/systemd/system").is_dir() {
+        skip(
+            "systemd_cgroup_pods_through_containerd_cri",
+            "PID 1 is not systemd (make test-systemd runs this in a systemd guest)",
+        );
+        return;
+    }
+    let rsrun = PathBuf::from(std::env::var("RSRUN_BIN").expect("RSRUN_BIN=path/to/rsrun"));
+    let dir = std::env::temp_dir().join(format!("rsrun-cri-sd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let node = start_node(&dir, &std::fs::canonicalize(&rsrun).unwrap(), true);
+    let mut rt = RuntimeServiceClient::new(connect(&node.sock).await);
+    let runc = pod_under_systemd(&mut rt, &dir, "runc").await;
+    let rsrun = pod_under_systemd(&mut rt, &dir, "rsrun").await;
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let want = PodSeen {
+        units: vec![
+            (
+                "active".into(),
+                "kubepods-besteffort-podsdrunc.slice".into(),
+                true
+            );
+            2
+        ],
+        memory: runc.memory.clone(),
+        exec: (3, "exec-ok\n".into()),
+        left: Vec::new(),
+    };
+    assert_eq!(runc, want, "with runc");
+    assert_eq!(runc.memory[0], "67108864");
+    let rsrun_in_runc_slice = PodSeen {
+        units: rsrun
+            .units
+            .iter()
+            .map(|(a, s, p)| (a.clone(), s.replace("podsdrsrun", "podsdrunc"), *p))
+            .collect(),
+        ..rsrun.clone()
+    };
+    assert_eq!(rsrun_in_runc_slice, runc, "rsrun vs runc (v2: {v2})");
+    let calls = std::fs::read_to_string(dir.join("calls.log")).unwrap();
+    assert!(calls.contains("--systemd-cgroup"), "{calls}");
     drop(node);
     let _ = std::fs::remove_dir_all(&dir);
 }
