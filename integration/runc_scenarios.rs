@@ -752,3 +752,42 @@ fn events_stream_at_each_interval() {
         );
     }
 }
+
+/// cwd.bats "runc exec --user with no access to cwd" and "runc create can chdir if runc
+/// has access": the cwd is entered while the runtime may still enter it, before the
+/// process's user and capabilities take over (a 0700 directory of another user, and
+/// root without CAP_DAC_OVERRIDE, as in runc's default capabilities).
+#[test]
+fn cwd_the_process_user_cannot_enter() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("rs-cwd");
+    let home = env.bundle.join("rootfs/root");
+    std::fs::create_dir_all(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(42), None).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    env.edit(|v| {
+        v["process"]["cwd"] = json!("/root");
+        v["process"]["user"] = json!({"uid": 42, "gid": 42});
+    });
+    env.set_args(&["sleep", "100"]);
+    env.run_detached("rs-cwd1");
+    let r = env.rsrun(&["exec", "--user", "0", "rs-cwd1", "pwd"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "/root\n"), "{}", r.stderr);
+    env.delete_and_assert_clean("rs-cwd1");
+    // A 0700 root directory as the cwd of uid 42.
+    let nonroot = env.bundle.join("rootfs/home/nonroot");
+    std::fs::create_dir_all(&nonroot).unwrap();
+    std::fs::set_permissions(&nonroot, std::fs::Permissions::from_mode(0o700)).unwrap();
+    env.edit(|v| v["process"]["cwd"] = json!("/home/nonroot"));
+    let r = env.run(
+        "rs-cwd2",
+        &["sh", "-c", "pwd; ls /tmp >/dev/null && echo ok"],
+    );
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "/home/nonroot\nok\n"),
+        "{}",
+        r.stderr
+    );
+    env.assert_clean("rs-cwd2", None);
+}
