@@ -791,3 +791,40 @@ fn cwd_the_process_user_cannot_enter() {
     );
     env.assert_clean("rs-cwd2", None);
 }
+
+/// no_pivot.bats "runc run --no-pivot [rootfsPropagation rshared] must not leak rootfs
+/// mount": with a shared root and a rootfs that is a mount, `run --no-pivot` adds no
+/// mount on `/` to the runtime's mount namespace and unmounts none of its mounts (runc
+/// 1.1.5 unmounts its /proc). Run in a mount namespace of its own (made rshared there),
+/// so a regression cannot break the host.
+#[test]
+fn no_pivot_with_rshared_propagation_leaks_no_mount() {
+    let env = Env::new("rs-nopivot");
+    env.edit(|v| {
+        v["linux"]["rootfsPropagation"] = json!("rshared");
+        v["process"]["args"] = json!(["true"]);
+    });
+    let rootfs = env.bundle.join("rootfs");
+    let script = format!(
+        "set -e; mount --make-rshared /; mount --bind {r} {r}; \
+         count() {{ awk '$5 == \"/\"' /proc/self/mountinfo | wc -l; }}; \
+         before=$(count); {bin} --root {root} run --no-pivot --bundle {b} rs-np1; \
+         echo \"$before $(count)\"; test -r /proc/self/status && echo proc-kept",
+        r = rootfs.display(),
+        bin = RSRUN,
+        root = env.root.display(),
+        b = env.bundle.display(),
+    );
+    claim_id("rs-np1", &env.dir);
+    let mut c = std::process::Command::new("unshare");
+    c.args(["-m", "sh", "-c", &script]);
+    let r = output(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The namespace's own /proc is still mounted (an unmount under a shared `/` would
+    // have propagated to it), and nothing was stacked on its `/`.
+    let counts: Vec<&str> = r.stdout.split_whitespace().collect();
+    assert_eq!(counts.len(), 3, "{}", r.stdout);
+    assert_eq!(counts[2], "proc-kept");
+    assert_eq!(counts[0], counts[1], "mounts on / before and after");
+    env.assert_clean("rs-np1", None);
+}

@@ -637,6 +637,19 @@ pub fn pivot(plan: &RootfsPlan) -> Result<()> {
 /// exists). So, as runc does, each is detached first, or covered with an empty
 /// read-only tmpfs where it cannot be.
 pub fn move_root(plan: &RootfsPlan) -> Result<()> {
+    // Unmounts and the move propagate through the peers of the mount they happen under:
+    // with `rootfsPropagation: rshared` (a shared `/`), unmounting `/proc` here would
+    // unmount the host's and the move would stack the rootfs on the host's `/` (runc
+    // #1961). The old tree is hidden below the new root from here on; the new root gets
+    // the propagation asked for in `finalize`.
+    sfs::mount(
+        None,
+        Path::new("/"),
+        None,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None,
+        Path::new("/"),
+    )?;
     let mountinfo = sfs::read_pseudo("/proc/self/mountinfo").op("read", "/proc/self/mountinfo")?;
     for m in revealing_mounts(&mountinfo, &plan.root) {
         // Never let the unmount propagate to the host.
