@@ -182,6 +182,15 @@ impl Drop for Rootless {
     }
 }
 
+/// The hard limit of this process named `what` in /proc/self/limits (1048576 for
+/// unlimited).
+fn hard_limit(what: &str) -> u64 {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits.lines().find(|l| l.starts_with(what)).unwrap();
+    let hard = line[what.len()..].split_whitespace().nth(1).unwrap();
+    hard.parse().unwrap_or(1 << 20)
+}
+
 /// The Uid: line of /proc/<pid>/status: real, effective, saved, filesystem.
 fn host_uids(pid: i32) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -470,11 +479,16 @@ fn rootless_podman_runs_rsrun_as_runc() {
         std::os::unix::fs::chown(p, Some(rl.uid), Some(rl.gid)).unwrap();
     }
     let tar = super::clients::rootfs_tar(&rl.dir);
-    // This host's limits are below Podman's default nofile (1048576).
+    // Podman's default nofile (1048576) is above the hard limit here, which the user
+    // cannot raise: the container gets the current hard limits.
     let conf = rl.dir.join("containers.conf");
+    let (nofile, nproc) = (
+        hard_limit("Max open files"),
+        hard_limit("Max processes").min(32768),
+    );
     std::fs::write(
         &conf,
-        "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n[engine]\ncgroup_manager = \"cgroupfs\"\n",
+        format!("[containers]\ndefault_ulimits = [\"nofile={nofile}:{nofile}\", \"nproc={nproc}:{nproc}\"]\n[engine]\ncgroup_manager = \"cgroupfs\"\n"),
     )
     .unwrap();
     let podman = |args: &[&str]| -> Run {

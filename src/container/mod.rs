@@ -220,7 +220,9 @@ impl Runtime {
         let (before, after_join) =
             crate::cgroups::resources::split_after_join(&plan.rootfs.cgroup, &plan.cgroup_writes);
         crate::cgroups::resources::apply(&plan.rootfs.cgroup, &before)?;
-        if plan.rootfs.cgroup.mode == crate::cgroups::Mode::V2 {
+        // A rootless container has no device filter (loading one needs host privilege:
+        // runc ignores device rules there too; its devices are the host's nodes bound).
+        if plan.rootfs.cgroup.mode == crate::cgroups::Mode::V2 && !self.rootless {
             crate::cgroups::devices_bpf::attach(&plan.rootfs.cgroup, &plan.device_rules)?;
         }
         let prep = crate::process::create::prepare(plan)?;

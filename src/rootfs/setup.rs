@@ -510,7 +510,7 @@ fn mount_cgroup(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp) -> Result<()> {
     let target = destination(root, plan, op, Leaf::Dir)?;
     if plan.cgroup.mode == Mode::V2 {
         if plan.cgroup_ns {
-            return sfs::mount(
+            let mounted = sfs::mount(
                 Some(Path::new("cgroup2")),
                 &p(&target),
                 Some("cgroup2"),
@@ -518,8 +518,20 @@ fn mount_cgroup(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp) -> Result<()> {
                 None,
                 shown,
             );
+            // In a user namespace a cgroup2 mount may be refused: EPERM, or EBUSY when
+            // the namespace's root is the cgroup mounted there already (a rootless
+            // container without a cgroup of its own). As runc, bind the cgroup instead.
+            match mounted.as_ref().err().and_then(|e| e.errno()) {
+                Some(Errno::EPERM | Errno::EBUSY) => {}
+                _ => return mounted,
+            }
         }
-        let dir = &plan.cgroup.dirs[0].path;
+        // The container's cgroup; with none (rootless), the hierarchy, read-only by
+        // the mount's flags, as runc binds it.
+        let dir = match plan.cgroup.dirs.first() {
+            Some(d) => d.path.as_path(),
+            None => Path::new("/sys/fs/cgroup"),
+        };
         sfs::mount(
             Some(dir),
             &p(&target),
