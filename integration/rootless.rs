@@ -575,3 +575,36 @@ fn rootless_podman_runs_rsrun_as_runc() {
     rl.assert_clean("rl-pm1");
     let _ = podman(&["system", "reset", "--force"]);
 }
+
+/// What needs host privilege is done another way: a sysfs refused (no network namespace
+/// of its own) is the host's /sys bound read-only, device nodes are the host's bound,
+/// an oomScoreAdj below the current one is not applied (a warning says so).
+#[test]
+fn what_needs_host_privilege_is_done_without_it() {
+    let rl = Rootless::new("noprivs");
+    let own_adj = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap();
+    let below = own_adj.trim().parse::<i32>().unwrap() - 100;
+    rl.edit(|v| {
+        let mounts = v["mounts"].as_array_mut().unwrap();
+        let sys = mounts
+            .iter_mut()
+            .find(|m| m["destination"] == "/sys")
+            .unwrap();
+        *sys = json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
+            "options": ["nosuid", "noexec", "nodev", "ro"]});
+        v["process"]["oomScoreAdj"] = json!(below);
+    });
+    let r = rl.run(
+        "rl-noprivs1",
+        &[
+            "sh",
+            "-c",
+            "grep -c ' /sys sysfs ro,' /proc/mounts; test -d /sys/class/net && echo net; \
+             echo x > /dev/null && head -c 4 /dev/zero | wc -c; cat /proc/self/oom_score_adj",
+        ],
+    );
+    assert_eq!(r.code, 0, "run: {}", r.stderr);
+    assert_eq!(r.stdout, format!("1\nnet\n4\n{}", own_adj), "{}", r.stderr);
+    assert!(r.stderr.contains("oomScoreAdj"), "{}", r.stderr);
+    rl.assert_clean("rl-noprivs1");
+}
