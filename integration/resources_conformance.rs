@@ -408,3 +408,43 @@ fn unenforceable_fields_are_refused() {
     let _ = env.rsrun(&["delete", "-f", "rf4"]);
     env.assert_clean("rf4", None);
 }
+
+/// cgroups.bats "runc run (cgroup v2 resources.unified only)", "(cgroup v2
+/// resources.unified override)", "runc run (cgroup v1 + unified resources should fail)",
+/// "runc run (cpu.idle)": on v2 the unified map is written as given and wins over the
+/// same knob set by a field; on v1 it is refused by name; cpu.idle is written at create.
+#[test]
+fn unified_resources_and_cpu_idle_at_create() {
+    let env = Env::new("rc-unified");
+    env.set_args(&["sleep", "100"]);
+    env.edit(|v| {
+        v["linux"]["resources"]["memory"] = json!({"limit": 33554432});
+        v["linux"]["resources"]["pids"] = json!({"limit": 50});
+        v["linux"]["resources"]["cpu"] = json!({"idle": 1});
+        v["linux"]["resources"]["unified"] =
+            json!({"pids.max": "42", "memory.max": "67108864", "memory.high": "60000000"});
+    });
+    let r = env.rsrun(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), "un1"]);
+    if v2() {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(read("un1", "pids", "pids.max"), "42");
+        assert_eq!(read("un1", "memory", "memory.max"), "67108864");
+        // memory.high is page-aligned by the kernel.
+        assert_eq!(read("un1", "memory", "memory.high"), "59998208");
+        assert_eq!(read("un1", "cpu", "cpu.idle"), "1");
+        env.delete_and_assert_clean("un1");
+    } else {
+        assert_one_line_error(&r, "linux.resources.unified");
+        assert!(r.stderr.contains("cgroup v2"), "{}", r.stderr);
+        env.assert_clean("un1", None);
+        env.edit(|v| {
+            v["linux"]["resources"]
+                .as_object_mut()
+                .unwrap()
+                .remove("unified");
+        });
+        env.run_detached("un2");
+        assert_eq!(read("un2", "cpu", "cpu.idle"), "1");
+        env.delete_and_assert_clean("un2");
+    }
+}
