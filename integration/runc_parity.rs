@@ -180,6 +180,17 @@ fn affinity_is_reset_to_every_allowed_cpu() {
     }
 }
 
+/// `exec -d --pid-file F ARGS`, which must succeed: the pid it wrote.
+fn exec_detached(env: &Env, args: &[&str]) -> i32 {
+    let pid_file = env.dir.join("exec.pid");
+    let mut full = vec!["exec", "-d", "--pid-file", pid_file.to_str().unwrap()];
+    full.extend_from_slice(args);
+    let r = env.rsrun(&full);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&pid_file).unwrap();
+    text.trim().parse().unwrap()
+}
+
 /// The pidfd `--pidfd-socket` sends: the message, and the pid it refers to (fdinfo).
 fn pidfd_from(listener: &std::os::unix::net::UnixListener) -> (String, std::os::fd::OwnedFd, i32) {
     use std::os::fd::AsRawFd;
@@ -264,25 +275,8 @@ fn pidfd_socket_receives_the_process() {
     env.delete_and_assert_clean("par-pf2");
 
     let init = env.run_detached("par-pf3");
-    let pid_file = env.dir.join("exec.pid");
-    let r = env.rsrun(&[
-        "exec",
-        "-d",
-        "--pid-file",
-        pid_file.to_str().unwrap(),
-        "--pidfd-socket",
-        s,
-        "par-pf3",
-        "sleep",
-        "1000",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let written = exec_detached(&env, &["--pidfd-socket", s, "par-pf3", "sleep", "1000"]);
     let (kind, fd, pid) = pidfd_from(&listener);
-    let written: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
     assert_eq!((kind.as_str(), pid), ("setns", written));
     assert_ne!(pid, init);
     pidfd_kill(&fd, libc::SIGKILL);
@@ -416,4 +410,71 @@ fn destination_through_a_dangling_symlink_is_made_inside_the_root() {
         "made on the host"
     );
     env.assert_clean("par-dl1", None);
+}
+
+/// exec-wait-fifo.bats: with `--exec-wait-fifo` the exec'd process does not run its
+/// program until the fifo's read end is opened (`exec -d` has returned and written the
+/// pid file by then); a path that is no fifo, or none, is refused naming it.
+#[test]
+fn exec_wait_fifo_holds_the_program_until_a_reader_opens() {
+    let env = Env::new("par-fifo");
+    env.edit(|v| v["root"]["readonly"] = json!(false));
+    env.set_args(&["sleep", "1000"]);
+    env.run_detached("par-ff1");
+    let fifo = env.dir.join("exec-wait.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let pid = exec_detached(
+        &env,
+        &[
+            "--exec-wait-fifo",
+            fifo.to_str().unwrap(),
+            "par-ff1",
+            "sh",
+            "-c",
+            "echo ran > /exec-wait.marker",
+        ],
+    );
+    // Blocked opening the fifo (the kernel's wait for a reader), its program not run.
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default()
+        != "wait_for_partner"
+    {
+        assert!(
+            std::time::Instant::now() < end,
+            "the process never waited on the fifo"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let marker = env.bundle.join("rootfs/exec-wait.marker");
+    assert!(
+        !marker.exists(),
+        "the program ran before the fifo had a reader"
+    );
+    // Opening the read end lets it go on; our end sees EOF once the writer is closed.
+    let mut reader = std::fs::File::open(&fifo).unwrap();
+    let mut sink = Vec::new();
+    std::io::Read::read_to_end(&mut reader, &mut sink).unwrap();
+    wait_dead(pid);
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "ran\n");
+
+    let not_fifo = env.dir.join("not-a-fifo");
+    std::fs::write(&not_fifo, "").unwrap();
+    let r = env.rsrun(&[
+        "exec",
+        "--exec-wait-fifo",
+        not_fifo.to_str().unwrap(),
+        "par-ff1",
+        "true",
+    ]);
+    assert_one_line_error(&r, "is not a fifo");
+    let missing = env.dir.join("does-not-exist.fifo");
+    let r = env.rsrun(&[
+        "exec",
+        "--exec-wait-fifo",
+        missing.to_str().unwrap(),
+        "par-ff1",
+        "true",
+    ]);
+    assert_one_line_error(&r, "failed to open exec wait fifo");
+    env.delete_and_assert_clean("par-ff1");
 }

@@ -23,6 +23,7 @@ pub fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
         console_socket: a.console_socket,
         console_fd: None,
         pidfd_socket: a.pidfd_socket,
+        exec_wait_fifo: a.exec_wait_fifo,
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
         cgroup: a.cgroup,

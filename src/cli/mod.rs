@@ -131,6 +131,9 @@ pub struct ExecArgs {
     /// Unix socket to receive a pidfd of the process (SCM_RIGHTS)
     #[arg(long = "pidfd-socket")]
     pub pidfd_socket: Option<PathBuf>,
+    /// A fifo: the process does not run its program until the fifo's read end is opened
+    #[arg(long = "exec-wait-fifo")]
+    pub exec_wait_fifo: Option<PathBuf>,
     /// Pass N extra fds (3..3+N)
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,

@@ -30,6 +30,9 @@ pub struct ExecOpts {
     pub console_fd: Option<std::os::fd::OwnedFd>,
     /// `--pidfd-socket`: where the process's pidfd goes (`PidfdSocket`).
     pub pidfd_socket: Option<PathBuf>,
+    /// `--exec-wait-fifo`: the process opens this fifo for writing, which blocks until
+    /// a reader opens it, before it runs its program.
+    pub exec_wait_fifo: Option<PathBuf>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
     /// `--cgroup`: sub-cgroups of the container's cgroup to run in.
@@ -121,12 +124,18 @@ impl Runtime {
         }
         let console = console_conn(&o.console_socket, &o.console_fd)?;
         let pidfd_socket = PidfdSocket::connect(&o.pidfd_socket)?;
+        let wait_fifo = o
+            .exec_wait_fifo
+            .as_deref()
+            .map(open_wait_fifo)
+            .transpose()?;
         let xplan = crate::process::enter::EnterPlan {
             process: pplan,
             cgroup: st.cgroup.sub(&o.cgroup)?,
             state: st.oci(Status::Running),
         };
-        let pid = crate::process::enter::spawn(&xplan, st.pid, &|| st.init_alive(), console)?;
+        let pid =
+            crate::process::enter::spawn(&xplan, st.pid, &|| st.init_alive(), console, wait_fifo)?;
         self.log.debug(&format!("exec {id}: process {pid} started"));
         let told = match &o.pid_file {
             Some(f) => write_pid_file(f, pid),
@@ -141,6 +150,21 @@ impl Runtime {
         }
         Ok(pid)
     }
+}
+
+/// `--exec-wait-fifo PATH`, opened (O_PATH: neither end yet) and checked to be a fifo.
+fn open_wait_fifo(path: &Path) -> Result<std::os::fd::OwnedFd> {
+    use nix::sys::stat::SFlag;
+    let fd = crate::sys::fs::open(path, nix::fcntl::OFlag::O_PATH)
+        .map_err(|e| Error::container(format!("failed to open exec wait fifo: {e}")))?;
+    let st = crate::sys::fs::fstat(&fd, path)?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFIFO {
+        return Err(Error::container(format!(
+            "exec wait fifo {:?} is not a fifo",
+            path.display().to_string()
+        )));
+    }
+    Ok(fd)
 }
 
 /// `--process FILE`: a runtime-spec process object; errors name the JSON field.

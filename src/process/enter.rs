@@ -77,6 +77,7 @@ pub fn spawn(
     init_pid: i32,
     still_ours: &dyn Fn() -> bool,
     console: Option<OwnedFd>,
+    wait_fifo: Option<OwnedFd>,
 ) -> Result<i32> {
     let (mut joins, parent_joins, in_user_ns) = open_namespaces(init_pid)?;
     // The container's root as its init sees it: after joining the mount namespace the
@@ -112,21 +113,20 @@ pub fn spawn(
     })?;
     if pid == 0 {
         drop(parent_sock);
-        child(
-            plan,
-            Channel::new(child_sock),
+        let handed = Handed {
             joins,
             root,
             cgroup,
-            in_user_ns,
             console,
-        );
+            wait_fifo: wait_fifo.as_ref(),
+        };
+        child(plan, Channel::new(child_sock), handed, in_user_ns);
     }
     drop(cgroup);
     drop(child_sock);
     drop(console);
     let chan = Channel::new(parent_sock);
-    let r = drive(plan, &chan, pid);
+    let r = drive(plan, &chan, pid, wait_fifo.is_some());
     if r.is_err() {
         let _ = proc::kill(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = proc::waitpid(pid, false);
@@ -134,7 +134,45 @@ pub fn spawn(
     r.map(|()| pid)
 }
 
-fn drive(plan: &EnterPlan, chan: &Channel, pid: i32) -> Result<()> {
+/// `--exec-wait-fifo`: the fifo (O_PATH) and the directory of the child's fds in the
+/// host's procfs, opened by the child before it enters the container (whose /proc the
+/// container controls); through it the child opens the fifo for writing.
+struct WaitFifo<'a> {
+    fds: OwnedFd,
+    fifo: &'a OwnedFd,
+}
+
+impl WaitFifo<'_> {
+    fn open(fifo: &OwnedFd) -> Result<WaitFifo<'_>> {
+        let fds = sfs::open(
+            Path::new("/proc/self/fd"),
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY,
+        )?;
+        Ok(WaitFifo { fds, fifo })
+    }
+
+    /// Block until the fifo has a reader, then close our end (the reader sees EOF).
+    fn wait(&self) -> Result<()> {
+        let name = self.fifo.as_raw_fd().to_string();
+        let flags = OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+        loop {
+            match nix::fcntl::openat(
+                &self.fds,
+                name.as_str(),
+                flags,
+                nix::sys::stat::Mode::empty(),
+            ) {
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("open exec wait fifo", "/proc/self/fd", e)),
+            }
+        }
+    }
+}
+
+/// With an exec wait fifo the process is left waiting for a reader: `exec` returns
+/// once it is ready (an execve failure then is the process's exit status).
+fn drive(plan: &EnterPlan, chan: &Channel, pid: i32, waits_on_fifo: bool) -> Result<()> {
     chan.send(&Msg::Proceed { pid })?;
     if let Some(l) = plan
         .process
@@ -145,21 +183,32 @@ fn drive(plan: &EnterPlan, chan: &Channel, pid: i32) -> Result<()> {
         crate::seccomp::forward_listener(l, chan, &plan.state, pid, &mut |_, _| {})?;
     }
     chan.expect_ready(&mut |_, _| {})?;
+    if waits_on_fifo {
+        return Ok(());
+    }
     match chan.recv()? {
         None => Ok(()),
         Some(m) => Err(m.error()),
     }
 }
 
-fn child(
-    plan: &EnterPlan,
-    chan: Channel,
+/// What the parent opened for the child, beside the plan.
+struct Handed<'a> {
     joins: Vec<Join>,
     root: OwnedFd,
-    mut cgroup: crate::cgroups::Entry,
-    in_user_ns: bool,
+    cgroup: crate::cgroups::Entry,
     console: Option<OwnedFd>,
-) -> ! {
+    wait_fifo: Option<&'a OwnedFd>,
+}
+
+fn child(plan: &EnterPlan, chan: Channel, handed: Handed, in_user_ns: bool) -> ! {
+    let Handed {
+        joins,
+        root,
+        mut cgroup,
+        console,
+        wait_fifo,
+    } = handed;
     let r = (|| -> Result<std::convert::Infallible> {
         sys::privilege::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL))?;
         // Non-dumpable (cloned so) until execve: container processes cannot ptrace us
@@ -167,6 +216,7 @@ fn child(
         cgroup.enter_self()?;
         drop(cgroup);
         chan.expect_proceed()?;
+        let wait_fifo = wait_fifo.map(WaitFifo::open).transpose()?;
         for j in &joins {
             proc::setns(&j.fd, crate::namespaces::flag(j.typ), &j.path)?;
         }
@@ -183,6 +233,9 @@ fn child(
         let mut ready = super::finish::prepare(&plan.process, in_user_ns, &chan)?;
         sys::privilege::set_pdeathsig(None)?;
         chan.send(&Msg::Ready)?;
+        if let Some(w) = &wait_fifo {
+            w.wait()?;
+        }
         Err(super::finish::execve(&plan.process, &mut ready))
     })();
     let Err(e) = r;
