@@ -828,3 +828,59 @@ fn no_pivot_with_rshared_propagation_leaks_no_mount() {
     assert_eq!(counts[0], counts[1], "mounts on / before and after");
     env.assert_clean("rs-np1", None);
 }
+
+/// rlimits.bats "runc run with RLIMIT_NOFILE(The same as system's hard value)" and
+/// "(Smaller than system's hard value)", for run and exec; without an rlimit in the
+/// config, the container keeps its caller's (a lowered soft limit stays lowered).
+#[test]
+fn nofile_at_the_hard_limit_and_the_callers_own() {
+    let (_, hard) = rsrun::sys::privilege::getrlimit(libc::RLIMIT_NOFILE as i32).unwrap();
+    let hard = hard.min(1 << 20);
+    let env = Env::new("rs-nofile");
+    for (i, soft) in [hard, hard / 2].into_iter().enumerate() {
+        env.edit(|v| {
+            v["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": hard, "soft": soft}])
+        });
+        let id = format!("rs-nf{i}");
+        let want = format!("{soft}\n{hard}\n");
+        let r = env.run(&id, &["sh", "-c", "ulimit -n; ulimit -Hn"]);
+        assert_eq!(
+            (r.code, r.stdout.as_str()),
+            (0, want.as_str()),
+            "{}",
+            r.stderr
+        );
+        env.set_args(&["sleep", "100"]);
+        let id = format!("rs-nfx{i}");
+        env.run_detached(&id);
+        let r = env.rsrun(&["exec", &id, "sh", "-c", "ulimit -n; ulimit -Hn"]);
+        assert_eq!(
+            (r.code, r.stdout.as_str()),
+            (0, want.as_str()),
+            "{}",
+            r.stderr
+        );
+        env.delete_and_assert_clean(&id);
+    }
+    env.edit(|v| {
+        v["process"].as_object_mut().unwrap().remove("rlimits");
+    });
+    env.set_args(&["sh", "-c", "ulimit -n; ulimit -Hn"]);
+    let mut c = std::process::Command::new("prlimit");
+    c.arg(format!("--nofile=777:{hard}"))
+        .arg(RSRUN)
+        .arg("--root")
+        .arg(&env.root)
+        .args(["run", "--bundle"])
+        .arg(&env.bundle)
+        .arg("rs-nfc");
+    claim_id("rs-nfc", &env.dir);
+    let r = output(c);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, format!("777\n{hard}\n").as_str()),
+        "{}",
+        r.stderr
+    );
+    env.assert_clean("rs-nfc", None);
+}
