@@ -884,3 +884,25 @@ fn nofile_at_the_hard_limit_and_the_callers_own() {
     );
     env.assert_clean("rs-nfc", None);
 }
+
+/// personality.bats "runc run with personality syscall blocked by seccomp": the
+/// personality is set before the filter that blocks personality(2) is loaded, for the
+/// init and an exec'd process (LINUX32 shows as i686).
+#[test]
+fn personality_with_the_syscall_blocked_by_seccomp() {
+    let env = Env::new("rs-persona");
+    env.edit(|v| {
+        v["linux"]["personality"] = json!({"domain": "LINUX32"});
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ERRNO"}]
+        });
+    });
+    env.set_args(&["sleep", "100"]);
+    env.run_detached("rs-pe1");
+    let r = env.rsrun(&["exec", "rs-pe1", "uname", "-m"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "i686\n"), "{}", r.stderr);
+    let r = env.rsrun(&["exec", "rs-pe1", "cat", "/proc/1/personality"]);
+    assert_eq!(r.stdout, "00000008\n", "{}", r.stderr);
+    env.delete_and_assert_clean("rs-pe1");
+}
