@@ -906,3 +906,56 @@ fn personality_with_the_syscall_blocked_by_seccomp() {
     assert_eq!(r.stdout, "00000008\n", "{}", r.stderr);
     env.delete_and_assert_clean("rs-pe1");
 }
+
+/// run.bats "runc run [joining existing container namespaces]": a second container joins
+/// every namespace of a first one (user and time included) by path, and is in each; as
+/// in runc's test, not the mount namespace (root.path must be pivoted into, and it does
+/// not exist in the first container's).
+#[test]
+fn joining_every_namespace_of_another_container() {
+    let env = Env::new("rs-joinall");
+    env.edit(|v| {
+        with_userns(v);
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        v["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 1000, "nanosecs": 0}});
+    });
+    env.set_args(&["sleep", "100"]);
+    let pid = env.run_detached("rs-ja1");
+    let kinds = ["user", "pid", "net", "ipc", "uts", "cgroup", "time"];
+    let want: Vec<String> = kinds
+        .iter()
+        .map(|k| {
+            std::fs::read_link(format!("/proc/{pid}/ns/{k}"))
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    env.edit(|v| {
+        for n in v["linux"]["namespaces"].as_array_mut().unwrap() {
+            let name = match n["type"].as_str().unwrap() {
+                "mount" => continue,
+                "network" => "net",
+                other => other,
+            }
+            .to_string();
+            n["path"] = json!(format!("/proc/{pid}/ns/{name}"));
+        }
+        for k in ["uidMappings", "gidMappings", "timeOffsets"] {
+            v["linux"].as_object_mut().unwrap().remove(k);
+        }
+    });
+    let script = kinds
+        .iter()
+        .map(|k| format!("readlink /proc/self/ns/{k};"))
+        .collect::<String>();
+    let r = env.run("rs-ja2", &["sh", "-c", &script]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(got, want, "{}", r.stdout);
+    env.assert_clean("rs-ja2", None);
+    env.delete_and_assert_clean("rs-ja1");
+}

@@ -113,7 +113,7 @@ pub fn spawn(
     };
     let pid = match &prep.user_first {
         None => {
-            enter_for_children(plan, &prep)?;
+            enter_for_children(plan, &prep, &[])?;
             sys::clone3(&args).map_err(|e| userns_refused(plan, e))?
         }
         Some(user) => clone_in_user_ns(plan, &prep, user, &args)?,
@@ -217,10 +217,12 @@ fn how_it_died(pid: i32, e: &Error) -> Option<Error> {
 }
 
 /// Namespaces that apply to children only (pid and time, joined or new), entered by the
-/// process about to clone the init.
-fn enter_for_children(plan: &Plan, prep: &Prepared) -> Result<()> {
-    for (t, fd, p) in &prep.parent_joins {
-        proc::setns(fd, crate::namespaces::flag(*t), p)?;
+/// process about to clone the init; `joined[i]`: the i-th join is done already.
+fn enter_for_children(plan: &Plan, prep: &Prepared, joined: &[bool]) -> Result<()> {
+    for (i, (t, fd, p)) in prep.parent_joins.iter().enumerate() {
+        if !joined.get(i).copied().unwrap_or(false) {
+            proc::setns(fd, crate::namespaces::flag(*t), p)?;
+        }
     }
     if plan.ns.new_time {
         proc::unshare(crate::namespaces::flag(LinuxNamespaceType::Time))?;
@@ -248,12 +250,23 @@ fn clone_in_user_ns(
     })?;
     if helper == 0 {
         drop(r);
+        // Pid and time namespaces joined by path are entered before the user namespace
+        // where our privilege allows it: one another container's init made before its
+        // user namespace existed (a new time namespace) belongs to ours, and inside the
+        // joined user namespace we would have no privilege over it (EPERM). What is
+        // refused here (a runtime without privilege in its own user namespace) is
+        // entered after, with the joined one's.
+        let joined: Vec<bool> = prep
+            .parent_joins
+            .iter()
+            .map(|(t, fd, p)| proc::setns(fd, crate::namespaces::flag(*t), p).is_ok())
+            .collect();
         let cloned = proc::setns(
             &user.0,
             crate::namespaces::flag(LinuxNamespaceType::User),
             &user.1,
         )
-        .and_then(|()| enter_for_children(plan, prep))
+        .and_then(|()| enter_for_children(plan, prep, &joined))
         .and_then(|()| {
             sys::clone3(&sys::CloneArgs {
                 flags: args.flags | sys::CLONE_PARENT,
