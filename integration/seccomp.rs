@@ -377,3 +377,34 @@ fn notify_after_the_agent_is_gone_and_an_empty_listener_path() {
     assert_one_line_error(&r, "linux.seccomp.listenerPath");
     env.assert_clean("sc-ag2", None);
 }
+
+/// seccomp-notify.bats "(SCMP_ACT_NOTIFY startContainer hook)": a startContainer hook,
+/// run after the notify filter is loaded and its listener handed off, holds no fd of
+/// the runtime's (only stdio, and the one `ls` opens).
+#[test]
+fn start_container_hook_under_a_notify_filter_gets_no_extra_fd() {
+    let env = Env::new("sc-notify-hook");
+    let sock = env.dir.join("seccomp.sock");
+    env.edit(|v| {
+        v["process"]["args"] = json!(["/bin/true"]);
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock.to_str().unwrap(),
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+        v["hooks"] = json!({"startContainer": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", "n=$(ls /proc/self/fd/ | wc -l); [ $n -eq 4 ] || { echo fds=$n; ls -l /proc/self/fd/; exit 1; }"]
+        }]});
+    });
+    let l = UnixListener::bind(&sock).unwrap();
+    let t = std::thread::spawn(move || {
+        let (conn, _) = l.accept().unwrap();
+        // Held until the container is done, as an agent would.
+        recv_with_fd(&conn)
+    });
+    let r = env.run("sc-nh1", &["/bin/true"]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    drop(t.join().unwrap());
+    env.assert_clean("sc-nh1", None);
+}
