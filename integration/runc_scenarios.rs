@@ -959,3 +959,39 @@ fn joining_every_namespace_of_another_container() {
     env.assert_clean("rs-ja2", None);
     env.delete_and_assert_clean("rs-ja1");
 }
+
+/// scheduler.bats "scheduler vs cpus" and "scheduler is applied": SCHED_DEADLINE with a
+/// cpuset narrower than the online CPUs is refused in runc's words before anything is
+/// made; with every online CPU (or none named) it is applied.
+#[test]
+fn sched_deadline_against_the_cpuset() {
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    let online = online.trim().to_string();
+    assert_ne!(online, "0", "this test needs two CPUs or more");
+    let env = Env::new("rs-deadline");
+    env.edit(|v| {
+        v["linux"]["resources"]["cpu"] = json!({"cpus": "0"});
+        v["process"]["scheduler"] = json!({"policy": "SCHED_DEADLINE", "nice": 19,
+            "runtime": 42000, "deadline": 1000000, "period": 1000000});
+    });
+    let r = env.run("rs-dl1", &["true"]);
+    assert_one_line_error(
+        &r,
+        "process scheduler can't be used together with AllowedCPUs",
+    );
+    env.assert_clean("rs-dl1", None);
+    env.edit(|v| v["linux"]["resources"]["cpu"] = json!({"cpus": online}));
+    let r = env.run("rs-dl2", &["cat", "/proc/self/sched"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let policy = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("policy"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        policy.ends_with(" 6"),
+        "policy is not SCHED_DEADLINE: {policy}"
+    );
+    env.assert_clean("rs-dl2", None);
+}

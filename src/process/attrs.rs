@@ -53,7 +53,9 @@ pub fn plan(
         a.ioprio = Some(io_priority(io)?);
     }
     if let Some(s) = p.scheduler() {
-        a.sched = Some(scheduler(s)?);
+        let sched = scheduler(s)?;
+        deadline_fits_cpuset(&sched, linux)?;
+        a.sched = Some(sched);
     }
     if let Some(aff) = p.exec_cpu_affinity() {
         if let Some(i) = aff.initial().as_deref().filter(|s| !s.is_empty()) {
@@ -164,6 +166,42 @@ fn scheduler(s: &oci_spec::runtime::Scheduler) -> Result<crate::sys::sched::Sche
         deadline: s.deadline().unwrap_or(0),
         period: s.period().unwrap_or(0),
     })
+}
+
+/// SCHED_DEADLINE needs an affinity of every online CPU (sched_setattr(2): EPERM
+/// otherwise): with `linux.resources.cpu.cpus` narrower than that it cannot be set, which
+/// runc reports in these words after the EPERM; rsrun says it before anything is made.
+fn deadline_fits_cpuset(
+    sched: &crate::sys::sched::SchedAttr,
+    linux: Option<&oci_spec::runtime::Linux>,
+) -> Result<()> {
+    const SCHED_DEADLINE: u32 = 6;
+    let cpus = linux
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.cpu().as_ref())
+        .and_then(|c| c.cpus().as_deref())
+        .filter(|c| !c.is_empty());
+    let (Some(cpus), true) = (cpus, sched.policy == SCHED_DEADLINE) else {
+        return Ok(());
+    };
+    use crate::cpulist::{IdList, CPUS_ONLINE};
+    let online = crate::sys::fs::read_pseudo(CPUS_ONLINE)
+        .ok()
+        .and_then(|t| IdList::parse(&t));
+    let all = match (IdList::parse(cpus), online) {
+        (Some(want), Some(online)) => online.first_missing(&want).is_none(),
+        _ => false,
+    };
+    if all {
+        return Ok(());
+    }
+    Err(Error::config(
+        "process.scheduler",
+        format!(
+            "process scheduler can't be used together with AllowedCPUs \
+             (SCHED_DEADLINE needs every online CPU; linux.resources.cpu.cpus is {cpus:?})"
+        ),
+    ))
 }
 
 /// personality(2)'s persona.
