@@ -79,8 +79,8 @@ fn make_private_dir(dir: &std::path::Path) -> Result<()> {
     }
 }
 
-/// What a rootless container does without (as runc's): no device cgroup rules (a
-/// device cgroup needs host privilege: ignored), no cgroup for a controller the caller
+/// What a rootless container does without (as runc's): no device cgroup rules where
+/// there is no devices cgroup (ignored), no cgroup for a controller the caller
 /// may not write (`left_out`, from `Cgroup::keep_writable`; a resource that needs one is
 /// refused, naming it), device nodes bound from the host (mknod needs host root), and no
 /// `oom_score_adj` below the caller's own (lowering it needs CAP_SYS_RESOURCE: the
@@ -89,9 +89,17 @@ pub fn adapt_plan(plan: &mut Plan, left_out: &[String], log: &Logger) -> Result<
     for why in left_out {
         log.debug(&format!("rootless: no cgroup for {why}"));
     }
-    plan.cgroup_writes.retain(|w| w.controller != "devices");
-    plan.device_rules.clear();
+    // Device rules without a devices cgroup are ignored, as runc does (on v2 the filter
+    // is tried, and its refusal ignored: `Runtime::create`).
     let cg = &plan.rootfs.cgroup;
+    let devices_cgroup = cg.mode == crate::cgroups::Mode::V2
+        || cg
+            .dirs
+            .iter()
+            .any(|d| d.controllers.split(',').any(|c| c == "devices"));
+    if !devices_cgroup {
+        plan.cgroup_writes.retain(|w| w.controller != "devices");
+    }
     if let Some(w) = crate::cgroups::resources::first_without_cgroup(cg, &plan.cgroup_writes) {
         let name = match w.controller {
             "" => "cgroup2",

@@ -220,10 +220,22 @@ impl Runtime {
         let (before, after_join) =
             crate::cgroups::resources::split_after_join(&plan.rootfs.cgroup, &plan.cgroup_writes);
         crate::cgroups::resources::apply(&plan.rootfs.cgroup, &before)?;
-        // A rootless container has no device filter (loading one needs host privilege:
-        // runc ignores device rules there too; its devices are the host's nodes bound).
-        if plan.rootfs.cgroup.mode == crate::cgroups::Mode::V2 && !self.rootless {
-            crate::cgroups::devices_bpf::attach(&plan.rootfs.cgroup, &plan.device_rules)?;
+        if plan.rootfs.cgroup.mode == crate::cgroups::Mode::V2 {
+            match crate::cgroups::devices_bpf::attach(&plan.rootfs.cgroup, &plan.device_rules) {
+                // Loading a device filter needs host privilege: a rootless container goes
+                // without one, as runc ignores device rules there (its device nodes are
+                // the host's, bound).
+                Err(e)
+                    if self.rootless
+                        && matches!(
+                            e.errno(),
+                            Some(nix::errno::Errno::EPERM | nix::errno::Errno::EACCES)
+                        ) =>
+                {
+                    self.log.debug(&format!("rootless: no device filter: {e}"));
+                }
+                r => r?,
+            }
         }
         let prep = crate::process::create::prepare(plan)?;
         let listener = socket::listen_in(&dir.fd, START_SOCKET, &dir.path.join(START_SOCKET))?;
