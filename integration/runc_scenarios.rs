@@ -899,12 +899,12 @@ fn personality_with_the_syscall_blocked_by_seccomp() {
         });
     });
     env.set_args(&["sleep", "100"]);
-    env.run_detached("rs-pe1");
-    let r = env.rsrun(&["exec", "rs-pe1", "uname", "-m"]);
+    env.run_detached("rs-psb1");
+    let r = env.rsrun(&["exec", "rs-psb1", "uname", "-m"]);
     assert_eq!((r.code, r.stdout.as_str()), (0, "i686\n"), "{}", r.stderr);
-    let r = env.rsrun(&["exec", "rs-pe1", "cat", "/proc/1/personality"]);
+    let r = env.rsrun(&["exec", "rs-psb1", "cat", "/proc/1/personality"]);
     assert_eq!(r.stdout, "00000008\n", "{}", r.stderr);
-    env.delete_and_assert_clean("rs-pe1");
+    env.delete_and_assert_clean("rs-psb1");
 }
 
 /// run.bats "runc run [joining existing container namespaces]": a second container joins

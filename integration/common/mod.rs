@@ -49,7 +49,15 @@ pub fn make_rootfs(dir: &Path) {
     for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
-    std::fs::copy(busybox(), dir.join("bin/busybox")).unwrap();
+    // Copied by cp(1), not by this process: a file this process has open for writing
+    // is also open in every child another test thread forks until that child execs, and
+    // executing it meanwhile fails with ETXTBSY ("text file busy").
+    let cp = Command::new("cp")
+        .arg(busybox())
+        .arg(dir.join("bin/busybox"))
+        .status()
+        .unwrap();
+    assert!(cp.success(), "cp busybox: {cp}");
     let list = Command::new(busybox()).arg("--list").output().unwrap();
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         if applet != "busybox" {
