@@ -35,7 +35,8 @@ V2_SKIP := exec::userns_processes_enter_every_hierarchy mounts::idmapped_bind_mo
 	mounts_conformance::userns_binds_of_sources_only_host_root_can_reach runc_diff::cgroup_files_match_runc \
 	checkpoint:: \
 	sd_notify::user_namespace_container_notifies rootless:: runc_parity::user_namespace_without_a_root_mapping \
-	runc_scenarios::joining_every_namespace_of_another_container
+	runc_scenarios::joining_every_namespace_of_another_container \
+	namespaces::join_user_namespace_through_a_bind_mounted_nsfd
 
 # The systemd lane: the host's systemd as PID 1 of a QEMU guest (scripts/systemd-guest.sh),
 # once on pure cgroup v2 and once on a hybrid host, runs the systemd cgroup driver's tests

@@ -182,3 +182,40 @@ fn join_user_namespace_by_path_with_new_namespaces() {
     env.assert_clean("ju-a", Some(pid as i32));
     env.assert_clean("ju-b", None);
 }
+
+/// userns.bats "userns join other container userns [bind-mounted nsfd]": a user
+/// namespace joined through a bind mount of another container's nsfs file (how engines
+/// pin namespaces), with new namespaces of its own owned by it.
+#[test]
+fn join_user_namespace_through_a_bind_mounted_nsfd() {
+    let env = Env::new("ns-join-nsfd");
+    env.edit(with_userns);
+    env.set_args(&["sleep", "100"]);
+    let pid = env.run_detached("jn-a");
+    let want = std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+    let pinned = env.dir.join("userns");
+    std::fs::write(&pinned, "").unwrap();
+    let r = output({
+        let mut c = std::process::Command::new("mount");
+        c.arg("--bind")
+            .arg(format!("/proc/{pid}/ns/user"))
+            .arg(&pinned);
+        c
+    });
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    env.edit(|v| {
+        for n in v["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "user" {
+                n["path"] = json!(pinned.to_str().unwrap());
+            }
+        }
+        v["linux"].as_object_mut().unwrap().remove("uidMappings");
+        v["linux"].as_object_mut().unwrap().remove("gidMappings");
+    });
+    let r = env.run("jn-b", &["sh", "-c", "readlink /proc/self/ns/user; id -u"]);
+    let _ = nix::mount::umount2(&pinned, nix::mount::MntFlags::MNT_DETACH);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, format!("{}\n0\n", want.display()));
+    env.assert_clean("jn-b", None);
+    env.delete_and_assert_clean("jn-a");
+}
