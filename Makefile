@@ -13,14 +13,24 @@ STATIC := LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/$(shell uname
 
 # The pure cgroup v2 lane: a throwaway QEMU guest booted with cgroup_no_v1=all runs the
 # whole integration suite: every test touches cgroups, and most mounts or devices. Under
-# software emulation (TCG, 2 vCPUs) it takes about 4 minutes; keep it under 10.
-# Skipped there, and why:
-# - user namespaces: the guest runs the suite inside a chroot, where the kernel refuses
-#   CLONE_NEWUSER (EPERM): every test that makes a user namespace (listed in V2_SKIP),
-#   the rootless ones (rootless::) among them, the delegated v2 cgroup test too: it runs
-#   nowhere until the guest leaves its chroot;
+# software emulation (TCG, 2 vCPUs) it took 8.6 minutes on a quieter host, 17 with other
+# guests and suites running beside it; keep it under 10 on a quiet one.
+# Skipped there, and why (the guest runs the suite with bash as its PID 1 after
+# switch_root, not in a chroot, so user namespaces work there as on a host):
+# - mounts::idmapped_bind_mount id-maps a directory on tmpfs (/tmp in the guest):
+#   mount_setattr gives EINVAL, the guest's kernel (6.1) id-maps tmpfs from 6.3 only;
+# - mounts_conformance::userns_binds_of_sources_only_host_root_can_reach: rsrun's stat of
+#   the root-only (0700) source gives EACCES in the guest, not on the host (not yet
+#   understood);
+# - rootless (all but ids_beyond_the_users_subordinate_range_name_newuidmap): as the test
+#   user, mounting cgroup2 in the container gives EBUSY, loading the device program
+#   EPERM, and rootless Podman fails there with runc too (setting an rlimit: EPERM); not
+#   yet investigated;
 # - runc_diff::cgroup_files_match_runc compares the cgroup v1 files rsrun and runc write
 #   (its config sets v1-only knobs such as memory.swappiness).
+# - runc_scenarios::joining_every_namespace_of_another_container and
+#   namespaces::join_user_namespace_through_a_bind_mounted_nsfd: user-namespace tests
+#   newer than the last full run of this lane outside the chroot; not yet run there;
 # - checkpoint:: (CRIU): every dump fails in the guest with "sockets: Diag module
 #   missing" (its kernel has no socket diag support loaded, which CRIU needs to dump
 #   sockets); the host lane runs them.
@@ -28,13 +38,12 @@ V2_GUEST ?= scripts/v2-guest.sh
 # Tests that say themselves they cannot run there (common::skip): root in the guest
 # holds CAP_SYS_RESOURCE, so no rlimit or capability is out of its reach.
 V2_SKIPS_BY_TEST := rlimit_above_hard_limit_names_it,capabilities_the_runtime_lacks_are_named
-V2_SKIP := exec::userns_processes_enter_every_hierarchy mounts::idmapped_bind_mount \
-	namespaces::user_namespace_maps_ids namespaces::join_user_namespace_by_path_with_new_namespaces \
-	escapes_rootfs::no_pivot_nested_user_namespace_cannot_mount_a_fresh_procfs \
-	hostile_input::id_mappings_out_of_range_are_refused \
+V2_SKIP := mounts::idmapped_bind_mount \
 	mounts_conformance::userns_binds_of_sources_only_host_root_can_reach runc_diff::cgroup_files_match_runc \
-	checkpoint:: \
-	sd_notify::user_namespace_container_notifies rootless:: runc_parity::user_namespace_without_a_root_mapping \
+	checkpoint:: rootless::a_limit_without_a_writable_cgroup_is_refused_by_name \
+	rootless::delegated_v2_cgroup_holds_a_memory_limit_that_bites rootless::create_start_exec_kill_delete_as_a_user \
+	rootless::more_ids_are_mapped_through_newuidmap rootless::spec_rootless_then_run_as_a_user \
+	rootless::rootless_podman_runs_rsrun_as_runc \
 	runc_scenarios::joining_every_namespace_of_another_container \
 	namespaces::join_user_namespace_through_a_bind_mounted_nsfd
 
