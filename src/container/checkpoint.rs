@@ -193,17 +193,7 @@ impl Runtime {
             .map(|p| p.to_string_lossy().into_owned());
         crate::cgroups::systemd::check_driver(cgroups_path.as_deref())?;
         let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id)?;
-        if self.root.join(id).exists() {
-            return Err(Error::container(format!(
-                "container with id {id:?} already exists"
-            )));
-        }
-        if cgroup.has_processes() {
-            return Err(Error::config(
-                "linux.cgroupsPath",
-                "container's cgroup is not empty",
-            ));
-        }
+        self.refuse_taken(id, &cgroup)?;
         let mut plan = plan::build(
             &spec,
             id,

@@ -42,6 +42,32 @@ pub struct CreateOpts {
 }
 
 impl Runtime {
+    /// A new container (create, restore) may not take an id in use, nor a cgroup holding
+    /// another container's processes: they would be ours to kill on delete (runc refuses
+    /// too). A duplicate id is the better answer when it is one (the directory is made,
+    /// atomically, later).
+    pub(crate) fn refuse_taken(&self, id: &str, cgroup: &Cgroup) -> Result<()> {
+        if self.root.join(id).exists() {
+            return Err(Error::container(format!(
+                "container with id {id:?} already exists"
+            )));
+        }
+        if cgroup.has_processes() {
+            return Err(Error::config(
+                "linux.cgroupsPath",
+                format!(
+                    "container's cgroup is not empty: {} has processes",
+                    cgroup
+                        .dirs
+                        .first()
+                        .map(|d| d.path.display().to_string())
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Create a container: it is left waiting for `start`. Returns the init's pid.
     pub fn create(&self, id: &str, o: &CreateOpts) -> Result<i32> {
         state::validate_id(id)?;
@@ -91,27 +117,7 @@ impl Runtime {
             Cgroup::resolve(cgroups_path.as_deref(), id)?
         };
         freezer::refuse_frozen(&cgroup)?;
-        // Another container's processes in our cgroup would be ours to kill on delete
-        // (runc refuses too). A duplicate id is the better answer when it is one (the
-        // directory is made, atomically, later).
-        if self.root.join(id).exists() {
-            return Err(Error::container(format!(
-                "container with id {id:?} already exists"
-            )));
-        }
-        if cgroup.has_processes() {
-            return Err(Error::config(
-                "linux.cgroupsPath",
-                format!(
-                    "container's cgroup is not empty: {} has processes",
-                    cgroup
-                        .dirs
-                        .first()
-                        .map(|d| d.path.display().to_string())
-                        .unwrap_or_default()
-                ),
-            ));
-        }
+        self.refuse_taken(id, &cgroup)?;
         let listen = listen_fds();
         let mut plan = plan::build(
             &spec,

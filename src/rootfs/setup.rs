@@ -630,16 +630,22 @@ pub fn pivot(plan: &RootfsPlan) -> Result<()> {
     sfs::fchdir(&new, &plan.root)?;
     sfs::pivot_root(Path::new("."), Path::new("."))?;
     sfs::fchdir(&old, Path::new("/"))?;
+    make_rslave(Path::new("."), Path::new("old root"))?;
+    sfs::umount(Path::new("."), MntFlags::MNT_DETACH)?;
+    sfs::chdir(Path::new("/"))
+}
+
+/// Make the mount at `path` and all below it slaves: nothing done to them reaches their
+/// peers (the host's mounts) any more.
+fn make_rslave(path: &Path, shown: &Path) -> Result<()> {
     sfs::mount(
         None,
-        Path::new("."),
+        path,
         None,
         MsFlags::MS_SLAVE | MsFlags::MS_REC,
         None,
-        Path::new("old root"),
-    )?;
-    sfs::umount(Path::new("."), MntFlags::MNT_DETACH)?;
-    sfs::chdir(Path::new("/"))
+        shown,
+    )
 }
 
 /// `--no-pivot`: move the rootfs over / and chroot (for roots on a ramdisk). Unlike
@@ -654,30 +660,12 @@ pub fn move_root(plan: &RootfsPlan) -> Result<()> {
     // unmount the host's and the move would stack the rootfs on the host's `/` (runc
     // #1961). The old tree is hidden below the new root from here on; the new root gets
     // the propagation asked for in `finalize`.
-    sfs::mount(
-        None,
-        Path::new("/"),
-        None,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None,
-        Path::new("/"),
-    )?;
+    make_rslave(Path::new("/"), Path::new("/"))?;
     let mountinfo = sfs::read_pseudo("/proc/self/mountinfo").op("read", "/proc/self/mountinfo")?;
     for m in revealing_mounts(&mountinfo, &plan.root) {
-        // Never let the unmount propagate to the host.
-        match sfs::mount(
-            None,
-            &m,
-            None,
-            MsFlags::MS_SLAVE | MsFlags::MS_REC,
-            None,
-            &m,
-        ) {
+        match sfs::umount(&m, MntFlags::MNT_DETACH) {
             // Gone with a mount detached before it.
             Err(e) if e.errno() == Some(Errno::ENOENT) => continue,
-            r => r?,
-        }
-        match sfs::umount(&m, MntFlags::MNT_DETACH) {
             Err(e) if matches!(e.errno(), Some(Errno::EINVAL | Errno::EPERM)) => sfs::mount(
                 Some(Path::new("tmpfs")),
                 &m,
