@@ -125,7 +125,7 @@ fn exec_ignore_paused_does_not_block_resume() {
     let r = rsrun_within(&env, &["resume", "hang-x1"], DEADLINE);
     assert_eq!(r.code, 0, "resume: {}", r.stderr);
     let r = exec.finish(DEADLINE);
-    assert_eq!((r.code, r.stdout.as_str()), (0, "thawed\n"), "{}", r.stderr);
+    assert_stdout(&r, "thawed\n");
     assert_eq!(env.status("hang-x1"), "running");
     assert_eq!(env.rsrun(&["delete", "-f", "hang-x1"]).code, 0);
     env.assert_clean("hang-x1", Some(pid));

@@ -432,7 +432,7 @@ fn cwd_is_entered_before_the_uid_change() {
     assert_eq!(env.create("cw2").code, 0);
     assert_eq!(env.rsrun(&["start", "cw2"]).code, 0);
     let r = env.rsrun(&["exec", "--cwd", "/root", "cw2", "pwd"]);
-    assert_eq!((r.code, r.stdout.as_str()), (0, "/root\n"), "{}", r.stderr);
+    assert_stdout(&r, "/root\n");
     assert_eq!(env.rsrun(&["delete", "--force", "cw2"]).code, 0);
     env.assert_clean("cw2", None);
 }

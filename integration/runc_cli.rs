@@ -96,12 +96,7 @@ fn empty_home_is_set_from_passwd() {
         v["process"]["env"] = serde_json::json!(["PATH=/bin", "HOME="]);
     });
     let r = env.run("he1", &["sh", "-c", "env | grep -c '^HOME='; echo $HOME"]);
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, "1\n/root\n"),
-        "{}",
-        r.stderr
-    );
+    assert_stdout(&r, "1\n/root\n");
     env.assert_clean("he1", None);
 }
 

@@ -368,12 +368,7 @@ fn user_namespace_without_a_root_mapping() {
     env.set_args(&["sleep", "1000"]);
     env.run_detached("par-nr2");
     let r = env.rsrun(&["exec", "par-nr2", "sh", "-c", "id -u; id -g"]);
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, "1000\n1000\n"),
-        "{}",
-        r.stderr
-    );
+    assert_stdout(&r, "1000\n1000\n");
     env.delete_and_assert_clean("par-nr2");
 }
 

@@ -141,12 +141,7 @@ fn run_keep_keeps_state_and_cgroup_until_delete() {
         env.bundle.to_str().unwrap(),
         "rs-k1",
     ]);
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, "Hello World\n"),
-        "{}",
-        r.stderr
-    );
+    assert_stdout(&r, "Hello World\n");
     assert_eq!(env.status("rs-k1"), "stopped");
     let cg = rsrun::cgroups::Cgroup::resolve(None, "rs-k1").unwrap();
     for d in &cg.dirs {
@@ -193,12 +188,7 @@ fn exec_into_a_created_container_and_relative_pid_file() {
         .unwrap();
     assert_eq!(env.state("rs-ce1")["pid"], pid);
     let r = env.rsrun(&["exec", "rs-ce1", "echo", "from-exec"]);
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, "from-exec\n"),
-        "{}",
-        r.stderr
-    );
+    assert_stdout(&r, "from-exec\n");
     assert_eq!(env.status("rs-ce1"), "created");
     assert_eq!(env.rsrun(&["start", "rs-ce1"]).code, 0);
     assert_eq!(env.status("rs-ce1"), "running");
@@ -701,7 +691,7 @@ fn exec_preserve_fds() {
         });
     }
     let r = output(cmd);
-    assert_eq!((r.code, r.stdout.as_str()), (0, "hello\n"), "{}", r.stderr);
+    assert_stdout(&r, "hello\n");
     env.delete_and_assert_clean("rs-ef1");
 }
 
@@ -772,7 +762,7 @@ fn cwd_the_process_user_cannot_enter() {
     env.set_args(&["sleep", "100"]);
     env.run_detached("rs-cwd1");
     let r = env.rsrun(&["exec", "--user", "0", "rs-cwd1", "pwd"]);
-    assert_eq!((r.code, r.stdout.as_str()), (0, "/root\n"), "{}", r.stderr);
+    assert_stdout(&r, "/root\n");
     env.delete_and_assert_clean("rs-cwd1");
     // A 0700 root directory as the cwd of uid 42.
     let nonroot = env.bundle.join("rootfs/home/nonroot");
@@ -783,12 +773,7 @@ fn cwd_the_process_user_cannot_enter() {
         "rs-cwd2",
         &["sh", "-c", "pwd; ls /tmp >/dev/null && echo ok"],
     );
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, "/home/nonroot\nok\n"),
-        "{}",
-        r.stderr
-    );
+    assert_stdout(&r, "/home/nonroot\nok\n");
     env.assert_clean("rs-cwd2", None);
 }
 
@@ -844,22 +829,12 @@ fn nofile_at_the_hard_limit_and_the_callers_own() {
         let id = format!("rs-nf{i}");
         let want = format!("{soft}\n{hard}\n");
         let r = env.run(&id, &["sh", "-c", "ulimit -n; ulimit -Hn"]);
-        assert_eq!(
-            (r.code, r.stdout.as_str()),
-            (0, want.as_str()),
-            "{}",
-            r.stderr
-        );
+        assert_stdout(&r, &want);
         env.set_args(&["sleep", "100"]);
         let id = format!("rs-nfx{i}");
         env.run_detached(&id);
         let r = env.rsrun(&["exec", &id, "sh", "-c", "ulimit -n; ulimit -Hn"]);
-        assert_eq!(
-            (r.code, r.stdout.as_str()),
-            (0, want.as_str()),
-            "{}",
-            r.stderr
-        );
+        assert_stdout(&r, &want);
         env.delete_and_assert_clean(&id);
     }
     env.edit(|v| {
@@ -876,12 +851,7 @@ fn nofile_at_the_hard_limit_and_the_callers_own() {
         .arg("rs-nfc");
     claim_id("rs-nfc", &env.dir);
     let r = output(c);
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, format!("777\n{hard}\n").as_str()),
-        "{}",
-        r.stderr
-    );
+    assert_stdout(&r, &format!("777\n{hard}\n"));
     env.assert_clean("rs-nfc", None);
 }
 
@@ -901,7 +871,7 @@ fn personality_with_the_syscall_blocked_by_seccomp() {
     env.set_args(&["sleep", "100"]);
     env.run_detached("rs-psb1");
     let r = env.rsrun(&["exec", "rs-psb1", "uname", "-m"]);
-    assert_eq!((r.code, r.stdout.as_str()), (0, "i686\n"), "{}", r.stderr);
+    assert_stdout(&r, "i686\n");
     let r = env.rsrun(&["exec", "rs-psb1", "cat", "/proc/1/personality"]);
     assert_eq!(r.stdout, "00000008\n", "{}", r.stderr);
     env.delete_and_assert_clean("rs-psb1");

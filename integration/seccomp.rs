@@ -306,22 +306,12 @@ int main(void) {
     });
     let want = format!("unknown={}\nacct={}\n", libc::ENOSYS, libc::EPERM);
     let r = env.run("ses1", &["/bin/probe"]);
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, want.as_str()),
-        "{}",
-        r.stderr
-    );
+    assert_stdout(&r, &want);
     env.set_args(&["sleep", "1000"]);
     assert_eq!(env.create("ses2").code, 0);
     assert_eq!(env.rsrun(&["start", "ses2"]).code, 0);
     let r = env.rsrun(&["exec", "ses2", "/bin/probe"]);
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, want.as_str()),
-        "{}",
-        r.stderr
-    );
+    assert_stdout(&r, &want);
     assert_eq!(env.rsrun(&["delete", "--force", "ses2"]).code, 0);
     env.assert_clean("ses2", None);
     // seccomp.bats "[seccomp defaultErrnoRet=ENXIO]": the default action answers with
@@ -329,12 +319,7 @@ int main(void) {
     env.edit(|v| v["linux"]["seccomp"]["defaultErrnoRet"] = json!(libc::ENXIO));
     let want = format!("unknown={}\nacct={}\n", libc::ENOSYS, libc::ENXIO);
     let r = env.run("ses3", &["/bin/probe"]);
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, want.as_str()),
-        "{}",
-        r.stderr
-    );
+    assert_stdout(&r, &want);
     env.assert_clean("ses3", None);
 }
 

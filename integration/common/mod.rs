@@ -308,6 +308,11 @@ impl Env {
     }
 }
 
+/// `r` exited 0 and printed exactly `want` (its stderr shown otherwise).
+pub fn assert_stdout(r: &Run, want: &str) {
+    assert_eq!((r.code, r.stdout.as_str()), (0, want), "{}", r.stderr);
+}
+
 /// Wait until `f` holds, failing the test (naming `what`) after `limit`.
 pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let end = Instant::now() + limit;
