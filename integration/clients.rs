@@ -472,10 +472,17 @@ fn docker_runs_rsrun() {
 pub(crate) struct Podman {
     dir: PathBuf,
     conf: PathBuf,
+    cgroup_manager: &'static str,
 }
 
 impl Podman {
     pub(crate) fn new(name: &str) -> Podman {
+        Podman::with_cgroup_manager(name, "cgroupfs")
+    }
+
+    /// A store whose containers' cgroups are made by `cgroup_manager` (`cgroupfs`, or
+    /// `systemd` where systemd is PID 1).
+    pub(crate) fn with_cgroup_manager(name: &str, cgroup_manager: &'static str) -> Podman {
         let dir = std::env::temp_dir().join(format!("rsrun-it-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -483,10 +490,14 @@ impl Podman {
         let conf = dir.join("containers.conf");
         std::fs::write(
             &conf,
-            "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n[engine]\ncgroup_manager = \"cgroupfs\"\n",
+            format!("[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n[engine]\ncgroup_manager = \"{cgroup_manager}\"\n"),
         )
         .unwrap();
-        let p = Podman { dir, conf };
+        let p = Podman {
+            dir,
+            conf,
+            cgroup_manager,
+        };
         let tar = rootfs_tar(&p.dir);
         let r = p.run(&["import", tar.to_str().unwrap(), "localhost/bb"]);
         assert_eq!(r.code, 0, "{}", r.stderr);
@@ -504,7 +515,8 @@ impl Podman {
             // would share it, and one's `system reset` would end the other's containers.
             .arg("--tmpdir")
             .arg(self.dir.join("tmp"))
-            .args(["--cgroup-manager", "cgroupfs", "--events-backend", "file"])
+            .args(["--cgroup-manager", self.cgroup_manager])
+            .args(["--events-backend", "file"])
             .args(args);
         c
     }
@@ -610,8 +622,13 @@ fn podman_runs_rsrun() {
 /// conmon's MAINPID and READY=1, with rsrun as with runc.
 #[test]
 fn podman_sdnotify_container_matches_runc() {
+    podman_relays_notify_as_with_runc(&Podman::new("podman-sdn"));
+}
+
+/// `podman run -d --sdnotify=container` with runc, then with rsrun: the same messages
+/// reach Podman's NOTIFY_SOCKET (the container's READY=1, conmon's MAINPID).
+pub(crate) fn podman_relays_notify_as_with_runc(pm: &Podman) {
     use crate::common::sd_notify::HostSocket;
-    let pm = Podman::new("podman-sdn");
     let runc = runc_binary().expect("runc is required for differential tests");
     let seen: Vec<Vec<String>> = [runc, RSRUN]
         .iter()

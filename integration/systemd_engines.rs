@@ -223,3 +223,16 @@ fn podman_with_the_systemd_cgroup_manager() {
     compare_with_runc("podman", &seen);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Podman with `cgroup_manager = "systemd"` and `--sdnotify=container` (what a Quadlet
+/// unit of `Notify=true` runs): the container's READY=1 reaches Podman's socket through
+/// rsrun as through runc.
+#[test]
+fn podman_sdnotify_container_with_the_systemd_cgroup_manager() {
+    if !systemd_booted("systemd_engines::podman_sdnotify_container_with_the_systemd_cgroup_manager")
+    {
+        return;
+    }
+    let pm = crate::clients::Podman::with_cgroup_manager("sd-podman-sdn", "systemd");
+    crate::clients::podman_relays_notify_as_with_runc(&pm);
+}
