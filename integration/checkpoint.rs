@@ -453,8 +453,8 @@ fn containerd_checkpoint_and_restore_match_runc() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = criu_path_dir(&dir);
-    let ctd = crate::clients::Containerd::start_with_env(&dir, &[("PATH", &path)]);
-    crate::clients::import_image(&ctd, &dir);
+    let ctd = crate::common::engines::Containerd::start_with_env(&dir, &[("PATH", &path)]);
+    crate::common::engines::import_image(&ctd, &dir);
     let seen: Vec<Vec<String>> = [("runc", runc), ("rsrun", RSRUN)]
         .iter()
         .map(|(name, bin)| {
@@ -538,7 +538,7 @@ fn podman_checkpoint_and_restore_match_runc() {
         return;
     }
     let runc = runc_binary().expect("runc is required for differential tests");
-    let pm = crate::clients::Podman::new("ck-podman");
+    let pm = crate::common::engines::Podman::new("ck-podman");
     let path_dir =
         std::env::temp_dir().join(format!("rsrun-it-ck-podman-path-{}", std::process::id()));
     let path = criu_path_dir(&path_dir);

@@ -2,6 +2,7 @@
 //! with subordinate ids 300000-365535), with the state root in its XDG_RUNTIME_DIR, a
 //! user namespace mapping it to root, no cgroup it may not write.
 
+use super::common::engines::{rootfs_tar, run_image_args};
 use super::common::{self, claim_id, make_rootfs, output, Run, RSRUN};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -478,7 +479,7 @@ fn rootless_podman_runs_rsrun_as_runc() {
     for p in [&home, &data, &data.join("f")] {
         std::os::unix::fs::chown(p, Some(rl.uid), Some(rl.gid)).unwrap();
     }
-    let tar = super::clients::rootfs_tar(&rl.dir);
+    let tar = rootfs_tar(&rl.dir);
     // Podman's default nofile (1048576) is above the hard limit here, which the user
     // cannot raise: the container gets the current hard limits.
     let conf = rl.dir.join("containers.conf");
@@ -518,10 +519,9 @@ fn rootless_podman_runs_rsrun_as_runc() {
     let scenario = |rt: &str, n: usize| -> Vec<(i32, String)> {
         let name = format!("rl-pm{n}");
         let run = |extra: &[&str], cmd: &str| -> (i32, String) {
-            let mut args = vec!["run", "--rm", "--network", "none", "--runtime", rt];
-            args.extend_from_slice(extra);
-            args.extend_from_slice(&["localhost/bb", "sh", "-c", cmd]);
-            let r = podman(&args);
+            let mut opts = vec!["--rm", "--network", "none"];
+            opts.extend_from_slice(extra);
+            let r = podman(&run_image_args(&opts, rt, &["sh", "-c", cmd]));
             (r.code, r.stdout)
         };
         let mut out = vec![
@@ -535,19 +535,11 @@ fn rootless_podman_runs_rsrun_as_runc() {
                 "echo x > /v/x; stat -c \"%u:%g %s %n\" /v/*",
             ),
         ];
-        let r = podman(&[
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            "none",
-            "--runtime",
+        let r = podman(&run_image_args(
+            &["-d", "--name", &name, "--network", "none"],
             rt,
-            "localhost/bb",
-            "sleep",
-            "1000",
-        ]);
+            &["sleep", "1000"],
+        ));
         assert_eq!(r.code, 0, "podman run -d ({rt}): {}", r.stderr);
         let r = podman(&["exec", &name, "sh", "-c", "echo exec-ok; id -u; exit 2"]);
         out.push((r.code, r.stdout));

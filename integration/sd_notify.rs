@@ -4,9 +4,9 @@
 //! that exits first ends the wait. Only the socket's directory is exposed; `delete`
 //! leaves nothing; a host socket that does not exist is refused before anything exists.
 
+use crate::common::background::{Bg, DEADLINE};
 use crate::common::sd_notify::{install_tool, HostSocket};
 use crate::common::*;
-use crate::hangs::{Bg, DEADLINE};
 use serde_json::json;
 use std::time::Duration;
 
@@ -252,12 +252,21 @@ fn foreground_run(env: &Env, host: &HostSocket, id: &str) -> Bg {
         &format!("run {id}"),
         &env.dir,
     );
-    let end = std::time::Instant::now() + DEADLINE;
-    while !env.bundle.join("rootfs/trapped").exists() {
-        assert!(std::time::Instant::now() < end, "{id} never set its trap");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(&format!("{id} to set its trap"), DEADLINE, || {
+        env.bundle.join("rootfs/trapped").exists()
+    });
     run
+}
+
+/// TERM to the foreground `run`: the container's trap ends it with 7, which `run` returns.
+fn terminate_foreground_run(run: Bg) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(run.pid()),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    let r = run.finish(DEADLINE);
+    assert_eq!(r.code, 7, "run: {}", r.stderr);
 }
 
 #[test]
@@ -267,13 +276,7 @@ fn foreground_run_relays_ready_with_its_own_pid() {
     let run = foreground_run(&env, &host, "sdn9");
     // rsrun is the main process a service manager watches.
     expect_relay(&host, run.pid() as i64);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(run.pid()),
-        nix::sys::signal::SIGTERM,
-    )
-    .unwrap();
-    let r = run.finish(DEADLINE);
-    assert_eq!(r.code, 7, "run: {}", r.stderr);
+    terminate_foreground_run(run);
     env.assert_clean("sdn9", None);
 }
 
@@ -283,13 +286,7 @@ fn foreground_run_forwards_signals_while_waiting_for_ready() {
     // The container never notifies: a TERM to rsrun still reaches it.
     trapping_args(&env, "true");
     let run = foreground_run(&env, &host, "sdn10");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(run.pid()),
-        nix::sys::signal::SIGTERM,
-    )
-    .unwrap();
-    let r = run.finish(DEADLINE);
-    assert_eq!(r.code, 7, "run: {}", r.stderr);
+    terminate_foreground_run(run);
     assert_eq!(host.drain(), Vec::<String>::new());
     env.assert_clean("sdn10", None);
 }

@@ -2,10 +2,10 @@
 //! errno or kill, argument comparisons apply, exec gets the same filter, a real-world
 //! profile runs a shell, and SCMP_ACT_NOTIFY hands the listener fd to a listener.
 
+use crate::common::background::{rsrun_within, DEADLINE};
+use crate::common::seccomp_agent::{agent, Answer};
 use crate::common::*;
 use serde_json::json;
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixListener;
 
 #[test]
 fn errno_and_filter_present() {
@@ -169,33 +169,6 @@ fn invalid_profiles_are_refused() {
     env.assert_clean("sb3", None);
 }
 
-#[repr(C)]
-#[derive(Default)]
-pub struct SeccompData {
-    pub nr: i32,
-    pub arch: u32,
-    pub ip: u64,
-    pub args: [u64; 6],
-}
-#[repr(C)]
-#[derive(Default)]
-pub struct Notif {
-    pub id: u64,
-    pub pid: u32,
-    pub flags: u32,
-    pub data: SeccompData,
-}
-#[repr(C)]
-#[derive(Default)]
-pub struct NotifResp {
-    pub id: u64,
-    pub val: i64,
-    pub error: i32,
-    pub flags: u32,
-}
-pub const NOTIF_RECV: u64 = 0xC050_2100;
-pub const NOTIF_SEND: u64 = 0xC018_2101;
-
 #[test]
 fn notify_sends_the_listener_fd() {
     let env = Env::new("sc-notify");
@@ -210,27 +183,17 @@ fn notify_sends_the_listener_fd() {
             "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
         });
     });
-    let l = UnixListener::bind(&sock).unwrap();
-    // The listener: take the fd and the state, answer one mkdir with EROFS (30).
-    let t = std::thread::spawn(move || {
-        let (conn, _) = l.accept().unwrap();
-        let (data, fd) = recv_with_fd(&conn);
-        let doc: serde_json::Value = serde_json::from_slice(&data).unwrap();
-        let mut req = Notif::default();
-        let r = unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_RECV as _, &mut req) };
-        assert_eq!(r, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());
-        let resp = NotifResp {
-            id: req.id,
-            val: 0,
-            error: -30,
-            flags: 0,
-        };
-        let r = unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_SEND as _, &resp) };
-        assert_eq!(r, 0, "NOTIF_SEND: {}", std::io::Error::last_os_error());
-        doc
-    });
+    // The agent: takes the fd and the state, answers one mkdir with EROFS.
+    let t = agent(&sock, Answer::FirstFailsWith(libc::EROFS));
     let r = env.run("sy1sn", &["sh", "-c", "mkdir /dev/shm/x 2>&1; echo rc=$?"]);
-    let doc = t.join().unwrap();
+    let seen = t.join().unwrap();
+    let (mkdir, mkdirat) = (libc::SYS_mkdir as i32, libc::SYS_mkdirat as i32);
+    assert!(
+        seen.syscalls == [mkdir] || seen.syscalls == [mkdirat],
+        "{:?}",
+        seen.syscalls
+    );
+    let doc = seen.state;
     assert_eq!(doc["fds"], json!(["seccompFd"]));
     assert_eq!(doc["metadata"], "test-metadata");
     assert_eq!(doc["state"]["id"], "sy1sn");
@@ -324,32 +287,25 @@ int main(void) {
 }
 
 /// seccomp-notify.bats "(SCMP_ACT_NOTIFY kill seccompagent)": once the agent has closed
-/// the listener, a notified syscall fails with ENOSYS and the container goes on;
-/// "(empty listener path)": a notify profile whose listenerPath is empty is refused by
-/// name, before anything runs.
+/// the listener, a notified syscall fails with ENOSYS (it does not hang) and the
+/// container goes on.
 #[test]
-fn notify_after_the_agent_is_gone_and_an_empty_listener_path() {
+fn notify_after_the_agent_is_gone_gets_enosys() {
     let env = Env::new("sc-agentgone");
     let sock = env.dir.join("seccomp.sock");
-    let profile = |path: &str| {
-        json!({
+    env.edit(|v| {
+        v["linux"]["seccomp"] = json!({
             "defaultAction": "SCMP_ACT_ALLOW",
-            "listenerPath": path,
+            "listenerPath": sock.to_str().unwrap(),
             "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
-        })
-    };
-    env.edit(|v| v["linux"]["seccomp"] = profile(sock.to_str().unwrap()));
-    let l = UnixListener::bind(&sock).unwrap();
-    // The agent takes the fd and dies at once.
-    let t = std::thread::spawn(move || {
-        let (conn, _) = l.accept().unwrap();
-        drop(recv_with_fd(&conn));
+        });
     });
-    let r = env.run(
-        "sc-ag1",
-        &["sh", "-c", "mkdir /dev/shm/x 2>&1; echo rc=$?; echo after"],
-    );
+    let t = agent(&sock, Answer::Leave);
+    env.set_args(&["sh", "-c", "mkdir /dev/shm/x 2>&1; echo rc=$?; echo after"]);
+    let b = env.bundle.to_str().unwrap();
+    let r = rsrun_within(&env, &["run", "--bundle", b, "sc-ag1"], DEADLINE);
     t.join().unwrap();
+    assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout.contains("Function not implemented") && r.stdout.contains("rc=1\nafter"),
         "{} {}",
@@ -357,21 +313,46 @@ fn notify_after_the_agent_is_gone_and_an_empty_listener_path() {
         r.stderr
     );
     env.assert_clean("sc-ag1", None);
-    env.edit(|v| v["linux"]["seccomp"] = profile(""));
-    let r = env.run("sc-ag2", &["true"]);
-    assert_one_line_error(&r, "linux.seccomp.listenerPath");
-    env.assert_clean("sc-ag2", None);
+}
+
+/// seccomp-notify.bats "(empty listener path)", and listener paths that cannot be
+/// reached (abstract, missing directory): refused by name, within the deadline, before
+/// anything runs.
+#[test]
+fn notify_listener_paths_that_cannot_be_reached_are_refused() {
+    let env = Env::new("sc-listenpath");
+    env.set_args(&["true"]);
+    for (i, (path, named)) in [
+        ("", "linux.seccomp.listenerPath"),
+        ("@abstract-rsrun-test", "listenerPath"),
+        ("/nonexistent/agent.sock", "listenerPath"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        env.edit(|v| {
+            v["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "listenerPath": path,
+                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+            });
+        });
+        let id = format!("sc-lp{i}");
+        let b = env.bundle.to_str().unwrap();
+        let r = rsrun_within(&env, &["run", "--bundle", b, &id], DEADLINE);
+        assert_one_line_error(&r, named);
+        env.assert_clean(&id, None);
+    }
 }
 
 /// seccomp-notify.bats "(SCMP_ACT_NOTIFY startContainer hook)": a startContainer hook,
 /// run after the notify filter is loaded and its listener handed off, holds no fd of
-/// the runtime's (only stdio, and the one `ls` opens).
+/// the runtime's: only stdio, and the directory its `ls` reads.
 #[test]
 fn start_container_hook_under_a_notify_filter_gets_no_extra_fd() {
     let env = Env::new("sc-notify-hook");
     let sock = env.dir.join("seccomp.sock");
     env.edit(|v| {
-        v["process"]["args"] = json!(["/bin/true"]);
         v["linux"]["seccomp"] = json!({
             "defaultAction": "SCMP_ACT_ALLOW",
             "listenerPath": sock.to_str().unwrap(),
@@ -379,17 +360,16 @@ fn start_container_hook_under_a_notify_filter_gets_no_extra_fd() {
         });
         v["hooks"] = json!({"startContainer": [{
             "path": "/bin/sh",
-            "args": ["sh", "-c", "n=$(ls /proc/self/fd/ | wc -l); [ $n -eq 4 ] || { echo fds=$n; ls -l /proc/self/fd/; exit 1; }"]
+            "args": ["sh", "-c", "ls /proc/self/fd > /dev/shm/hookfds"]
         }]});
     });
-    let l = UnixListener::bind(&sock).unwrap();
-    let t = std::thread::spawn(move || {
-        let (conn, _) = l.accept().unwrap();
-        // Held until the container is done, as an agent would.
-        recv_with_fd(&conn)
-    });
-    let r = env.run("sc-nh1", &["/bin/true"]);
-    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
-    drop(t.join().unwrap());
+    let t = agent(&sock, Answer::Continue);
+    env.set_args(&["sh", "-c", "cat /dev/shm/hookfds"]);
+    let b = env.bundle.to_str().unwrap();
+    let r = rsrun_within(&env, &["run", "--bundle", b, "sc-nh1"], DEADLINE);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    t.join().unwrap();
+    let fds: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(fds, ["0", "1", "2", "3"], "{}", r.stdout);
     env.assert_clean("sc-nh1", None);
 }

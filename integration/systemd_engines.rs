@@ -5,11 +5,12 @@
 //! property, and once the container is removed no unit (`systemctl list-units --all`) and no
 //! cgroup is left. They need systemd as PID 1: `make test-systemd` runs them in its guest.
 
-use crate::clients::{rootfs_tar, Dockerd};
+use crate::common::engines::{
+    fresh_dir, podman_relays_notify_as_with_runc, run_image_args, Dockerd, Podman,
+};
 use crate::common::*;
 use crate::systemd::{cgroup_of, prop, systemctl, systemd_booted, v2_host};
 use std::path::PathBuf;
-use std::process::Command;
 
 /// What systemd and the engine show of one container's life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,13 +87,6 @@ fn want() -> Seen {
     }
 }
 
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rsrun-it-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// One container's life under an engine: `run` (detached, 64 MiB), `exec`, `stop`, `rm`,
 /// through `engine`; `scope` names the container's unit from its id.
 fn life(
@@ -101,21 +95,11 @@ fn life(
     name: &str,
     scope: &dyn Fn(&str) -> Vec<String>,
 ) -> Seen {
-    let r = engine(&[
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--network",
-        "none",
-        "--runtime",
+    let r = engine(&run_image_args(
+        &["-d", "--name", name, "--network", "none", "--memory", "64m"],
         runtime,
-        "--memory",
-        "64m",
-        "localhost/bb",
-        "sleep",
-        "1000",
-    ]);
+        &["sleep", "1000"],
+    ));
     assert_eq!(r.code, 0, "run with {runtime}: {}", r.stderr);
     let id = r.stdout.trim().to_string();
     let units = scope(&id);
@@ -186,27 +170,8 @@ fn podman_with_the_systemd_cgroup_manager() {
     if !systemd_booted("systemd_engines::podman_with_the_systemd_cgroup_manager") {
         return;
     }
-    let dir = fresh_dir("sd-podman");
-    let conf = dir.join("containers.conf");
-    std::fs::write(
-        &conf,
-        "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n[engine]\ncgroup_manager = \"systemd\"\n",
-    )
-    .unwrap();
-    let podman = |args: &[&str]| -> Run {
-        let mut c = Command::new("podman");
-        c.env("CONTAINERS_CONF", &conf)
-            .arg("--root")
-            .arg(dir.join("root"))
-            .arg("--runroot")
-            .arg(dir.join("runroot"))
-            .args(["--events-backend", "file"])
-            .args(args);
-        output(c)
-    };
-    let tar = rootfs_tar(&dir);
-    let r = podman(&["import", tar.to_str().unwrap(), "localhost/bb"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let pm = Podman::with_cgroup_manager("sd-podman", "systemd");
+    let podman = |args: &[&str]| pm.run(args);
     // The container's scope, and conmon's that Podman makes beside it.
     let scope = |id: &str| {
         vec![
@@ -219,9 +184,8 @@ fn podman_with_the_systemd_cgroup_manager() {
         .into_iter()
         .map(|(name, rt)| (name, life(&podman, rt, &format!("sdp-{name}"), &scope)))
         .collect();
-    let _ = podman(&["system", "reset", "--force"]);
+    drop(pm);
     compare_with_runc("podman", &seen);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Podman with `cgroup_manager = "systemd"` and `--sdnotify=container` (what a Quadlet
@@ -233,6 +197,6 @@ fn podman_sdnotify_container_with_the_systemd_cgroup_manager() {
     {
         return;
     }
-    let pm = crate::clients::Podman::with_cgroup_manager("sd-podman-sdn", "systemd");
-    crate::clients::podman_relays_notify_as_with_runc(&pm);
+    let pm = Podman::with_cgroup_manager("sd-podman-sdn", "systemd");
+    podman_relays_notify_as_with_runc(&pm);
 }

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod background;
+pub mod engines;
 pub mod sd_notify;
+pub mod seccomp_agent;
 
 pub const RSRUN: &str = env!("CARGO_BIN_EXE_rsrun");
 
