@@ -32,14 +32,7 @@ pub fn prepare(plan: &RootfsPlan) -> Result<OwnedFd> {
         )?;
         parent_private(&plan.root)?;
     }
-    sfs::mount(
-        Some(&plan.root),
-        &plan.root,
-        None,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None,
-        &plan.root,
-    )?;
+    rbind(&plan.root, &plan.root, &plan.root)?;
     if plan.host_mount_ns {
         sfs::mount(
             None,
@@ -106,6 +99,18 @@ pub fn enter(plan: &RootfsPlan) -> Result<()> {
 
 fn p(fd: &impl AsFd) -> PathBuf {
     PathBuf::from(fd_path(&fd.as_fd()))
+}
+
+/// A recursive bind of `src` onto `target` (errors name `shown`).
+fn rbind(src: &Path, target: &Path, shown: &Path) -> Result<()> {
+    sfs::mount(
+        Some(src),
+        target,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+        shown,
+    )
 }
 
 /// The mount flags a mount already has (statvfs), which a remount inside a user
@@ -251,14 +256,7 @@ fn mount_one(
             if fstype == "sysfs"
                 && mounted.as_ref().err().and_then(|e| e.errno()) == Some(Errno::EPERM)
             {
-                sfs::mount(
-                    Some(Path::new("/sys")),
-                    &p(&target),
-                    None,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None,
-                    shown,
-                )?;
+                rbind(Path::new("/sys"), &p(&target), shown)?;
                 return finish_mount(root, op, remount_part(flags));
             }
             mounted.map_err(|e| match e.errno() {
@@ -532,14 +530,7 @@ fn mount_cgroup(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp) -> Result<()> {
             Some(d) => d.path.as_path(),
             None => Path::new("/sys/fs/cgroup"),
         };
-        sfs::mount(
-            Some(dir),
-            &p(&target),
-            None,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None,
-            shown,
-        )?;
+        rbind(dir, &p(&target), shown)?;
         let mounted = sfs::open_in_root(root, &op.dest, OFlag::O_PATH, 0)?;
         return remount_bind(&p(&mounted), remount_part(flags), shown);
     }
@@ -711,14 +702,7 @@ fn revealing_mounts(mountinfo: &str, root: &Path) -> Vec<PathBuf> {
 /// propagation.
 pub fn finalize(plan: &RootfsPlan) -> Result<()> {
     for path in &plan.readonly_paths {
-        match sfs::mount(
-            Some(path),
-            path,
-            None,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None,
-            path,
-        ) {
+        match rbind(path, path, path) {
             Err(e) if e.errno() == Some(Errno::ENOENT) => continue,
             r => r?,
         }
