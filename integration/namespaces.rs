@@ -107,6 +107,60 @@ fn time_namespace_shifts_clocks() {
     assert!(inside - host > 999_000.0, "inside {inside}, host {host}");
 }
 
+/// The user namespace that owns a namespace (ioctl NS_GET_USERNS), as its inode number.
+fn owner_of(ns_file: &str) -> u64 {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::fs::MetadataExt;
+    const NS_GET_USERNS: libc::c_ulong = 0xb701;
+    let ns = std::fs::File::open(ns_file).unwrap();
+    let fd = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_USERNS as _) };
+    assert!(
+        fd >= 0,
+        "NS_GET_USERNS {ns_file}: {}",
+        std::io::Error::last_os_error()
+    );
+    let owner = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    owner.metadata().unwrap().ino()
+}
+
+/// A time namespace made with a new user namespace belongs to it, as runc's (made after
+/// the user namespace): the container's root may set the clocks' offsets of a time
+/// namespace it makes, and the offsets the config asks for are still there.
+#[test]
+fn time_namespace_belongs_to_the_new_user_namespace() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new("ns-time-user");
+    env.edit(|v| {
+        with_userns(v);
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        v["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 7881, "nanosecs": 2718281}});
+    });
+    env.set_args(&["sleep", "100"]);
+    let pid = env.run_detached("ntu1");
+    let user = std::fs::metadata(format!("/proc/{pid}/ns/user"))
+        .unwrap()
+        .ino();
+    assert_ne!(user, std::fs::metadata("/proc/self/ns/user").unwrap().ino());
+    assert_eq!(
+        owner_of(&format!("/proc/{pid}/ns/time")),
+        user,
+        "the time namespace is not owned by the container's user namespace"
+    );
+    let r = env.rsrun(&["exec", "ntu1", "cat", "/proc/self/timens_offsets"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["monotonic", "7881", "2718281"]),
+        "{}",
+        r.stdout
+    );
+    env.delete_and_assert_clean("ntu1");
+}
+
 #[test]
 fn join_network_namespace_by_path() {
     let env = Env::new("ns-join");

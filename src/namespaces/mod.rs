@@ -49,8 +49,10 @@ pub struct NamespacePlan {
     /// Unshared by the child once the parent has placed it in its cgroup, so the
     /// namespace's root is the container's cgroup.
     pub new_cgroup: bool,
-    /// Unshared by the parent before clone3, with the offsets written, so the child is
-    /// born in it (a time namespace cannot get offsets once a process is inside).
+    /// A new time namespace. Without a new user namespace the parent unshares it before
+    /// clone3, with the offsets written, so the child is born in it (a time namespace
+    /// cannot get offsets once a process is inside). With one, the init makes it (see
+    /// `time_made_by_init`).
     pub new_time: bool,
     pub new_user: bool,
     /// pid and time namespaces joined by the parent before clone3 (they apply to
@@ -114,6 +116,14 @@ impl NamespacePlan {
     /// runtime's, or another container's joined) the init is no special process.
     pub fn private_pid_ns(&self) -> bool {
         self.clone_flags.contains(CloneFlags::CLONE_NEWPID)
+    }
+
+    /// True when the init makes the time namespace itself, from inside the user
+    /// namespace clone3 made, so that it belongs to the container's user namespace as
+    /// runc's does (made by the parent, it would belong to the runtime's): the init
+    /// unshares it at once, the parent writes the offsets, the init enters it.
+    pub fn time_made_by_init(&self) -> bool {
+        self.new_time && self.new_user
     }
 
     /// True when the container runs in a user namespace (new or joined).
@@ -183,6 +193,17 @@ mod tests {
             p.join_in_child,
             vec![(T::Network, PathBuf::from("/run/netns/x"))]
         );
+    }
+
+    #[test]
+    fn a_time_namespace_with_a_new_user_namespace_is_made_by_the_init() {
+        let with_user = NamespacePlan::new(&[ns(T::User, None), ns(T::Time, None)]);
+        assert!(with_user.time_made_by_init());
+        let alone = NamespacePlan::new(&[ns(T::Time, None)]);
+        assert!(alone.new_time && !alone.time_made_by_init());
+        let joined_user =
+            NamespacePlan::new(&[ns(T::User, Some("/proc/2/ns/user")), ns(T::Time, None)]);
+        assert!(!joined_user.time_made_by_init());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! | step | direction      | message     | meaning                                                    |
 //! |------|----------------|-------------|------------------------------------------------------------|
+//! | 0    | child → parent | `TimeNsMade` | the init made its time namespace (only with a new user namespace, `NamespacePlan::time_made_by_init`); the parent writes its offsets before `Proceed` |
 //! | 1a   | parent → child | `MountSource`/`DeviceSource` + fd | a bind source (or host device node) opened by the parent in the child's mount namespace, before its user namespace applies (only for a user-namespaced init; one per source it could open) |
 //! | 1    | parent → child | `Proceed`   | id maps written, child placed in its cgroup                |
 //! | 2    | child → parent | `NsReady`   | namespaces joined/created, rootfs mounted, /dev set up, not pivoted (only when prestart/createRuntime hooks exist) |
@@ -23,6 +24,7 @@ use std::os::fd::{AsFd, OwnedFd};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum Msg {
+    TimeNsMade,
     /// Carries the init's pid as the host sees it (for hook state).
     Proceed {
         pid: i32,
@@ -128,6 +130,7 @@ impl Msg {
 
     pub fn name(&self) -> &'static str {
         match self {
+            Msg::TimeNsMade => "TimeNsMade",
             Msg::Proceed { .. } => "Proceed",
             Msg::MountSource { .. } => "MountSource",
             Msg::DeviceSource { .. } => "DeviceSource",
@@ -232,6 +235,11 @@ impl Channel {
                 None => return Err(Error::Child(format!("{INIT_GONE} {want}"))),
             }
         }
+    }
+
+    /// The parent waits for `TimeNsMade` (step 0).
+    pub fn expect_time_ns_made(&self, log: &mut dyn FnMut(&str, &str)) -> Result<()> {
+        self.next_of("TimeNsMade", log).map(drop)
     }
 
     /// The parent waits for `NsReady` (step 2).

@@ -224,7 +224,7 @@ fn enter_for_children(plan: &Plan, prep: &Prepared, joined: &[bool]) -> Result<(
             proc::setns(fd, crate::namespaces::flag(*t), p)?;
         }
     }
-    if plan.ns.new_time {
+    if plan.ns.new_time && !plan.ns.time_made_by_init() {
         proc::unshare(crate::namespaces::flag(LinuxNamespaceType::Time))?;
         if let Some(off) = &plan.time_offsets {
             sfs::write_file(Path::new("/proc/self/timens_offsets"), off.as_bytes())?;
@@ -358,6 +358,17 @@ fn drive(
 ) -> Result<()> {
     if plan.ns.new_user {
         crate::namespaces::idmap::write(pid, &plan.uid_mappings, &plan.gid_mappings)?;
+    }
+    if plan.ns.time_made_by_init() {
+        // Before `Proceed`: the init is still dumpable where the runtime's user is not
+        // root, so its /proc files are that user's to write.
+        chan.expect_time_ns_made(log)?;
+        if let Some(off) = &plan.time_offsets {
+            sfs::write_file(
+                Path::new(&format!("/proc/{pid}/timens_offsets")),
+                off.as_bytes(),
+            )?;
+        }
     }
     send_mount_sources(plan, chan, pid, idmaps)?;
     chan.send(&Msg::Proceed { pid })?;

@@ -52,11 +52,28 @@ fn steps(
     // 0. Into the container's cgroup (v1 hierarchies; v2 was clone3's CLONE_INTO_CGROUP).
     cgroup.enter_self()?;
     drop(cgroup);
+    // A time namespace under the user namespace clone3 made, so it belongs to that one
+    // (as runc's): made now, its offsets written by the parent, entered after `Proceed`.
+    if plan.ns.time_made_by_init() {
+        proc::unshare(namespaces::flag(
+            oci_spec::runtime::LinuxNamespaceType::Time,
+        ))?;
+        chan.send(&Msg::TimeNsMade)?;
+    }
 
     // 1. The parent writes our id maps (and sends the bind sources it opened for us).
     let (host_pid, sources) = chan.expect_proceed()?;
     if super::create::maps_written_by_user(plan) {
         sys::privilege::set_dumpable(false)?;
+    }
+    if plan.ns.time_made_by_init() {
+        let p = std::path::Path::new("/proc/self/ns/time_for_children");
+        let ns = sys::fs::open(p, nix::fcntl::OFlag::O_RDONLY)?;
+        proc::setns(
+            &ns,
+            namespaces::flag(oci_spec::runtime::LinuxNamespaceType::Time),
+            p,
+        )?;
     }
 
     // 2. Join namespaces by path, the user namespace first.
