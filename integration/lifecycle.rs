@@ -75,6 +75,41 @@ fn create_start_kill_delete() {
     assert_eq!(env.rsrun(&["delete", "--force", "lc1"]).code, 0);
 }
 
+/// The state carries the config's annotations, keys in order as runc prints them (Go's
+/// encoding/json sorts a map's keys), so two calls print the same document.
+#[test]
+fn state_prints_annotations_with_sorted_keys() {
+    let env = Env::new("annotations");
+    env.set_args(WAIT_TERM);
+    let keys = [
+        "io.z", "io.b", "org.q", "com.a", "io.m", "net.c", "io.k", "dev.y",
+    ];
+    env.edit(|v| {
+        v["annotations"] = keys
+            .iter()
+            .map(|k| (k.to_string(), serde_json::Value::from(format!("v-{k}"))))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    });
+    let r = env.create("an1");
+    assert_eq!(r.code, 0, "create: {}", r.stderr);
+    let r = env.rsrun(&["state", "an1"]);
+    assert_eq!(r.code, 0, "state: {}", r.stderr);
+    let st: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    for k in keys {
+        assert_eq!(st["annotations"][k], format!("v-{k}"), "{}", r.stdout);
+    }
+    let at = |k: &str| r.stdout.find(&format!("\"{k}\"")).unwrap();
+    let mut sorted = keys;
+    sorted.sort();
+    assert!(
+        sorted.windows(2).all(|w| at(w[0]) < at(w[1])),
+        "keys not sorted: {}",
+        r.stdout
+    );
+    env.delete_and_assert_clean("an1");
+}
+
 #[test]
 fn delete_of_created_container_kills_it() {
     let env = Env::new("delcreated");

@@ -42,9 +42,12 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
         Command::Start { id } => rt.start(&id).map(|()| 0),
         Command::State { id } => {
             let st = rt.state(&id)?;
-            let text =
+            let mut text =
                 serde_json::to_string_pretty(&st).map_err(|e| Error::container(e.to_string()))?;
-            println!("{text}");
+            text.push('\n');
+            // One write: stdout's line buffering would split it at the last newline.
+            std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())
+                .map_err(|e| Error::sys("write", "stdout", rsrun::error::io_errno(&e)))?;
             Ok(0)
         }
         Command::Kill { all, id, signal } => rt.kill(&id, parse_signal(&signal)?, all).map(|()| 0),
@@ -178,7 +181,7 @@ fn real_main() {
         std::process::exit(failed);
     };
     let rootless = match rsrun::rootless::parse_flag(cli.rootless.as_deref()) {
-        Ok(flag) => rsrun::rootless::detect(flag),
+        Ok(flag) => rsrun::rootless::Rootless::new(flag),
         Err(e) => fail(e),
     };
     // The state root comes from the caller's environment (XDG_RUNTIME_DIR), which the

@@ -11,7 +11,7 @@ use crate::namespaces::NamespacePlan;
 use crate::process::caps::{self, CapSets};
 use crate::rootfs::{self, devices, options, RootfsPlan};
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
@@ -97,7 +97,7 @@ pub struct Plan {
     pub rootfs: RootfsPlan,
     pub process: ProcessPlan,
     pub hooks: crate::hooks::Hooks,
-    pub annotations: HashMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
     pub warnings: Vec<String>,
     /// The cgroup files `linux.resources` asks for, in order.
     pub cgroup_writes: Vec<crate::cgroups::resources::Write>,
@@ -284,7 +284,12 @@ pub fn build(
         rootfs,
         process,
         hooks: crate::hooks::Hooks::from_spec(spec.hooks().as_ref()),
-        annotations: spec.annotations().clone().unwrap_or_default(),
+        annotations: spec
+            .annotations()
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         warnings,
         cgroup_writes,
         device_rules,

@@ -36,8 +36,29 @@ pub fn in_user_namespace() -> bool {
 
 /// Whether rsrun runs rootless: what `--rootless` says, or when it says auto (runc's
 /// rule) a non-root effective uid, or root in a user namespace that is not the host's.
-pub fn detect(flag: Option<bool>) -> bool {
-    flag.unwrap_or_else(|| !nix::unistd::geteuid().is_root() || in_user_namespace())
+/// Decided when first asked: only the commands that make a container ask, so `state`,
+/// `list`, `kill` and `delete` do not read `/proc/self/uid_map`.
+#[derive(Debug, Default)]
+pub struct Rootless {
+    flag: Option<bool>,
+    decided: std::sync::OnceLock<bool>,
+}
+
+impl Rootless {
+    /// `flag` as `parse_flag` returns it (`None`: auto).
+    pub fn new(flag: Option<bool>) -> Rootless {
+        Rootless {
+            flag,
+            decided: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn get(&self) -> bool {
+        *self.decided.get_or_init(|| {
+            self.flag
+                .unwrap_or_else(|| !nix::unistd::geteuid().is_root() || in_user_namespace())
+        })
+    }
 }
 
 /// The state root when `--root` is not given: `$XDG_RUNTIME_DIR/rsrun` for a user who is
@@ -142,6 +163,6 @@ mod tests {
         assert_eq!(super::parse_flag(Some("false")).unwrap(), Some(false));
         let e = super::parse_flag(Some("yes")).unwrap_err().to_string();
         assert!(e.contains("--rootless") && e.contains("yes"), "{e}");
-        assert!(super::detect(Some(true)) && !super::detect(Some(false)));
+        assert!(super::Rootless::new(Some(true)).get() && !super::Rootless::new(Some(false)).get());
     }
 }

@@ -18,7 +18,7 @@ use crate::sys;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -86,7 +86,7 @@ pub struct State {
     /// RFC 3339 UTC creation time.
     pub created: String,
     #[serde(default)]
-    pub annotations: HashMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
     pub cgroup: Cgroup,
     #[serde(default)]
     pub hooks: Option<crate::hooks::Hooks>,
@@ -118,8 +118,8 @@ pub struct OciState {
     pub rootfs: String,
     pub created: String,
     pub owner: String,
-    #[serde(skip_serializing_if = "HashMap::is_empty", default)]
-    pub annotations: HashMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 pub const OCI_VERSION: &str = "1.2.0";
@@ -152,7 +152,7 @@ impl State {
             bundle: PathBuf::new(),
             rootfs: PathBuf::new(),
             created: String::new(),
-            annotations: HashMap::new(),
+            annotations: BTreeMap::new(),
             cgroup: Cgroup::none(),
             hooks: None,
             creating: false,

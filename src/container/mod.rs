@@ -19,9 +19,9 @@ pub use exec::{ExecOpts, ExecTarget};
 
 pub struct Runtime {
     pub root: PathBuf,
-    /// Rootless (`rootless::detect`): cgroups and privileges the caller may lack are
-    /// done without, as runc does.
-    pub rootless: bool,
+    /// Rootless (`rootless::Rootless`, decided when first asked): cgroups and privileges
+    /// the caller may lack are done without, as runc does.
+    pub rootless: crate::rootless::Rootless,
     pub log: Logger,
     /// `--systemd-cgroup`: the systemd cgroup driver (`cgroups::systemd`).
     pub systemd_cgroup: bool,
@@ -107,7 +107,7 @@ impl Runtime {
         let mut cgroups_left_out = Vec::new();
         let cgroup = if self.systemd_cgroup {
             Cgroup::resolve_systemd(cgroups_path.as_deref(), id)?
-        } else if self.rootless {
+        } else if self.rootless.get() {
             crate::cgroups::systemd::check_driver(cgroups_path.as_deref())?;
             let (cg, left_out) = Cgroup::resolve_rootless(cgroups_path.as_deref(), id)?;
             cgroups_left_out = left_out;
@@ -131,7 +131,7 @@ impl Runtime {
                 seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
             },
         )?;
-        if self.rootless {
+        if self.rootless.get() {
             crate::rootless::adapt_plan(&mut plan, &cgroups_left_out, &self.log)?;
         }
         if let Some(unit) = plan.rootfs.cgroup.systemd.as_mut() {
@@ -232,7 +232,7 @@ impl Runtime {
                 // without one, as runc ignores device rules there (its device nodes are
                 // the host's, bound).
                 Err(e)
-                    if self.rootless
+                    if self.rootless.get()
                         && matches!(
                             e.errno(),
                             Some(nix::errno::Errno::EPERM | nix::errno::Errno::EACCES)
