@@ -148,6 +148,9 @@ fn cstrings(field: &str, v: &[String]) -> Result<Vec<CString>> {
 }
 
 /// Build the plan. `bundle` is absolute; `cgroup` is the container's resolved cgroup.
+/// The parts in the order their errors are found: the init's process, the root
+/// filesystem, the cgroup files, then what cannot fail (id maps, time offsets, uts,
+/// hooks, sysctls).
 pub fn build(
     spec: &Spec,
     id: &str,
@@ -158,115 +161,11 @@ pub fn build(
     let mut warnings = Vec::new();
     let linux = spec.linux().clone().unwrap_or_default();
     let ns = NamespacePlan::new(linux.namespaces().as_deref().unwrap_or_default());
-    let proc = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::config("process", "missing"))?;
-
-    let mut process = process_plan(proc, o, Some(&linux), &mut warnings)?;
-    // The runtime-spec: execCPUAffinity "is not applicable to the container's init
-    // process"; it is for processes `exec` starts.
-    process.attrs.affinity_initial = None;
-    process.attrs.affinity_final = None;
-
-    // root filesystem
-    let root = spec
-        .root()
-        .as_ref()
-        .ok_or_else(|| Error::config("root", "missing"))?;
-    let root_path = if root.path().is_absolute() {
-        root.path().clone()
-    } else {
-        bundle.join(root.path())
-    };
-    let root_path = std::fs::canonicalize(&root_path)
-        .map_err(|e| Error::sys("root.path", &root_path, crate::error::io_errno(&e)))?;
-    if !root_path.is_dir() {
-        return Err(Error::config(
-            "root.path",
-            format!("{} is not a directory", root_path.display()),
-        ));
-    }
-    let mounts = rootfs::plan_mounts(spec, bundle)?;
-    let setup_dev = !mounts
-        .iter()
-        .any(|m| m.dest == Path::new("/dev") && matches!(m.kind, rootfs::MountKind::Bind { .. }));
-    let mut devs = Vec::new();
-    for (i, d) in linux
-        .devices()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        devs.push(devices::from_spec(i, d)?);
-    }
-    let final_propagation = match linux.rootfs_propagation().as_deref() {
-        None | Some("") => None,
-        Some(p) => Some(options::propagation(p).ok_or_else(|| {
-            Error::config(
-                "linux.rootfsPropagation",
-                format!("unknown propagation {p:?}"),
-            )
-        })?),
-    };
-    let rootfs = RootfsPlan {
-        root: root_path,
-        readonly: root.readonly().unwrap_or(false),
-        root_propagation: crate::rootfs::initial_propagation(final_propagation),
-        final_propagation,
-        mounts,
-        setup_dev,
-        devices: devs,
-        masked_paths: linux
-            .masked_paths()
-            .clone()
-            .unwrap_or_default()
-            .iter()
-            .map(PathBuf::from)
-            .collect(),
-        readonly_paths: linux
-            .readonly_paths()
-            .clone()
-            .unwrap_or_default()
-            .iter()
-            .map(PathBuf::from)
-            .collect(),
-        no_pivot: o.no_pivot,
-        host_mount_ns: !ns.has(LinuxNamespaceType::Mount),
-        bind_devices: ns.in_user_ns(),
-        cgroup,
-        cgroup_ns: ns.has(LinuxNamespaceType::Cgroup),
-        cwd: process.cwd.clone(),
-    };
-
-    let resources = linux.resources().clone().unwrap_or_default();
-    crate::cgroups::resources::check_cpusets(&resources)?;
-    let cgroup_writes = match rootfs.cgroup.mode {
-        crate::cgroups::Mode::V2 => crate::cgroups::resources::v2(&resources)?,
-        _ => crate::cgroups::resources::v1(&resources, true)?,
-    };
-    let device_rules = crate::cgroups::resources::device_rules(&resources)?;
+    let process = init_process_plan(spec, o, &linux, &mut warnings)?;
+    let rootfs = rootfs_plan(spec, &linux, bundle, &ns, cgroup, o, &process)?;
+    let (cgroup_writes, device_rules) = cgroup_plan(&linux, rootfs.cgroup.mode)?;
     let uid_mappings = linux.uid_mappings().clone().unwrap_or_default();
     let gid_mappings = linux.gid_mappings().clone().unwrap_or_default();
-    let time_offsets = linux
-        .time_offsets()
-        .as_ref()
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            let mut keys: Vec<_> = t.keys().collect();
-            keys.sort();
-            keys.iter()
-                .map(|k| {
-                    let o = &t[*k];
-                    format!(
-                        "{k} {} {}\n",
-                        o.secs().unwrap_or(0),
-                        o.nanosecs().unwrap_or(0)
-                    )
-                })
-                .collect::<String>()
-        });
     let setup_ids = (
         setup_id(&uid_mappings, process.uid),
         setup_id(&gid_mappings, process.gid),
@@ -278,7 +177,7 @@ pub fn build(
         uid_mappings,
         gid_mappings,
         ns,
-        time_offsets,
+        time_offsets: time_offsets(&linux),
         hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
         domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
         rootfs,
@@ -293,17 +192,162 @@ pub fn build(
         warnings,
         cgroup_writes,
         device_rules,
-        sysctl: {
-            let mut v: Vec<(String, String)> = linux
-                .sysctl()
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .collect();
-            v.sort();
-            v
-        },
+        sysctl: sorted_sysctls(&linux),
     })
+}
+
+/// The init's process. The runtime-spec: execCPUAffinity "is not applicable to the
+/// container's init process"; it is for processes `exec` starts.
+fn init_process_plan(
+    spec: &Spec,
+    o: &PlanOptions,
+    linux: &oci_spec::runtime::Linux,
+    warnings: &mut Vec<String>,
+) -> Result<ProcessPlan> {
+    let proc = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::config("process", "missing"))?;
+    let mut process = process_plan(proc, o, Some(linux), warnings)?;
+    process.attrs.affinity_initial = None;
+    process.attrs.affinity_final = None;
+    Ok(process)
+}
+
+/// `root.path` made absolute against the bundle and canonicalised: a directory.
+fn root_dir(root: &oci_spec::runtime::Root, bundle: &Path) -> Result<PathBuf> {
+    let root_path = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
+    let root_path = std::fs::canonicalize(&root_path)
+        .map_err(|e| Error::sys("root.path", &root_path, crate::error::io_errno(&e)))?;
+    if !root_path.is_dir() {
+        return Err(Error::config(
+            "root.path",
+            format!("{} is not a directory", root_path.display()),
+        ));
+    }
+    Ok(root_path)
+}
+
+/// The root filesystem: the root, its mounts and devices, propagation, masked and
+/// read-only paths, and where the init's cwd is.
+fn rootfs_plan(
+    spec: &Spec,
+    linux: &oci_spec::runtime::Linux,
+    bundle: &Path,
+    ns: &NamespacePlan,
+    cgroup: Cgroup,
+    o: &PlanOptions,
+    process: &ProcessPlan,
+) -> Result<RootfsPlan> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::config("root", "missing"))?;
+    let root_path = root_dir(root, bundle)?;
+    let mounts = rootfs::plan_mounts(spec, bundle)?;
+    let setup_dev = !mounts
+        .iter()
+        .any(|m| m.dest == Path::new("/dev") && matches!(m.kind, rootfs::MountKind::Bind { .. }));
+    let devices = linux
+        .devices()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, d)| devices::from_spec(i, d))
+        .collect::<Result<Vec<_>>>()?;
+    let final_propagation = rootfs_propagation(linux)?;
+    let paths = |v: &Option<Vec<String>>| -> Vec<PathBuf> {
+        v.as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(PathBuf::from)
+            .collect()
+    };
+    Ok(RootfsPlan {
+        root: root_path,
+        readonly: root.readonly().unwrap_or(false),
+        root_propagation: crate::rootfs::initial_propagation(final_propagation),
+        final_propagation,
+        mounts,
+        setup_dev,
+        devices,
+        masked_paths: paths(linux.masked_paths()),
+        readonly_paths: paths(linux.readonly_paths()),
+        no_pivot: o.no_pivot,
+        host_mount_ns: !ns.has(LinuxNamespaceType::Mount),
+        bind_devices: ns.in_user_ns(),
+        cgroup,
+        cgroup_ns: ns.has(LinuxNamespaceType::Cgroup),
+        cwd: process.cwd.clone(),
+    })
+}
+
+/// `linux.rootfsPropagation` as mount flags; none when unset or empty.
+fn rootfs_propagation(linux: &oci_spec::runtime::Linux) -> Result<Option<nix::mount::MsFlags>> {
+    match linux.rootfs_propagation().as_deref() {
+        None | Some("") => Ok(None),
+        Some(p) => options::propagation(p).map(Some).ok_or_else(|| {
+            Error::config(
+                "linux.rootfsPropagation",
+                format!("unknown propagation {p:?}"),
+            )
+        }),
+    }
+}
+
+/// `linux.resources` as the cgroup files to write (v2, or v1 on v1 and hybrid hosts) and
+/// the device rules.
+fn cgroup_plan(
+    linux: &oci_spec::runtime::Linux,
+    mode: crate::cgroups::Mode,
+) -> Result<(
+    Vec<crate::cgroups::resources::Write>,
+    Vec<oci_spec::runtime::LinuxDeviceCgroup>,
+)> {
+    let resources = linux.resources().clone().unwrap_or_default();
+    crate::cgroups::resources::check_cpusets(&resources)?;
+    let writes = match mode {
+        crate::cgroups::Mode::V2 => crate::cgroups::resources::v2(&resources)?,
+        _ => crate::cgroups::resources::v1(&resources, true)?,
+    };
+    let device_rules = crate::cgroups::resources::device_rules(&resources)?;
+    Ok((writes, device_rules))
+}
+
+/// `linux.timeOffsets` as the lines of /proc/PID/timens_offsets, by clock name.
+fn time_offsets(linux: &oci_spec::runtime::Linux) -> Option<String> {
+    let t = linux.time_offsets().as_ref().filter(|t| !t.is_empty())?;
+    let mut keys: Vec<_> = t.keys().collect();
+    keys.sort();
+    Some(
+        keys.iter()
+            .map(|k| {
+                let o = &t[*k];
+                format!(
+                    "{k} {} {}\n",
+                    o.secs().unwrap_or(0),
+                    o.nanosecs().unwrap_or(0)
+                )
+            })
+            .collect(),
+    )
+}
+
+/// `linux.sysctl`, sorted by key.
+fn sorted_sysctls(linux: &oci_spec::runtime::Linux) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = linux
+        .sysctl()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    v.sort();
+    v
 }
 
 /// Root where the mappings map it (or there are none: a joined user namespace), else the
@@ -337,19 +381,7 @@ pub fn process_plan(
         )));
     }
     let attrs = crate::process::attrs::plan(proc, linux)?;
-    let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => {
-            let f = crate::seccomp::compile(s, o.seccomp_wait_killable_recv)?;
-            if !f.skipped.is_empty() {
-                warnings.push(format!(
-                    "seccomp: syscalls unknown to libseccomp skipped: {}",
-                    f.skipped.join(", ")
-                ));
-            }
-            Some(f)
-        }
-        None => None,
-    };
+    let seccomp = seccomp_plan(linux, o, warnings)?;
     let env = dedup_env(proc.env().as_deref().unwrap_or_default());
     let path_env = env
         .iter()
@@ -357,28 +389,7 @@ pub fn process_plan(
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         .to_string();
-    let mut rlimits = Vec::new();
-    for (i, r) in proc
-        .rlimits()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        let name = r.typ().to_string();
-        let resource = rlimit_resource(&name).ok_or_else(|| {
-            Error::config(
-                format!("process.rlimits[{i}].type"),
-                format!("unknown rlimit {name:?}"),
-            )
-        })?;
-        rlimits.push(Rlimit {
-            name,
-            resource,
-            soft: r.soft(),
-            hard: r.hard(),
-        });
-    }
+    let rlimits = rlimits_plan(proc)?;
     let last_cap = caps::last_cap();
     let caps = match proc.capabilities() {
         Some(c) => Some(caps::plan(c, last_cap, &mut |w| warnings.push(w))?),
@@ -415,6 +426,51 @@ pub fn process_plan(
             .as_ref()
             .map(|b| (b.height() as u16, b.width() as u16)),
     })
+}
+
+/// `linux.seccomp` compiled; the syscalls libseccomp does not know are skipped with a
+/// warning.
+fn seccomp_plan(
+    linux: Option<&oci_spec::runtime::Linux>,
+    o: &PlanOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Option<crate::seccomp::Filter>> {
+    let Some(s) = linux.and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
+    let f = crate::seccomp::compile(s, o.seccomp_wait_killable_recv)?;
+    if !f.skipped.is_empty() {
+        warnings.push(format!(
+            "seccomp: syscalls unknown to libseccomp skipped: {}",
+            f.skipped.join(", ")
+        ));
+    }
+    Ok(Some(f))
+}
+
+/// `process.rlimits`, each type named by its field when unknown.
+fn rlimits_plan(proc: &oci_spec::runtime::Process) -> Result<Vec<Rlimit>> {
+    proc.rlimits()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let name = r.typ().to_string();
+            let resource = rlimit_resource(&name).ok_or_else(|| {
+                Error::config(
+                    format!("process.rlimits[{i}].type"),
+                    format!("unknown rlimit {name:?}"),
+                )
+            })?;
+            Ok(Rlimit {
+                name,
+                resource,
+                soft: r.soft(),
+                hard: r.hard(),
+            })
+        })
+        .collect()
 }
 
 /// One entry per variable, the last one given winning (runc's rule: `exec --env K=V`
