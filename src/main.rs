@@ -14,13 +14,13 @@ use rsrun::logger::{Format, Logger};
 fn create_opts(a: &CreateArgs) -> CreateOpts {
     CreateOpts {
         bundle: a.bundle.clone(),
-        pid_file: a.pid_file.clone(),
-        console_socket: a.console_socket.clone(),
+        pid_file: a.handoff.pid_file.clone(),
+        console_socket: a.handoff.console_socket.clone(),
         console_fd: None,
-        pidfd_socket: a.pidfd_socket.clone(),
+        pidfd_socket: a.handoff.pidfd_socket.clone(),
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
-        preserve_fds: a.preserve_fds,
+        preserve_fds: a.handoff.preserve_fds,
     }
 }
 
@@ -131,9 +131,13 @@ fn container_fds(cmd: &Option<Command>) -> Option<(u32, bool, bool)> {
     match cmd {
         Some(Command::Create(a)) | Some(Command::Run { create: a, .. }) => {
             let listen = rsrun::container::listen_fds();
-            Some((a.preserve_fds.saturating_add(listen), listen > 0, true))
+            Some((
+                a.handoff.preserve_fds.saturating_add(listen),
+                listen > 0,
+                true,
+            ))
         }
-        Some(Command::Exec(a)) => Some((a.preserve_fds, false, false)),
+        Some(Command::Exec(a)) => Some((a.handoff.preserve_fds, false, false)),
         _ => None,
     }
 }

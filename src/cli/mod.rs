@@ -60,29 +60,37 @@ pub enum ListFormat {
     Json,
 }
 
+/// What the caller of `create` or `exec` is handed of the new process (its pid, its
+/// pty master, a pidfd) and what it passes on to it (fds).
+#[derive(Args, Debug, Clone)]
+pub struct ProcessHandoffArgs {
+    /// Unix socket to receive the pty master of a terminal process
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// File to write the process's pid to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket to receive a pidfd of the process (SCM_RIGHTS)
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
+    /// Pass N extra fds (3..3+N) to the process
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct CreateArgs {
     /// Path to the bundle directory
     #[arg(short = 'b', long, default_value = ".")]
     pub bundle: PathBuf,
-    /// Unix socket to receive the pty master of a terminal container
-    #[arg(long = "console-socket")]
-    pub console_socket: Option<PathBuf>,
-    /// File to write the init's pid to
-    #[arg(long = "pid-file")]
-    pub pid_file: Option<PathBuf>,
-    /// Unix socket to receive a pidfd of the init (SCM_RIGHTS)
-    #[arg(long = "pidfd-socket")]
-    pub pidfd_socket: Option<PathBuf>,
+    #[command(flatten)]
+    pub handoff: ProcessHandoffArgs,
     /// Do not use pivot_root (for a rootfs on a ramdisk)
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
     /// Do not create a new session keyring
     #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
-    /// Pass N extra fds (3..3+N) to the container
-    #[arg(long = "preserve-fds", default_value_t = 0)]
-    pub preserve_fds: u32,
     /// Container id
     pub id: String,
 }
@@ -122,21 +130,11 @@ pub struct ExecArgs {
     /// Return once the process has started
     #[arg(short = 'd', long)]
     pub detach: bool,
-    /// File to write the process's pid to
-    #[arg(long = "pid-file")]
-    pub pid_file: Option<PathBuf>,
-    /// Unix socket to receive the pty master
-    #[arg(long = "console-socket")]
-    pub console_socket: Option<PathBuf>,
-    /// Unix socket to receive a pidfd of the process (SCM_RIGHTS)
-    #[arg(long = "pidfd-socket")]
-    pub pidfd_socket: Option<PathBuf>,
+    #[command(flatten)]
+    pub handoff: ProcessHandoffArgs,
     /// A fifo: the process does not run its program until the fifo's read end is opened
     #[arg(long = "exec-wait-fifo")]
     pub exec_wait_fifo: Option<PathBuf>,
-    /// Pass N extra fds (3..3+N)
-    #[arg(long = "preserve-fds", default_value_t = 0)]
-    pub preserve_fds: u32,
     /// Allow exec in a paused container
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
