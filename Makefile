@@ -27,16 +27,13 @@ STATIC := LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/$(shell uname
 #   delegated v2 cgroup test only can.)
 # - runc_diff::cgroup_files_match_runc compares the cgroup v1 files rsrun and runc write
 #   (its config sets v1-only knobs such as memory.swappiness).
-# - checkpoint:: (CRIU): every dump fails in the guest with "sockets: Diag module
-#   missing" (its kernel has no socket diag support loaded, which CRIU needs to dump
-#   sockets); the host lane runs them.
 V2_GUEST ?= scripts/v2-guest.sh
 # Tests that say themselves they cannot run there (common::skip): root in the guest
 # holds CAP_SYS_RESOURCE, so no rlimit or capability is out of its reach.
 V2_SKIPS_BY_TEST := rlimit_above_hard_limit_names_it,capabilities_the_runtime_lacks_are_named
 V2_SKIP := mounts::idmapped_bind_mount \
 	mounts_conformance::userns_binds_of_sources_only_host_root_can_reach runc_diff::cgroup_files_match_runc \
-	checkpoint:: rootless::rootless_podman_runs_rsrun_as_runc
+	rootless::rootless_podman_runs_rsrun_as_runc
 
 # The systemd lane: the host's systemd as PID 1 of a QEMU guest (scripts/systemd-guest.sh),
 # once on pure cgroup v2 and once on a hybrid host, runs the systemd cgroup driver's tests

@@ -4,7 +4,9 @@
 #
 # A guest boots Debian's kernel (the one linux-image-amd64 depends on) with an initramfs that
 # only loads the virtio/9p/overlay modules, mounts the control share and runs its `stage2`
-# (written per run by the calling script, so changing it needs no rebuild). The shares:
+# (written per run by the calling script, so changing it needs no rebuild). Before the
+# command, the guest loads the modules its tests need beyond those (GUEST_MODULES) from the
+# cached module tree, which stage2 binds at /lib/modules/<kver>. The shares:
 #   guestctl   the control dir ($CTL): stage2, cmd.sh (the command), rc, timings
 #   guestroot  the host root, read-only (stage2 puts a tmpfs overlay over it)
 #   guestcwd   the caller's CWD, read-WRITE, mounted at the same path
@@ -12,7 +14,7 @@
 #
 # The caller sets GUEST (its name, for messages) and GUEST_MEM GUEST_CPUS GUEST_TIMEOUT
 # GUEST_ACCEL GUEST_CACHE GUEST_KERNEL_PKG GUEST_VERBOSE, then calls, in order:
-#   guest_packages; guest_kernel; guest_accel; guest_ctl MARKER EXTRA_ENV_FILTER;
+#   guest_packages; guest_criu; guest_kernel; guest_accel; guest_ctl MARKER EXTRA_ENV_FILTER;
 #   (writes "$CTL/stage2" and whatever else it needs there)
 #   guest_run "KERNEL ARGS"; guest_finish
 # guest_finish exits with COMMAND's status (125 = the guest failed before running it,
@@ -23,6 +25,11 @@ log() { if [ "$GUEST_VERBOSE" = 1 ]; then echo "$GUEST: $*" >&2; fi; }
 now() { date +%s.%N; }
 q() { printf '%q' "$1"; }
 T0=$(now)
+
+# Loaded in the guest before the command: the socket diag modules CRIU needs to dump a
+# container's sockets ("sockets: Diag module missing" without them; Debian builds them as
+# modules and only loads them on demand), and tun, which `criu check` asks for.
+GUEST_MODULES="tun unix_diag inet_diag tcp_diag udp_diag raw_diag netlink_diag af_packet_diag"
 
 # ---------------------------------------------------------------- packages
 apt_retry() { # apt may be locked by a concurrent installer: wait and retry
@@ -47,6 +54,12 @@ guest_packages() {
     apt_retry install -y --no-install-recommends "${missing[@]}" >&2 || die "cannot install ${missing[*]}"
   fi
   BUSYBOX=/bin/busybox
+}
+
+# CRIU 4.1 for the checkpoint tests (scripts/criu.sh installs it into /opt/rsrun-criu on the
+# host, which the guest sees through its read-only root; nothing when it is there).
+guest_criu() {
+  "$(dirname "${BASH_SOURCE[0]}")/criu.sh" >&2 || die "scripts/criu.sh failed"
 }
 
 # ---------------------------------------------------------------- kernel + initramfs (cached)
@@ -159,6 +172,11 @@ cat /proc/uptime > /run/guest/t_start
 OUT=/dev/null; ERR=/dev/null
 for d in /sys/class/virtio-ports/*; do
   case "$(cat $d/name)" in guestout) OUT=/dev/${d##*/};; guesterr) ERR=/dev/${d##*/};; esac
+done
+RUNCMD
+  echo "for m in $GUEST_MODULES; do"
+  cat <<'RUNCMD'
+  modprobe "$m" 2>>$ERR || echo "guest: modprobe $m failed" >>$ERR
 done
 rc=0
 /bin/bash /run/guest/cmd.sh </dev/null >$OUT 2>$ERR || rc=$?

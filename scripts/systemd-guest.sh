@@ -55,6 +55,7 @@ CMD="$*"
 HOST_CWD=$(pwd -P)
 
 guest_packages
+guest_criu
 guest_kernel
 guest_accel
 guest_ctl "SYSTEMD_GUEST=$CGMODE" 'NOTIFY_SOCKET|INVOCATION_ID|JOURNAL_STREAM|LISTEN_[A-Z]*|SYSTEMD_[A-Z_]*'

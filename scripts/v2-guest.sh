@@ -37,6 +37,7 @@ CMD="$*"
 HOST_CWD=$(pwd -P)
 
 guest_packages
+guest_criu
 guest_kernel
 guest_accel
 guest_ctl V2_GUEST=1
