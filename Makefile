@@ -42,8 +42,9 @@ V2_SKIP := mounts::idmapped_bind_mount \
 # systemd they skip (SYSTEMD_SKIPS).
 SYSTEMD_GUEST := scripts/systemd-guest.sh
 # systemd_engines:: are Docker and Podman with their systemd defaults, beside runc.
-SYSTEMD_TESTS := systemd:: systemd_engines::
-SYSTEMD_SKIPS := systemd_engines::docker_with_the_systemd_cgroup_driver,systemd_engines::podman_with_the_systemd_cgroup_manager,systemd::allowed_cpus_and_memory_nodes_are_unit_properties,systemd::scope_holds_the_container_and_delete_removes_it,systemd::memory_limit_is_a_unit_property_and_bites,systemd::kubelet_style_nested_slice,systemd::unit_name_collision_is_refused_and_leaves_nothing,systemd::unit_refused_by_systemd_leaves_nothing,systemd::delete_force_after_a_killed_create_stops_the_unit,systemd::update_pause_and_kill_all_on_a_scope,systemd::notify_service_is_active_once_the_container_is_ready,systemd_engines::podman_sdnotify_container_with_the_systemd_cgroup_manager
+# checkpoint::systemd_ restores under the systemd driver into a scope.
+SYSTEMD_TESTS := systemd:: systemd_engines:: checkpoint::systemd_
+SYSTEMD_SKIPS := systemd_engines::docker_with_the_systemd_cgroup_driver,systemd_engines::podman_with_the_systemd_cgroup_manager,systemd::allowed_cpus_and_memory_nodes_are_unit_properties,systemd::scope_holds_the_container_and_delete_removes_it,systemd::memory_limit_is_a_unit_property_and_bites,systemd::kubelet_style_nested_slice,systemd::unit_name_collision_is_refused_and_leaves_nothing,systemd::unit_refused_by_systemd_leaves_nothing,systemd::delete_force_after_a_killed_create_stops_the_unit,systemd::update_pause_and_kill_all_on_a_scope,systemd::notify_service_is_active_once_the_container_is_ready,systemd_engines::podman_sdnotify_container_with_the_systemd_cgroup_manager,checkpoint::systemd_cgroup_restore_goes_into_a_scope
 
 all: build
 

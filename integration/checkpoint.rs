@@ -53,8 +53,15 @@ fn counter_env(name: &str, script: &str) -> (Env, PathBuf) {
 /// `run -d` with stdio on /dev/null (engines give pipes or /dev/null; a host file
 /// cannot be dumped).
 fn run_detached(env: &Env, id: &str) {
+    run_detached_with(env, &[], id)
+}
+
+/// `run_detached` with global flags (`--systemd-cgroup`).
+fn run_detached_with(env: &Env, global: &[&str], id: &str) {
     use std::io::Read;
-    let mut c = env.cmd(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), id]);
+    let mut args = global.to_vec();
+    args.extend_from_slice(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), id]);
+    let mut c = env.cmd(&args);
     // stderr is a pipe read only on failure: then no container holds its other end.
     c.stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
@@ -86,7 +93,14 @@ fn restore_args<'a>(
 }
 
 fn restore(env: &Env, images: &Path, id: &str, extra: &[&str]) -> Run {
-    let mut c = env.cmd(&restore_args(env, images, id, extra));
+    restore_with(env, &[], images, id, extra)
+}
+
+/// `restore` with global flags (`--systemd-cgroup`).
+fn restore_with(env: &Env, global: &[&str], images: &Path, id: &str, extra: &[&str]) -> Run {
+    let mut args = global.to_vec();
+    args.extend(restore_args(env, images, id, extra));
+    let mut c = env.cmd(&args);
     let err = env.dir.join("restore.err");
     c.stdout(Stdio::null())
         .stderr(std::fs::File::create(&err).unwrap());
@@ -630,4 +644,55 @@ fn a_killed_restore_leaves_nothing_delete_cannot_remove() {
     assert_eq!(env.status("ck7"), "running");
     assert_eq!(env.rsrun(&["delete", "--force", "ck7"]).code, 0);
     env.assert_clean("ck7", None);
+}
+
+/// Under the systemd cgroup driver a restore goes into a new transient scope, as runc's
+/// does (the checkpointed container's scope went with it): the unit is active, the
+/// restored tree is in its cgroup and counts on, and `delete` stops the unit.
+#[test]
+fn systemd_cgroup_restore_goes_into_a_scope() {
+    if !crate::systemd::systemd_booted("checkpoint::systemd_cgroup_restore_goes_into_a_scope")
+        || !criu_or_skip("checkpoint::systemd_cgroup_restore_goes_into_a_scope")
+    {
+        return;
+    }
+    use crate::systemd::{assert_no_unit, cgroup_of, prop};
+    let sd = ["--systemd-cgroup"];
+    let (env, shared) = counter_env("ck-sd", COUNTER);
+    env.edit(|v| v["linux"]["cgroupsPath"] = json!("system.slice:rsrun:ck-sd1"));
+    run_detached_with(&env, &sd, "ck-sd1");
+    let unit = "rsrun-ck-sd1.scope";
+    assert_eq!(prop(unit, "ActiveState"), "active");
+    let before = env.state("ck-sd1")["pid"].as_i64().unwrap() as i32;
+    count_above(&shared, 2);
+    let images = env.dir.join("images");
+    let r = env.rsrun(&[
+        "--systemd-cgroup",
+        "checkpoint",
+        "--image-path",
+        images.to_str().unwrap(),
+        "ck-sd1",
+    ]);
+    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+    wait_dead(before);
+    assert_no_unit(unit);
+    let last = count(&shared);
+
+    let r = restore_with(&env, &sd, &images, "ck-sd1", &[]);
+    assert_eq!(r.code, 0, "restore: {}", r.stderr);
+    // Before anything slow (systemctl): the restored tree counts on meanwhile.
+    let next = first_change(&shared, last);
+    assert!(
+        next > last && next <= last + 10,
+        "after restore the count went from {last} to {next}"
+    );
+    assert_eq!(prop(unit, "ActiveState"), "active");
+    let cg = prop(unit, "ControlGroup");
+    assert_eq!(cg, "/system.slice/rsrun-ck-sd1.scope");
+    let pid = env.state("ck-sd1")["pid"].as_i64().unwrap() as i32;
+    assert_eq!(cgroup_of(pid), cg, "the restored init is in the scope");
+    let r = env.rsrun(&["--systemd-cgroup", "delete", "--force", "ck-sd1"]);
+    assert_eq!(r.code, 0, "delete: {}", r.stderr);
+    assert_no_unit(unit);
+    env.assert_clean("ck-sd1", Some(pid));
 }

@@ -165,11 +165,6 @@ impl Runtime {
     /// when not detached (the container is then deleted, as with `run`), else 0.
     pub fn restore(&self, id: &str, o: &RestoreOpts) -> Result<i32> {
         state::validate_id(id)?;
-        if self.systemd_cgroup {
-            return Err(Error::container(
-                "restore with --systemd-cgroup is not supported",
-            ));
-        }
         let bundle = crate::spec::absolute_bundle(&o.bundle)?;
         let (loaded, config) = crate::spec::load_text(&bundle)?;
         let spec = loaded.spec;
@@ -186,14 +181,7 @@ impl Runtime {
             ));
         }
         let descriptors = load_descriptors(&o.criu.image_path)?;
-        let cgroups_path = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().as_ref())
-            .map(|p| p.to_string_lossy().into_owned());
-        crate::cgroups::systemd::check_driver(cgroups_path.as_deref())?;
-        let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id)?;
-        self.refuse_taken(id, &cgroup)?;
+        let (cgroup, cgroups_left_out) = self.resolve_cgroup(&spec, id)?;
         let mut plan = plan::build(
             &spec,
             id,
@@ -206,6 +194,7 @@ impl Runtime {
                 seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
             },
         )?;
+        self.fit_plan_to_driver(&mut plan, &spec, &cgroups_left_out)?;
         if plan.rootfs.host_mount_ns {
             return Err(Error::config(
                 "linux.namespaces",
@@ -228,6 +217,13 @@ impl Runtime {
             shared_pid_ns: !plan.ns.private_pid_ns(),
         };
         let dir = ContainerDir::create(&self.root, id)?;
+        // The systemd driver starts the scope with rsrun in it (CRIU, rsrun's child,
+        // starts there too): rsrun leaves it once the tree is restored, or on failure
+        // before the scope is stopped.
+        let own = match &st.cgroup.systemd {
+            Some(_) => Some(crate::cgroups::systemd::OwnCgroups::save(&st.cgroup)?),
+            None => None,
+        };
         let old_mask = if o.detach {
             None
         } else {
@@ -235,11 +231,14 @@ impl Runtime {
         };
         let r = dir.save(&st).and_then(|()| {
             state::atomic_write(&dir.path.join("config.json"), &config, 0o600)?;
-            self.restore_tree(&dir, &plan, &mut st, o, &descriptors)
+            self.restore_tree(&dir, &plan, &mut st, o, &descriptors, own.as_ref())
         });
         let pid = match r {
             Ok(pid) => pid,
             Err(e) => {
+                if let Some(own) = &own {
+                    let _ = own.restore();
+                }
                 st.cgroup.kill_all();
                 let _ = st.cgroup.destroy();
                 let _ = dir.remove();
@@ -273,6 +272,7 @@ impl Runtime {
         st: &mut State,
         o: &RestoreOpts,
         descriptors: &[String],
+        own: Option<&crate::cgroups::systemd::OwnCgroups>,
     ) -> Result<i32> {
         let cg = &plan.rootfs.cgroup;
         cg.create()?;
@@ -375,6 +375,9 @@ impl Runtime {
         }
         .run()
         .map_err(|e| Error::container(format!("restore {}: {e}", st.id)))?;
+        if let Some(own) = own {
+            own.restore()?;
+        }
         let text = std::fs::read_to_string(&pid_path).op("read", &pid_path)?;
         let pid: i32 = text.trim().parse().map_err(|_| {
             Error::container(format!("{}: not a pid: {text:?}", pid_path.display()))

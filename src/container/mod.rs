@@ -68,6 +68,66 @@ impl Runtime {
         Ok(())
     }
 
+    /// The cgroup of a new container (`create`, `restore`), by the driver rsrun runs
+    /// with: a systemd scope (`--systemd-cgroup`, `linux.cgroupsPath` as
+    /// `slice:prefix:name`), a rootless container's path without the hierarchies the
+    /// caller cannot write (returned, for `fit_plan_to_driver`), or a cgroupfs path. A
+    /// frozen cgroup or one holding another container's processes is refused.
+    pub(crate) fn resolve_cgroup(
+        &self,
+        spec: &oci_spec::runtime::Spec,
+        id: &str,
+    ) -> Result<(Cgroup, Vec<String>)> {
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned());
+        let mut left_out = Vec::new();
+        let cgroup = if self.systemd_cgroup {
+            Cgroup::resolve_systemd(cgroups_path.as_deref(), id)?
+        } else if self.rootless.get() {
+            crate::cgroups::systemd::check_driver(cgroups_path.as_deref())?;
+            let (cg, out) = Cgroup::resolve_rootless(cgroups_path.as_deref(), id)?;
+            left_out = out;
+            cg
+        } else {
+            crate::cgroups::systemd::check_driver(cgroups_path.as_deref())?;
+            Cgroup::resolve(cgroups_path.as_deref(), id)?
+        };
+        freezer::refuse_frozen(&cgroup)?;
+        self.refuse_taken(id, &cgroup)?;
+        Ok((cgroup, left_out))
+    }
+
+    /// What the driver adds to a new container's plan: a rootless container does
+    /// without the cgroups left out (`resolve_cgroup`); a systemd scope carries the
+    /// spec's resources and devices as unit properties.
+    pub(crate) fn fit_plan_to_driver(
+        &self,
+        plan: &mut plan::Plan,
+        spec: &oci_spec::runtime::Spec,
+        left_out: &[String],
+    ) -> Result<()> {
+        if self.rootless.get() {
+            crate::rootless::adapt_plan(plan, left_out, &self.log)?;
+        }
+        if let Some(unit) = plan.rootfs.cgroup.systemd.as_mut() {
+            use crate::cgroups::systemd;
+            let mode = plan.rootfs.cgroup.mode;
+            let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+            let devices = crate::sys::fs::read_pseudo("/proc/devices").unwrap_or_default();
+            unit.props = systemd::resource_properties(res, mode);
+            unit.props.extend(systemd::device_properties(
+                &plan.device_rules,
+                mode,
+                &devices,
+            ));
+            unit.description = format!("rsrun container {} ({})", plan.id, self.root.display());
+        }
+        Ok(())
+    }
+
     /// Create a container: it is left waiting for `start`. Returns the init's pid.
     pub fn create(&self, id: &str, o: &CreateOpts) -> Result<i32> {
         state::validate_id(id)?;
@@ -99,25 +159,7 @@ impl Runtime {
                 "--console-socket given but process.terminal is false",
             ));
         }
-        let cgroups_path = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().as_ref())
-            .map(|p| p.to_string_lossy().into_owned());
-        let mut cgroups_left_out = Vec::new();
-        let cgroup = if self.systemd_cgroup {
-            Cgroup::resolve_systemd(cgroups_path.as_deref(), id)?
-        } else if self.rootless.get() {
-            crate::cgroups::systemd::check_driver(cgroups_path.as_deref())?;
-            let (cg, left_out) = Cgroup::resolve_rootless(cgroups_path.as_deref(), id)?;
-            cgroups_left_out = left_out;
-            cg
-        } else {
-            crate::cgroups::systemd::check_driver(cgroups_path.as_deref())?;
-            Cgroup::resolve(cgroups_path.as_deref(), id)?
-        };
-        freezer::refuse_frozen(&cgroup)?;
-        self.refuse_taken(id, &cgroup)?;
+        let (cgroup, cgroups_left_out) = self.resolve_cgroup(&spec, id)?;
         let listen = listen_fds();
         let mut plan = plan::build(
             &spec,
@@ -131,22 +173,7 @@ impl Runtime {
                 seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
             },
         )?;
-        if self.rootless.get() {
-            crate::rootless::adapt_plan(&mut plan, &cgroups_left_out, &self.log)?;
-        }
-        if let Some(unit) = plan.rootfs.cgroup.systemd.as_mut() {
-            use crate::cgroups::systemd;
-            let mode = plan.rootfs.cgroup.mode;
-            let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-            let devices = crate::sys::fs::read_pseudo("/proc/devices").unwrap_or_default();
-            unit.props = systemd::resource_properties(res, mode);
-            unit.props.extend(systemd::device_properties(
-                &plan.device_rules,
-                mode,
-                &devices,
-            ));
-            unit.description = format!("rsrun container {id} ({})", self.root.display());
-        }
+        self.fit_plan_to_driver(&mut plan, &spec, &cgroups_left_out)?;
         if listen > 0 {
             plan.process.add_env(&format!("LISTEN_FDS={listen}"));
             plan.process.add_env("LISTEN_PID=1");
