@@ -13,10 +13,15 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// Counts in memory, writes each value atomically to /shared/count; with /shared/stop
-/// present, exits 7.
+/// Counts in memory and appends each value, a line in one write, to /shared/count; with
+/// /shared/stop present, exits 7.
+///
+/// Appending keeps every file the counter may hold open at the dump there at restore
+/// and unchecked in size (CRIU checks the size of a file open for other than appending):
+/// a temporary renamed into place is gone by the restore when the dump caught it open
+/// and the original ran on (`--leave-running`).
 const COUNTER: &str = "i=0; while [ ! -e /shared/stop ]; do i=$((i+1)); \
-    echo $i > /shared/count.tmp; mv /shared/count.tmp /shared/count; sleep 0.05; done; exit 7";
+    echo $i >> /shared/count; sleep 0.05; done; exit 7";
 
 /// Whether CRIU can run here; the host lane installs it (scripts/criu.sh).
 pub fn criu_or_skip(test: &str) -> bool {
@@ -112,10 +117,17 @@ fn restore_with(env: &Env, global: &[&str], images: &Path, id: &str, extra: &[&s
     }
 }
 
+/// The last value the counter appended (0 before the first).
 fn count(shared: &Path) -> u64 {
-    std::fs::read_to_string(shared.join("count"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
+    last_count(&std::fs::read_to_string(shared.join("count")).unwrap_or_default())
+}
+
+/// The last complete line of the counter's file, as a number.
+fn last_count(lines: &str) -> u64 {
+    lines
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().parse().ok())
         .unwrap_or(0)
 }
 
@@ -196,7 +208,7 @@ fn counting_container_continues_after_restore() {
     // A normal container afterwards: exec, kill, delete.
     let r = env.rsrun(&["exec", "ck1", "cat", "/shared/count"]);
     assert_eq!(r.code, 0, "exec: {}", r.stderr);
-    assert!(r.stdout.trim().parse::<u64>().unwrap() > stopped_at);
+    assert!(last_count(&r.stdout) > stopped_at);
     let pid = st["pid"].as_i64().unwrap() as i32;
     assert_eq!(env.rsrun(&["kill", "ck1", "KILL"]).code, 0);
     wait_dead(pid);
