@@ -150,23 +150,10 @@ fn oom_score_adj_is_written_through_a_private_procfs() {
     });
     let pid = env.run_detached("oo1") as i64;
     assert_eq!(oom_score_adj(pid), "7");
-    let pf = env.dir.join("process.json");
-    let pidf = env.dir.join("exec.pid");
     let p = json!({"args": ["sleep", "1000"], "cwd": "/", "oomScoreAdj": 9,
         "user": {"uid": 0, "gid": 0}});
-    std::fs::write(&pf, p.to_string()).unwrap();
-    let r = env.rsrun(&[
-        "exec",
-        "--process",
-        pf.to_str().unwrap(),
-        "--detach",
-        "--pid-file",
-        pidf.to_str().unwrap(),
-        "oo1",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let exec_pid = std::fs::read_to_string(&pidf).unwrap();
-    assert_eq!(oom_score_adj(exec_pid.trim()), "9");
+    let exec_pid = env.exec_detached_process("oo1", &p);
+    assert_eq!(oom_score_adj(exec_pid), "9");
     assert_eq!(
         std::fs::read_to_string(fake.join("oom_score_adj")).unwrap(),
         "fake\n",

@@ -110,33 +110,16 @@ fn exec_exit_status_and_attributes() {
 fn exec_process_file_and_detach() {
     let env = Env::new("exec-procfile");
     running(&env, "ep1ep");
-    let pf = env.dir.join("process.json");
-    let out = env.dir.join("out");
-    std::fs::write(
-        &pf,
-        json!({
+    let pid = env.exec_detached_process(
+        "ep1ep",
+        &json!({
             "args": ["sh", "-c", "echo $X > /dev/shm/out; sleep 100"],
             "env": ["X=from-process-file", "PATH=/bin"],
             "cwd": "/",
             "user": {"uid": 0, "gid": 0}
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let pidf = env.dir.join("exec.pid");
-    let r = env.rsrun(&[
-        "exec",
-        "--process",
-        pf.to_str().unwrap(),
-        "--detach",
-        "--pid-file",
-        pidf.to_str().unwrap(),
-        "ep1ep",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let pid: i32 = std::fs::read_to_string(&pidf).unwrap().parse().unwrap();
+        }),
+    );
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
-    let _ = out;
     let r = env.rsrun(&["exec", "ep1ep", "cat", "/dev/shm/out"]);
     assert_eq!(r.stdout, "from-process-file\n");
     // The process file has no capabilities: all sets empty.

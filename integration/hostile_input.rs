@@ -528,11 +528,7 @@ fn special_values_in_process_fields_are_refused() {
         "process.scheduler.priority: -1 is negative",
     );
     let with_time = |v: &mut Value, ns: u32| {
-        v["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "time"}));
-        v["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 5, "nanosecs": ns}});
+        with_time_ns(v, json!({"monotonic": {"secs": 5, "nanosecs": ns}}));
     };
     for (n, ns) in [1_000_000_000u32, u32::MAX].into_iter().enumerate() {
         refused_with(

@@ -88,11 +88,7 @@ fn user_namespace_maps_ids() {
 fn time_namespace_shifts_clocks() {
     let env = Env::new("ns-time");
     env.edit(|v| {
-        v["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "time"}));
-        v["linux"]["timeOffsets"] = json!({"boottime": {"secs": 1000000, "nanosecs": 0}});
+        with_time_ns(v, json!({"boottime": {"secs": 1000000, "nanosecs": 0}}));
     });
     let r = env.run("nt1", &["cat", "/proc/uptime"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -132,11 +128,7 @@ fn time_namespace_belongs_to_the_new_user_namespace() {
     let env = Env::new("ns-time-user");
     env.edit(|v| {
         with_userns(v);
-        v["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "time"}));
-        v["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 7881, "nanosecs": 2718281}});
+        with_time_ns(v, json!({"monotonic": {"secs": 7881, "nanosecs": 2718281}}));
     });
     env.set_args(&["sleep", "100"]);
     let pid = env.run_detached("ntu1");

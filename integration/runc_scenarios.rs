@@ -255,14 +255,13 @@ fn exec_gets_the_configs_rlimits() {
 fn time_namespace_offsets_for_init_and_exec() {
     let env = Env::new("rs-timens");
     env.edit(|v| {
-        v["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "time"}));
-        v["linux"]["timeOffsets"] = json!({
-            "monotonic": {"secs": 7881, "nanosecs": 2718281},
-            "boottime": {"secs": 1337, "nanosecs": 3141519}
-        });
+        with_time_ns(
+            v,
+            json!({
+                "monotonic": {"secs": 7881, "nanosecs": 2718281},
+                "boottime": {"secs": 1337, "nanosecs": 3141519}
+            }),
+        );
     });
     let offsets = |text: &str| -> Vec<Vec<String>> {
         let mut v: Vec<Vec<String>> = text
@@ -886,11 +885,7 @@ fn joining_every_namespace_of_another_container() {
     let env = Env::new("rs-joinall");
     env.edit(|v| {
         with_userns(v);
-        v["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "time"}));
-        v["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 1000, "nanosecs": 0}});
+        with_time_ns(v, json!({"monotonic": {"secs": 1000, "nanosecs": 0}}));
     });
     env.set_args(&["sleep", "100"]);
     let pid = env.run_detached("rs-ja1");

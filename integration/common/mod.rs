@@ -165,6 +165,15 @@ pub fn with_userns(v: &mut Value) {
     v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
 }
 
+/// A new time namespace with these `linux.timeOffsets`.
+pub fn with_time_ns(v: &mut Value, offsets: Value) {
+    v["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    v["linux"]["timeOffsets"] = offsets;
+}
+
 /// Executables that cannot run in `rootfs`: a script whose `#!` interpreter is missing,
 /// a file that is no executable format, a file without execute permission.
 pub fn add_bad_executables(rootfs: &Path) {
@@ -250,6 +259,29 @@ impl Env {
         let r = self.rsrun(&["run", "-d", "--bundle", self.bundle.to_str().unwrap(), id]);
         assert_eq!(r.code, 0, "run -d {id}: {}", r.stderr);
         self.state(id)["pid"].as_i64().unwrap() as i32
+    }
+
+    /// `exec --process FILE --detach --pid-file FILE ID` with `process` (a runtime-spec
+    /// `process`), which must succeed; returns the process's pid.
+    pub fn exec_detached_process(&self, id: &str, process: &Value) -> i32 {
+        let pf = self.dir.join(format!("process-{id}.json"));
+        let pidf = self.dir.join(format!("exec-{id}.pid"));
+        std::fs::write(&pf, process.to_string()).unwrap();
+        let r = self.rsrun(&[
+            "exec",
+            "--process",
+            pf.to_str().unwrap(),
+            "--detach",
+            "--pid-file",
+            pidf.to_str().unwrap(),
+            id,
+        ]);
+        assert_eq!(r.code, 0, "exec --detach {id}: {}", r.stderr);
+        std::fs::read_to_string(&pidf)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
     }
 
     /// `delete --force ID`, which must succeed and leave nothing behind (assert_clean).
