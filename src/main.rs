@@ -6,7 +6,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 use clap::Parser;
-use rsrun::cli::{Cli, Command, CreateArgs, ListFormat, LogFormat};
+use rsrun::cli::{Cli, Command, CreateArgs, Deferred, ListFormat, LogFormat, RunArgs};
 use rsrun::container::{parse_signal, CreateOpts, Runtime};
 use rsrun::error::Error;
 use rsrun::logger::{Format, Logger};
@@ -57,11 +57,9 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
             }
             Ok(0)
         }
-        Command::Run {
-            create,
-            detach,
-            keep,
-        } => rsrun::cli::run::run(rt, &create.id, create_opts(&create), detach, keep),
+        Command::Run(a) => {
+            rsrun::cli::run::run(rt, &a.create.id, create_opts(&a.create), a.detach, a.keep)
+        }
         Command::List { format, quiet } => {
             let items = rt.list()?;
             let out = if quiet {
@@ -115,7 +113,7 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
             print!("{}", rsrun::cli::features::features());
             Ok(0)
         }
-        Command::Exec(a) => rsrun::cli::exec::exec(rt, a),
+        Command::Exec(a) => rsrun::cli::exec::exec(rt, a.0),
         Command::Pause { id } => rt.pause(&id).map(|()| 0),
         Command::Resume { id } => rt.resume(&id).map(|()| 0),
         Command::Checkpoint(a) => rt.checkpoint(&a.id, &a.opts()?).map(|()| 0),
@@ -129,7 +127,8 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
 /// passed on (create/run only).
 fn container_fds(cmd: &Option<Command>) -> Option<(u32, bool, bool)> {
     match cmd {
-        Some(Command::Create(a)) | Some(Command::Run { create: a, .. }) => {
+        Some(Command::Create(Deferred(a)))
+        | Some(Command::Run(Deferred(RunArgs { create: a, .. }))) => {
             let listen = rsrun::container::listen_fds();
             Some((
                 a.handoff.preserve_fds.saturating_add(listen),

@@ -148,10 +148,70 @@ pub struct ExecArgs {
     pub args: Vec<String>,
 }
 
+/// A subcommand's arguments, built only when that subcommand is the one given
+/// (`clap::Command::defer`): a call builds the flags of one subcommand, not of all 17,
+/// which keeps every call's start-up (heap and the code pages it touches) from growing
+/// with the command line.
+#[derive(Debug)]
+pub struct Deferred<T>(pub T);
+
+impl<T> std::ops::Deref for Deferred<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Deferred<T> {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(m).map(Deferred)
+    }
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(m)
+    }
+}
+
+impl<T: Args> Args for Deferred<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|c| keep_about(c, T::augment_args))
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|c| keep_about(c, T::augment_args_for_update))
+    }
+}
+
+/// `augment` applied to `cmd`, keeping the subcommand's own about text (the doc comment
+/// of a flattened struct would replace it when applied late).
+fn keep_about(cmd: clap::Command, augment: fn(clap::Command) -> clap::Command) -> clap::Command {
+    let about = cmd.get_about().cloned();
+    let long_about = cmd.get_long_about().cloned();
+    let mut cmd = augment(cmd);
+    if let Some(a) = about {
+        cmd = cmd.about(a);
+    }
+    if let Some(a) = long_about {
+        cmd = cmd.long_about(a);
+    }
+    cmd
+}
+
+/// `run`: create's flags and its own.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    /// Return after start instead of waiting
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep the container's state after it exits
+    #[arg(long)]
+    pub keep: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a container, ready to start
-    Create(CreateArgs),
+    Create(Deferred<CreateArgs>),
     /// Start a created container
     Start { id: String },
     /// Print a container's state as JSON
@@ -175,16 +235,7 @@ pub enum Command {
         ids: Vec<String>,
     },
     /// Create and start a container, wait for it and return its exit status
-    Run {
-        #[command(flatten)]
-        create: CreateArgs,
-        /// Return after start instead of waiting
-        #[arg(short = 'd', long)]
-        detach: bool,
-        /// Keep the container's state after it exits
-        #[arg(long)]
-        keep: bool,
-    },
+    Run(Deferred<RunArgs>),
     /// List containers
     List {
         #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
@@ -202,7 +253,7 @@ pub enum Command {
         rootless: bool,
     },
     /// Run a new process in a running container
-    Exec(ExecArgs),
+    Exec(Deferred<ExecArgs>),
     /// List the processes of a container
     Ps {
         #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
@@ -223,7 +274,7 @@ pub enum Command {
         id: String,
     },
     /// Update a container's resource limits
-    Update(update::UpdateArgs),
+    Update(Deferred<update::UpdateArgs>),
     /// Print the features this runtime implements (runtime-spec features document)
     Features,
     /// Freeze every process of a container
@@ -231,9 +282,9 @@ pub enum Command {
     /// Thaw a paused container
     Resume { id: String },
     /// Checkpoint a running container with CRIU
-    Checkpoint(checkpoint::CheckpointArgs),
+    Checkpoint(Deferred<checkpoint::CheckpointArgs>),
     /// Restore a container from a checkpoint
-    Restore(checkpoint::RestoreArgs),
+    Restore(Deferred<checkpoint::RestoreArgs>),
 }
 
 #[cfg(test)]
@@ -242,5 +293,65 @@ mod tests {
     fn command_line_is_consistent() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    /// A deferred subcommand still has its own about text and all its flags once it is
+    /// the one given, and parses them.
+    #[test]
+    fn deferred_subcommands_keep_their_flags_and_about() {
+        use super::{Cli, Command};
+        use clap::{CommandFactory, Parser};
+        let mut cli = Cli::command();
+        for (name, about, flags) in [
+            (
+                "run",
+                "Create and start",
+                &["--bundle", "--detach", "--keep", "--pid-file"][..],
+            ),
+            (
+                "create",
+                "Create a container",
+                &["--bundle", "--console-socket", "--preserve-fds"],
+            ),
+            (
+                "exec",
+                "Run a new process",
+                &["--tty", "--process", "--detach", "--cap"],
+            ),
+            (
+                "update",
+                "Update a container",
+                &["--memory", "--cpu-share", "--pids-limit"],
+            ),
+            (
+                "checkpoint",
+                "Checkpoint",
+                &["--image-path", "--leave-running"],
+            ),
+            (
+                "restore",
+                "Restore",
+                &["--image-path", "--bundle", "--detach"],
+            ),
+        ] {
+            let sub = cli.find_subcommand_mut(name).unwrap();
+            let help = sub.render_long_help().to_string();
+            assert!(help.starts_with(about), "{name}: {help}");
+            for f in flags {
+                assert!(help.contains(f), "{name} lacks {f}: {help}");
+            }
+        }
+        let cli = Cli::try_parse_from(["rsrun", "run", "-d", "--keep", "-b", "/b", "c1"]).unwrap();
+        match cli.command {
+            Some(Command::Run(a)) => {
+                assert!(a.detach && a.keep);
+                assert_eq!(
+                    (a.create.id.as_str(), a.create.bundle.to_str()),
+                    ("c1", Some("/b"))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["rsrun", "exec", "--no-such-flag", "c1", "true"]).is_err());
     }
 }
