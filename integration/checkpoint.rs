@@ -708,3 +708,66 @@ fn systemd_cgroup_restore_goes_into_a_scope() {
     assert_no_unit(unit);
     env.assert_clean("ck-sd1", Some(pid));
 }
+
+/// Wait (bounded) until nobody holds the lock on `dir` (a container's state directory).
+fn wait_unlocked(dir: &Path) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(dir).unwrap();
+    wait_until(
+        &format!("the lock on {}", dir.display()),
+        Duration::from_secs(30),
+        // SAFETY: flock on an fd this test holds; closing it releases the probe.
+        || unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0,
+    );
+}
+
+/// A `checkpoint` SIGKILLed at any moment of the dump leaves the container as it was:
+/// CRIU runs on to the end of the dump, holding the container's lock, and then the
+/// container runs, not frozen, its process untouched (it counts on). Without
+/// `--leave-running`, a dump that completes ends the container, as asked. Either way
+/// `delete --force` removes everything.
+#[test]
+fn a_killed_checkpoint_leaves_the_container_running() {
+    if !criu_or_skip("checkpoint::a_killed_checkpoint_leaves_the_container_running") {
+        return;
+    }
+    let (env, shared) = counter_env("ck-kill-dump", COUNTER);
+    run_detached(&env, "ck8");
+    let pid = env.state("ck8")["pid"].as_i64().unwrap() as i32;
+    count_above(&shared, 2);
+    let images = env.dir.join("images");
+    let mut args = vec![
+        "checkpoint",
+        "--leave-running",
+        "--image-path",
+        images.to_str().unwrap(),
+        "ck8",
+    ];
+    let t = Instant::now();
+    let r = env.rsrun(&args);
+    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+    let took = t.elapsed();
+    // Kills spread over the whole dump.
+    for k in 0..10u32 {
+        crate::crash::kill_after(&env, &args, took * k / 8);
+        wait_unlocked(&env.root.join("ck8"));
+        let st = env.state("ck8");
+        assert_eq!(
+            st["status"], "running",
+            "after a kill at {k}/8 of the dump: {st}"
+        );
+        assert_eq!(st["pid"].as_i64().unwrap(), pid as i64);
+        let n = count(&shared);
+        count_above(&shared, n + 2);
+    }
+    args.retain(|a| *a != "--leave-running");
+    crate::crash::kill_after(&env, &args, took / 2);
+    wait_unlocked(&env.root.join("ck8"));
+    let status = env.status("ck8");
+    assert!(
+        status == "running" || status == "stopped",
+        "after a kill in a dump without --leave-running: {status}"
+    );
+    assert_eq!(env.rsrun(&["delete", "--force", "ck8"]).code, 0);
+    env.assert_clean("ck8", Some(pid));
+}

@@ -31,8 +31,9 @@ pub fn binary() -> PathBuf {
     PathBuf::from("criu")
 }
 
-/// One run of CRIU. CRIU dies with rsrun (a killed `restore` leaves a record marked
-/// `creating` and processes in the container's cgroup, which `delete` removes).
+/// One run of CRIU. A `restore`'s CRIU dies with rsrun (a killed `restore` leaves a
+/// record marked `creating` and processes in the container's cgroup, which `delete`
+/// removes); a `dump`'s runs to its end (see `outlive`).
 pub struct Invocation {
     /// `dump` or `restore`.
     pub action: &'static str,
@@ -51,6 +52,10 @@ pub struct Invocation {
     pub private_root: Option<(std::ffi::CString, std::ffi::CString)>,
     /// Stdio for CRIU (and, on restore, what the restored process inherits).
     pub inherit_stdio: bool,
+    /// CRIU outlives rsrun: killed mid-dump, it would leave the container's tree frozen,
+    /// seized or with its parasite in it; run to its end it thaws and resumes the tree
+    /// (or, without --leave-running, kills it after a complete dump, as asked).
+    pub outlive: bool,
 }
 
 impl Invocation {
@@ -91,7 +96,7 @@ impl Invocation {
             crate::sys::spawn::ChildSetup {
                 fds,
                 write_zero: procs,
-                parent: crate::sys::proc::getpid(),
+                parent: (!self.outlive).then(crate::sys::proc::getpid),
                 private_bind: self.private_root.clone(),
             },
         )?;

@@ -2,7 +2,8 @@
 //!
 //! checkpoint: a running (or paused) container's process tree is dumped into the image
 //! directory; without `--leave-running` CRIU kills it and the container is deleted, as
-//! runc does. A failed dump leaves the container as it was.
+//! runc does. A failed dump leaves the container as it was, and so does a checkpoint
+//! killed mid-dump (CRIU runs to its end holding the container's lock).
 //!
 //! restore: a new container is made from a bundle, as `create` makes one (the same
 //! record, written before anything exists, crash-consistent as `state` describes), but
@@ -142,15 +143,20 @@ impl Runtime {
             o.image_path.display()
         ));
         let log_dir = o.work_path.clone().unwrap_or_else(|| o.image_path.clone());
+        // CRIU runs to its end even if rsrun is killed, and holds the container's lock
+        // (a copy of the locked directory fd) until then: no other command acts on the
+        // container while its tree is frozen and seized.
+        let lock = dir.fd.try_clone().op("dup", &dir.path)?;
         Invocation {
             action: "dump",
             args: a,
             log_dir,
             log_name: DUMP_LOG,
-            fds: Vec::new(),
+            fds: vec![(3, lock)],
             cgroup_procs: Vec::new(),
             private_root: None,
             inherit_stdio: false,
+            outlive: true,
         }
         .run()
         .map_err(|e| Error::container(format!("checkpoint {id}: {e}")))?;
@@ -372,6 +378,7 @@ impl Runtime {
             cgroup_procs: procs,
             private_root: Some((root, mnt)),
             inherit_stdio: true,
+            outlive: false,
         }
         .run()
         .map_err(|e| Error::container(format!("restore {}: {e}", st.id)))?;

@@ -15,8 +15,10 @@ pub struct ChildSetup {
     pub fds: Vec<(i32, i32)>,
     /// Files the child writes "0" to (`cgroup.procs`: the writer enters the cgroup).
     pub write_zero: Vec<i32>,
-    /// The process that spawns the child: the child dies (SIGKILL) with it.
-    pub parent: i32,
+    /// The process that spawns the child: the child dies (SIGKILL) with it. None: the
+    /// child outlives it, and ignores SIGPIPE (its stderr may be a pipe the dead parent
+    /// read).
+    pub parent: Option<i32>,
     /// A mount namespace of the child's own (slave of the host's) where `.0` is bound
     /// (recursively) onto `.1`.
     pub private_bind: Option<(CString, CString)>,
@@ -42,14 +44,23 @@ pub fn set_child_setup(cmd: &mut std::process::Command, s: ChildSetup) -> Result
 fn child_setup(s: &ChildSetup) -> std::io::Result<()> {
     let (fds, procs, bind) = (&s.fds, &s.write_zero, s.private_bind.as_ref());
     let err = || Err(std::io::Error::last_os_error());
-    // SAFETY: integer-argument prctl and getppid.
+    // SAFETY: integer-argument prctl, getppid and signal.
     unsafe {
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) < 0 {
-            return err();
-        }
-        // The parent may have died before the prctl.
-        if libc::getppid() != s.parent {
-            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+        match s.parent {
+            Some(parent) => {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) < 0 {
+                    return err();
+                }
+                // The parent may have died before the prctl.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+            }
+            None => {
+                if libc::signal(libc::SIGPIPE, libc::SIG_IGN) == libc::SIG_ERR {
+                    return err();
+                }
+            }
         }
     }
     // Two passes, so a wanted number that is also one of the fds held is not clobbered
