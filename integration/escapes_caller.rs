@@ -570,3 +570,41 @@ fn runtime_hooks_see_the_built_rootfs() {
     assert_eq!(cwd.trim(), rootfs, "createContainer's cwd");
     env.assert_clean("rt1", None);
 }
+
+/// Hooks rsrun runs on the host get their stdio and nothing else of rsrun's caller, as
+/// runc's do: a caller of `start` or `delete` holding a host directory fd and a secret
+/// gives neither to the poststart or poststop hook (a hook is the bundle's code; what
+/// the engine holds open is not its to use).
+#[test]
+fn host_hooks_hold_only_their_stdio() {
+    let env = Env::new("caller-host-hooks");
+    let ld = env.dir.join("log");
+    std::fs::create_dir_all(&ld).unwrap();
+    let ld = ld.to_str().unwrap().to_string();
+    let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", record(&format!("{ld}/{name}"))]});
+    env.edit(|v| {
+        v["hooks"] = json!({"poststart": [hook("poststart")], "poststop": [hook("poststop")]});
+    });
+    env.set_args(&["sleep", "1000"]);
+    assert_eq!(env.create("cc5").code, 0);
+    for args in [&["start", "cc5"][..], &["delete", "--force", "cc5"][..]] {
+        let mut cmd = env.cmd(args);
+        with_caller_baggage(&mut cmd, &env.bundle);
+        let r = output(cmd);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    }
+    for who in ["poststart", "poststop"] {
+        let fds = std::fs::read_to_string(format!("{ld}/{who}.fds")).unwrap();
+        assert_eq!(
+            fd_numbers(&fds),
+            vec![0, 1, 2],
+            "fds of the {who} hook: {fds}"
+        );
+        let envs = std::fs::read_to_string(format!("{ld}/{who}.env")).unwrap();
+        assert!(
+            !envs.contains("RSRUN_CALLER_SECRET"),
+            "the {who} hook sees the caller's environment: {envs}"
+        );
+    }
+    env.assert_clean("cc5", None);
+}

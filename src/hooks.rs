@@ -98,7 +98,7 @@ pub fn run_all_in(
     }
     let json = serde_json::to_vec(state).map_err(|e| Error::container(e.to_string()))?;
     for (i, h) in hooks.iter().enumerate() {
-        run_one(kind, i, h, &json, ctx)?;
+        run_one(kind, i, h, &json, ctx, false)?;
     }
     Ok(())
 }
@@ -118,13 +118,24 @@ pub fn run_all_warn(
         return;
     };
     for (i, h) in hooks.iter().enumerate() {
-        if let Err(e) = run_one(kind, i, h, &json, &Context::default()) {
+        if let Err(e) = run_one(kind, i, h, &json, &Context::default(), true) {
             warn(e.to_string());
         }
     }
 }
 
-fn run_one(kind: &'static str, index: usize, h: &Hook, state: &[u8], ctx: &Context) -> Result<()> {
+/// `only_stdio`: a hook run by a command that does not enter the container (poststart by
+/// `start`, poststop by `delete`) gets its stdio and none of the fds rsrun's caller left
+/// open, as runc's hooks (`create` lets go of them before any hook runs, and hooks in
+/// the container get what `--preserve-fds` passes).
+fn run_one(
+    kind: &'static str,
+    index: usize,
+    h: &Hook,
+    state: &[u8],
+    ctx: &Context,
+    only_stdio: bool,
+) -> Result<()> {
     let path = h.path.display().to_string();
     let fail = |msg: String| Error::Hook {
         kind,
@@ -151,6 +162,9 @@ fn run_one(kind: &'static str, index: usize, h: &Hook, state: &[u8], ctx: &Conte
         cmd.current_dir(dir);
     }
     cmd.stdin(Stdio::piped());
+    if only_stdio {
+        crate::sys::spawn::only_stdio(&mut cmd);
+    }
     let mut child = cmd.spawn().map_err(|e| fail(format!("start: {e}")))?;
     // The state goes in without blocking, a piece per turn of the wait loop: a hook that
     // does not read a state larger than the pipe (large annotations) must still meet its

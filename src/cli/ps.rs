@@ -14,8 +14,10 @@ pub fn ps(rt: &Runtime, id: &str, json: bool, args: &[String]) -> Result<String>
     } else {
         args.to_vec()
     };
-    let out = std::process::Command::new("ps")
-        .args(&args)
+    let mut cmd = std::process::Command::new("ps");
+    cmd.args(&args);
+    crate::sys::spawn::only_stdio(&mut cmd);
+    let out = cmd
         .output()
         .map_err(|e| Error::sys("exec", "ps", crate::error::io_errno(&e)))?;
     if !out.status.success() {

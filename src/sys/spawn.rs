@@ -24,7 +24,36 @@ pub struct ChildSetup {
     pub private_bind: Option<(CString, CString)>,
 }
 
-/// Arrange for `s` to be done in the child when `cmd` is spawned.
+/// A helper or hook rsrun runs on the host gets its stdio and what rsrun passes it by
+/// number, nothing else: every fd above stdio is close-on-exec in its child (what rsrun's
+/// caller left open does not reach it, as runc's hooks and helpers, spawned by Go's
+/// os/exec, get only theirs).
+pub fn only_stdio(cmd: &mut std::process::Command) {
+    // SAFETY: the closure runs in the forked child before exec and makes one syscall.
+    unsafe {
+        cmd.pre_exec(cloexec_beyond_stdio);
+    }
+}
+
+/// In a forked child: fds 3 and up close-on-exec.
+fn cloexec_beyond_stdio() -> std::io::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on this process's fds.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Arrange for `s` to be done in the child when `cmd` is spawned (with `only_stdio`: the
+/// fds it names are the only ones beyond stdio).
 pub fn set_child_setup(cmd: &mut std::process::Command, s: ChildSetup) -> Result<()> {
     if s.fds.len() > MAX_INHERITED {
         return Err(Error::container(format!(
@@ -63,6 +92,7 @@ fn child_setup(s: &ChildSetup) -> std::io::Result<()> {
             }
         }
     }
+    cloexec_beyond_stdio()?;
     // Two passes, so a wanted number that is also one of the fds held is not clobbered
     // before it is moved: first out of the way (above every wanted number), then in place.
     let mut moved = [0i32; MAX_INHERITED];
