@@ -771,3 +771,40 @@ fn a_killed_checkpoint_leaves_the_container_running() {
     assert_eq!(env.rsrun(&["delete", "--force", "ck8"]).code, 0);
     env.assert_clean("ck8", Some(pid));
 }
+
+/// CRIU restores the namespaces the images have, whatever the bundle says: a bundle
+/// whose namespaces or id maps differ from the checkpoint's is refused (the tree would
+/// run as host root under a record that says it is mapped), before anything exists.
+#[test]
+fn restore_refuses_a_bundle_with_other_namespaces_than_the_checkpoint() {
+    if !criu_or_skip(
+        "checkpoint::restore_refuses_a_bundle_with_other_namespaces_than_the_checkpoint",
+    ) {
+        return;
+    }
+    let (env, shared) = counter_env("ck-ns", COUNTER);
+    run_detached(&env, "ck9");
+    count_above(&shared, 2);
+    let images = env.dir.join("images");
+    let r = env.rsrun(&[
+        "checkpoint",
+        "--leave-running",
+        "--image-path",
+        images.to_str().unwrap(),
+        "ck9",
+    ]);
+    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+    assert_eq!(env.rsrun(&["delete", "--force", "ck9"]).code, 0);
+    let original = env.config();
+    env.edit(with_userns);
+    let r = restore(&env, &images, "ck9-userns", &[]);
+    assert_one_line_error(&r, "linux.namespaces");
+    assert!(r.stderr.contains("user"), "{}", r.stderr);
+    env.assert_clean("ck9-userns", None);
+    // The bundle it was taken with restores.
+    env.write_config(&original);
+    let r = restore(&env, &images, "ck9-same", &[]);
+    assert_eq!(r.code, 0, "restore: {}", r.stderr);
+    assert_eq!(env.status("ck9-same"), "running");
+    env.delete_and_assert_clean("ck9-same");
+}

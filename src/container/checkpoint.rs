@@ -112,6 +112,8 @@ impl Runtime {
             criu::ensure_dir(w)?;
         }
         save_descriptors(st.pid, &o.image_path)?;
+        let (stored, _) = crate::spec::load_text(&dir.path)?;
+        super::checkpoint_namespaces::save(&stored.spec, &o.image_path)?;
 
         let mut a = common_args(o, DUMP_LOG);
         a.push("--tree".into());
@@ -187,6 +189,7 @@ impl Runtime {
             ));
         }
         let descriptors = load_descriptors(&o.criu.image_path)?;
+        super::checkpoint_namespaces::check(&spec, &o.criu.image_path)?;
         let (cgroup, cgroups_left_out) = self.resolve_cgroup(&spec, id)?;
         let mut plan = plan::build(
             &spec,

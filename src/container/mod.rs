@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub mod checkpoint;
+mod checkpoint_namespaces;
 mod exec;
 pub mod notify;
 pub use exec::{ExecOpts, ExecTarget};
