@@ -77,6 +77,22 @@ fn run_detached_with(env: &Env, global: &[&str], id: &str) {
     }
 }
 
+/// `checkpoint EXTRA... --image-path IMAGES ID`
+fn checkpoint_args<'a>(images: &'a Path, id: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["checkpoint"];
+    args.extend_from_slice(extra);
+    args.extend(["--image-path", images.to_str().unwrap(), id]);
+    args
+}
+
+/// A `checkpoint` that succeeds, with global flags (`--systemd-cgroup`).
+fn checkpoint_ok(env: &Env, global: &[&str], images: &Path, id: &str, extra: &[&str]) {
+    let mut args = global.to_vec();
+    args.extend(checkpoint_args(images, id, extra));
+    let r = env.rsrun(&args);
+    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+}
+
 /// `restore -d --image-path IMAGES --bundle BUNDLE EXTRA... ID`
 fn restore_args<'a>(
     env: &'a Env,
@@ -171,15 +187,13 @@ fn counting_container_continues_after_restore() {
     count_above(&shared, 3);
     let images = env.dir.join("images");
     let work = env.dir.join("work");
-    let r = env.rsrun(&[
-        "checkpoint",
-        "--image-path",
-        images.to_str().unwrap(),
-        "--work-path",
-        work.to_str().unwrap(),
+    checkpoint_ok(
+        &env,
+        &[],
+        &images,
         "ck1",
-    ]);
-    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+        &["--work-path", work.to_str().unwrap()],
+    );
     // Without --leave-running the container is gone, as with runc.
     assert_ne!(env.rsrun(&["state", "ck1"]).code, 0, "ck1 still exists");
     wait_dead(before_pid as i32);
@@ -227,14 +241,7 @@ fn leave_running_then_restore_under_a_new_id() {
     let pid = env.state("ck2")["pid"].as_i64().unwrap();
     let n = count_above(&shared, 2);
     let images = env.dir.join("images");
-    let r = env.rsrun(&[
-        "checkpoint",
-        "--leave-running",
-        "--image-path",
-        images.to_str().unwrap(),
-        "ck2",
-    ]);
-    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+    checkpoint_ok(&env, &[], &images, "ck2", &["--leave-running"]);
     let st = env.state("ck2");
     assert_eq!(st["status"], "running");
     assert_eq!(st["pid"].as_i64().unwrap(), pid, "the same init runs on");
@@ -302,13 +309,7 @@ fn tmpfs_files_and_memory_survive() {
     let tmpfs_file = env.rsrun(&["exec", "ck3", "cat", "/data/file"]);
     assert_eq!(tmpfs_file.code, 0, "{}", tmpfs_file.stderr);
     let images = env.dir.join("images");
-    let r = env.rsrun(&[
-        "checkpoint",
-        "--image-path",
-        images.to_str().unwrap(),
-        "ck3",
-    ]);
-    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+    checkpoint_ok(&env, &[], &images, "ck3", &[]);
     let r = restore(&env, &images, "ck3", &[]);
     assert_eq!(r.code, 0, "restore: {}", r.stderr);
     assert_eq!(ask(&env), before, "memory and tmpfs after restore");
@@ -338,12 +339,7 @@ fn undumpable_container_keeps_running_and_the_error_names_criu_s_line() {
     let pid = env.state("ck4")["pid"].as_i64().unwrap();
     let n = count_above(&shared, 1);
     let images = env.dir.join("images");
-    let r = env.rsrun(&[
-        "checkpoint",
-        "--image-path",
-        images.to_str().unwrap(),
-        "ck4",
-    ]);
+    let r = env.rsrun(&checkpoint_args(&images, "ck4", &[]));
     assert_one_line_error(&r, "criu dump failed");
     // CRIU's failing line (it names the file) and where its log is.
     assert!(r.stderr.contains("Error ("), "{}", r.stderr);
@@ -371,8 +367,7 @@ fn counted_then_checkpointed(name: &str, id: &str) -> (Env, PathBuf, PathBuf) {
     run_detached(&env, id);
     count_above(&shared, 1);
     let images = env.dir.join("images");
-    let r = env.rsrun(&["checkpoint", "--image-path", images.to_str().unwrap(), id]);
-    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+    checkpoint_ok(&env, &[], &images, id, &[]);
     (env, shared, images)
 }
 
@@ -678,14 +673,7 @@ fn systemd_cgroup_restore_goes_into_a_scope() {
     let before = env.state("ck-sd1")["pid"].as_i64().unwrap() as i32;
     count_above(&shared, 2);
     let images = env.dir.join("images");
-    let r = env.rsrun(&[
-        "--systemd-cgroup",
-        "checkpoint",
-        "--image-path",
-        images.to_str().unwrap(),
-        "ck-sd1",
-    ]);
-    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+    checkpoint_ok(&env, &sd, &images, "ck-sd1", &[]);
     wait_dead(before);
     assert_no_unit(unit);
     let last = count(&shared);
@@ -736,13 +724,7 @@ fn a_killed_checkpoint_leaves_the_container_running() {
     let pid = env.state("ck8")["pid"].as_i64().unwrap() as i32;
     count_above(&shared, 2);
     let images = env.dir.join("images");
-    let mut args = vec![
-        "checkpoint",
-        "--leave-running",
-        "--image-path",
-        images.to_str().unwrap(),
-        "ck8",
-    ];
+    let mut args = checkpoint_args(&images, "ck8", &["--leave-running"]);
     let t = Instant::now();
     let r = env.rsrun(&args);
     assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
@@ -786,14 +768,7 @@ fn restore_refuses_a_bundle_with_other_namespaces_than_the_checkpoint() {
     run_detached(&env, "ck9");
     count_above(&shared, 2);
     let images = env.dir.join("images");
-    let r = env.rsrun(&[
-        "checkpoint",
-        "--leave-running",
-        "--image-path",
-        images.to_str().unwrap(),
-        "ck9",
-    ]);
-    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+    checkpoint_ok(&env, &[], &images, "ck9", &["--leave-running"]);
     assert_eq!(env.rsrun(&["delete", "--force", "ck9"]).code, 0);
     let original = env.config();
     env.edit(with_userns);
