@@ -360,6 +360,125 @@ fn undumpable_container_keeps_running_and_the_error_names_criu_s_line() {
     env.assert_clean("ck4", Some(pid as i32));
 }
 
+/// A container with a terminal (runc's own checkpoint scenario, and Docker's and
+/// Podman's `-t`): checkpointed, then restored with `--console-socket`, its processes
+/// are on a new pty whose master arrives on the socket, carrying their output and
+/// input; the pty is the init's controlling terminal and the container's /dev/console.
+#[test]
+fn terminal_container_restores_onto_a_new_pty_sent_to_the_console_socket() {
+    use crate::common::console::{read_until, receive_master};
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixListener;
+    if !criu_or_skip(
+        "checkpoint::terminal_container_restores_onto_a_new_pty_sent_to_the_console_socket",
+    ) {
+        return;
+    }
+    // A counting loop in the background, printing to the terminal; the shell waits
+    // for a line on the terminal and answers it.
+    let script = "(i=0; while :; do i=$((i+1)); echo $i >> /shared/count; echo tick-$i; \
+        sleep 0.05; done) & read line; echo got-$line; sleep 1000";
+    let (env, shared) = counter_env("ck-tty", script);
+    env.edit(|v| v["process"]["terminal"] = json!(true));
+    let sock = env.dir.join("console.sock");
+    let l = UnixListener::bind(&sock).unwrap();
+    let bundle = env.bundle.to_str().unwrap();
+    let sock_arg = sock.to_str().unwrap();
+    let r = env.rsrun(&[
+        "run",
+        "-d",
+        "--console-socket",
+        sock_arg,
+        "-b",
+        bundle,
+        "ck-tty1",
+    ]);
+    assert_eq!(r.code, 0, "run: {}", r.stderr);
+    let (_, first) = receive_master(&l);
+    let mut first = std::fs::File::from(first);
+    read_until(&mut first, "tick-3");
+    let images = env.dir.join("images");
+    let r = env.rsrun(&[
+        "checkpoint",
+        "--image-path",
+        images.to_str().unwrap(),
+        "ck-tty1",
+    ]);
+    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+    let stopped_at = count(&shared);
+
+    let r = restore(&env, &images, "ck-tty1", &["--console-socket", sock_arg]);
+    assert_eq!(r.code, 0, "restore: {}", r.stderr);
+    let (_, master) = receive_master(&l);
+    let mut ptn: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes the pty's index into an unsigned int.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut ptn) };
+    assert_eq!(ret, 0, "TIOCGPTN on the received master");
+    let mut master = std::fs::File::from(master);
+    // The count goes on from the checkpoint, and its lines come through the new pty.
+    let next = first_change(&shared, stopped_at);
+    assert!(
+        next > stopped_at && next <= stopped_at + 10,
+        "after restore the count went from {stopped_at} to {next}"
+    );
+    read_until(&mut master, &format!("tick-{}", next + 1));
+    // The shell blocked in read at the checkpoint reads from the new pty.
+    master.write_all(b"hello\n").unwrap();
+    read_until(&mut master, "got-hello");
+    // The init's stdio and controlling terminal are the new pty (major 136).
+    let pid = env.state("ck-tty1")["pid"].as_i64().unwrap() as i32;
+    let stdin = std::fs::read_link(format!("/proc/{pid}/fd/0")).unwrap();
+    assert_eq!(stdin, PathBuf::from(format!("/dev/pts/{ptn}")));
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    let tty_nr: u64 = after_comm.split(' ').nth(4).unwrap().parse().unwrap();
+    assert_eq!(
+        tty_nr,
+        libc::makedev(136, ptn),
+        "controlling terminal: {stat}"
+    );
+    // /dev/console in the container is that pty too.
+    let r = env.rsrun(&["exec", "ck-tty1", "stat", "-c", "%t:%T", "/dev/console"]);
+    assert_eq!(r.code, 0, "exec: {}", r.stderr);
+    assert_eq!(r.stdout.trim(), format!("88:{ptn:x}"));
+    assert_eq!(env.rsrun(&["delete", "--force", "ck-tty1"]).code, 0);
+    env.assert_clean("ck-tty1", Some(pid));
+}
+
+/// A checkpoint of a container without a terminal cannot come back with one, nor one
+/// with a terminal without a console socket: each is refused by name and leaves
+/// nothing.
+#[test]
+fn restore_refuses_a_terminal_the_checkpoint_lacks() {
+    if !criu_or_skip("checkpoint::restore_refuses_a_terminal_the_checkpoint_lacks") {
+        return;
+    }
+    let (env, _shared, images) = counted_then_checkpointed("ck-tty-no", "ck-tty2");
+    let sock = env.dir.join("console.sock");
+    let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let r = restore(
+        &env,
+        &images,
+        "ck-tty2",
+        &["--console-socket", sock.to_str().unwrap()],
+    );
+    assert_one_line_error(&r, "--console-socket given but process.terminal is false");
+    env.assert_clean("ck-tty2", None);
+    env.edit(|v| v["process"]["terminal"] = json!(true));
+    let r = restore(&env, &images, "ck-tty2", &[]);
+    assert_one_line_error(&r, "process.terminal: a terminal needs --console-socket");
+    env.assert_clean("ck-tty2", None);
+    let r = restore(
+        &env,
+        &images,
+        "ck-tty2",
+        &["--console-socket", sock.to_str().unwrap()],
+    );
+    assert_one_line_error(&r, "was taken of a container without a terminal");
+    env.assert_clean("ck-tty2", None);
+}
+
 /// The counter run as `id`, counting, then checkpointed (and so gone): the bundle, the
 /// shared directory and the images.
 fn counted_then_checkpointed(name: &str, id: &str) -> (Env, PathBuf, PathBuf) {
@@ -415,10 +534,6 @@ fn unsupported_options_are_refused_by_name() {
             "--manage-cgroups-mode",
         ),
         (vec!["checkpoint", "--empty-ns", "pid", "x"], "--empty-ns"),
-        (
-            vec!["restore", "--console-socket", "/nonexistent", "x"],
-            "terminal",
-        ),
     ] {
         let r = env.rsrun(&args);
         assert_one_line_error(&r, needle);

@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod background;
+pub mod console;
 pub mod engines;
 pub mod sd_notify;
 pub mod seccomp_agent;

@@ -114,7 +114,7 @@ pub struct RestoreArgs {
     /// File to write the restored init's pid to
     #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
-    /// Unix socket to receive the pty master (terminal restore is not supported)
+    /// Unix socket to receive the pty master of a container with a terminal
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
     /// Do not make rsrun a subreaper while it waits (the restored init is its child)
@@ -191,16 +191,12 @@ impl CheckpointArgs {
 
 impl RestoreArgs {
     pub fn opts(&self) -> Result<RestoreOpts> {
-        if self.console_socket.is_some() {
-            return Err(Error::container(
-                "restore --console-socket: restoring a container with a terminal is not supported",
-            ));
-        }
         Ok(RestoreOpts {
             criu: self.criu.opts(false)?,
             bundle: self.bundle.clone(),
             detach: self.detach,
             pid_file: self.pid_file.clone(),
+            console_socket: self.console_socket.clone(),
             no_subreaper: self.no_subreaper,
         })
     }

@@ -22,7 +22,12 @@
 //!   restored tree there (`--cgroup-root`);
 //! - stdio: the targets of the init's fds 0–2 are saved with the images
 //!   (`descriptors.json`, runc's file); pipes among them are replaced on restore by the
-//!   restoring rsrun's own stdio (`--inherit-fd`), which is what engines expect.
+//!   restoring rsrun's own stdio (`--inherit-fd`), which is what engines expect;
+//! - a terminal (`process.terminal`): the init's pty has its master outside the container
+//!   (with whoever took it from the console socket), so the pty is external on dump
+//!   (`--external tty[rdev:dev]`, the key saved with the images); on restore a new pty
+//!   takes its place (`--inherit-fd`) and its master goes to `--console-socket`, as
+//!   runc's restore hands CRIU's new master on.
 
 use super::Runtime;
 use crate::cgroups::{Cgroup, Mode};
@@ -78,11 +83,17 @@ pub struct RestoreOpts {
     pub bundle: PathBuf,
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
     pub no_subreaper: bool,
 }
 
 /// The file with the init's stdio targets, in the image directory (runc's name).
 const DESCRIPTORS: &str = "descriptors.json";
+/// The file with CRIU's key of the init's terminal (`tty[rdev:dev]`), in the image
+/// directory, for a container with `process.terminal`.
+const TERMINAL_KEY: &str = "rsrun-terminal";
+/// Where the init's terminal peer is bound in the container.
+const CONSOLE: &str = "/dev/console";
 /// CRIU's `--root` for a restore: the rootfs is bound here in CRIU's own mount namespace.
 const CRIU_ROOT: &str = "criu-root";
 const RESTORED_PID: &str = "restored.pid";
@@ -114,8 +125,16 @@ impl Runtime {
         save_descriptors(st.pid, &o.image_path)?;
         let (stored, _) = crate::spec::load_text(&dir.path)?;
         super::checkpoint_namespaces::save(&stored.spec, &o.image_path)?;
+        let terminal = match plan.process.terminal {
+            true => Some(save_terminal_key(st.pid, &o.image_path)?),
+            false => None,
+        };
 
         let mut a = common_args(o, DUMP_LOG);
+        if let Some(key) = terminal {
+            a.push("--external".into());
+            a.push(key.into());
+        }
         a.push("--tree".into());
         a.push(st.pid.to_string().into());
         a.push("--root".into());
@@ -127,7 +146,8 @@ impl Runtime {
             a.push("--freeze-cgroup".into());
             a.push(f.into());
         }
-        for m in external_mounts(&plan, &st.cgroup) {
+        let console = plan.process.terminal.then_some(Path::new(CONSOLE));
+        for m in external_mounts(&plan, &st.cgroup, console) {
             a.push("--ext-mount-map".into());
             a.push(map_arg(&m.dest, &m.name));
         }
@@ -177,17 +197,29 @@ impl Runtime {
         let (loaded, config) = crate::spec::load_text(&bundle)?;
         let spec = loaded.spec;
         crate::spec::validate::validate(&spec)?;
-        if spec
+        let terminal = spec
             .process()
             .as_ref()
             .and_then(|p| p.terminal())
-            .unwrap_or(false)
-        {
-            return Err(Error::config(
-                "process.terminal",
-                "restoring a container with a terminal is not supported",
-            ));
-        }
+            .unwrap_or(false);
+        let terminal = match (terminal, &o.console_socket) {
+            (true, None) => {
+                return Err(Error::config(
+                    "process.terminal",
+                    "a terminal needs --console-socket to receive the pty master",
+                ))
+            }
+            (false, Some(_)) => {
+                return Err(Error::container(
+                    "--console-socket given but process.terminal is false",
+                ))
+            }
+            (true, Some(path)) => Some(RestoredTerminal {
+                key: load_terminal_key(&o.criu.image_path)?,
+                socket: crate::sys::socket::connect_path(path)?,
+            }),
+            (false, None) => None,
+        };
         let descriptors = load_descriptors(&o.criu.image_path)?;
         super::checkpoint_namespaces::check(&spec, &o.criu.image_path)?;
         let (cgroup, cgroups_left_out) = self.resolve_cgroup(&spec, id)?;
@@ -240,7 +272,11 @@ impl Runtime {
         };
         let r = dir.save(&st).and_then(|()| {
             state::atomic_write(&dir.path.join("config.json"), &config, 0o600)?;
-            self.restore_tree(&dir, &plan, &mut st, o, &descriptors, own.as_ref())
+            let stdio = RestoredStdio {
+                descriptors,
+                terminal,
+            };
+            self.restore_tree(&dir, &plan, &mut st, o, stdio, own.as_ref())
         });
         let pid = match r {
             Ok(pid) => pid,
@@ -280,9 +316,13 @@ impl Runtime {
         plan: &Plan,
         st: &mut State,
         o: &RestoreOpts,
-        descriptors: &[String],
+        stdio: RestoredStdio,
         own: Option<&crate::cgroups::systemd::OwnCgroups>,
     ) -> Result<i32> {
+        let RestoredStdio {
+            descriptors,
+            terminal,
+        } = stdio;
         let cg = &plan.rootfs.cgroup;
         cg.create()?;
         let (before, after_join) =
@@ -324,7 +364,23 @@ impl Runtime {
                 a.push(format!("{}:{}", d.controllers, inner.display()).into());
             }
         }
-        for m in external_mounts(plan, cg) {
+        // The restored tree's terminal: a new pty whose peer takes the dumped one's place
+        // (its fds and the /dev/console bind); its master goes to the console socket
+        // once the tree is back.
+        let (master, peer, console) = match &terminal {
+            Some(_) => {
+                let (master, peer) = crate::sys::tty::open_pty(Path::new("/dev/ptmx"))?;
+                if let Some((rows, cols)) = plan.process.console_size {
+                    crate::sys::tty::set_winsize(&peer, rows, cols)?;
+                }
+                let link = PathBuf::from(crate::sys::fd_path(&peer));
+                let path = std::fs::read_link(&link)
+                    .map_err(|e| Error::sys("readlink", &link, crate::error::io_errno(&e)))?;
+                (Some(master), Some(peer), Some(path))
+            }
+            None => (None, None, None),
+        };
+        for m in external_mounts(plan, cg, console.as_deref()) {
             a.push("--ext-mount-map".into());
             a.push(map_arg(&m.name, &m.source));
         }
@@ -359,6 +415,11 @@ impl Runtime {
                 a.push(format!("fd[{i}]:{d}").into());
             }
         }
+        if let Some((peer, t)) = peer.zip(terminal.as_ref()) {
+            a.push("--inherit-fd".into());
+            a.push(format!("fd[{next_fd}]:{}", t.key).into());
+            fds.push((next_fd, peer));
+        }
         let mut procs = Vec::new();
         for d in &cg.dirs {
             let f = d.path.join("cgroup.procs");
@@ -385,6 +446,11 @@ impl Runtime {
         }
         .run()
         .map_err(|e| Error::container(format!("restore {}: {e}", st.id)))?;
+        if let (Some(t), Some(master)) = (&terminal, &master) {
+            use std::os::fd::AsRawFd;
+            crate::sys::socket::send_frame(&t.socket, b"/dev/ptmx", &[master.as_raw_fd()])?;
+        }
+        drop(master);
         if let Some(own) = own {
             own.restore()?;
         }
@@ -448,7 +514,9 @@ struct ExternalMount {
     source: PathBuf,
 }
 
-fn external_mounts(plan: &Plan, cg: &Cgroup) -> Vec<ExternalMount> {
+/// `console`: where the container's /dev/console (the bind of its terminal's peer)
+/// comes from, for a container with a terminal (on dump only its name counts).
+fn external_mounts(plan: &Plan, cg: &Cgroup, console: Option<&Path>) -> Vec<ExternalMount> {
     let same = |dest: &Path, source: &Path| ExternalMount {
         dest: dest.to_path_buf(),
         name: dest.to_path_buf(),
@@ -483,6 +551,13 @@ fn external_mounts(plan: &Plan, cg: &Cgroup) -> Vec<ExternalMount> {
         for d in defaults.iter().chain(r.devices.iter()) {
             out.push(same(&d.path, &d.path));
         }
+    }
+    if let Some(source) = console {
+        out.push(ExternalMount {
+            dest: PathBuf::from(CONSOLE),
+            name: PathBuf::from(CONSOLE),
+            source: source.to_path_buf(),
+        });
     }
     // Masked files are /dev/null bound over them: one name in the images.
     let null = Path::new("/dev/null");
@@ -570,6 +645,75 @@ fn save_descriptors(pid: i32, images: &Path) -> Result<()> {
     }
     let text = serde_json::to_vec(&v).map_err(|e| Error::container(e.to_string()))?;
     state::atomic_write(&images.join(DESCRIPTORS), &text, 0o600)
+}
+
+/// Where the restored tree's stdio comes from: the dumped init's stdio targets
+/// (`descriptors.json`) and, with a terminal, what takes the dumped pty's place.
+struct RestoredStdio {
+    descriptors: Vec<String>,
+    terminal: Option<RestoredTerminal>,
+}
+
+/// The restore's side of a terminal: CRIU's key of the dumped pty and the connected
+/// console socket.
+struct RestoredTerminal {
+    key: String,
+    socket: std::os::fd::OwnedFd,
+}
+
+/// CRIU's key (`tty[rdev:dev]`) of the pty the init's stdio is on, saved in the images;
+/// an error when none of fds 0–2 is a pty.
+fn save_terminal_key(pid: i32, images: &Path) -> Result<String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    for fd in 0..3 {
+        let link = PathBuf::from(format!("/proc/{pid}/fd/{fd}"));
+        let Ok(md) = std::fs::metadata(&link) else {
+            continue;
+        };
+        // Unix98 pty peers: majors 136–143.
+        if md.file_type().is_char_device() && (136..=143).contains(&libc::major(md.rdev())) {
+            let key = format!("tty[{:x}:{:x}]", md.rdev(), md.dev());
+            state::atomic_write(&images.join(TERMINAL_KEY), key.as_bytes(), 0o600)?;
+            return Ok(key);
+        }
+    }
+    Err(Error::container(format!(
+        "process.terminal is set but the init (pid {pid}) has no pty on fds 0-2"
+    )))
+}
+
+fn load_terminal_key(images: &Path) -> Result<String> {
+    let path = images.join(TERMINAL_KEY);
+    let key = match std::fs::read_to_string(&path) {
+        Ok(k) => k,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::config(
+                "process.terminal",
+                format!(
+                    "the checkpoint in {} was taken of a container without a terminal",
+                    images.display()
+                ),
+            ))
+        }
+        Err(e) => return Err(Error::sys("read", &path, crate::error::io_errno(&e))),
+    };
+    let ok = key
+        .strip_prefix("tty[")
+        .and_then(|k| k.strip_suffix(']'))
+        .is_some_and(|k| {
+            k.split_once(':').is_some_and(|(a, b)| {
+                [a, b]
+                    .iter()
+                    .all(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
+            })
+        });
+    if !ok {
+        return Err(Error::container(format!(
+            "{}: not a terminal key: {key:?}",
+            path.display()
+        )));
+    }
+    Ok(key)
 }
 
 fn load_descriptors(images: &Path) -> Result<Vec<String>> {
