@@ -479,6 +479,141 @@ fn restore_refuses_a_terminal_the_checkpoint_lacks() {
     env.assert_clean("ck-tty2", None);
 }
 
+/// runc runs prestart and createRuntime hooks on restore once CRIU has made the
+/// restored namespaces and before the tree resumes: in order, with the restored init's
+/// pid in the state; the tree does not count while they run. A failing hook fails the
+/// restore by name and leaves nothing.
+#[test]
+fn prestart_and_create_runtime_hooks_run_on_restore_before_the_tree_resumes() {
+    if !criu_or_skip(
+        "checkpoint::prestart_and_create_runtime_hooks_run_on_restore_before_the_tree_resumes",
+    ) {
+        return;
+    }
+    let (env, shared) = counter_env("ck-hooks", COUNTER);
+    let log = env.dir.join("hooks");
+    std::fs::create_dir_all(&log).unwrap();
+    // Each hook keeps its state document and the count before and after a pause.
+    let hook = |name: &str| {
+        let script = format!(
+            "cat > {log}/{name}.json; a=$(tail -n1 {c}); sleep 0.3; b=$(tail -n1 {c}); \
+             echo \"{name} $a $b\" >> {log}/order",
+            log = log.display(),
+            c = shared.join("count").display()
+        );
+        json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
+    };
+    env.edit(|v| {
+        v["hooks"] =
+            json!({"prestart": [hook("prestart")], "createRuntime": [hook("createRuntime")]})
+    });
+    run_detached(&env, "ck-hk1");
+    count_above(&shared, 2);
+    let images = env.dir.join("images");
+    checkpoint_ok(&env, &[], &images, "ck-hk1", &[]);
+    std::fs::remove_file(log.join("order")).unwrap();
+
+    let r = restore(&env, &images, "ck-hk1", &[]);
+    assert_eq!(r.code, 0, "restore: {}", r.stderr);
+    let pid = env.state("ck-hk1")["pid"].as_i64().unwrap();
+    let order = std::fs::read_to_string(log.join("order")).unwrap();
+    let lines: Vec<Vec<&str>> = order.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(
+        lines.iter().map(|l| l[0]).collect::<Vec<_>>(),
+        ["prestart", "createRuntime"],
+        "{order}"
+    );
+    for l in &lines {
+        assert_eq!(l[1], l[2], "the tree counted while a hook ran: {order}");
+    }
+    for name in ["prestart", "createRuntime"] {
+        let st: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(log.join(format!("{name}.json"))).unwrap())
+                .unwrap();
+        assert_eq!(st["id"], "ck-hk1", "{st}");
+        assert_eq!(st["pid"].as_i64().unwrap(), pid, "{name}: {st}");
+    }
+    // Afterwards it counts on, a normal container.
+    let last = count(&shared);
+    first_change(&shared, last);
+    assert_eq!(env.rsrun(&["delete", "--force", "ck-hk1"]).code, 0);
+    env.assert_clean("ck-hk1", Some(pid as i32));
+
+    // A failing createRuntime hook: the restore fails naming it, nothing is left, and
+    // the tree never ran (the count stays).
+    env.edit(|v| {
+        v["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]})
+    });
+    let before = count(&shared);
+    let r = restore(&env, &images, "ck-hk1", &[]);
+    assert_one_line_error(&r, "createRuntime hook");
+    env.assert_clean("ck-hk1", None);
+    assert_eq!(count(&shared), before);
+    assert!(
+        std::fs::read_dir(&env.root).unwrap().next().is_none(),
+        "the state directory holds something"
+    );
+}
+
+/// A `restore` killed while its prestart hook runs (CRIU waiting on rsrun's answer):
+/// `delete --force` removes what is left, CRIU and its action script included, and the
+/// id restores again.
+#[test]
+fn a_restore_killed_while_a_hook_runs_leaves_what_delete_removes() {
+    if !criu_or_skip("checkpoint::a_restore_killed_while_a_hook_runs_leaves_what_delete_removes") {
+        return;
+    }
+    let (env, _, images) = counted_then_checkpointed("ck-hook-kill", "ck-hk2");
+    let hook_pid = env.dir.join("hook.pid");
+    let script = format!("echo $$ > {}; exec sleep 100", hook_pid.display());
+    env.edit(|v| {
+        v["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]})
+    });
+    let mut c = env.cmd(&restore_args(&env, &images, "ck-hk2", &[]));
+    c.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    wait_until("the prestart hook to run", Duration::from_secs(20), || {
+        std::fs::read_to_string(&hook_pid).is_ok_and(|p| p.ends_with('\n'))
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let hook: i32 = std::fs::read_to_string(&hook_pid)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(hook), nix::sys::signal::SIGKILL);
+    // CRIU runs on in the container's cgroup (it may outlive rsrun there); `delete
+    // --force` ends it with the rest, and nothing of CRIU's is left: no process names
+    // the action script.
+    let r = env.rsrun(&["delete", "--force", "ck-hk2"]);
+    assert_eq!(r.code, 0, "delete --force: {}", r.stderr);
+    env.assert_clean("ck-hk2", None);
+    let action = env.root.join("ck-hk2").join("criu-action.sh");
+    let running = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|p| {
+                let c = std::fs::read(p.path().join("cmdline")).ok()?;
+                let c = String::from_utf8_lossy(&c).replace('\0', " ");
+                c.contains(action.to_str().unwrap())
+                    .then(|| format!("{}: {c}", p.file_name().to_string_lossy()))
+            })
+            .collect()
+    };
+    let end = Instant::now() + Duration::from_secs(20);
+    while !running().is_empty() {
+        assert!(Instant::now() < end, "still running: {:?}", running());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    env.edit(|v| v["hooks"] = json!({}));
+    let r = restore(&env, &images, "ck-hk2", &[]);
+    assert_eq!(r.code, 0, "restore after the kill: {}", r.stderr);
+    assert_eq!(env.rsrun(&["delete", "--force", "ck-hk2"]).code, 0);
+    env.assert_clean("ck-hk2", None);
+}
+
 /// The counter run as `id`, counting, then checkpointed (and so gone): the bundle, the
 /// shared directory and the images.
 fn counted_then_checkpointed(name: &str, id: &str) -> (Env, PathBuf, PathBuf) {

@@ -31,9 +31,10 @@ pub fn binary() -> PathBuf {
     PathBuf::from("criu")
 }
 
-/// One run of CRIU. A `restore`'s CRIU dies with rsrun (a killed `restore` leaves a
-/// record marked `creating` and processes in the container's cgroup, which `delete`
-/// removes); a `dump`'s runs to its end (see `outlive`).
+/// One run of CRIU. A `restore`'s CRIU gets a parent-death signal, which it does not
+/// always keep: a killed `restore` leaves a record marked `creating` and processes,
+/// CRIU's among them, in the container's cgroup, which `delete` removes. A `dump`'s
+/// runs to its end (see `outlive`).
 pub struct Invocation {
     /// `dump` or `restore`.
     pub action: &'static str,
@@ -66,6 +67,12 @@ impl Invocation {
     /// Run CRIU to the end. A failure names CRIU's exit, its first error line and its
     /// log file.
     pub fn run(self) -> Result<()> {
+        let child = self.spawn()?;
+        self.finish(child)
+    }
+
+    /// Start CRIU; `finish` waits for it.
+    pub fn spawn(&self) -> Result<std::process::Child> {
         let bin = binary();
         let mut cmd = std::process::Command::new(&bin);
         cmd.arg(self.action).args(&self.args);
@@ -100,13 +107,21 @@ impl Invocation {
                 private_bind: self.private_root.clone(),
             },
         )?;
-        let out = cmd.output().map_err(|e| {
+        cmd.spawn().map_err(|e| {
             Error::container(format!(
                 "run {}: {} (install CRIU 4.1 or later: scripts/criu.sh)",
                 bin.display(),
                 e
             ))
-        })?;
+        })
+    }
+
+    /// Wait for CRIU started by `spawn`. A failure names CRIU's exit, its first error
+    /// line and its log file.
+    pub fn finish(&self, child: std::process::Child) -> Result<()> {
+        let out = child
+            .wait_with_output()
+            .map_err(|e| Error::sys_nopath("wait for criu", crate::error::io_errno(&e)))?;
         if out.status.success() {
             return Ok(());
         }

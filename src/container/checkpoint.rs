@@ -29,6 +29,7 @@
 //!   takes its place (`--inherit-fd`) and its master goes to `--console-socket`, as
 //!   runc's restore hands CRIU's new master on.
 
+use super::restore_hooks::HookGate;
 use super::Runtime;
 use crate::cgroups::{Cgroup, Mode};
 use crate::criu::{self, Invocation};
@@ -433,7 +434,14 @@ impl Runtime {
             c.image_path.display()
         ));
         let log_dir = c.work_path.clone().unwrap_or_else(|| c.image_path.clone());
-        Invocation {
+        let gate = match plan.has_runtime_hooks() {
+            true => Some(HookGate::new(&dir.path)?),
+            false => None,
+        };
+        if let Some(g) = &gate {
+            a.extend(g.criu_args());
+        }
+        let criu = Invocation {
             action: "restore",
             args: a,
             log_dir,
@@ -443,9 +451,19 @@ impl Runtime {
             private_root: Some((root, mnt)),
             inherit_stdio: true,
             outlive: false,
+        };
+        let child = criu.spawn()?;
+        let hooks = match &gate {
+            Some(g) => g.serve(child.id(), |pid| run_restore_hooks(plan, pid)),
+            None => Ok(()),
+        };
+        let restored = criu.finish(child);
+        if let Some(g) = gate {
+            g.remove();
         }
-        .run()
-        .map_err(|e| Error::container(format!("restore {}: {e}", st.id)))?;
+        // A failed hook made CRIU fail: the hook's error is the one to report.
+        hooks?;
+        restored.map_err(|e| Error::container(format!("restore {}: {e}", st.id)))?;
         if let (Some(t), Some(master)) = (&terminal, &master) {
             use std::os::fd::AsRawFd;
             crate::sys::socket::send_frame(&t.socket, b"/dev/ptmx", &[master.as_raw_fd()])?;
@@ -464,6 +482,18 @@ impl Runtime {
         let _ = std::fs::remove_dir(&criu_root);
         super::record_init(dir, st, pid, after_join.apply(cg), &o.pid_file, || Ok(()))
     }
+}
+
+/// prestart then createRuntime, as `create` runs them (in the bundle, with the
+/// restored init's pid), while CRIU holds the restored tree before it resumes.
+fn run_restore_hooks(plan: &Plan, pid: i32) -> Result<()> {
+    let st = plan.hook_state(pid, "created");
+    let ctx = crate::hooks::Context {
+        env: &[],
+        cwd: Some(&plan.bundle),
+    };
+    crate::hooks::run_all_in("prestart", &plan.hooks.prestart, &st, &ctx)?;
+    crate::hooks::run_all_in("createRuntime", &plan.hooks.create_runtime, &st, &ctx)
 }
 
 /// Options both dump and restore take.

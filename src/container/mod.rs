@@ -16,6 +16,7 @@ pub mod checkpoint;
 mod checkpoint_namespaces;
 mod exec;
 pub mod notify;
+mod restore_hooks;
 pub use exec::{ExecOpts, ExecTarget};
 
 pub struct Runtime {

@@ -350,6 +350,10 @@ pub fn mknod(path: &Path, kind: SFlag, mode: u32, dev: u64, shown: &Path) -> Res
     .op("mknod", shown)
 }
 
+pub fn mkfifo(path: &Path, mode: u32) -> Result<()> {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(mode)).op("mkfifo", path)
+}
+
 pub fn makedev(major: u64, minor: u64) -> u64 {
     nix::sys::stat::makedev(major, minor)
 }
