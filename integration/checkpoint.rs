@@ -163,15 +163,29 @@ fn count_above(shared: &Path, n: u64) -> u64 {
     }
 }
 
-/// Wait (bounded) until the count is other than `last`; returns the new value.
-fn first_change(shared: &Path, last: u64) -> u64 {
+/// Where the counter's file ends now: `first_after` reads what is appended past it.
+fn mark(shared: &Path) -> usize {
+    std::fs::metadata(shared.join("count")).map_or(0, |m| m.len() as usize)
+}
+
+/// Wait (bounded) until a complete line is appended past `mark`; returns its value:
+/// the first value written since, however fast the counter went on.
+fn first_after(shared: &Path, mark: usize) -> u64 {
     let end = Instant::now() + Duration::from_secs(20);
     loop {
-        let c = count(shared);
-        if c != last {
-            return c;
+        let text = std::fs::read(shared.join("count")).unwrap_or_default();
+        if let Some(line) = text
+            .get(mark..)
+            .and_then(|t| t.split_inclusive(|b| *b == b'\n').next())
+        {
+            if line.ends_with(b"\n") {
+                return String::from_utf8_lossy(line).trim().parse().unwrap();
+            }
         }
-        assert!(Instant::now() < end, "the count stays at {last}");
+        assert!(
+            Instant::now() < end,
+            "nothing appended to the count past byte {mark}"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -198,6 +212,7 @@ fn counting_container_continues_after_restore() {
     assert_ne!(env.rsrun(&["state", "ck1"]).code, 0, "ck1 still exists");
     wait_dead(before_pid as i32);
     let stopped_at = count(&shared);
+    let at = mark(&shared);
     assert!(
         work.join("dump.log").exists(),
         "CRIU's log is in the work path"
@@ -212,12 +227,14 @@ fn counting_container_continues_after_restore() {
     assert_eq!(r.code, 0, "restore: {}", r.stderr);
     let st = env.state("ck1");
     assert_eq!(st["status"], "running");
-    // The count goes on from the value in the restored memory: the first new value is
-    // above the last one written (a fresh start would write 1).
-    let next = first_change(&shared, stopped_at);
-    assert!(
-        next > stopped_at && next <= stopped_at + 10,
-        "after restore the count went from {stopped_at} to {next}"
+    // The count goes on from the value in the restored memory: the first value written
+    // after the restore is the one after the last written before the dump (a fresh
+    // start would write 1).
+    let next = first_after(&shared, at);
+    assert_eq!(
+        next,
+        stopped_at + 1,
+        "after restore the count went on from {stopped_at}"
     );
     // A normal container afterwards: exec, kill, delete.
     let r = env.rsrun(&["exec", "ck1", "cat", "/shared/count"]);
@@ -242,15 +259,18 @@ fn leave_running_then_restore_under_a_new_id() {
     let n = count_above(&shared, 2);
     let images = env.dir.join("images");
     checkpoint_ok(&env, &[], &images, "ck2", &["--leave-running"]);
+    // At least the value the dump saw: the original resumed after it.
+    let after = count(&shared);
     let st = env.state("ck2");
     assert_eq!(st["status"], "running");
     assert_eq!(st["pid"].as_i64().unwrap(), pid, "the same init runs on");
     // The original counts well past the checkpoint (20 steps, a second).
-    count_above(&shared, n + 20);
+    count_above(&shared, after + 20);
     // The original goes; its image comes back under another id.
     assert_eq!(env.rsrun(&["delete", "--force", "ck2"]).code, 0);
     wait_dead(pid as i32);
     let last = count(&shared);
+    let at = mark(&shared);
     let pid_file = env.dir.join("restored.pid");
     let r = restore(
         &env,
@@ -268,10 +288,10 @@ fn leave_running_then_restore_under_a_new_id() {
         .unwrap();
     assert_eq!(st["pid"].as_i64().unwrap(), restored, "--pid-file");
     // It counts on from the checkpoint's memory, far behind what the original reached.
-    let first = first_change(&shared, last);
+    let first = first_after(&shared, at);
     assert!(
-        first > n && first < last,
-        "the copy resumed at {first}: the checkpoint was taken after {n}, the original reached {last}"
+        first > n && first <= after + 1,
+        "the copy resumed at {first}: the checkpoint was taken after {n} and before {after}, the original reached {last}"
     );
     let list = env.rsrun(&["list", "-q"]);
     assert_eq!(list.stdout.trim(), "ck2-copy");
@@ -407,6 +427,7 @@ fn terminal_container_restores_onto_a_new_pty_sent_to_the_console_socket() {
     ]);
     assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
     let stopped_at = count(&shared);
+    let at = mark(&shared);
 
     let r = restore(&env, &images, "ck-tty1", &["--console-socket", sock_arg]);
     assert_eq!(r.code, 0, "restore: {}", r.stderr);
@@ -417,10 +438,11 @@ fn terminal_container_restores_onto_a_new_pty_sent_to_the_console_socket() {
     assert_eq!(ret, 0, "TIOCGPTN on the received master");
     let mut master = std::fs::File::from(master);
     // The count goes on from the checkpoint, and its lines come through the new pty.
-    let next = first_change(&shared, stopped_at);
-    assert!(
-        next > stopped_at && next <= stopped_at + 10,
-        "after restore the count went from {stopped_at} to {next}"
+    let next = first_after(&shared, at);
+    assert_eq!(
+        next,
+        stopped_at + 1,
+        "after restore the count went on from {stopped_at}"
     );
     read_until(&mut master, &format!("tick-{}", next + 1));
     // The shell blocked in read at the checkpoint reads from the new pty.
@@ -534,8 +556,7 @@ fn prestart_and_create_runtime_hooks_run_on_restore_before_the_tree_resumes() {
         assert_eq!(st["pid"].as_i64().unwrap(), pid, "{name}: {st}");
     }
     // Afterwards it counts on, a normal container.
-    let last = count(&shared);
-    first_change(&shared, last);
+    first_after(&shared, mark(&shared));
     assert_eq!(env.rsrun(&["delete", "--force", "ck-hk1"]).code, 0);
     env.assert_clean("ck-hk1", Some(pid as i32));
 
@@ -927,14 +948,16 @@ fn systemd_cgroup_restore_goes_into_a_scope() {
     wait_dead(before);
     assert_no_unit(unit);
     let last = count(&shared);
+    let at = mark(&shared);
 
     let r = restore_with(&env, &sd, &images, "ck-sd1", &[]);
     assert_eq!(r.code, 0, "restore: {}", r.stderr);
     // Before anything slow (systemctl): the restored tree counts on meanwhile.
-    let next = first_change(&shared, last);
-    assert!(
-        next > last && next <= last + 10,
-        "after restore the count went from {last} to {next}"
+    let next = first_after(&shared, at);
+    assert_eq!(
+        next,
+        last + 1,
+        "after restore the count went on from {last}"
     );
     assert_eq!(prop(unit, "ActiveState"), "active");
     let cg = prop(unit, "ControlGroup");
