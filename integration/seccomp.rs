@@ -3,7 +3,7 @@
 //! profile runs a shell, and SCMP_ACT_NOTIFY hands the listener fd to a listener.
 
 use crate::common::background::{rsrun_within, DEADLINE};
-use crate::common::seccomp_agent::{agent, Answer};
+use crate::common::seccomp_agent::{agent, serve, Answer};
 use crate::common::*;
 use serde_json::json;
 
@@ -316,7 +316,8 @@ fn notify_after_the_agent_is_gone_gets_enosys() {
 }
 
 /// seccomp-notify.bats "(empty listener path)", and listener paths that cannot be
-/// reached (abstract, missing directory): refused by name, within the deadline, before
+/// reached (an abstract name nobody listens at, as in "(SCMP_ACT_NOTIFY abstract
+/// listener path)"; a missing directory): refused by name, within the deadline, before
 /// anything runs.
 #[test]
 fn notify_listener_paths_that_cannot_be_reached_are_refused() {
@@ -372,4 +373,42 @@ fn start_container_hook_under_a_notify_filter_gets_no_extra_fd() {
     let fds: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(fds, ["0", "1", "2", "3"], "{}", r.stdout);
     env.assert_clean("sc-nh1", None);
+}
+
+/// seccomp-notify.bats "(SCMP_ACT_NOTIFY abstract listener path)": a listenerPath
+/// starting with `@` names a socket in the abstract namespace, as runc (Go's net.Dial)
+/// takes it: the agent listening there gets the listener and the state (one nobody
+/// listens at is refused: notify_listener_paths_that_cannot_be_reached_are_refused).
+#[test]
+fn notify_to_an_abstract_listener_path() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+    let env = Env::new("sc-abstract");
+    let name = format!("rsrun-it-seccomp-{}", std::process::id());
+    env.edit(|v| {
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": format!("@{name}"),
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        })
+    });
+    let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let t = serve(
+        UnixListener::bind_addr(&addr).unwrap(),
+        Answer::FirstFailsWith(libc::EROFS),
+    );
+    let r = env.run(
+        "sc-abs1",
+        &["sh", "-c", "mkdir /dev/shm/x 2>&1; echo rc=$?"],
+    );
+    // Checked before waiting for the agent, which waits forever if never reached.
+    assert!(
+        r.stdout.contains("Read-only file system") && r.stdout.contains("rc=1"),
+        "{} {}",
+        r.stdout,
+        r.stderr
+    );
+    let seen = t.join().unwrap();
+    assert_eq!(seen.state["state"]["id"], "sc-abs1");
+    env.assert_clean("sc-abs1", None);
 }

@@ -65,7 +65,11 @@ pub struct Seen {
 /// An agent bound on `sock` now (so the runtime finds it), serving one connection in a
 /// thread.
 pub fn agent(sock: &Path, answer: Answer) -> JoinHandle<Seen> {
-    let l = UnixListener::bind(sock).unwrap();
+    serve(UnixListener::bind(sock).unwrap(), answer)
+}
+
+/// The agent on a socket bound already (one in the abstract namespace, say).
+pub fn serve(l: UnixListener, answer: Answer) -> JoinHandle<Seen> {
     std::thread::spawn(move || {
         let (conn, _) = l.accept().unwrap();
         let (data, fd) = recv_with_fd(&conn);

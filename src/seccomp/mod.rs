@@ -333,7 +333,7 @@ pub fn send_listener(
         "metadata": l.metadata,
         "state": state,
     });
-    let sock = crate::sys::socket::connect_path(&l.path)
+    let sock = crate::sys::socket::connect_name(&l.path)
         .map_err(|e| Error::config("linux.seccomp.listenerPath", e.to_string()))?;
     crate::sys::socket::send_frame(&sock, doc.to_string().as_bytes(), &[fd.as_raw_fd()])
 }

@@ -124,6 +124,18 @@ fn connect(fd: OwnedFd, addr: &UnixAddr, shown: &Path) -> Result<OwnedFd> {
     }
 }
 
+/// Connect to a unix stream socket by name: a path, or, with a leading `@`, a name in the
+/// abstract namespace (Go's convention for unix addresses, so runc's for listenerPath).
+pub fn connect_name(name: &Path) -> Result<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(abstract_name) = name.as_os_str().as_bytes().strip_prefix(b"@") else {
+        return connect_path(name);
+    };
+    let fd = unix_stream(name)?;
+    let addr = UnixAddr::new_abstract(abstract_name).op("connect", name)?;
+    connect(fd, &addr, name)
+}
+
 pub fn connect_path(path: &Path) -> Result<OwnedFd> {
     let fd = unix_stream(path)?;
     let addr = UnixAddr::new(path).op("connect", path)?;
