@@ -254,9 +254,16 @@ fn create_start_exec_kill_delete_as_a_user() {
     let r = rl.rsrun(&["exec", id, "sh", "-c", "id -u; cat /proc/1/cmdline"]);
     assert_eq!(r.code, 0, "exec: {}", r.stderr);
     assert_eq!(r.stdout, "0\nsleep\u{0}1000\u{0}");
-    // No cgroup the user could write: a limit is refused by name.
+    // No cgroup the user could write: a limit is refused by name; ps and pause say
+    // that is why they cannot work (runc warns they may fail without cgroup access),
+    // and the container keeps running.
     let r = rl.rsrun(&["update", "--memory", "100000000", id]);
     common::assert_one_line_error(&r, "no cgroup");
+    for verb in ["ps", "pause"] {
+        let r = rl.rsrun(&[verb, id]);
+        common::assert_one_line_error(&r, "the container has no cgroup (rootless");
+    }
+    assert_eq!(rl.state(id)["status"], "running");
     // kill --all without a cgroup signals the init; its pid namespace takes the rest.
     let r = rl.rsrun(&["exec", "-d", id, "sleep", "999"]);
     assert_eq!(r.code, 0, "exec -d: {}", r.stderr);

@@ -503,6 +503,9 @@ impl Runtime {
         if state::status(&self.root.join(id), &st) == Status::Stopped {
             return Ok(Vec::new());
         }
+        if st.cgroup.dirs.is_empty() {
+            return Err(without_cgroup(id, "its processes cannot be listed"));
+        }
         let mut p = st.cgroup.pids();
         p.sort_unstable();
         Ok(p)
@@ -512,6 +515,9 @@ impl Runtime {
         let dir = ContainerDir::open(&self.root, id)?;
         let st = dir.load()?;
         match state::status(&dir.path, &st) {
+            Status::Running | Status::Created if st.cgroup.dirs.is_empty() => {
+                Err(without_cgroup(id, "it cannot be paused (frozen)"))
+            }
             Status::Running | Status::Created => freezer::set_frozen(&st.cgroup, true),
             _ => Err(Error::container("container not running")),
         }
@@ -720,6 +726,16 @@ pub fn parse_signal(s: &str) -> Result<i32> {
     name.parse::<Signal>()
         .map(|s| s as i32)
         .map_err(|_| Error::container(format!("invalid signal {s:?}")))
+}
+
+/// A container without a cgroup of its own (rootless, where the user could write none,
+/// as runc's rootless cgroup manager leaves it): what cannot be done and why, where runc
+/// warns that the command "may fail if you don't have the full access to cgroups".
+fn without_cgroup(id: &str, what: &str) -> Error {
+    Error::container(format!(
+        "{id}: the container has no cgroup (rootless: none was writable by uid {}), so {what}",
+        nix::unistd::geteuid()
+    ))
 }
 
 #[cfg(test)]
