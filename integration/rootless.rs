@@ -129,12 +129,41 @@ impl Rootless {
         c
     }
 
+    /// rsrun ARGS as the test user, in a user namespace of the user's own (mapping only
+    /// the user, to itself) whose limit on user namespaces below it is 0: the kernel
+    /// refuses rsrun a new one (ENOSPC), as where user.max_user_namespaces is 0. The
+    /// capabilities the user holds in that namespace are gone before rsrun starts.
+    pub fn rsrun_where_user_namespaces_are_refused(&self, args: &[&str]) -> Run {
+        if let Some(id) = args.last() {
+            self.claim(id);
+        }
+        let map_user = format!("--map-user={}", self.uid);
+        let map_group = format!("--map-group={}", self.gid);
+        let mut full = vec![
+            "--user",
+            &map_user,
+            &map_group,
+            "--keep-caps",
+            "sh",
+            "-c",
+            "echo 0 > /proc/sys/user/max_user_namespaces && exec setpriv --inh-caps=-all --ambient-caps=-all --bounding-set=-all -- \"$0\" \"$@\"",
+            RSRUN,
+        ];
+        full.extend_from_slice(args);
+        output(self.as_user("unshare", &full))
+    }
+
+    /// `id` is this test's, and removed at the end.
+    fn claim(&self, id: &str) {
+        claim_id(id, &self.dir);
+        self.ids.borrow_mut().push(id.to_string());
+    }
+
     /// rsrun ARGS as the test user, without --root.
     pub fn rsrun(&self, args: &[&str]) -> Run {
         let verb = args.iter().find(|a| !a.starts_with('-'));
         if let (Some(&"create") | Some(&"run"), Some(id)) = (verb, args.last()) {
-            claim_id(id, &self.dir);
-            self.ids.borrow_mut().push(id.to_string());
+            self.claim(id);
         }
         output(self.as_user(RSRUN, args))
     }
@@ -285,6 +314,31 @@ fn create_start_exec_kill_delete_as_a_user() {
     }
     let r = rl.rsrun(&["delete", id]);
     assert_eq!(r.code, 0, "delete: {}", r.stderr);
+    rl.assert_clean(id);
+}
+
+/// Where the kernel refuses the user a new user namespace, `run` says so and names the
+/// host settings that decide it (runc's rootless checks point at the same ones), and
+/// leaves nothing.
+#[test]
+fn a_refused_user_namespace_names_the_host_settings() {
+    let rl = Rootless::new("userns-refused");
+    let id = "rl-nouserns1";
+    rl.edit(|v| v["process"]["args"] = json!(["true"]));
+    let r = rl.rsrun_where_user_namespaces_are_refused(&[
+        "run",
+        "--bundle",
+        rl.bundle.to_str().unwrap(),
+        id,
+    ]);
+    common::assert_one_line_error(&r, "the kernel refused a new user namespace");
+    for needle in [
+        "ENOSPC",
+        "user.max_user_namespaces",
+        "kernel.unprivileged_userns_clone",
+    ] {
+        assert!(r.stderr.contains(needle), "{needle}: {}", r.stderr);
+    }
     rl.assert_clean(id);
 }
 
