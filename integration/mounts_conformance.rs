@@ -295,6 +295,46 @@ fn rshared_and_rslave_binds_propagate_with_the_host() {
     line_at(&r.stdout, "/sl/from_host");
 }
 
+/// userns.bats "userns with inaccessible mount + exec": two binds whose sources lie in
+/// directories only host root may enter (0700), in a container with a user namespace;
+/// a process exec'd into it reaches both.
+#[test]
+fn exec_sees_binds_of_sources_only_host_root_can_reach() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("mc-userns-exec");
+    let rootfs = env.bundle.join("rootfs");
+    env.edit(with_userns);
+    for n in 1..=2 {
+        let hidden = env.dir.join(format!("inaccessible-{n}"));
+        std::fs::create_dir_all(hidden.join("dir")).unwrap();
+        std::fs::write(hidden.join("dir/foo.txt"), "").unwrap();
+        std::fs::set_permissions(&hidden, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // The mapped root cannot create mount points in the (host root's) rootfs.
+        std::fs::create_dir_all(rootfs.join(format!("tmp/mount-{n}"))).unwrap();
+        env.edit(|v| {
+            v["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": format!("/tmp/mount-{n}"),
+                "source": hidden.join("dir").to_str().unwrap(),
+                "options": ["bind"]
+            }))
+        });
+    }
+    env.set_args(&["sleep", "100"]);
+    env.run_detached("mc-uexec1");
+    let r = env.rsrun(&[
+        "exec",
+        "mc-uexec1",
+        "stat",
+        "-c",
+        "%n",
+        "/tmp/mount-1/foo.txt",
+        "/tmp/mount-2/foo.txt",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "/tmp/mount-1/foo.txt\n/tmp/mount-2/foo.txt\n");
+    env.delete_and_assert_clean("mc-uexec1");
+}
+
 /// A bind source that only host root can reach (a 0755 directory under a 0700 one) in a
 /// container with a user namespace: as runc, the runtime opens it before the namespace
 /// applies and the container binds from that. The same for a file bound on its own, and
