@@ -28,6 +28,7 @@ mod runc_cli;
 mod runc_diff;
 mod runc_parity;
 mod runc_scenarios;
+mod runc_update;
 mod sd_notify;
 mod seccomp;
 mod systemd;
