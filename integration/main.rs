@@ -24,6 +24,7 @@ mod process;
 mod resources;
 mod resources_conformance;
 mod rootless;
+mod runc_cgroups;
 mod runc_cli;
 mod runc_diff;
 mod runc_parity;

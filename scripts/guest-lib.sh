@@ -28,8 +28,10 @@ T0=$(now)
 
 # Loaded in the guest before the command: the socket diag modules CRIU needs to dump a
 # container's sockets ("sockets: Diag module missing" without them; Debian builds them as
-# modules and only loads them on demand), and tun, which `criu check` asks for.
-GUEST_MODULES="tun unix_diag inet_diag tcp_diag udp_diag raw_diag netlink_diag af_packet_diag"
+# modules and only loads them on demand), and tun, which `criu check` asks for; loop
+# (no /dev/loop-control without it: no udev or tmpfiles here makes the node on demand)
+# and bfq, for runc_cgroups::per_device_io_weight_for_bfq (a loop device under BFQ).
+GUEST_MODULES="tun unix_diag inet_diag tcp_diag udp_diag raw_diag netlink_diag af_packet_diag loop bfq"
 
 # ---------------------------------------------------------------- packages
 apt_retry() { # apt may be locked by a concurrent installer: wait and retry

@@ -460,6 +460,24 @@ impl Cgroup {
         }
     }
 
+    /// The container's cgroup2 directory (or one below it) that holds `pid`, opened for
+    /// CLONE_INTO_CGROUP: where `exec` goes when the container's own directory takes no
+    /// process (EBUSY: the container enabled domain controllers for sub-cgroups it made
+    /// and moved its init into one), as runc's exec falls back to the init's cgroup.
+    pub fn open_v2_dir_holding(&self, pid: i32) -> Result<Option<OwnedFd>> {
+        let Some(top) = self.v2_entry_dir() else {
+            return Ok(None);
+        };
+        for dir in tree::depth_first(&top.path) {
+            let mut pids = Vec::new();
+            tree::procs(&dir, &mut pids);
+            if pids.contains(&pid) {
+                return sfs::open(&dir, OFlag::O_DIRECTORY | OFlag::O_PATH).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
     /// The cgroup2 directory of the container, on pure v2 and hybrid hosts.
     fn v2_entry_dir(&self) -> Option<&CgroupDir> {
         self.dirs
