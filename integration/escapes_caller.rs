@@ -608,3 +608,66 @@ fn host_hooks_hold_only_their_stdio() {
     }
     env.assert_clean("cc5", None);
 }
+
+/// The helpers rsrun runs on the host get their stdio and the fds rsrun names, none of
+/// those its caller left open, as runc's do: `ps` only its stdio, CRIU's dump its stdio
+/// and the container's lock (its state directory) as fd 3. Stand-ins on PATH and in
+/// `RSRUN_CRIU` list their fds (CRIU's fails the dump; the container runs on).
+#[test]
+fn helpers_hold_only_their_stdio_and_the_fds_rsrun_names() {
+    let env = Env::new("caller-helpers");
+    let ld = env.dir.join("log");
+    let bin = env.dir.join("bin");
+    std::fs::create_dir_all(&ld).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    let ld = ld.to_str().unwrap().to_string();
+    // `exec sh -c`: the listing is of a shell that holds no script file open; `exec >`:
+    // and no copy of its stdout saved aside. `first` speaks on the helper's stdout.
+    let stand_in = |name: &str, first: &str, last: &str| {
+        let path = bin.join(name);
+        let script = format!(
+            "#!/bin/sh\nexec sh -c '{first} exec > {ld}/{name}.fds; ls -l /proc/$$/fd; {last}'\n"
+        );
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        path
+    };
+    stand_in("ps", "echo UID PID CMD;", "");
+    let criu = stand_in("criu", "", "exit 1");
+    env.set_args(&["sleep", "1000"]);
+    assert_eq!(env.create("cc6").code, 0);
+    assert_eq!(env.rsrun(&["start", "cc6"]).code, 0);
+
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut cmd = env.cmd(&["ps", "cc6"]);
+    with_caller_baggage(&mut cmd, &env.bundle);
+    cmd.env("PATH", path);
+    let r = output(cmd);
+    assert_eq!(r.code, 0, "ps: {}", r.stderr);
+    let fds = std::fs::read_to_string(format!("{ld}/ps.fds")).unwrap();
+    assert_eq!(fd_numbers(&fds), vec![0, 1, 2], "fds of ps: {fds}");
+
+    let images = env.dir.join("images");
+    let mut cmd = env.cmd(&[
+        "checkpoint",
+        "--image-path",
+        images.to_str().unwrap(),
+        "cc6",
+    ]);
+    with_caller_baggage(&mut cmd, &env.bundle);
+    cmd.env("RSRUN_CRIU", &criu);
+    let r = output(cmd);
+    assert_ne!(r.code, 0, "the stand-in CRIU fails the dump");
+    let fds = std::fs::read_to_string(format!("{ld}/criu.fds")).unwrap();
+    assert_eq!(fd_numbers(&fds), vec![0, 1, 2, 3], "fds of CRIU: {fds}");
+    let lock = env.root.join("cc6");
+    assert!(
+        fds.lines()
+            .any(|l| l.contains(" 3 -> ") && l.ends_with(lock.to_str().unwrap())),
+        "CRIU's fd 3 is the container's lock ({}): {fds}",
+        lock.display()
+    );
+    assert_eq!(env.status("cc6"), "running");
+    env.delete_and_assert_clean("cc6");
+}
