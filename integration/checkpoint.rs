@@ -63,17 +63,27 @@ fn run_detached(env: &Env, id: &str) {
 
 /// `run_detached` with global flags (`--systemd-cgroup`).
 fn run_detached_with(env: &Env, global: &[&str], id: &str) {
-    use std::io::Read;
     let mut args = global.to_vec();
     args.extend_from_slice(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), id]);
-    let mut c = env.cmd(&args);
-    // stderr is a pipe read only on failure: then no container holds its other end.
+    let r = run_with_stderr_pipe(env.cmd(&args));
+    assert_eq!(r.code, 0, "run -d {id}: {}", r.stderr);
+}
+
+/// Run `c` with stdout on /dev/null and stderr a pipe read only on failure: then no
+/// container holds its other end (a detached container keeps what it inherits).
+fn run_with_stderr_pipe(mut c: std::process::Command) -> Run {
+    use std::io::Read;
     c.stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
-    if !child.wait().unwrap().success() {
-        let mut err = String::new();
-        let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-        panic!("run -d {id}: {err}");
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    if !status.success() {
+        let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+    }
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr,
     }
 }
 
@@ -1055,4 +1065,313 @@ fn restore_refuses_a_bundle_with_other_namespaces_than_the_checkpoint() {
     assert_eq!(r.code, 0, "restore: {}", r.stderr);
     assert_eq!(env.status("ck9-same"), "running");
     env.delete_and_assert_clean("ck9-same");
+}
+
+/// Checkpoint (without --leave-running) and restore `id` under the same id, with
+/// `extra` for both; returns the restored init's pid once the count goes on from
+/// where it stopped.
+fn cycle(env: &Env, shared: &Path, images: &Path, id: &str, extra: &[&str]) -> i32 {
+    let pid = env.state(id)["pid"].as_i64().unwrap() as i32;
+    count_above(shared, count(shared) + 2);
+    let _ = std::fs::remove_dir_all(images);
+    checkpoint_ok(env, &[], images, id, extra);
+    assert_ne!(env.rsrun(&["state", id]).code, 0, "{id} still exists");
+    wait_dead(pid);
+    let stopped_at = count(shared);
+    let at = mark(shared);
+    restore_piped(env, images, id, extra);
+    assert_eq!(env.status(id), "running");
+    assert_eq!(
+        first_after(shared, at),
+        stopped_at + 1,
+        "count after restore"
+    );
+    env.state(id)["pid"].as_i64().unwrap() as i32
+}
+
+/// A `restore` that succeeds, its stderr a pipe read only on failure: the restored
+/// init's stderr (a pipe at the checkpoint) is then a pipe again, which the next
+/// checkpoint can dump (a host file it cannot).
+fn restore_piped(env: &Env, images: &Path, id: &str, extra: &[&str]) {
+    let r = run_with_stderr_pipe(env.cmd(&restore_args(env, images, id, extra)));
+    assert_eq!(r.code, 0, "restore {id}: {}", r.stderr);
+}
+
+/// The inode of a namespace file (`/proc/PID/ns/net`, a bind of one).
+fn ns_inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().ino()
+}
+
+/// A network namespace made by `ip netns add`, removed on drop.
+struct NamedNetns(String);
+
+impl NamedNetns {
+    fn add(name: &str) -> NamedNetns {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", name])
+            .stderr(Stdio::null())
+            .status();
+        let r = output({
+            let mut c = std::process::Command::new("ip");
+            c.args(["netns", "add", name]);
+            c
+        });
+        assert_eq!(r.code, 0, "ip netns add {name}: {}", r.stderr);
+        NamedNetns(name.to_string())
+    }
+
+    fn path(&self) -> PathBuf {
+        Path::new("/run/netns").join(&self.0)
+    }
+}
+
+impl Drop for NamedNetns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+/// checkpoint.bats "checkpoint and restore in external network namespace": the
+/// container joins a namespace made by `ip netns add`; after each of two restores its
+/// init is in that same namespace.
+#[test]
+fn a_network_namespace_joined_by_path_is_the_restored_one() {
+    if !criu_or_skip("checkpoint::a_network_namespace_joined_by_path_is_the_restored_one") {
+        return;
+    }
+    let netns = NamedNetns::add(&format!("rsrun-ckc-{}", std::process::id()));
+    let inode = ns_inode(&netns.path());
+    let (env, shared) = counter_env("ckc-netns", COUNTER);
+    env.edit(|v| {
+        for ns in v["linux"]["namespaces"].as_array_mut().unwrap() {
+            if ns["type"] == "network" {
+                ns["path"] = json!(netns.path());
+            }
+        }
+    });
+    run_detached(&env, "ckc-net");
+    let images = env.dir.join("images");
+    for _ in 0..2 {
+        let pid = cycle(&env, &shared, &images, "ckc-net", &[]);
+        let now = ns_inode(Path::new(&format!("/proc/{pid}/ns/net")));
+        assert_eq!(now, inode, "the restored init's network namespace");
+    }
+    env.delete_and_assert_clean("ckc-net");
+}
+
+/// checkpoint.bats "checkpoint and restore (cgroupns)": a container with a cgroup
+/// namespace of its own (on a v1 host as on v2) is restored, twice, into a new cgroup
+/// namespace rooted at its cgroup.
+#[test]
+fn a_container_with_a_cgroup_namespace_restores() {
+    if !criu_or_skip("checkpoint::a_container_with_a_cgroup_namespace_restores") {
+        return;
+    }
+    let (env, shared) = counter_env("ckc-cgns", COUNTER);
+    env.edit(|v| {
+        let nss = v["linux"]["namespaces"].as_array_mut().unwrap();
+        if !nss.iter().any(|n| n["type"] == "cgroup") {
+            nss.push(json!({"type": "cgroup"}));
+        }
+    });
+    run_detached(&env, "ckc-cgns");
+    let images = env.dir.join("images");
+    let host = ns_inode(Path::new("/proc/self/ns/cgroup"));
+    for _ in 0..2 {
+        let pid = cycle(&env, &shared, &images, "ckc-cgns", &[]);
+        let now = ns_inode(Path::new(&format!("/proc/{pid}/ns/cgroup")));
+        assert_ne!(
+            now, host,
+            "the restored init has a cgroup namespace of its own"
+        );
+        // Inside, the container's cgroup is the namespace's root.
+        let r = env.rsrun(&["exec", "ckc-cgns", "cat", "/proc/self/cgroup"]);
+        assert_eq!(r.code, 0, "exec: {}", r.stderr);
+        assert!(
+            r.stdout.lines().all(|l| l.ends_with(":/")),
+            "cgroups seen inside: {}",
+            r.stdout
+        );
+    }
+    env.delete_and_assert_clean("ckc-cgns");
+}
+
+/// Whether a cgroup directory of that path exists in any hierarchy.
+fn cgroup_exists(rel: &str) -> bool {
+    let root = Path::new("/sys/fs/cgroup");
+    root.join(rel).exists()
+        || std::fs::read_dir(root)
+            .map(|d| d.flatten().any(|e| e.path().join(rel).exists()))
+            .unwrap_or(false)
+}
+
+/// checkpoint.bats "checkpoint then restore into a different cgroup (via
+/// --manage-cgroups-mode ignore)": the bundle's cgroupsPath changes between the
+/// checkpoint and the restore; the restored init is in the new cgroup, the old one is
+/// gone.
+#[test]
+fn ignore_mode_restores_into_the_bundle_s_new_cgroup() {
+    if !criu_or_skip("checkpoint::ignore_mode_restores_into_the_bundle_s_new_cgroup") {
+        return;
+    }
+    let (env, shared) = counter_env("ckc-cgmove", COUNTER);
+    let (old, new) = ("rsrun-it-ckc-cg-old", "rsrun-it-ckc-cg-new");
+    env.edit(|v| v["linux"]["cgroupsPath"] = json!(format!("/{old}")));
+    run_detached(&env, "ckc-cgm");
+    let pid = env.state("ckc-cgm")["pid"].as_i64().unwrap() as i32;
+    assert!(cgroup_exists(old), "the container's cgroup {old}");
+    count_above(&shared, 2);
+    let images = env.dir.join("images");
+    let ignore = ["--manage-cgroups-mode", "ignore"];
+    checkpoint_ok(&env, &[], &images, "ckc-cgm", &ignore);
+    wait_dead(pid);
+    assert!(!cgroup_exists(old), "{old} outlived the checkpoint");
+    let stopped_at = count(&shared);
+    let at = mark(&shared);
+    env.edit(|v| v["linux"]["cgroupsPath"] = json!(format!("/{new}")));
+    let r = restore(&env, &images, "ckc-cgm", &ignore);
+    assert_eq!(r.code, 0, "restore: {}", r.stderr);
+    assert_eq!(
+        first_after(&shared, at),
+        stopped_at + 1,
+        "count after restore"
+    );
+    let pid = env.state("ckc-cgm")["pid"].as_i64().unwrap();
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        cgroups.lines().any(|l| l.ends_with(&format!(":/{new}"))),
+        "the restored init's cgroups: {cgroups}"
+    );
+    assert!(!cgroups.contains(old), "{cgroups}");
+    assert!(!cgroup_exists(old), "{old} came back");
+    env.delete_and_assert_clean("ckc-cgm");
+    assert!(!cgroup_exists(new), "{new} outlived delete");
+}
+
+/// `rsrun ARGS` (as `env.cmd` makes it) in a mount namespace of its own where
+/// `etc_criu` is bound on /etc/criu: the host's /etc/criu stays as it is for the
+/// tests running alongside. stderr is a pipe read only on failure (see
+/// `restore_piped`).
+fn rsrun_with_etc_criu(env: &Env, etc_criu: &Path, args: &[&str]) -> Run {
+    std::fs::create_dir_all("/etc/criu").unwrap();
+    let inner = env.cmd(args);
+    let mut c = std::process::Command::new("unshare");
+    c.args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$0\" /etc/criu && exec \"$@\"")
+        .arg(etc_criu)
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    c.stdin(Stdio::null());
+    run_with_stderr_pipe(c)
+}
+
+/// The logs CRIU wrote in `work`, by name, sorted.
+fn logs_in(work: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(work)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".log"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// checkpoint.bats "checkpoint and restore with container specific CRIU config": the
+/// file the `org.criu.config` annotation names is CRIU's configuration file for the
+/// checkpoint and for the restore (each reads it when it runs), and what it sets wins
+/// over rsrun's own options: the log-file it sets is the log CRIU writes.
+#[test]
+fn the_org_criu_config_annotation_names_criu_s_configuration_file() {
+    if !criu_or_skip("checkpoint::the_org_criu_config_annotation_names_criu_s_configuration_file") {
+        return;
+    }
+    let (env, shared) = counter_env("ckc-conf", COUNTER);
+    let conf = env.dir.join("container-criu.conf");
+    std::fs::write(&conf, "# this container's\nlog-file=conf-dump.log\n").unwrap();
+    env.edit(|v| v["annotations"] = json!({"org.criu.config": conf}));
+    run_detached(&env, "ckc-cf1");
+    let pid = env.state("ckc-cf1")["pid"].as_i64().unwrap() as i32;
+    count_above(&shared, 2);
+    let (images, work) = (env.dir.join("images"), env.dir.join("work"));
+    let w = ["--work-path", work.to_str().unwrap()];
+    checkpoint_ok(&env, &[], &images, "ckc-cf1", &w);
+    wait_dead(pid);
+    assert_eq!(logs_in(&work), ["conf-dump.log"], "CRIU's log of the dump");
+    let stopped_at = count(&shared);
+    let at = mark(&shared);
+    std::fs::write(&conf, "log-file \"conf-restore.log\" # quoted\n").unwrap();
+    restore_piped(&env, &images, "ckc-cf1", &w);
+    assert_eq!(
+        logs_in(&work),
+        ["conf-dump.log", "conf-restore.log"],
+        "CRIU's log of the restore"
+    );
+    assert_eq!(
+        first_after(&shared, at),
+        stopped_at + 1,
+        "count after restore"
+    );
+    env.delete_and_assert_clean("ckc-cf1");
+}
+
+/// Without the annotation CRIU's configuration file is /etc/criu/rsrun.conf, else
+/// runc's /etc/criu/runc.conf (as crun falls back to it); the annotation set to ""
+/// gives none.
+#[test]
+fn criu_s_configuration_file_is_etc_criu_rsrun_conf_else_runc_conf() {
+    if !criu_or_skip("checkpoint::criu_s_configuration_file_is_etc_criu_rsrun_conf_else_runc_conf")
+    {
+        return;
+    }
+    let (env, shared) = counter_env("ckc-etcconf", COUNTER);
+    let etc = env.dir.join("etc-criu");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("rsrun.conf"), "log-file=rsrun-dump.log\n").unwrap();
+    std::fs::write(etc.join("runc.conf"), "log-file=runc-dump.log\n").unwrap();
+    run_detached(&env, "ckc-cf2");
+    let pid = env.state("ckc-cf2")["pid"].as_i64().unwrap() as i32;
+    count_above(&shared, 2);
+    let images = env.dir.join("images");
+    let (w1, w2) = (env.dir.join("work1"), env.dir.join("work2"));
+    let ck = checkpoint_args(&images, "ckc-cf2", &["--work-path", w1.to_str().unwrap()]);
+    let r = rsrun_with_etc_criu(&env, &etc, &ck);
+    assert_eq!(r.code, 0, "checkpoint: {}", r.stderr);
+    wait_dead(pid);
+    assert_eq!(
+        logs_in(&w1),
+        ["rsrun-dump.log"],
+        "rsrun.conf over runc.conf"
+    );
+
+    // A restore through the test's /etc/criu: the logs CRIU wrote in `work`.
+    let restore_logs = |id: &str, work: &Path| {
+        let w = ["--work-path", work.to_str().unwrap()];
+        let r = rsrun_with_etc_criu(&env, &etc, &restore_args(&env, &images, id, &w));
+        assert_eq!(r.code, 0, "restore {id}: {}", r.stderr);
+        assert_eq!(env.status(id), "running");
+        logs_in(work)
+    };
+    std::fs::remove_file(etc.join("rsrun.conf")).unwrap();
+    std::fs::write(etc.join("runc.conf"), "log-file=runc-restore.log\n").unwrap();
+    assert_eq!(
+        restore_logs("ckc-cf2", &w1),
+        ["rsrun-dump.log", "runc-restore.log"],
+        "runc.conf without rsrun.conf"
+    );
+    env.delete_and_assert_clean("ckc-cf2");
+
+    // The annotation set to "": no configuration file, rsrun's own log name.
+    env.edit(|v| v["annotations"] = json!({"org.criu.config": ""}));
+    assert_eq!(
+        restore_logs("ckc-cf2b", &w2),
+        ["restore.log"],
+        "no configuration file"
+    );
+    env.delete_and_assert_clean("ckc-cf2b");
 }

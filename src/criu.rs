@@ -31,6 +31,83 @@ pub fn binary() -> PathBuf {
     PathBuf::from("criu")
 }
 
+/// The annotation naming a container's own CRIU configuration file (runc's); set to
+/// the empty string, no configuration file is given at all.
+pub const CONFIG_ANNOTATION: &str = "org.criu.config";
+
+/// Without the annotation: rsrun's own configuration file when it exists, else runc's
+/// (a host set up for runc keeps its settings), as crun picks them.
+pub const DEFAULT_CONFIGS: [&str; 2] = ["/etc/criu/rsrun.conf", "/etc/criu/runc.conf"];
+
+/// The CRIU configuration file a container's checkpoint or restore uses (`--config`),
+/// from its annotations; CRIU ignores a named file that does not exist, as with runc.
+/// Its settings win over rsrun's own, as runc has them win over its RPC options:
+/// rsrun leaves out what the file sets (see `Config::sets`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub path: PathBuf,
+    /// The options the file sets, by CRIU's long name, with their values.
+    pub options: Vec<(String, String)>,
+}
+
+impl Config {
+    pub fn for_container(
+        annotations: &std::collections::BTreeMap<String, String>,
+    ) -> Option<Config> {
+        let path = match annotations.get(CONFIG_ANNOTATION) {
+            Some(p) if p.is_empty() => return None,
+            Some(p) => PathBuf::from(p),
+            None => PathBuf::from(DEFAULT_CONFIGS.iter().find(|p| Path::new(p).exists())?),
+        };
+        let options = std::fs::read_to_string(&path)
+            .map(|t| parse_config(&t))
+            .unwrap_or_default();
+        Some(Config { path, options })
+    }
+
+    /// Whether the file sets the option `name` (long name, without dashes).
+    pub fn sets(&self, name: &str) -> bool {
+        self.options.iter().any(|(k, _)| k == name)
+    }
+
+    /// The value the file gives `name` last (CRIU takes the last).
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// CRIU's configuration format: one option a line, its long name without dashes,
+/// then its value after `=` (taken as it is) or after blanks (quotes around it
+/// dropped); `#` starts a comment.
+pub fn parse_config(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let end = line
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(line.len());
+        let (key, rest) = line.split_at(end);
+        let value = match rest.strip_prefix('=') {
+            Some(v) => v,
+            None => {
+                let v = rest.trim();
+                v.strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(v)
+            }
+        };
+        out.push((key.to_string(), value.to_string()));
+    }
+    out
+}
+
 /// One run of CRIU. A `restore`'s CRIU gets a parent-death signal, which it does not
 /// always keep: a killed `restore` leaves a record marked `creating` and processes,
 /// CRIU's among them, in the container's cgroup, which `delete` removes. A `dump`'s
@@ -41,7 +118,7 @@ pub struct Invocation {
     pub args: Vec<OsString>,
     /// Where CRIU writes its log (`--work-dir`, else `--images-dir`) and the log's name.
     pub log_dir: PathBuf,
-    pub log_name: &'static str,
+    pub log_name: PathBuf,
     /// Fds CRIU inherits, at the number each is given (`--inherit-fd fd[N]:…`).
     pub fds: Vec<(std::os::fd::RawFd, std::os::fd::OwnedFd)>,
     /// Opened `cgroup.procs`/`tasks` files CRIU writes itself into before it starts
@@ -61,7 +138,7 @@ pub struct Invocation {
 
 impl Invocation {
     pub fn log_path(&self) -> PathBuf {
-        self.log_dir.join(self.log_name)
+        self.log_dir.join(&self.log_name)
     }
 
     /// Run CRIU to the end. A failure names CRIU's exit, its first error line and its
@@ -168,6 +245,37 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn criu_config_lines() {
+        let v = parse_config(
+            "# comment\nlog-file=/tmp/a.log\n  tcp-established\nmanage-cgroups \"ignore\" # why\n\nwork-dir=\"w\"\n",
+        );
+        let want = [
+            ("log-file", "/tmp/a.log"),
+            ("tcp-established", ""),
+            ("manage-cgroups", "ignore"),
+            ("work-dir", "\"w\""),
+        ];
+        assert_eq!(v.len(), want.len());
+        for ((k, v), (wk, wv)) in v.iter().zip(want) {
+            assert_eq!((k.as_str(), v.as_str()), (wk, wv));
+        }
+    }
+
+    #[test]
+    fn criu_config_from_the_annotation_or_none() {
+        let mut a = std::collections::BTreeMap::new();
+        a.insert(CONFIG_ANNOTATION.to_string(), String::new());
+        assert_eq!(Config::for_container(&a), None);
+        a.insert(
+            CONFIG_ANNOTATION.to_string(),
+            "/nonexistent/c.conf".to_string(),
+        );
+        let c = Config::for_container(&a).unwrap();
+        assert_eq!(c.path, Path::new("/nonexistent/c.conf"));
+        assert!(c.options.is_empty());
+    }
 
     #[test]
     fn first_error_line_of_a_criu_log() {

@@ -131,7 +131,8 @@ impl Runtime {
             false => None,
         };
 
-        let mut a = common_args(o, DUMP_LOG);
+        let config = criu::Config::for_container(&st.annotations);
+        let (mut a, log_name) = common_args(o, DUMP_LOG, config.as_ref());
         if let Some(key) = terminal {
             a.push("--external".into());
             a.push(key.into());
@@ -174,7 +175,7 @@ impl Runtime {
             action: "dump",
             args: a,
             log_dir,
-            log_name: DUMP_LOG,
+            log_name,
             fds: vec![(3, lock)],
             cgroup_procs: Vec::new(),
             private_root: None,
@@ -342,7 +343,8 @@ impl Runtime {
         criu::ensure_dir(&criu_root)?;
         let pid_path = dir.path.join(RESTORED_PID);
 
-        let mut a = common_args(c, RESTORE_LOG);
+        let config = criu::Config::for_container(&plan.annotations);
+        let (mut a, log_name) = common_args(c, RESTORE_LOG, config.as_ref());
         a.extend(
             [
                 "--restore-detached",
@@ -445,7 +447,7 @@ impl Runtime {
             action: "restore",
             args: a,
             log_dir,
-            log_name: RESTORE_LOG,
+            log_name,
             fds,
             cgroup_procs: procs,
             private_root: Some((root, mnt)),
@@ -496,16 +498,35 @@ fn run_restore_hooks(plan: &Plan, pid: i32) -> Result<()> {
     crate::hooks::run_all_in("createRuntime", &plan.hooks.create_runtime, &st, &ctx)
 }
 
-/// Options both dump and restore take.
-fn common_args(o: &CheckpointOpts, log_name: &str) -> Vec<OsString> {
-    let mut a: Vec<OsString> = vec![
-        "--images-dir".into(),
-        o.image_path.clone().into(),
-        "--log-file".into(),
-        log_name.into(),
-        "-v4".into(),
-        format!("--manage-cgroups={}", o.cgroups_mode.criu()).into(),
-    ];
+/// Options both dump and restore take, and the name of CRIU's log: `log_name` unless
+/// the container's CRIU configuration file names another. What that file sets, rsrun
+/// leaves out (CRIU would take rsrun's command line over the file; runc's RPC options
+/// give way to the file).
+fn common_args(
+    o: &CheckpointOpts,
+    log_name: &str,
+    config: Option<&criu::Config>,
+) -> (Vec<OsString>, PathBuf) {
+    let sets = |name: &str| config.is_some_and(|c| c.sets(name));
+    let mut a: Vec<OsString> = vec!["--images-dir".into(), o.image_path.clone().into()];
+    let log = match config.and_then(|c| c.value("log-file")) {
+        Some(l) if !l.is_empty() => PathBuf::from(l),
+        _ => {
+            a.push("--log-file".into());
+            a.push(log_name.into());
+            PathBuf::from(log_name)
+        }
+    };
+    if !sets("verbosity") && !sets("v") {
+        a.push("-v4".into());
+    }
+    if !sets("manage-cgroups") {
+        a.push(format!("--manage-cgroups={}", o.cgroups_mode.criu()).into());
+    }
+    if let Some(c) = config {
+        a.push("--config".into());
+        a.push(c.path.clone().into());
+    }
     if let Some(w) = &o.work_path {
         a.push("--work-dir".into());
         a.push(w.clone().into());
@@ -525,7 +546,7 @@ fn common_args(o: &CheckpointOpts, log_name: &str) -> Vec<OsString> {
     let _ = o.empty_net;
     a.push("--empty-ns".into());
     a.push("net".into());
-    a
+    (a, log)
 }
 
 /// `KEY:VALUE` for `--ext-mount-map`.
