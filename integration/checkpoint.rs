@@ -1233,13 +1233,14 @@ fn ignore_mode_restores_into_the_bundle_s_new_cgroup() {
     count_above(&shared, 2);
     let images = env.dir.join("images");
     let ignore = ["--manage-cgroups-mode", "ignore"];
-    checkpoint_ok(&env, &[], &images, "ckc-cgm", &ignore);
+    // With --debug, as checkpoint.bats "checkpoint and restore (with --debug)".
+    checkpoint_ok(&env, &["--debug"], &images, "ckc-cgm", &ignore);
     wait_dead(pid);
     assert!(!cgroup_exists(old), "{old} outlived the checkpoint");
     let stopped_at = count(&shared);
     let at = mark(&shared);
     env.edit(|v| v["linux"]["cgroupsPath"] = json!(format!("/{new}")));
-    let r = restore(&env, &images, "ckc-cgm", &ignore);
+    let r = restore_with(&env, &["--debug"], &images, "ckc-cgm", &ignore);
     assert_eq!(r.code, 0, "restore: {}", r.stderr);
     assert_eq!(
         first_after(&shared, at),
@@ -1381,4 +1382,93 @@ fn criu_s_configuration_file_is_etc_criu_rsrun_conf_else_runc_conf() {
         "no configuration file"
     );
     env.delete_and_assert_clean("ckc-cf2b");
+}
+
+/// checkpoint.bats "checkpoint and restore (bind mount, destination is symlink)": a
+/// bind mount whose destination in the rootfs is a symlink (the mount lands on its
+/// target) is an external mount CRIU finds on dump and on restore.
+#[test]
+fn a_bind_mount_on_a_symlinked_destination_restores() {
+    if !criu_or_skip("checkpoint::a_bind_mount_on_a_symlinked_destination_restores") {
+        return;
+    }
+    let (env, shared) = counter_env("ckc-symlink", COUNTER);
+    let rootfs = env.bundle.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("real/conf")).unwrap();
+    std::os::unix::fs::symlink("/real/conf", rootfs.join("conf")).unwrap();
+    let src = env.dir.join("conf-src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("marker"), "bound\n").unwrap();
+    env.edit(|v| {
+        v["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/conf",
+            "type": "bind", "source": src, "options": ["rbind", "ro"]}));
+    });
+    run_detached(&env, "ckc-sym");
+    let images = env.dir.join("images");
+    cycle(&env, &shared, &images, "ckc-sym", &[]);
+    let r = env.rsrun(&["exec", "ckc-sym", "cat", "/real/conf/marker"]);
+    assert_eq!(r.code, 0, "exec: {}", r.stderr);
+    assert_eq!(r.stdout, "bound\n");
+    env.delete_and_assert_clean("ckc-sym");
+}
+
+/// crun's test_cr_with_ext_ns: the container joins the test's own (the host's) pid,
+/// network, ipc and uts namespaces by path and is restored into them.
+#[test]
+fn a_container_in_the_host_s_namespaces_joined_by_path_restores() {
+    if !criu_or_skip("checkpoint::a_container_in_the_host_s_namespaces_joined_by_path_restores") {
+        return;
+    }
+    let (env, shared) = counter_env("ckc-hostns", COUNTER);
+    let me = std::process::id();
+    env.edit(|v| {
+        for ns in v["linux"]["namespaces"].as_array_mut().unwrap() {
+            let name = match ns["type"].as_str().unwrap() {
+                "pid" => "pid",
+                "network" => "net",
+                "ipc" => "ipc",
+                "uts" => "uts",
+                _ => continue,
+            };
+            ns["path"] = json!(format!("/proc/{me}/ns/{name}"));
+        }
+    });
+    run_detached(&env, "ckc-hns");
+    count_above(&shared, 2);
+    let images = env.dir.join("images");
+    checkpoint_ok(&env, &[], &images, "ckc-hns", &[]);
+    // In the host's pid namespace CRIU restores the tree under its own pids: each must
+    // be free, its zombie reaped, first.
+    let log = std::fs::read_to_string(images.join("dump.log")).unwrap();
+    let dumped: Vec<i32> = log
+        .split("Dumping task (pid: ")
+        .skip(1)
+        .map(|t| t.split(|c: char| !c.is_ascii_digit()).next().unwrap())
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(!dumped.is_empty(), "no task named in {}", images.display());
+    for p in &dumped {
+        wait_until("a dumped pid to be free", Duration::from_secs(10), || {
+            !Path::new(&format!("/proc/{p}")).exists()
+        });
+    }
+    let stopped_at = count(&shared);
+    let at = mark(&shared);
+    restore_piped(&env, &images, "ckc-hns", &[]);
+    assert_eq!(
+        first_after(&shared, at),
+        stopped_at + 1,
+        "count after restore"
+    );
+    let pid = env.state("ckc-hns")["pid"].as_i64().unwrap();
+    assert_eq!(pid, i64::from(dumped[0]), "the init's own pid, restored");
+    for name in ["pid", "net", "ipc", "uts"] {
+        let theirs = ns_inode(Path::new(&format!("/proc/{pid}/ns/{name}")));
+        let ours = ns_inode(Path::new(&format!("/proc/self/ns/{name}")));
+        assert_eq!(theirs, ours, "the restored init's {name} namespace");
+    }
+    env.delete_and_assert_clean("ckc-hns");
 }

@@ -568,13 +568,19 @@ struct ExternalMount {
 /// `console`: where the container's /dev/console (the bind of its terminal's peer)
 /// comes from, for a container with a terminal (on dump only its name counts).
 fn external_mounts(plan: &Plan, cg: &Cgroup, console: Option<&Path>) -> Vec<ExternalMount> {
-    let same = |dest: &Path, source: &Path| ExternalMount {
-        dest: dest.to_path_buf(),
-        name: dest.to_path_buf(),
-        source: source.to_path_buf(),
+    let r = &plan.rootfs;
+    let root = RootResolver::open(&r.root);
+    // The mount is where its destination leads in the rootfs (a symlink followed
+    // inside the root, as it was mounted): that is where CRIU sees it, and its name.
+    let same = |dest: &Path, source: &Path| {
+        let dest = root.resolve(dest);
+        ExternalMount {
+            name: dest.clone(),
+            dest,
+            source: source.to_path_buf(),
+        }
     };
     let mut out = Vec::new();
-    let r = &plan.rootfs;
     for m in &r.mounts {
         match &m.kind {
             MountKind::Bind { source } => out.push(same(&m.dest, source)),
@@ -624,6 +630,41 @@ fn external_mounts(plan: &Plan, cg: &Cgroup, console: Option<&Path>) -> Vec<Exte
         }
     }
     out
+}
+
+/// Resolves paths in a rootfs as the container's mounts were placed: symlinks followed
+/// inside the root.
+struct RootResolver {
+    /// The rootfs, opened, and its path as the kernel names it.
+    root: Option<(std::os::fd::OwnedFd, PathBuf)>,
+}
+
+impl RootResolver {
+    fn open(root: &Path) -> RootResolver {
+        let flags = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY;
+        let root = crate::sys::fs::open(root, flags)
+            .ok()
+            .and_then(|fd| Some((Self::path_of(&fd)?, fd)))
+            .map(|(path, fd)| (fd, path));
+        RootResolver { root }
+    }
+
+    fn path_of(fd: &std::os::fd::OwnedFd) -> Option<PathBuf> {
+        std::fs::read_link(crate::sys::fd_path(fd)).ok()
+    }
+
+    /// Where `dest` (absolute, in the container) leads in the rootfs; `dest` itself
+    /// when it does not exist there.
+    fn resolve(&self, dest: &Path) -> PathBuf {
+        let Some((fd, root)) = &self.root else {
+            return dest.to_path_buf();
+        };
+        crate::sys::fs::open_in_root(fd, dest, nix::fcntl::OFlag::O_PATH, 0)
+            .ok()
+            .and_then(|f| Self::path_of(&f))
+            .and_then(|p| p.strip_prefix(root).ok().map(|r| Path::new("/").join(r)))
+            .unwrap_or_else(|| dest.to_path_buf())
+    }
 }
 
 /// The namespaces the container joins by path.
