@@ -1472,3 +1472,41 @@ fn a_container_in_the_host_s_namespaces_joined_by_path_restores() {
     }
     env.delete_and_assert_clean("ckc-hns");
 }
+
+/// A CRIU configuration file that is no regular file (a FIFO would hang rsrun and CRIU
+/// reading it) is refused by name, before anything happens: the checkpoint leaves the
+/// container running, the restore leaves nothing.
+#[test]
+fn a_criu_configuration_file_that_is_a_fifo_is_refused() {
+    if !criu_or_skip("checkpoint::a_criu_configuration_file_that_is_a_fifo_is_refused") {
+        return;
+    }
+    let (env, shared) = counter_env("ckc-conffifo", COUNTER);
+    let fifo = env.dir.join("criu.conf");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let images = env.dir.join("images");
+    // A checkpoint of a container without the annotation, for the restore below.
+    run_detached(&env, "ckc-cf4");
+    count_above(&shared, 1);
+    checkpoint_ok(&env, &[], &images, "ckc-cf4", &["--leave-running"]);
+    env.delete_and_assert_clean("ckc-cf4");
+
+    env.edit(|v| v["annotations"] = json!({"org.criu.config": fifo}));
+    run_detached(&env, "ckc-cf3");
+    let other = env.dir.join("images-cf3");
+    let r = env.rsrun(&checkpoint_args(&other, "ckc-cf3", &[]));
+    assert_one_line_error(&r, "org.criu.config");
+    assert!(r.stderr.contains("FIFO"), "{}", r.stderr);
+    assert!(
+        !other.exists(),
+        "the refused checkpoint wrote {}",
+        other.display()
+    );
+    assert_eq!(env.status("ckc-cf3"), "running");
+    env.delete_and_assert_clean("ckc-cf3");
+
+    let r = restore(&env, &images, "ckc-cf4b", &[]);
+    assert_one_line_error(&r, "org.criu.config");
+    assert!(r.stderr.contains("FIFO"), "{}", r.stderr);
+    env.assert_clean("ckc-cf4b", None);
+}

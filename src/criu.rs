@@ -39,6 +39,9 @@ pub const CONFIG_ANNOTATION: &str = "org.criu.config";
 /// (a host set up for runc keeps its settings), as crun picks them.
 pub const DEFAULT_CONFIGS: [&str; 2] = ["/etc/criu/rsrun.conf", "/etc/criu/runc.conf"];
 
+/// The largest CRIU configuration file rsrun reads.
+pub const CONFIG_MAX: u64 = 1 << 20;
+
 /// The CRIU configuration file a container's checkpoint or restore uses (`--config`),
 /// from its annotations; CRIU ignores a named file that does not exist, as with runc.
 /// Its settings win over rsrun's own, as runc has them win over its RPC options:
@@ -51,18 +54,32 @@ pub struct Config {
 }
 
 impl Config {
+    /// None for the annotation set to "" or, without it, when neither default file
+    /// exists. A named file that exists must be a regular file of at most
+    /// `CONFIG_MAX` bytes (rsrun reads it, and so would CRIU: a FIFO or a device would
+    /// hang both), else the error names the annotation.
     pub fn for_container(
         annotations: &std::collections::BTreeMap<String, String>,
-    ) -> Option<Config> {
+    ) -> Result<Option<Config>> {
         let path = match annotations.get(CONFIG_ANNOTATION) {
-            Some(p) if p.is_empty() => return None,
+            Some(p) if p.is_empty() => return Ok(None),
             Some(p) => PathBuf::from(p),
-            None => PathBuf::from(DEFAULT_CONFIGS.iter().find(|p| Path::new(p).exists())?),
+            None => match DEFAULT_CONFIGS.iter().find(|p| Path::new(p).exists()) {
+                Some(p) => PathBuf::from(p),
+                None => return Ok(None),
+            },
         };
-        let options = std::fs::read_to_string(&path)
-            .map(|t| parse_config(&t))
-            .unwrap_or_default();
-        Some(Config { path, options })
+        let options = match crate::sys::fs::read_regular(&path, CONFIG_MAX) {
+            Ok(text) => parse_config(&String::from_utf8_lossy(&text)),
+            Err(_) if !path.exists() => Vec::new(),
+            Err(e) => {
+                return Err(Error::config(
+                    format!("annotations[{CONFIG_ANNOTATION:?}]"),
+                    format!("CRIU's configuration file: {e}"),
+                ))
+            }
+        };
+        Ok(Some(Config { path, options }))
     }
 
     /// Whether the file sets the option `name` (long name, without dashes).
@@ -267,14 +284,20 @@ mod tests {
     fn criu_config_from_the_annotation_or_none() {
         let mut a = std::collections::BTreeMap::new();
         a.insert(CONFIG_ANNOTATION.to_string(), String::new());
-        assert_eq!(Config::for_container(&a), None);
+        assert_eq!(Config::for_container(&a).unwrap(), None);
         a.insert(
             CONFIG_ANNOTATION.to_string(),
             "/nonexistent/c.conf".to_string(),
         );
-        let c = Config::for_container(&a).unwrap();
+        let c = Config::for_container(&a).unwrap().unwrap();
         assert_eq!(c.path, Path::new("/nonexistent/c.conf"));
         assert!(c.options.is_empty());
+        a.insert(CONFIG_ANNOTATION.to_string(), "/dev/zero".to_string());
+        let e = Config::for_container(&a).unwrap_err().to_string();
+        assert!(
+            e.contains("org.criu.config") && e.contains("character device"),
+            "{e}"
+        );
     }
 
     #[test]

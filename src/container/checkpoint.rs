@@ -119,6 +119,7 @@ impl Runtime {
             ));
         }
         let plan = stored_plan(&dir, &st)?;
+        let config = criu::Config::for_container(&st.annotations)?;
         criu::ensure_dir(&o.image_path)?;
         if let Some(w) = &o.work_path {
             criu::ensure_dir(w)?;
@@ -131,7 +132,6 @@ impl Runtime {
             false => None,
         };
 
-        let config = criu::Config::for_container(&st.annotations);
         let (mut a, log_name) = common_args(o, DUMP_LOG, config.as_ref());
         if let Some(key) = terminal {
             a.push("--external".into());
@@ -238,6 +238,8 @@ impl Runtime {
             },
         )?;
         self.fit_plan_to_driver(&mut plan, &spec, &cgroups_left_out)?;
+        // Refused before anything exists (restore_tree reads it again to run CRIU).
+        criu::Config::for_container(&plan.annotations)?;
         if plan.rootfs.host_mount_ns {
             return Err(Error::config(
                 "linux.namespaces",
@@ -343,7 +345,7 @@ impl Runtime {
         criu::ensure_dir(&criu_root)?;
         let pid_path = dir.path.join(RESTORED_PID);
 
-        let config = criu::Config::for_container(&plan.annotations);
+        let config = criu::Config::for_container(&plan.annotations)?;
         let (mut a, log_name) = common_args(c, RESTORE_LOG, config.as_ref());
         a.extend(
             [
