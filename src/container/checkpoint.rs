@@ -328,13 +328,7 @@ impl Runtime {
             terminal,
         } = stdio;
         let cg = &plan.rootfs.cgroup;
-        cg.create()?;
-        let (before, after_join) =
-            crate::cgroups::resources::split_after_join(cg, &plan.cgroup_writes);
-        crate::cgroups::resources::apply(cg, &before)?;
-        if cg.mode == Mode::V2 {
-            crate::cgroups::devices_bpf::attach(cg, &plan.device_rules)?;
-        }
+        let after_join = self.make_cgroups(plan)?;
         make_mountpoints(plan)?;
         let c = &o.criu;
         criu::ensure_dir(&c.image_path)?;
@@ -344,61 +338,124 @@ impl Runtime {
         let criu_root = dir.path.join(CRIU_ROOT);
         criu::ensure_dir(&criu_root)?;
         let pid_path = dir.path.join(RESTORED_PID);
-
-        let config = criu::Config::for_container(&plan.annotations)?;
-        let (mut a, log_name) = common_args(c, RESTORE_LOG, config.as_ref());
-        a.extend(
-            [
-                "--restore-detached",
-                "--restore-sibling",
-                "--evasive-devices",
-            ]
-            .map(OsString::from),
-        );
-        a.push("--root".into());
-        a.push(criu_root.clone().into());
-        a.push("--pidfile".into());
-        a.push(pid_path.clone().into());
-        for d in &cg.dirs {
-            let inner = d.path.strip_prefix(&d.mountpoint).unwrap_or(&d.path);
-            let inner = Path::new("/").join(inner);
-            a.push("--cgroup-root".into());
-            if d.controllers.is_empty() {
-                a.push(inner.into());
-            } else {
-                a.push(format!("{}:{}", d.controllers, inner.display()).into());
-            }
-        }
         // The restored tree's terminal: a new pty whose peer takes the dumped one's place
         // (its fds and the /dev/console bind); its master goes to the console socket
         // once the tree is back.
-        let (master, peer, console) = match &terminal {
-            Some(_) => {
-                let (master, peer) = crate::sys::tty::open_pty(Path::new("/dev/ptmx"))?;
-                if let Some((rows, cols)) = plan.process.console_size {
-                    crate::sys::tty::set_winsize(&peer, rows, cols)?;
-                }
-                let link = PathBuf::from(crate::sys::fd_path(&peer));
-                let path = std::fs::read_link(&link)
-                    .map_err(|e| Error::sys("readlink", &link, crate::error::io_errno(&e)))?;
-                (Some(master), Some(peer), Some(path))
-            }
-            None => (None, None, None),
+        let new_tty = match &terminal {
+            Some(_) => Some(NewTerminal::open(plan)?),
+            None => None,
         };
-        for m in external_mounts(plan, cg, console.as_deref()) {
-            a.push("--ext-mount-map".into());
-            a.push(map_arg(&m.name, &m.source));
+
+        let config = criu::Config::for_container(&plan.annotations)?;
+        let (args, log_name) = common_args(c, RESTORE_LOG, config.as_ref());
+        let mut cmd = CriuCommand::new(args);
+        for flag in [
+            "--restore-detached",
+            "--restore-sibling",
+            "--evasive-devices",
+        ] {
+            cmd.args.push(flag.into());
         }
-        let mut fds = Vec::new();
-        let mut next_fd = 3;
+        cmd.pair("--root", criu_root.clone().into());
+        cmd.pair("--pidfile", pid_path.clone().into());
+        for root in cgroup_roots(cg) {
+            cmd.pair("--cgroup-root", root);
+        }
+        let console = new_tty.as_ref().map(|t| t.path.as_path());
+        for m in external_mounts(plan, cg, console) {
+            cmd.pair("--ext-mount-map", map_arg(&m.name, &m.source));
+        }
+        cmd.namespaces(plan)?;
+        for (i, d) in descriptors.iter().enumerate().take(3) {
+            if d.starts_with("pipe:") {
+                cmd.pair("--inherit-fd", format!("fd[{i}]:{d}").into());
+            }
+        }
+        let master = match (new_tty, &terminal) {
+            (Some(tty), Some(t)) => {
+                cmd.inherit(&t.key, tty.peer);
+                Some(tty.master)
+            }
+            _ => None,
+        };
+        let mut procs = Vec::new();
+        for d in &cg.dirs {
+            let f = d.path.join("cgroup.procs");
+            procs.push(crate::sys::fs::open(&f, nix::fcntl::OFlag::O_WRONLY)?);
+        }
+        self.log.debug(&format!(
+            "restore {}: criu restore from {}",
+            st.id,
+            c.image_path.display()
+        ));
+        let criu = Invocation {
+            action: "restore",
+            args: cmd.args,
+            log_dir: c.work_path.clone().unwrap_or_else(|| c.image_path.clone()),
+            log_name,
+            fds: cmd.fds,
+            cgroup_procs: procs,
+            private_root: Some((
+                crate::sys::fs::cstr(&st.rootfs)?,
+                crate::sys::fs::cstr(&criu_root)?,
+            )),
+            inherit_stdio: true,
+            outlive: false,
+        };
+        run_with_hooks(criu, dir, plan)
+            .map_err(|e| Error::container(format!("restore {}: {e}", st.id)))?;
+        if let (Some(t), Some(master)) = (&terminal, &master) {
+            use std::os::fd::AsRawFd;
+            crate::sys::socket::send_frame(&t.socket, b"/dev/ptmx", &[master.as_raw_fd()])?;
+        }
+        drop(master);
+        if let Some(own) = own {
+            own.restore()?;
+        }
+        let pid = read_pid(&pid_path)?;
+        st.pid = pid;
+        st.start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
+        let _ = std::fs::remove_file(&pid_path);
+        let _ = std::fs::remove_dir(&criu_root);
+        super::record_init(dir, st, pid, after_join.apply(cg), &o.pid_file, || Ok(()))
+    }
+}
+
+/// CRIU's command line for a restore and the fds it inherits (`--inherit-fd fd[N]`,
+/// numbered from 3).
+struct CriuCommand {
+    args: Vec<OsString>,
+    fds: Vec<(std::os::fd::RawFd, std::os::fd::OwnedFd)>,
+}
+
+impl CriuCommand {
+    fn new(args: Vec<OsString>) -> CriuCommand {
+        CriuCommand {
+            args,
+            fds: Vec::new(),
+        }
+    }
+
+    fn pair(&mut self, flag: &str, value: OsString) {
+        self.args.push(flag.into());
+        self.args.push(value);
+    }
+
+    /// `fd` given to CRIU for what the images call `key`.
+    fn inherit(&mut self, key: &str, fd: std::os::fd::OwnedFd) {
+        let n = 3 + self.fds.len() as std::os::fd::RawFd;
+        self.pair("--inherit-fd", format!("fd[{n}]:{key}").into());
+        self.fds.push((n, fd));
+    }
+
+    /// The namespaces the container joins by path: network and pid ones as inherited
+    /// fds (they were external on dump), the others joined (`--join-ns`).
+    fn namespaces(&mut self, plan: &Plan) -> Result<()> {
         for (t, path) in joined_namespaces(plan) {
             match t {
                 Ns::Network | Ns::Pid => {
                     let fd = crate::sys::fs::open(&path, nix::fcntl::OFlag::O_RDONLY)?;
-                    a.push("--inherit-fd".into());
-                    a.push(format!("fd[{next_fd}]:{}", external_key(t)).into());
-                    fds.push((next_fd, fd));
-                    next_fd += 1;
+                    self.inherit(external_key(t), fd);
                 }
                 Ns::Cgroup => {
                     return Err(Error::config(
@@ -409,83 +466,81 @@ impl Runtime {
                 t => {
                     let mut arg = OsString::from(format!("{}:", ns_name(t)));
                     arg.push(&path);
-                    a.push("--join-ns".into());
-                    a.push(arg);
+                    self.pair("--join-ns", arg);
                 }
             }
         }
-        for (i, d) in descriptors.iter().enumerate().take(3) {
-            if d.starts_with("pipe:") {
-                a.push("--inherit-fd".into());
-                a.push(format!("fd[{i}]:{d}").into());
-            }
-        }
-        if let Some((peer, t)) = peer.zip(terminal.as_ref()) {
-            a.push("--inherit-fd".into());
-            a.push(format!("fd[{next_fd}]:{}", t.key).into());
-            fds.push((next_fd, peer));
-        }
-        let mut procs = Vec::new();
-        for d in &cg.dirs {
-            let f = d.path.join("cgroup.procs");
-            procs.push(crate::sys::fs::open(&f, nix::fcntl::OFlag::O_WRONLY)?);
-        }
-        let root = crate::sys::fs::cstr(&st.rootfs)?;
-        let mnt = crate::sys::fs::cstr(&criu_root)?;
-        self.log.debug(&format!(
-            "restore {}: criu restore from {}",
-            st.id,
-            c.image_path.display()
-        ));
-        let log_dir = c.work_path.clone().unwrap_or_else(|| c.image_path.clone());
-        let gate = match plan.has_runtime_hooks() {
-            true => Some(HookGate::new(&dir.path)?),
-            false => None,
-        };
-        if let Some(g) = &gate {
-            a.extend(g.criu_args());
-        }
-        let criu = Invocation {
-            action: "restore",
-            args: a,
-            log_dir,
-            log_name,
-            fds,
-            cgroup_procs: procs,
-            private_root: Some((root, mnt)),
-            inherit_stdio: true,
-            outlive: false,
-        };
-        let child = criu.spawn()?;
-        let hooks = match &gate {
-            Some(g) => g.serve(child.id(), |pid| run_restore_hooks(plan, pid)),
-            None => Ok(()),
-        };
-        let restored = criu.finish(child);
-        if let Some(g) = gate {
-            g.remove();
-        }
-        // A failed hook made CRIU fail: the hook's error is the one to report.
-        hooks?;
-        restored.map_err(|e| Error::container(format!("restore {}: {e}", st.id)))?;
-        if let (Some(t), Some(master)) = (&terminal, &master) {
-            use std::os::fd::AsRawFd;
-            crate::sys::socket::send_frame(&t.socket, b"/dev/ptmx", &[master.as_raw_fd()])?;
-        }
-        drop(master);
-        if let Some(own) = own {
-            own.restore()?;
-        }
-        let text = std::fs::read_to_string(&pid_path).op("read", &pid_path)?;
-        let pid: i32 = text.trim().parse().map_err(|_| {
-            Error::container(format!("{}: not a pid: {text:?}", pid_path.display()))
-        })?;
-        st.pid = pid;
-        st.start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
-        let _ = std::fs::remove_file(&pid_path);
-        let _ = std::fs::remove_dir(&criu_root);
-        super::record_init(dir, st, pid, after_join.apply(cg), &o.pid_file, || Ok(()))
+        Ok(())
     }
+}
+
+/// `--cgroup-root` values: each hierarchy's container cgroup, as CRIU names it.
+fn cgroup_roots(cg: &Cgroup) -> Vec<OsString> {
+    cg.dirs
+        .iter()
+        .map(|d| {
+            let inner = d.path.strip_prefix(&d.mountpoint).unwrap_or(&d.path);
+            let inner = Path::new("/").join(inner);
+            if d.controllers.is_empty() {
+                inner.into()
+            } else {
+                format!("{}:{}", d.controllers, inner.display()).into()
+            }
+        })
+        .collect()
+}
+
+/// The pty a restored terminal container gets: its master, its peer and the peer's
+/// path (the source of the container's /dev/console).
+struct NewTerminal {
+    master: std::os::fd::OwnedFd,
+    peer: std::os::fd::OwnedFd,
+    path: PathBuf,
+}
+
+impl NewTerminal {
+    fn open(plan: &Plan) -> Result<NewTerminal> {
+        let (master, peer) = crate::sys::tty::open_pty(Path::new("/dev/ptmx"))?;
+        if let Some((rows, cols)) = plan.process.console_size {
+            crate::sys::tty::set_winsize(&peer, rows, cols)?;
+        }
+        let link = PathBuf::from(crate::sys::fd_path(&peer));
+        let path = std::fs::read_link(&link)
+            .map_err(|e| Error::sys("readlink", &link, crate::error::io_errno(&e)))?;
+        Ok(NewTerminal { master, peer, path })
+    }
+}
+
+/// Run CRIU's restore; with prestart or createRuntime hooks, run them when CRIU has
+/// made the namespaces (see `restore_hooks`). A failed hook is the error reported (it
+/// made CRIU fail).
+fn run_with_hooks(criu: Invocation, dir: &ContainerDir, plan: &Plan) -> Result<()> {
+    let mut criu = criu;
+    let gate = match plan.has_runtime_hooks() {
+        true => Some(HookGate::new(&dir.path)?),
+        false => None,
+    };
+    if let Some(g) = &gate {
+        criu.args.extend(g.criu_args());
+    }
+    let child = criu.spawn()?;
+    let hooks = match &gate {
+        Some(g) => g.serve(child.id(), |pid| run_restore_hooks(plan, pid)),
+        None => Ok(()),
+    };
+    let restored = criu.finish(child);
+    if let Some(g) = gate {
+        g.remove();
+    }
+    hooks.and(restored)
+}
+
+/// The restored init's pid, as CRIU's `--pidfile` holds it.
+fn read_pid(path: &Path) -> Result<i32> {
+    let text = std::fs::read_to_string(path).op("read", path)?;
+    text.trim()
+        .parse()
+        .map_err(|_| Error::container(format!("{}: not a pid: {text:?}", path.display())))
 }
 
 /// prestart then createRuntime, as `create` runs them (in the bundle, with the

@@ -251,27 +251,7 @@ impl Runtime {
         own: Option<&crate::cgroups::systemd::OwnCgroups>,
     ) -> Result<i32> {
         use std::os::fd::AsRawFd;
-        plan.rootfs.cgroup.create()?;
-        let (before, after_join) =
-            crate::cgroups::resources::split_after_join(&plan.rootfs.cgroup, &plan.cgroup_writes);
-        crate::cgroups::resources::apply(&plan.rootfs.cgroup, &before)?;
-        if plan.rootfs.cgroup.mode == crate::cgroups::Mode::V2 {
-            match crate::cgroups::devices_bpf::attach(&plan.rootfs.cgroup, &plan.device_rules) {
-                // Loading a device filter needs host privilege: a rootless container goes
-                // without one, as runc ignores device rules there (its device nodes are
-                // the host's, bound).
-                Err(e)
-                    if self.rootless.get()
-                        && matches!(
-                            e.errno(),
-                            Some(nix::errno::Errno::EPERM | nix::errno::Errno::EACCES)
-                        ) =>
-                {
-                    self.log.debug(&format!("rootless: no device filter: {e}"));
-                }
-                r => r?,
-            }
-        }
+        let after_join = self.make_cgroups(plan)?;
         let prep = crate::process::create::prepare(plan)?;
         let listener = socket::listen_in(&dir.fd, START_SOCKET, &dir.path.join(START_SOCKET))?;
         let console = console_conn(&o.console_socket, &o.console_fd)?;
@@ -590,6 +570,37 @@ fn wait_init_gone(st: &State, limit: Duration) {
 
 /// The console socket connection for a terminal: `--console-socket PATH`, or the
 /// socket `run`/`exec` made to proxy the terminal themselves.
+impl Runtime {
+    /// Make the container's cgroups and write the limits that may be written before
+    /// its first process joins (`create` and `restore`); the rest come back as
+    /// `AfterJoin`.
+    fn make_cgroups(&self, plan: &plan::Plan) -> Result<crate::cgroups::resources::AfterJoin> {
+        let cg = &plan.rootfs.cgroup;
+        cg.create()?;
+        let (before, after_join) =
+            crate::cgroups::resources::split_after_join(cg, &plan.cgroup_writes);
+        crate::cgroups::resources::apply(cg, &before)?;
+        if cg.mode == crate::cgroups::Mode::V2 {
+            match crate::cgroups::devices_bpf::attach(cg, &plan.device_rules) {
+                // Loading a device filter needs host privilege: a rootless container goes
+                // without one, as runc ignores device rules there (its device nodes are
+                // the host's, bound).
+                Err(e)
+                    if self.rootless.get()
+                        && matches!(
+                            e.errno(),
+                            Some(nix::errno::Errno::EPERM | nix::errno::Errno::EACCES)
+                        ) =>
+                {
+                    self.log.debug(&format!("rootless: no device filter: {e}"));
+                }
+                r => r?,
+            }
+        }
+        Ok(after_join)
+    }
+}
+
 fn console_conn(
     path: &Option<PathBuf>,
     fd: &Option<std::os::fd::OwnedFd>,
