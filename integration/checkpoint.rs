@@ -742,6 +742,86 @@ fn engine_count(what: &str, read: impl Fn() -> Run) -> u64 {
     }
 }
 
+/// One containerd checkpoint/restore cycle with runtime `bin`: run a counter, `ctr c
+/// checkpoint --task`, kill and remove it, `ctr c restore --live`, and what was seen at
+/// each step; an error names the step that failed.
+fn ctr_checkpoint_cycle(
+    ctd: &crate::common::engines::Containerd,
+    name: &str,
+    bin: &str,
+    attempt: u32,
+) -> Result<Vec<String>, String> {
+    let id = format!("ckctd-{name}-{attempt}");
+    let image = format!("localhost/ckctd-{name}-{attempt}:1");
+    let r = ctd.ctr(&[
+        "run",
+        "-d",
+        "--runc-binary",
+        bin,
+        "localhost/bb:latest",
+        &id,
+        "sh",
+        "-c",
+        ENGINE_COUNTER,
+    ]);
+    let cleanup = || {
+        let _ = ctd.ctr(&["t", "kill", "-s", "KILL", &id]);
+        let end = Instant::now() + Duration::from_secs(20);
+        while ctd.ctr(&["t", "rm", &id]).code != 0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = ctd.ctr(&["c", "rm", &id]);
+    };
+    let fail = |step: &str, r: &Run| {
+        cleanup();
+        Err(format!("{name}: {step}: {} {}", r.stdout, r.stderr))
+    };
+    if r.code != 0 {
+        return fail("run", &r);
+    }
+    let exec_n = std::cell::Cell::new(0);
+    let read = || {
+        exec_n.set(exec_n.get() + 1);
+        let e = format!("e{}", exec_n.get());
+        ctd.ctr(&["t", "exec", "--exec-id", &e, &id, "cat", "/tmp/count"])
+    };
+    let mut out = Vec::new();
+    let before = engine_count(name, read);
+    let r = ctd.ctr(&["c", "checkpoint", "--task", &id, &image]);
+    out.push(format!("checkpoint: {}", r.code));
+    if r.code != 0 {
+        return fail("checkpoint", &r);
+    }
+    let tasks = ctd.ctr(&["t", "ls"]).stdout;
+    out.push(format!(
+        "running after checkpoint: {}",
+        tasks.contains("RUNNING")
+    ));
+    assert_eq!(ctd.ctr(&["t", "kill", "-s", "KILL", &id]).code, 0);
+    let end = Instant::now() + Duration::from_secs(20);
+    while ctd.ctr(&["t", "rm", &id]).code != 0 {
+        assert!(Instant::now() < end, "{name}: task does not go");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ctd.ctr(&["c", "rm", &id]).code, 0);
+    let r = ctd.ctr(&["c", "restore", "--live", &id, &image]);
+    out.push(format!("restore: {}", r.code));
+    if r.code != 0 {
+        return fail("restore", &r);
+    }
+    let tasks = ctd.ctr(&["t", "ls"]).stdout;
+    let line = tasks.lines().find(|l| l.starts_with(&id)).unwrap_or("");
+    out.push(format!(
+        "running after restore: {}",
+        line.contains("RUNNING")
+    ));
+    // A fresh snapshot: the count there comes from the restored memory only.
+    let after = engine_count(name, read);
+    out.push(format!("count continues: {}", after > before));
+    cleanup();
+    Ok(out)
+}
+
 /// containerd's runc shim (`ctr c checkpoint --task`, which pauses, checkpoints with
 /// --leave-running and resumes; `ctr c restore --live`, which restores with --detach
 /// and -no-subreaper into a fresh snapshot): what rsrun does is what runc does.
@@ -757,67 +837,17 @@ fn containerd_checkpoint_and_restore_match_runc() {
     let path = criu_path_dir(&dir);
     let ctd = crate::common::engines::Containerd::start_with_env(&dir, &[("PATH", &path)]);
     crate::common::engines::import_image(&ctd, &dir);
-    let seen: Vec<Vec<String>> = [("runc", runc), ("rsrun", RSRUN)]
-        .iter()
-        .map(|(name, bin)| {
-            let id = format!("ckctd-{name}");
-            let image = format!("localhost/ckctd-{name}:1");
-            let r = ctd.ctr(&[
-                "run",
-                "-d",
-                "--runc-binary",
-                bin,
-                "localhost/bb:latest",
-                &id,
-                "sh",
-                "-c",
-                ENGINE_COUNTER,
-            ]);
-            assert_eq!(r.code, 0, "{name}: run: {}", r.stderr);
-            let exec_n = std::cell::Cell::new(0);
-            let read = || {
-                exec_n.set(exec_n.get() + 1);
-                let e = format!("e{}", exec_n.get());
-                ctd.ctr(&["t", "exec", "--exec-id", &e, &id, "cat", "/tmp/count"])
-            };
-            let mut out = Vec::new();
-            let before = engine_count(name, read);
-            let r = ctd.ctr(&["c", "checkpoint", "--task", &id, &image]);
-            out.push(format!("checkpoint: {}", r.code));
-            assert_eq!(r.code, 0, "{name}: checkpoint: {} {}", r.stdout, r.stderr);
-            let tasks = ctd.ctr(&["t", "ls"]).stdout;
-            out.push(format!(
-                "running after checkpoint: {}",
-                tasks.contains("RUNNING")
-            ));
-            assert_eq!(ctd.ctr(&["t", "kill", "-s", "KILL", &id]).code, 0);
-            let end = Instant::now() + Duration::from_secs(20);
-            while ctd.ctr(&["t", "rm", &id]).code != 0 {
-                assert!(Instant::now() < end, "{name}: task does not go");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            assert_eq!(ctd.ctr(&["c", "rm", &id]).code, 0);
-            let r = ctd.ctr(&["c", "restore", "--live", &id, &image]);
-            out.push(format!("restore: {}", r.code));
-            assert_eq!(r.code, 0, "{name}: restore: {} {}", r.stdout, r.stderr);
-            let tasks = ctd.ctr(&["t", "ls"]).stdout;
-            let line = tasks.lines().find(|l| l.starts_with(&id)).unwrap_or("");
-            out.push(format!(
-                "running after restore: {}",
-                line.contains("RUNNING")
-            ));
-            // A fresh snapshot: the count there comes from the restored memory only.
-            let after = engine_count(name, read);
-            out.push(format!("count continues: {}", after > before));
-            let _ = ctd.ctr(&["t", "kill", "-s", "KILL", &id]);
-            let end = Instant::now() + Duration::from_secs(20);
-            while ctd.ctr(&["t", "rm", &id]).code != 0 && Instant::now() < end {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = ctd.ctr(&["c", "rm", &id]);
-            out
+    // runc is the reference, not what is tested: its v1 freezer now and then fails to
+    // freeze ("unable to freeze"), so runc's side gets a second attempt (under a new id).
+    let runc_seen = ctr_checkpoint_cycle(&ctd, "runc", runc, 1)
+        .or_else(|e| {
+            eprintln!("runc's first attempt failed, trying again: {e}");
+            ctr_checkpoint_cycle(&ctd, "runc", runc, 2)
         })
-        .collect();
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rsrun_seen =
+        ctr_checkpoint_cycle(&ctd, "rsrun", RSRUN, 1).unwrap_or_else(|e| panic!("{e}"));
+    let seen = [runc_seen, rsrun_seen];
     assert!(
         seen[0].iter().all(|l| !l.ends_with("false")),
         "runc: {:?}",
