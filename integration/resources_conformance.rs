@@ -163,7 +163,9 @@ fn update_cpu_quota_minus_one_as_two_arguments() {
 }
 
 /// `blockIO.weight` and `weightDevice` go to blkio.weight where CFQ provides it, to
-/// BFQ's files otherwise; with neither, the error is ENOENT naming the BFQ file.
+/// BFQ's files otherwise; with neither, the error is ENOENT naming the BFQ file. On v2
+/// with BFQ loaded, a device BFQ does not schedule refuses its per-device weight
+/// (EOPNOTSUPP, naming the field and file).
 #[test]
 fn blkio_weight_falls_back_to_bfq() {
     let env = Env::new("rc-bfq");
@@ -218,6 +220,20 @@ fn blkio_weight_falls_back_to_bfq() {
                     format!("{dev} {w}")
                 };
                 assert!(v.lines().any(|l| l == line), "{f}: {v:?}, want {line:?}");
+            } else if i == 1 && r.stderr.contains("io.bfq.weight") {
+                // BFQ loaded but not this device's scheduler: the kernel refuses a
+                // per-device BFQ weight (runc writes the same file and fails the same).
+                let sched =
+                    std::fs::read_to_string(format!("/sys/dev/block/{dev}/queue/scheduler"))
+                        .unwrap_or_default();
+                assert!(
+                    sched.contains("bfq") && !sched.contains("[bfq]"),
+                    "BFQ is loaded but does not schedule {dev} ({sched:?}): {}",
+                    r.stderr
+                );
+                assert_one_line_error(&r, "io.bfq.weight");
+                assert!(r.stderr.contains("EOPNOTSUPP"), "{}", r.stderr);
+                assert!(r.stderr.contains(field), "{}", r.stderr);
             } else {
                 assert_one_line_error(&r, "io.weight: ENOENT");
             }
