@@ -445,9 +445,16 @@ impl Cgroup {
             }
         }
         let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // cgroup2's cgroup.events changes when the last process leaves: waited on, not
+        // polled (v1 alone has no such file: its lists are read again with a backoff).
+        let watch = v2.and_then(|d| sfs::ModifyWatch::new(&d.path.join("cgroup.events")).ok());
         let mut delay = std::time::Duration::from_micros(100);
         loop {
-            if !self.populated() || std::time::Instant::now() > end {
+            if !self.populated() {
+                return;
+            }
+            let now = std::time::Instant::now();
+            if now > end {
                 return;
             }
             if !killed {
@@ -455,8 +462,15 @@ impl Cgroup {
                     let _ = crate::sys::proc::kill_raw(pid, libc::SIGKILL);
                 }
             }
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(std::time::Duration::from_millis(10));
+            match &watch {
+                Some(w) => {
+                    w.wait(end - now);
+                }
+                None => {
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(std::time::Duration::from_millis(10));
+                }
+            }
         }
     }
 
