@@ -30,12 +30,13 @@
 //!   runc's restore hands CRIU's new master on.
 
 use super::restore_hooks::HookGate;
-use super::Runtime;
+use super::{NewContainer, Runtime};
 use crate::cgroups::{Cgroup, Mode};
 use crate::criu::{self, Invocation};
 use crate::error::{Error, Result, SysContext};
 use crate::plan::{self, Plan, PlanOptions};
 use crate::rootfs::MountKind;
+use crate::spec::Loaded;
 use crate::state::{self, ContainerDir, State, Status};
 use crate::sys::proc;
 use oci_spec::runtime::LinuxNamespaceType as Ns;
@@ -118,14 +119,14 @@ impl Runtime {
                 "a container without a mount namespace of its own cannot be checkpointed",
             ));
         }
-        let plan = stored_plan(&dir, &st)?;
+        let stored = crate::spec::load_full(&dir.path)?;
+        let plan = stored_plan(&stored, &st)?;
         let config = criu::Config::for_container(&st.annotations)?;
         criu::ensure_dir(&o.image_path)?;
         if let Some(w) = &o.work_path {
             criu::ensure_dir(w)?;
         }
         save_descriptors(st.pid, &o.image_path)?;
-        let (stored, _) = crate::spec::load_text(&dir.path)?;
         super::checkpoint_namespaces::save(&stored.spec, &o.image_path)?;
         let terminal = match plan.process.terminal {
             true => Some(save_terminal_key(st.pid, &o.image_path)?),
@@ -197,47 +198,22 @@ impl Runtime {
         state::validate_id(id)?;
         let bundle = crate::spec::absolute_bundle(&o.bundle)?;
         let (loaded, config) = crate::spec::load_text(&bundle)?;
+        let options = plan_options(&loaded);
         let spec = loaded.spec;
         crate::spec::validate::validate(&spec)?;
-        let terminal = spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.terminal())
-            .unwrap_or(false);
-        let terminal = match (terminal, &o.console_socket) {
-            (true, None) => {
-                return Err(Error::config(
-                    "process.terminal",
-                    "a terminal needs --console-socket to receive the pty master",
-                ))
-            }
-            (false, Some(_)) => {
-                return Err(Error::container(
-                    "--console-socket given but process.terminal is false",
-                ))
-            }
+        let terminal = match (
+            super::check_console(&spec, o.console_socket.is_some())?,
+            &o.console_socket,
+        ) {
             (true, Some(path)) => Some(RestoredTerminal {
                 key: load_terminal_key(&o.criu.image_path)?,
                 socket: crate::sys::socket::connect_path(path)?,
             }),
-            (false, None) => None,
+            _ => None,
         };
         let descriptors = load_descriptors(&o.criu.image_path)?;
         super::checkpoint_namespaces::check(&spec, &o.criu.image_path)?;
-        let (cgroup, cgroups_left_out) = self.resolve_cgroup(&spec, id)?;
-        let mut plan = plan::build(
-            &spec,
-            id,
-            &bundle,
-            cgroup,
-            &PlanOptions {
-                no_pivot: false,
-                preserve_fds: 0,
-                new_keyring: true,
-                seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
-            },
-        )?;
-        self.fit_plan_to_driver(&mut plan, &spec, &cgroups_left_out)?;
+        let mut plan = self.plan_new(&spec, id, &bundle, &options)?;
         // Refused before anything exists (restore_tree reads it again to run CRIU).
         criu::Config::for_container(&plan.annotations)?;
         if plan.rootfs.host_mount_ns {
@@ -246,51 +222,27 @@ impl Runtime {
                 "a container without a mount namespace of its own cannot be restored",
             ));
         }
-        plan.rootfs.cgroup.plan_create();
-        let mut st = State {
-            id: id.to_string(),
-            pid: 0,
-            start_time: 0,
-            bundle: bundle.clone(),
-            rootfs: plan.rootfs.root.clone(),
-            created: crate::clock::now_rfc3339(),
-            annotations: plan.annotations.clone(),
-            cgroup: plan.rootfs.cgroup.clone(),
-            hooks: (!plan.hooks.is_empty()).then(|| plan.hooks.clone()),
-            creating: true,
-            host_mounts: None,
-            shared_pid_ns: !plan.ns.private_pid_ns(),
-        };
-        let dir = ContainerDir::create(&self.root, id)?;
         // The systemd driver starts the scope with rsrun in it (CRIU, rsrun's child,
         // starts there too): rsrun leaves it once the tree is restored, or on failure
         // before the scope is stopped.
-        let own = match &st.cgroup.systemd {
-            Some(_) => Some(crate::cgroups::systemd::OwnCgroups::save(&st.cgroup)?),
-            None => None,
-        };
-        let old_mask = if o.detach {
-            None
-        } else {
-            Some(crate::cli::foreground::block_signals()?)
-        };
-        let r = dir.save(&st).and_then(|()| {
-            state::atomic_write(&dir.path.join("config.json"), &config, 0o600)?;
+        let mut new = NewContainer::begin(&self.root, &mut plan)?;
+        let mut old_mask = None;
+        let r = new.dir.save(&new.st).and_then(|()| {
+            if !o.detach {
+                old_mask = Some(crate::cli::foreground::block_signals()?);
+            }
+            state::atomic_write(&new.dir.path.join("config.json"), &config, 0o600)?;
             let stdio = RestoredStdio {
                 descriptors,
                 terminal,
             };
-            self.restore_tree(&dir, &plan, &mut st, o, stdio, own.as_ref())
+            let own = new.own.as_ref();
+            self.restore_tree(&new.dir, &plan, &mut new.st, o, stdio, own)
         });
         let pid = match r {
             Ok(pid) => pid,
             Err(e) => {
-                if let Some(own) = &own {
-                    let _ = own.restore();
-                }
-                st.cgroup.kill_all();
-                let _ = st.cgroup.destroy();
-                let _ = dir.remove();
+                new.abandon(true);
                 if let Some(m) = old_mask {
                     let _ = m.thread_set_mask();
                 }
@@ -305,7 +257,7 @@ impl Runtime {
         if !o.no_subreaper {
             crate::sys::privilege::set_child_subreaper()?;
         }
-        drop(dir);
+        drop(new);
         let result = crate::cli::foreground::wait(pid, None);
         let _ = old_mask.thread_set_mask();
         let del = self.delete(id, true);
@@ -764,21 +716,26 @@ fn freezer_dir(cg: &Cgroup) -> Option<PathBuf> {
         .map(|d| d.path.clone())
 }
 
-/// The plan of a running container, from the config it was created with.
-fn stored_plan(dir: &ContainerDir, st: &State) -> Result<Plan> {
-    let (loaded, _) = crate::spec::load_text(&dir.path)?;
+/// The plan of a running container, from the config it was created with (`stored`).
+fn stored_plan(stored: &Loaded, st: &State) -> Result<Plan> {
     plan::build(
-        &loaded.spec,
+        &stored.spec,
         &st.id,
         &st.bundle,
         st.cgroup.clone(),
-        &PlanOptions {
-            no_pivot: false,
-            preserve_fds: 0,
-            new_keyring: true,
-            seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
-        },
+        &plan_options(stored),
     )
+}
+
+/// The plan options of a checkpointed or restored container: `create`'s defaults (no
+/// preserved fds, a new session keyring, pivot_root).
+fn plan_options(loaded: &Loaded) -> PlanOptions {
+    PlanOptions {
+        no_pivot: false,
+        preserve_fds: 0,
+        new_keyring: true,
+        seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
+    }
 }
 
 /// Record where the init's stdio leads (`pipe:[123]`, `/dev/null`, ...).

@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 pub mod checkpoint;
 mod checkpoint_namespaces;
 mod exec;
+mod new_container;
 pub mod notify;
 mod restore_hooks;
 pub use exec::{ExecOpts, ExecTarget};
+use new_container::NewContainer;
 
 pub struct Runtime {
     pub root: PathBuf,
@@ -75,7 +77,7 @@ impl Runtime {
     /// `slice:prefix:name`), a rootless container's path without the hierarchies the
     /// caller cannot write (returned, for `fit_plan_to_driver`), or a cgroupfs path. A
     /// frozen cgroup or one holding another container's processes is refused.
-    pub(crate) fn resolve_cgroup(
+    fn resolve_cgroup(
         &self,
         spec: &oci_spec::runtime::Spec,
         id: &str,
@@ -105,7 +107,7 @@ impl Runtime {
     /// What the driver adds to a new container's plan: a rootless container does
     /// without the cgroups left out (`resolve_cgroup`); a systemd scope carries the
     /// spec's resources and devices as unit properties.
-    pub(crate) fn fit_plan_to_driver(
+    fn fit_plan_to_driver(
         &self,
         plan: &mut plan::Plan,
         spec: &oci_spec::runtime::Spec,
@@ -130,6 +132,21 @@ impl Runtime {
         Ok(())
     }
 
+    /// The plan of a new container (`create`, `restore`): its cgroup resolved by the
+    /// driver, the spec made a plan, and the plan fitted to the driver.
+    fn plan_new(
+        &self,
+        spec: &oci_spec::runtime::Spec,
+        id: &str,
+        bundle: &Path,
+        options: &PlanOptions,
+    ) -> Result<plan::Plan> {
+        let (cgroup, left_out) = self.resolve_cgroup(spec, id)?;
+        let mut plan = plan::build(spec, id, bundle, cgroup, options)?;
+        self.fit_plan_to_driver(&mut plan, spec, &left_out)?;
+        Ok(plan)
+    }
+
     /// Create a container: it is left waiting for `start`. Returns the init's pid.
     pub fn create(&self, id: &str, o: &CreateOpts) -> Result<i32> {
         state::validate_id(id)?;
@@ -144,38 +161,15 @@ impl Runtime {
             notify::check_host(host)?;
             notify::add_to_spec(&mut spec, &root.join(id));
         }
-        let terminal = spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.terminal())
-            .unwrap_or(false);
-        let has_socket = o.console_socket.is_some() || o.console_fd.is_some();
-        if terminal && !has_socket {
-            return Err(Error::config(
-                "process.terminal",
-                "a terminal needs --console-socket to receive the pty master",
-            ));
-        }
-        if !terminal && has_socket {
-            return Err(Error::container(
-                "--console-socket given but process.terminal is false",
-            ));
-        }
-        let (cgroup, cgroups_left_out) = self.resolve_cgroup(&spec, id)?;
+        check_console(&spec, o.console_socket.is_some() || o.console_fd.is_some())?;
         let listen = listen_fds();
-        let mut plan = plan::build(
-            &spec,
-            id,
-            &bundle,
-            cgroup,
-            &PlanOptions {
-                no_pivot: o.no_pivot,
-                preserve_fds: o.preserve_fds.saturating_add(listen),
-                new_keyring: !o.no_new_keyring,
-                seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
-            },
-        )?;
-        self.fit_plan_to_driver(&mut plan, &spec, &cgroups_left_out)?;
+        let options = PlanOptions {
+            no_pivot: o.no_pivot,
+            preserve_fds: o.preserve_fds.saturating_add(listen),
+            new_keyring: !o.no_new_keyring,
+            seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
+        };
+        let mut plan = self.plan_new(&spec, id, &bundle, &options)?;
         if listen > 0 {
             plan.process.add_env(&format!("LISTEN_FDS={listen}"));
             plan.process.add_env("LISTEN_PID=1");
@@ -194,49 +188,20 @@ impl Runtime {
                 .map(|d| d.path.display().to_string())
                 .unwrap_or_default()
         ));
-        // The record comes first and names the cgroup directories before they exist
-        // (crash consistency: see `state`).
-        plan.rootfs.cgroup.plan_create();
-        let mut st = State {
-            id: plan.id.clone(),
-            pid: 0,
-            start_time: 0,
-            bundle: plan.bundle.clone(),
-            rootfs: plan.rootfs.root.clone(),
-            created: crate::clock::now_rfc3339(),
-            annotations: plan.annotations.clone(),
-            cgroup: plan.rootfs.cgroup.clone(),
-            hooks: (!plan.hooks.is_empty()).then(|| plan.hooks.clone()),
-            creating: true,
-            host_mounts: match plan.rootfs.host_mount_ns {
-                true => Some(crate::rootfs::HostMounts::before(&plan.rootfs.root)?),
-                false => None,
-            },
-            shared_pid_ns: !plan.ns.private_pid_ns(),
-        };
-        let dir = ContainerDir::create(&self.root, id)?;
-        // The systemd driver starts the scope with rsrun in it: rsrun leaves it as soon
-        // as the init exists, and before anything stops the scope.
-        let own = match &st.cgroup.systemd {
-            Some(_) => Some(crate::cgroups::systemd::OwnCgroups::save(&st.cgroup)?),
-            None => None,
-        };
-        let r = dir
-            .save(&st)
+        let mut new = NewContainer::begin(&self.root, &mut plan)?;
+        let r = new
+            .dir
+            .save(&new.st)
             .and_then(|()| match notify {
-                Some(_) => notify::make_dir(&dir),
+                Some(_) => notify::make_dir(&new.dir),
                 None => Ok(()),
             })
-            .and_then(|()| self.spawn(&dir, &mut plan, &mut st, &config, o, own.as_ref()));
+            .and_then(|()| {
+                let own = new.own.as_ref();
+                self.spawn(&new.dir, &mut plan, &mut new.st, &config, o, own)
+            });
         if r.is_err() {
-            if let Some(own) = &own {
-                let _ = own.restore();
-            }
-            let _ = st.cgroup.destroy();
-            if let Some(m) = &st.host_mounts {
-                let _ = m.undo();
-            }
-            let _ = dir.remove();
+            new.abandon(false);
         }
         r
     }
@@ -599,6 +564,28 @@ impl Runtime {
         }
         Ok(after_join)
     }
+}
+
+/// A terminal (`process.terminal`) needs a console socket to send its master to, and a
+/// console socket is only for a terminal. Returns whether there is a terminal.
+fn check_console(spec: &oci_spec::runtime::Spec, has_socket: bool) -> Result<bool> {
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal && !has_socket {
+        return Err(Error::config(
+            "process.terminal",
+            "a terminal needs --console-socket to receive the pty master",
+        ));
+    }
+    if !terminal && has_socket {
+        return Err(Error::container(
+            "--console-socket given but process.terminal is false",
+        ));
+    }
+    Ok(terminal)
 }
 
 fn console_conn(
