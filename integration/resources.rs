@@ -295,4 +295,11 @@ fn features_document() {
         .as_array()
         .unwrap()
         .contains(&json!("time")));
+    // What mounts::recursive_read_only_covers_submounts and mounts::idmapped_bind_mount
+    // show working is listed as such.
+    let options = v["mountOptions"].as_array().unwrap();
+    for o in ["rro", "rnosuid", "idmap", "ridmap", "tmpcopyup"] {
+        assert!(options.contains(&json!(o)), "{o} missing: {options:?}");
+    }
+    assert_eq!(v["linux"]["mountExtensions"]["idmap"]["enabled"], true);
 }

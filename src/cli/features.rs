@@ -10,53 +10,11 @@ pub fn features() -> String {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mount_options = [
-        "async",
-        "atime",
-        "bind",
-        "defaults",
-        "dev",
-        "diratime",
-        "dirsync",
-        "exec",
-        "iversion",
-        "lazytime",
-        "loud",
-        "mand",
-        "noatime",
-        "nodev",
-        "nodiratime",
-        "noexec",
-        "noiversion",
-        "nolazytime",
-        "nomand",
-        "norelatime",
-        "nostrictatime",
-        "nosuid",
-        "private",
-        "rbind",
-        "relatime",
-        "remount",
-        "ro",
-        "rprivate",
-        "rshared",
-        "rslave",
-        "runbindable",
-        "rw",
-        "shared",
-        "silent",
-        "slave",
-        "strictatime",
-        "suid",
-        "sync",
-        "tmpcopyup",
-        "unbindable",
-    ];
     let doc = json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::state::OCI_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-        "mountOptions": mount_options.to_vec(),
+        "mountOptions": crate::rootfs::options::KNOWN,
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
@@ -74,7 +32,7 @@ pub fn features() -> String {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {
             "org.opencontainers.runtime.name": "rsrun",

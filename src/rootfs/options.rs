@@ -53,6 +53,71 @@ fn recursive(o: &str) -> Option<(u64, u64)> {
     })
 }
 
+/// Every option `parse` knows (everything else is filesystem data), as `rsrun features`
+/// lists them.
+pub const KNOWN: &[&str] = &[
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "idmap",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "noiversion",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "private",
+    "ratime",
+    "rbind",
+    "rdev",
+    "rdiratime",
+    "relatime",
+    "remount",
+    "rexec",
+    "ridmap",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnorelatime",
+    "rnostrictatime",
+    "rnosuid",
+    "rnosymfollow",
+    "ro",
+    "rprivate",
+    "rrelatime",
+    "rro",
+    "rrw",
+    "rshared",
+    "rslave",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "sync",
+    "tmpcopyup",
+    "unbindable",
+];
+
 impl MountOptions {
     pub fn is_bind(&self) -> bool {
         self.flags.contains(MsFlags::MS_BIND)
@@ -178,6 +243,16 @@ mod tests {
 
     fn v(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn every_known_option_is_parsed_as_one() {
+        for o in KNOWN {
+            let parsed = parse(&v(&[o])).unwrap();
+            assert_eq!(parsed.data, "", "{o} taken as filesystem data");
+        }
+        assert!(KNOWN.windows(2).all(|w| w[0] < w[1]), "KNOWN is not sorted");
+        assert_eq!(parse(&v(&["rfoo"])).unwrap().data, "rfoo");
     }
 
     #[test]
