@@ -264,6 +264,13 @@ fn mount_label_is_ignored_without_selinux() {
     // runc on a host without SELinux ignores linux.mountLabel; so does rsrun.
     let env = Env::new("mnt-label");
     env.edit(|v| v["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0:c1,c2"));
-    let r = env.run("ml1", &["true"]);
+    let r = env.run("ml1", &["cat", "/proc/self/mountinfo"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(" /proc "), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("context="),
+        "a label was applied: {}",
+        r.stdout
+    );
+    env.assert_clean("ml1", None);
 }

@@ -214,7 +214,7 @@ fn events_stats_and_oom() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let _ = env.rsrun(&[
+    let hog = env.rsrun(&[
         "exec",
         "ev1",
         "dd",
@@ -223,6 +223,11 @@ fn events_stats_and_oom() {
         "bs=64M",
         "count=1",
     ]);
+    assert_eq!(
+        hog.code, 137,
+        "the exec'd hog was not OOM-killed: {}",
+        hog.stderr
+    );
     let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !std::fs::read_to_string(&out).unwrap().contains("\"oom\"") {
         assert!(

@@ -152,9 +152,25 @@ fn start_waits_for_ready_and_relays_it() {
 #[test]
 fn run_detached_returns_after_ready() {
     let (env, host) = setup("sdn-run");
-    env.set_args(&["sh", "-c", "sleep 0.2; sd-notify READY=1; sleep 1000"]);
-    run_detached_notifying(&env, &host, "sdn2");
-    // The relay was sent before run -d returned.
+    // The process notifies once the test opens its gate: until then run -d waits.
+    nix::unistd::mkfifo(
+        &env.bundle.join("rootfs/gate"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    env.set_args(&["sh", "-c", "read x </gate; sd-notify READY=1; sleep 1000"]);
+    let bundle = env.bundle.to_str().unwrap();
+    let mut run = Bg::spawn(
+        notifying(&env, &host, &["run", "-d", "--bundle", bundle, "sdn2"]),
+        "run -d sdn2",
+        &env.dir,
+    );
+    env.wait_status("sdn2", "running");
+    assert!(run.still_running(), "run -d returned before READY");
+    assert_eq!(host.drain(), Vec::<String>::new());
+    std::fs::write(env.bundle.join("rootfs/gate"), "go\n").unwrap();
+    let r = run.finish(DEADLINE);
+    assert_eq!(r.code, 0, "run -d: {}", r.stderr);
     let pid = pid_of(&env, "sdn2");
     expect_relay(&host, pid);
     assert_eq!(env.status("sdn2"), "running");

@@ -47,6 +47,7 @@ fn kill_process_action() {
     });
     let r = env.run("sk2", &["uname"]);
     assert_eq!(r.code, 128 + 31, "uname must die of SIGSYS: {}", r.stderr);
+    assert_eq!(r.stdout, "", "uname printed before it died");
 }
 
 #[test]
