@@ -156,8 +156,7 @@ impl Runtime {
         }
         for (t, path) in joined_namespaces(&plan) {
             if matches!(t, Ns::Network | Ns::Pid) {
-                use std::os::unix::fs::MetadataExt;
-                let ino = std::fs::metadata(&path).op("stat", &path)?.ino();
+                let ino = crate::sys::fs::stat(&path)?.st_ino;
                 a.push("--external".into());
                 a.push(format!("{}[{ino}]:{}", ns_name(t), external_key(t)).into());
             }
@@ -770,15 +769,16 @@ struct RestoredTerminal {
 /// CRIU's key (`tty[rdev:dev]`) of the pty the init's stdio is on, saved in the images;
 /// an error when none of fds 0–2 is a pty.
 fn save_terminal_key(pid: i32, images: &Path) -> Result<String> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    use nix::sys::stat::SFlag;
     for fd in 0..3 {
         let link = PathBuf::from(format!("/proc/{pid}/fd/{fd}"));
-        let Ok(md) = std::fs::metadata(&link) else {
+        let Ok(st) = crate::sys::fs::stat(&link) else {
             continue;
         };
+        let char_device = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
         // Unix98 pty peers: majors 136–143.
-        if md.file_type().is_char_device() && (136..=143).contains(&libc::major(md.rdev())) {
-            let key = format!("tty[{:x}:{:x}]", md.rdev(), md.dev());
+        if char_device && (136..=143).contains(&nix::sys::stat::major(st.st_rdev)) {
+            let key = format!("tty[{:x}:{:x}]", st.st_rdev, st.st_dev);
             state::atomic_write(&images.join(TERMINAL_KEY), key.as_bytes(), 0o600)?;
             return Ok(key);
         }

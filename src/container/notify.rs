@@ -138,19 +138,10 @@ impl Relay {
     pub fn wait(self, main_pid: Option<i32>, warn: &mut dyn FnMut(&str)) -> Result<()> {
         let mut buf = vec![0u8; 4096];
         loop {
-            let (sock_ready, init_gone) = {
-                let mut fds = [
-                    PollFd::new(self.sock.as_fd(), PollFlags::POLLIN),
-                    PollFd::new(self.init.as_fd(), PollFlags::POLLIN),
-                ];
-                match poll(&mut fds, PollTimeout::NONE) {
-                    Ok(_) => {}
-                    Err(Errno::EINTR) => continue,
-                    Err(e) => return Err(Error::sys("poll", &self.sock_path, e)),
-                }
-                let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-                (ready(&fds[0]), ready(&fds[1]))
-            };
+            let [sock_ready, init_gone] = crate::sys::poll::wait_any(
+                [self.sock.as_fd(), self.init.as_fd()],
+                &self.sock_path,
+            )?;
             if sock_ready {
                 let n = socket::recv_datagram(&self.sock, &mut buf, &self.sock_path)?;
                 if let Some(line) = ready_line(&buf[..n]) {

@@ -83,26 +83,14 @@ impl HookGate {
         let exited = crate::sys::proc::pidfd_open(criu_pid)?;
         let mut line = Vec::new();
         loop {
-            use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-            let mut fds = [
-                PollFd::new(self.pid.as_fd(), PollFlags::POLLIN),
-                PollFd::new(exited.as_fd(), PollFlags::POLLIN),
-            ];
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(Error::sys_nopath("poll criu's action script", e)),
-            }
-            let ready = |f: &PollFd| {
-                f.revents()
-                    .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP))
-            };
-            if ready(&fds[0]) {
+            let [script, criu_exited] =
+                crate::sys::poll::wait_any([self.pid.as_fd(), exited.as_fd()], &self.fifos[0])?;
+            if script {
                 let mut buf = [0u8; 32];
-                match nix::unistd::read(&self.pid, &mut buf) {
+                match sfs::read_fd(&self.pid, &mut buf, &self.fifos[0]) {
                     Ok(n) => line.extend_from_slice(&buf[..n]),
-                    Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
-                    Err(e) => return Err(Error::sys("read", &self.fifos[0], e)),
+                    Err(e) if e.errno() == Some(nix::errno::Errno::EAGAIN) => {}
+                    Err(e) => return Err(e),
                 }
                 if line.ends_with(b"\n") {
                     break;
@@ -110,7 +98,7 @@ impl HookGate {
                 if line.len() > 24 {
                     return Err(Error::container("CRIU's action script sent no pid"));
                 }
-            } else if ready(&fds[1]) {
+            } else if criu_exited {
                 return Ok(());
             }
         }

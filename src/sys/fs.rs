@@ -578,6 +578,17 @@ pub fn write_fd(fd: &impl AsFd, data: &[u8], shown: &Path) -> Result<()> {
     }
 }
 
+/// One read(2) from an open file into `buf` (EINTR retried): how many bytes came, 0 at
+/// its end.
+pub fn read_fd(fd: &impl AsFd, buf: &mut [u8], shown: &Path) -> Result<usize> {
+    loop {
+        match nix::unistd::read(fd, buf) {
+            Err(Errno::EINTR) => continue,
+            r => return r.map_err(|e| Error::sys("read", shown, e)),
+        }
+    }
+}
+
 /// The file-system type magic of an fd (statfs f_type).
 pub fn fs_type(fd: &impl AsFd, shown: &Path) -> Result<i64> {
     let st = nix::sys::statfs::fstatfs(fd).op("fstatfs", shown)?;
