@@ -447,7 +447,9 @@ impl Cgroup {
         let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
         // cgroup2's cgroup.events changes when the last process leaves: waited on, not
         // polled (v1 alone has no such file: its lists are read again with a backoff).
-        let watch = v2.and_then(|d| sfs::ModifyWatch::new(&d.path.join("cgroup.events")).ok());
+        let watch = v2.and_then(|d| {
+            crate::sys::inotify::ModifyWatch::new(&d.path.join("cgroup.events")).ok()
+        });
         let mut delay = std::time::Duration::from_micros(100);
         loop {
             if !self.populated() {

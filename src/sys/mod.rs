@@ -5,6 +5,7 @@
 pub mod bpf;
 pub mod exe;
 pub mod fs;
+pub mod inotify;
 pub mod poll;
 pub mod privilege;
 pub mod proc;
