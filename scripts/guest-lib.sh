@@ -12,9 +12,9 @@
 #   guestcwd   the caller's CWD, read-WRITE, mounted at the same path
 # and two virtio ports, guestout/guesterr, carrying the command's stdout and stderr.
 #
-# The caller sets GUEST (its name, for messages) and GUEST_MEM GUEST_CPUS GUEST_TIMEOUT
-# GUEST_ACCEL GUEST_CACHE GUEST_KERNEL_PKG GUEST_VERBOSE, then calls, in order:
-#   guest_packages; guest_criu; guest_kernel; guest_accel; guest_ctl MARKER EXTRA_ENV_FILTER;
+# The caller sets GUEST (its name, for messages), sources this file, then calls, in order:
+#   guest_knobs PREFIX; (its own checks of its arguments and the host)
+#   guest_prepare COMMAND...; guest_ctl MARKER EXTRA_ENV_FILTER;
 #   (writes "$CTL/stage2" and whatever else it needs there)
 #   guest_run "KERNEL ARGS"; guest_finish
 # guest_finish exits with COMMAND's status (125 = the guest failed before running it,
@@ -32,6 +32,33 @@ T0=$(now)
 # (no /dev/loop-control without it: no udev or tmpfiles here makes the node on demand)
 # and bfq, for runc_cgroups::per_device_io_weight_for_bfq (a loop device under BFQ).
 GUEST_MODULES="tun unix_diag inet_diag tcp_diag udp_diag raw_diag netlink_diag af_packet_diag loop bfq"
+
+# ---------------------------------------------------------------- knobs and preparation
+# guest_knobs PREFIX: GUEST_MEM GUEST_CPUS GUEST_TIMEOUT GUEST_ACCEL GUEST_CACHE
+# GUEST_KERNEL_PKG GUEST_VERBOSE GUEST_CONSOLE_LOG from the caller's environment's
+# PREFIX_MEM (MiB, 1536) PREFIX_CPUS (2) PREFIX_TIMEOUT (s, 1800) PREFIX_ACCEL (auto|kvm|tcg)
+# PREFIX_CACHE (/var/cache/rsrun-guest) PREFIX_KERNEL_PKG (the one linux-image-amd64 depends
+# on) PREFIX_VERBOSE (0) PREFIX_CONSOLE_LOG (none).
+guest_knobs() {
+  local knob var
+  for knob in MEM=1536 CPUS=2 TIMEOUT=1800 ACCEL=auto CACHE=/var/cache/rsrun-guest \
+              KERNEL_PKG= VERBOSE=0 CONSOLE_LOG=; do
+    var=$1_${knob%%=*}
+    printf -v "GUEST_${knob%%=*}" '%s' "${!var:-${knob#*=}}"
+  done
+}
+
+# guest_prepare COMMAND...: COMMAND ($CMD) to run as root from the caller's CWD ($HOST_CWD),
+# with the packages, CRIU, the kernel and the accelerator ready.
+guest_prepare() {
+  [ "$(id -u)" = 0 ] || die "must run as root"
+  CMD="$*"
+  HOST_CWD=$(pwd -P)
+  guest_packages
+  guest_criu
+  guest_kernel
+  guest_accel
+}
 
 # ---------------------------------------------------------------- packages
 apt_retry() { # apt may be locked by a concurrent installer: wait and retry

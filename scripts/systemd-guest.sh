@@ -37,27 +37,13 @@ case "${1:-}" in
 esac
 
 GUEST=systemd-guest
-GUEST_MEM=${SD_MEM:-1536}
-GUEST_CPUS=${SD_CPUS:-2}
-GUEST_TIMEOUT=${SD_TIMEOUT:-1800}
-GUEST_ACCEL=${SD_ACCEL:-auto}
-GUEST_CACHE=${SD_CACHE:-/var/cache/rsrun-guest}
-GUEST_KERNEL_PKG=${SD_KERNEL_PKG:-}
-GUEST_VERBOSE=${SD_VERBOSE:-0}
-GUEST_CONSOLE_LOG=${SD_CONSOLE_LOG:-}
 . "$(dirname "$0")/guest-lib.sh"
+guest_knobs SD
 
 [ $# -ge 1 ] || die "usage: $0 [--v2|--hybrid] 'COMMAND'"
-[ "$(id -u)" = 0 ] || die "must run as root"
 [ -x /lib/systemd/systemd ] || die "/lib/systemd/systemd not found (install systemd and dbus)"
 [ -e /lib/systemd/system/dbus.socket ] || die "dbus.socket not found (install dbus)"
-CMD="$*"
-HOST_CWD=$(pwd -P)
-
-guest_packages
-guest_criu
-guest_kernel
-guest_accel
+guest_prepare "$@"
 guest_ctl "SYSTEMD_GUEST=$CGMODE" 'NOTIFY_SOCKET|INVOCATION_ID|JOURNAL_STREAM|LISTEN_[A-Z]*|SYSTEMD_[A-Z_]*'
 
 # Units the tests do not need: masked (a symlink to /dev/null in the overlay's /etc).

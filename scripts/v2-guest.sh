@@ -21,25 +21,11 @@
 set -euo pipefail
 
 GUEST=v2-guest
-GUEST_MEM=${V2_MEM:-1536}
-GUEST_CPUS=${V2_CPUS:-2}
-GUEST_TIMEOUT=${V2_TIMEOUT:-1800}
-GUEST_ACCEL=${V2_ACCEL:-auto}
-GUEST_CACHE=${V2_CACHE:-/var/cache/rsrun-guest}
-GUEST_KERNEL_PKG=${V2_KERNEL_PKG:-}
-GUEST_VERBOSE=${V2_VERBOSE:-0}
-GUEST_CONSOLE_LOG=${V2_CONSOLE_LOG:-}
 . "$(dirname "$0")/guest-lib.sh"
+guest_knobs V2
 
 [ $# -ge 1 ] || die "usage: $0 'COMMAND'"
-[ "$(id -u)" = 0 ] || die "must run as root"
-CMD="$*"
-HOST_CWD=$(pwd -P)
-
-guest_packages
-guest_criu
-guest_kernel
-guest_accel
+guest_prepare "$@"
 guest_ctl V2_GUEST=1
 
 # Stage 2 of the guest's boot, run by the initramfs: the root overlay, the kernel's file
