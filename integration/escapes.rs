@@ -61,10 +61,7 @@ fn cve_2021_30465_symlinked_mount_destination_stays_in_root() {
 #[test]
 fn cve_2019_16884_proc_symlink_is_refused() {
     let env = Env::new("esc-procsym");
-    let rootfs = env.bundle.join("rootfs");
-    std::fs::remove_dir(rootfs.join("proc")).unwrap();
-    std::fs::create_dir_all(rootfs.join("fakeproc")).unwrap();
-    std::os::unix::fs::symlink("/fakeproc", rootfs.join("proc")).unwrap();
+    symlink_mount_point(&env.bundle.join("rootfs"), "proc");
     let r = env.create("ep1");
     assert_one_line_error(&r, "mounts[0].destination");
     assert!(r.stderr.contains("symlink"), "{}", r.stderr);
@@ -76,8 +73,7 @@ fn cve_2019_16884_proc_symlink_is_refused() {
 fn cve_2025_31133_fake_dev_null_is_not_used_for_masking() {
     let env = Env::new("esc-devnull");
     let fake_dev = env.dir.join("fake-dev");
-    std::fs::create_dir_all(&fake_dev).unwrap();
-    std::fs::write(fake_dev.join("null"), "not a device").unwrap();
+    write_with_parents(&fake_dev.join("null"), "not a device");
     env.edit(|v| {
         let m = v["mounts"].as_array_mut().unwrap();
         m.retain(|x| x["destination"] != "/dev" && x["destination"] != "/dev/pts" && x["destination"] != "/dev/shm" && x["destination"] != "/dev/mqueue");
@@ -247,24 +243,15 @@ fn container_id_traversal_is_refused() {
 #[test]
 fn cve_2025_52881_sysctl_writes_only_hit_procfs() {
     let env = Env::new("esc-fakeproc");
-    let fake = env.bundle.join("rootfs/proc/sys/net/ipv4");
-    std::fs::create_dir_all(&fake).unwrap();
-    std::fs::write(fake.join("ip_forward"), "0\n").unwrap();
+    let fake = env.bundle.join("rootfs/proc/sys/net/ipv4/ip_forward");
+    write_with_parents(&fake, "0\n");
     env.edit(|v| {
-        v["mounts"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|m| m["type"] != "proc");
-        v["linux"]["maskedPaths"] = json!([]);
-        v["linux"]["readonlyPaths"] = json!([]);
+        without_proc_mount(v);
         v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
     });
     let r = env.create("fp1");
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        std::fs::read_to_string(fake.join("ip_forward")).unwrap(),
-        "0\n"
-    );
+    assert_eq!(std::fs::read_to_string(&fake).unwrap(), "0\n");
     let pid = env.state("fp1")["pid"].as_i64().unwrap().to_string();
     let o = std::process::Command::new("nsenter")
         .args(["-t", &pid, "-n", "cat", "/proc/sys/net/ipv4/ip_forward"])

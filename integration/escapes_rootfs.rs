@@ -135,17 +135,11 @@ fn mounts_inside_proc_are_refused_but_lxcfs_files() {
 #[test]
 fn oom_score_adj_is_written_through_a_private_procfs() {
     let env = Env::new("escr-oom");
-    let fake = env.bundle.join("rootfs/proc/self");
-    std::fs::create_dir_all(&fake).unwrap();
-    std::fs::write(fake.join("oom_score_adj"), "fake\n").unwrap();
+    let fake = env.bundle.join("rootfs/proc/self/oom_score_adj");
+    write_with_parents(&fake, "fake\n");
     env.edit(|v| {
         v["process"]["oomScoreAdj"] = json!(7);
-        v["mounts"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|m| m["type"] != "proc");
-        v["linux"]["maskedPaths"] = json!([]);
-        v["linux"]["readonlyPaths"] = json!([]);
+        without_proc_mount(v);
         v["process"]["args"] = json!(["sleep", "1000"]);
     });
     let pid = env.run_detached("oo1") as i64;
@@ -155,7 +149,7 @@ fn oom_score_adj_is_written_through_a_private_procfs() {
     let exec_pid = env.exec_detached_process("oo1", &p);
     assert_eq!(oom_score_adj(exec_pid), "9");
     assert_eq!(
-        std::fs::read_to_string(fake.join("oom_score_adj")).unwrap(),
+        std::fs::read_to_string(&fake).unwrap(),
         "fake\n",
         "written to the image's fake /proc/self"
     );
@@ -349,9 +343,7 @@ fn rnorelatime_is_a_no_op() {
 fn sysfs_destination_that_is_a_symlink_is_refused() {
     let env = Env::new("escr-syssym");
     let rootfs = env.bundle.join("rootfs");
-    std::fs::remove_dir(rootfs.join("sys")).unwrap();
-    std::fs::create_dir_all(rootfs.join("fakesys")).unwrap();
-    std::os::unix::fs::symlink("/fakesys", rootfs.join("sys")).unwrap();
+    symlink_mount_point(&rootfs, "sys");
     let n = env.config()["mounts"]
         .as_array()
         .unwrap()

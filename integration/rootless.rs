@@ -5,7 +5,7 @@
 use super::common::engines::{rootfs_tar, run_image_args};
 use super::common::{self, claim_id, make_rootfs, output, Run, RSRUN};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 pub const USER: &str = "rsrun-rootless";
@@ -246,11 +246,7 @@ fn spec_rootless_then_run_as_a_user() {
         ],
     );
     assert_eq!(r.code, 0, "run: {}", r.stderr);
-    let lines: Vec<Vec<&str>> = r
-        .stdout
-        .lines()
-        .map(|l| l.split_whitespace().collect())
-        .collect();
+    let lines = common::words(&r.stdout);
     assert_eq!(lines[0], ["0"], "{}", r.stdout);
     assert_eq!(lines[1], ["0"], "{}", r.stdout);
     assert_eq!(lines[2], ["0", &rl.uid.to_string(), "1"], "{}", r.stdout);
@@ -367,10 +363,7 @@ fn more_ids_are_mapped_through_newuidmap() {
     let groups = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(groups.contains("Groups:\t301000"), "{groups}");
     let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
-    let rows: Vec<Vec<&str>> = map
-        .lines()
-        .map(|l| l.split_whitespace().collect())
-        .collect();
+    let rows = common::words(&map);
     assert_eq!(
         rows,
         [
@@ -444,11 +437,7 @@ fn cgroup_unwritable_for(rl: &Rootless) -> bool {
 #[test]
 fn delegated_v2_cgroup_holds_a_memory_limit_that_bites() {
     const NAME: &str = "rootless::delegated_v2_cgroup_holds_a_memory_limit_that_bites";
-    if !Path::new("/sys/fs/cgroup/cgroup.subtree_control").exists() {
-        common::skip(
-            NAME,
-            "cgroups are not pure v2 here (make test-v2 runs this)",
-        );
+    if !common::pure_v2_or_skip(NAME) {
         return;
     }
     let rl = Rootless::new("deleg");

@@ -6,18 +6,6 @@ use crate::common::*;
 use serde_json::json;
 use std::path::Path;
 
-/// Whether cgroups are pure v2 here; if not, `name` says it skips.
-fn pure_v2_or_skip(name: &str) -> bool {
-    let v2 = Path::new("/sys/fs/cgroup/cgroup.subtree_control").exists();
-    if !v2 {
-        skip(
-            name,
-            "cgroups are not pure v2 here (make test-v2 runs this)",
-        );
-    }
-    v2
-}
-
 /// The cgroup mount of the config made read-write (runc's `set_cgroup_mount_writable`).
 fn cgroup_mount_writable(v: &mut serde_json::Value) {
     for m in v["mounts"].as_array_mut().unwrap() {

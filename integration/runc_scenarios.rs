@@ -19,14 +19,15 @@ fn list_table_quiet_and_json_fields() {
         .collect();
     let r = env.rsrun(&["list"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let lines: Vec<&str> = r.stdout.lines().collect();
-    let head: Vec<&str> = lines[0].split_whitespace().collect();
-    assert_eq!(head, ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]);
-    assert_eq!(lines.len(), 3, "{}", r.stdout);
+    let rows = words(&r.stdout);
+    assert_eq!(
+        rows[0],
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    );
+    assert_eq!(rows.len(), 3, "{}", r.stdout);
     for (id, pid) in ["rs-l1", "rs-l2"].iter().zip(&pids) {
-        let row = lines
+        let row = rows
             .iter()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>())
             .find(|c| c[0] == *id)
             .unwrap_or_else(|| panic!("no row for {id}: {}", r.stdout));
         assert_eq!(
@@ -75,13 +76,7 @@ fn ps_columns_options_and_after_stop() {
     let pid = env.run_detached("rs-ps1");
     let r = env.rsrun(&["ps", "rs-ps1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let head: Vec<&str> = r
-        .stdout
-        .lines()
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
+    let head = words(&r.stdout).remove(0);
     assert_eq!(
         head,
         ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
@@ -96,13 +91,7 @@ fn ps_columns_options_and_after_stop() {
     );
     let r = env.rsrun(&["ps", "rs-ps1", "-e", "-x"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let head: Vec<&str> = r
-        .stdout
-        .lines()
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
+    let head = words(&r.stdout).remove(0);
     assert_eq!(head, ["PID", "TTY", "STAT", "TIME", "COMMAND"]);
     assert!(r.stdout.contains(&pid.to_string()), "{}", r.stdout);
     assert_eq!(env.rsrun(&["kill", "rs-ps1", "KILL"]).code, 0);

@@ -57,13 +57,7 @@ fn init_pid(env: &Env, id: &str) -> i32 {
 /// The v2 (or name=systemd) cgroup path of `pid`.
 pub(crate) fn cgroup_of(pid: i32) -> String {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("0::")
-                .or_else(|| l.strip_prefix("1:name=systemd:"))
-        })
-        .unwrap_or_default()
-        .to_string()
+    crate::common::proc_cgroup::v2_or_systemd_path(&text)
 }
 
 /// A bundle whose container sleeps, in the scope `cgroups_path` names.

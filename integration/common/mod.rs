@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 pub mod background;
 pub mod console;
 pub mod engines;
+pub mod proc_cgroup;
 pub mod sd_notify;
 pub mod seccomp_agent;
 
@@ -194,6 +195,31 @@ pub fn add_bad_executables(rootfs: &Path) {
     }
 }
 
+/// Write `text` to the file at `path`, making the directories above it first.
+pub fn write_with_parents(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// Make directory `name` of `rootfs` (`proc`, `sys`) a symlink to `/fake<name>`, an empty
+/// directory beside it: an image whose mount point is a symlink.
+pub fn symlink_mount_point(rootfs: &Path, name: &str) {
+    std::fs::remove_dir(rootfs.join(name)).unwrap();
+    std::fs::create_dir_all(rootfs.join(format!("fake{name}"))).unwrap();
+    std::os::unix::fs::symlink(format!("/fake{name}"), rootfs.join(name)).unwrap();
+}
+
+/// No procfs mounted on /proc (whatever the image has there stays visible), and so no
+/// masked or read-only paths, which are in procfs.
+pub fn without_proc_mount(v: &mut Value) {
+    v["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["type"] != "proc");
+    v["linux"]["maskedPaths"] = json!([]);
+    v["linux"]["readonlyPaths"] = json!([]);
+}
+
 impl Env {
     /// Set process.args in config.json.
     pub fn set_args(&self, args: &[&str]) {
@@ -253,6 +279,15 @@ impl Env {
     pub fn run(&self, id: &str, args: &[&str]) -> Run {
         self.set_args(args);
         self.rsrun(&["run", "--bundle", self.bundle.to_str().unwrap(), id])
+    }
+
+    /// `run` with `sh -c SCRIPT` as the process, which must exit 0 and leave nothing
+    /// behind (assert_clean); returns what it printed.
+    pub fn run_sh_ok(&self, id: &str, script: &str) -> String {
+        let r = self.run(id, &["sh", "-c", script]);
+        assert_eq!(r.code, 0, "{id}: {}", r.stderr);
+        self.assert_clean(id, None);
+        r.stdout
     }
 
     /// `run -d --bundle <bundle> ID`, which must succeed; returns the container's pid.
@@ -349,6 +384,13 @@ pub fn assert_stdout(r: &Run, want: &str) {
     assert_eq!((r.code, r.stdout.as_str()), (0, want), "{}", r.stderr);
 }
 
+/// The whitespace-separated words of each line of `text` (a table, a uid_map, ...).
+pub fn words(text: &str) -> Vec<Vec<&str>> {
+    text.lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect()
+}
+
 /// Wait until `f` holds, failing the test (naming `what`) after `limit`.
 pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let end = Instant::now() + limit;
@@ -371,6 +413,19 @@ pub fn skip(test: &str, why: &str) {
             "unexpected skip of {test} ({why}): this lane expects {allowed:?}"
         );
     }
+}
+
+/// Whether cgroups are pure v2 here (one cgroup2 hierarchy at /sys/fs/cgroup); if not,
+/// `test` says it skips (`make test-v2` runs it).
+pub fn pure_v2_or_skip(test: &str) -> bool {
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.subtree_control").exists();
+    if !v2 {
+        skip(
+            test,
+            "cgroups are not pure v2 here (make test-v2 runs this)",
+        );
+    }
+    v2
 }
 
 pub const CAP_SYS_RESOURCE: u32 = 24;

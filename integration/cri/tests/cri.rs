@@ -12,6 +12,9 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint, Uri};
 
+#[path = "../../common/proc_cgroup.rs"]
+mod proc_cgroup;
+
 struct Node {
     dir: PathBuf,
     sock: PathBuf,
@@ -601,13 +604,7 @@ fn units_like(pattern: &str) -> String {
 /// The cgroup (v2, or name=systemd on a hybrid host) of `pid`.
 fn cgroup_of(pid: &str) -> String {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("0::")
-                .or_else(|| l.strip_prefix("1:name=systemd:"))
-        })
-        .unwrap_or_default()
-        .to_string()
+    proc_cgroup::v2_or_systemd_path(&text)
 }
 
 /// The init pid the runtime recorded for container `id` under the handler's root.
