@@ -180,13 +180,8 @@ fn exec_ids_outside_0_to_2_31_are_refused() {
 fn id_mappings_out_of_range_are_refused() {
     let env = Env::new("hi-maps");
     let mut good = env.config();
-    good["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
+    with_userns(&mut good);
     let map = |c: u32, h: u32, s: u32| json!([{"containerID": c, "hostID": h, "size": s}]);
-    good["linux"]["uidMappings"] = map(0, 100000, 65536);
-    good["linux"]["gidMappings"] = map(0, 100000, 65536);
     for (n, (key, m, field)) in [
         (
             "uidMappings",
