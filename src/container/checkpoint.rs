@@ -102,79 +102,48 @@ const RESTORED_PID: &str = "restored.pid";
 const DUMP_LOG: &str = "dump.log";
 const RESTORE_LOG: &str = "restore.log";
 
+impl CheckpointOpts {
+    /// Make the image directory and the work directory, if missing.
+    fn make_dirs(&self) -> Result<()> {
+        criu::ensure_dir(&self.image_path)?;
+        if let Some(w) = &self.work_path {
+            criu::ensure_dir(w)?;
+        }
+        Ok(())
+    }
+
+    /// Where CRIU's log goes: the work directory, else the image directory.
+    fn log_dir(&self) -> PathBuf {
+        self.work_path
+            .clone()
+            .unwrap_or_else(|| self.image_path.clone())
+    }
+}
+
 impl Runtime {
     pub fn checkpoint(&self, id: &str, o: &CheckpointOpts) -> Result<()> {
         let dir = ContainerDir::open(&self.root, id)?;
         let st = dir.load()?;
-        match dir.status(&st) {
-            Status::Running | Status::Paused => {}
-            s => {
-                return Err(Error::container(format!(
-                    "container {id} cannot be checkpointed in the {s} state"
-                )))
-            }
-        }
-        if st.host_mounts.is_some() {
-            return Err(Error::container(
-                "a container without a mount namespace of its own cannot be checkpointed",
-            ));
-        }
+        refuse_checkpoint(&dir, &st, id)?;
         let stored = crate::spec::load_full(&dir.path)?;
         let plan = stored_plan(&stored, &st)?;
         let config = criu::Config::for_container(&st.annotations)?;
-        criu::ensure_dir(&o.image_path)?;
-        if let Some(w) = &o.work_path {
-            criu::ensure_dir(w)?;
-        }
-        save_descriptors(st.pid, &o.image_path)?;
-        super::checkpoint_namespaces::save(&stored.spec, &o.image_path)?;
-        let terminal = match plan.process.terminal {
-            true => Some(save_terminal_key(st.pid, &o.image_path)?),
-            false => None,
-        };
-
-        let (mut a, log_name) = common_args(o, DUMP_LOG, config.as_ref());
-        if let Some(key) = terminal {
-            a.push("--external".into());
-            a.push(key.into());
-        }
-        a.push("--tree".into());
-        a.push(st.pid.to_string().into());
-        a.push("--root".into());
-        a.push(st.rootfs.clone().into());
-        if o.leave_running {
-            a.push("--leave-running".into());
-        }
-        if let Some(f) = freezer_dir(&st.cgroup) {
-            a.push("--freeze-cgroup".into());
-            a.push(f.into());
-        }
-        let console = plan.process.terminal.then_some(Path::new(CONSOLE));
-        for m in external_mounts(&plan, &st.cgroup, console) {
-            a.push("--ext-mount-map".into());
-            a.push(map_arg(&m.dest, &m.name));
-        }
-        for (t, path) in joined_namespaces(&plan) {
-            if matches!(t, Ns::Network | Ns::Pid) {
-                let ino = crate::sys::fs::stat(&path)?.st_ino;
-                a.push("--external".into());
-                a.push(format!("{}[{ino}]:{}", ns_name(t), external_key(t)).into());
-            }
-        }
+        o.make_dirs()?;
+        let terminal = save_beside_images(&stored.spec, &plan, &st, &o.image_path)?;
+        let (args, log_name) = dump_args(o, &plan, &st, terminal, config.as_ref())?;
         self.log.debug(&format!(
             "checkpoint {id}: criu dump of init {} into {}",
             st.pid,
             o.image_path.display()
         ));
-        let log_dir = o.work_path.clone().unwrap_or_else(|| o.image_path.clone());
         // CRIU runs to its end even if rsrun is killed, and holds the container's lock
         // (a copy of the locked directory fd) until then: no other command acts on the
         // container while its tree is frozen and seized.
         let lock = dir.fd.try_clone().op("dup", &dir.path)?;
         Invocation {
             action: "dump",
-            args: a,
-            log_dir,
+            args,
+            log_dir: o.log_dir(),
             log_name,
             fds: vec![(3, lock)],
             cgroup_procs: Vec::new(),
@@ -195,50 +164,18 @@ impl Runtime {
     /// when not detached (the container is then deleted, as with `run`), else 0.
     pub fn restore(&self, id: &str, o: &RestoreOpts) -> Result<i32> {
         state::validate_id(id)?;
-        let bundle = crate::spec::absolute_bundle(&o.bundle)?;
-        let (loaded, config) = crate::spec::load_text(&bundle)?;
+        let (bundle, loaded, config) = super::load_bundle(&o.bundle)?;
         let options = plan_options(&loaded);
         let spec = loaded.spec;
-        crate::spec::validate::validate(&spec)?;
-        let terminal = match (
-            super::check_console(&spec, o.console_socket.is_some())?,
-            &o.console_socket,
-        ) {
-            (true, Some(path)) => Some(RestoredTerminal {
-                key: load_terminal_key(&o.criu.image_path)?,
-                socket: crate::sys::socket::connect_path(path)?,
-            }),
-            _ => None,
-        };
-        let descriptors = load_descriptors(&o.criu.image_path)?;
+        let stdio = RestoredStdio::load(&spec, o)?;
         super::checkpoint_namespaces::check(&spec, &o.criu.image_path)?;
-        let mut plan = self.plan_new(&spec, id, &bundle, &options)?;
-        // Refused before anything exists (restore_tree reads it again to run CRIU).
-        criu::Config::for_container(&plan.annotations)?;
-        if plan.rootfs.host_mount_ns {
-            return Err(Error::config(
-                "linux.namespaces",
-                "a container without a mount namespace of its own cannot be restored",
-            ));
-        }
+        let mut plan = self.restore_plan(&spec, id, &bundle, &options)?;
         // The systemd driver starts the scope with rsrun in it (CRIU, rsrun's child,
         // starts there too): rsrun leaves it once the tree is restored, or on failure
         // before the scope is stopped.
         let mut new = NewContainer::begin(&self.root, &mut plan)?;
         let mut old_mask = None;
-        let r = new.dir.save(&new.st).and_then(|()| {
-            if !o.detach {
-                old_mask = Some(crate::cli::foreground::block_signals()?);
-            }
-            state::atomic_write(&new.dir.path.join("config.json"), &config, 0o600)?;
-            let stdio = RestoredStdio {
-                descriptors,
-                terminal,
-            };
-            let own = new.own.as_ref();
-            self.restore_tree(&new.dir, &plan, &mut new.st, o, stdio, own)
-        });
-        let pid = match r {
+        let pid = match self.restore_new(&mut new, &plan, &config, o, stdio, &mut old_mask) {
             Ok(pid) => pid,
             Err(e) => {
                 new.abandon(true);
@@ -248,15 +185,67 @@ impl Runtime {
                 return Err(e);
             }
         };
-        let Some(old_mask) = old_mask else {
-            return Ok(0);
-        };
-        // In the foreground: the restored init is our child (CRIU restored it as its
-        // sibling); wait for it, then delete the container, as `run` does.
-        if !o.no_subreaper {
+        match old_mask {
+            None => Ok(0),
+            Some(old_mask) => {
+                drop(new);
+                self.wait_restored(id, pid, old_mask, o.no_subreaper)
+            }
+        }
+    }
+
+    /// `restore`'s plan, as `create` makes one; refused before anything exists when the
+    /// container's CRIU configuration file is bad (`restore_tree` reads it again to run
+    /// CRIU) or the container has no mount namespace of its own.
+    fn restore_plan(
+        &self,
+        spec: &oci_spec::runtime::Spec,
+        id: &str,
+        bundle: &Path,
+        options: &PlanOptions,
+    ) -> Result<Plan> {
+        let plan = self.plan_new(spec, id, bundle, options)?;
+        criu::Config::for_container(&plan.annotations)?;
+        if plan.rootfs.host_mount_ns {
+            return Err(Error::config(
+                "linux.namespaces",
+                "a container without a mount namespace of its own cannot be restored",
+            ));
+        }
+        Ok(plan)
+    }
+
+    /// Save the new container's record and config, block signals when restore waits
+    /// in the foreground (`old_mask` is then the mask to set back), and restore the tree.
+    fn restore_new(
+        &self,
+        new: &mut NewContainer,
+        plan: &Plan,
+        config: &[u8],
+        o: &RestoreOpts,
+        stdio: RestoredStdio,
+        old_mask: &mut Option<nix::sys::signal::SigSet>,
+    ) -> Result<i32> {
+        new.dir.save(&new.st)?;
+        if !o.detach {
+            *old_mask = Some(crate::cli::foreground::block_signals()?);
+        }
+        state::atomic_write(&new.dir.path.join("config.json"), config, 0o600)?;
+        self.restore_tree(new, plan, o, stdio)
+    }
+
+    /// In the foreground: the restored init is our child (CRIU restored it as its
+    /// sibling); wait for it, then delete the container, as `run` does.
+    fn wait_restored(
+        &self,
+        id: &str,
+        pid: i32,
+        old_mask: nix::sys::signal::SigSet,
+        no_subreaper: bool,
+    ) -> Result<i32> {
+        if !no_subreaper {
             crate::sys::privilege::set_child_subreaper()?;
         }
-        drop(new);
         let result = crate::cli::foreground::wait(pid, None);
         let _ = old_mask.thread_set_mask();
         let del = self.delete(id, true);
@@ -265,111 +254,225 @@ impl Runtime {
         Ok(code)
     }
 
+    /// The container's cgroups made and limited and its mount points made, CRIU's
+    /// restore run (with the hooks), the terminal's master sent on, the restored init
+    /// recorded.
     fn restore_tree(
         &self,
-        dir: &ContainerDir,
+        new: &mut NewContainer,
         plan: &Plan,
-        st: &mut State,
         o: &RestoreOpts,
         stdio: RestoredStdio,
-        own: Option<&crate::cgroups::systemd::OwnCgroups>,
     ) -> Result<i32> {
-        let RestoredStdio {
-            descriptors,
-            terminal,
-        } = stdio;
+        let c = &o.criu;
         let cg = &plan.rootfs.cgroup;
         let after_join = self.make_cgroups(plan)?;
         make_mountpoints(plan)?;
-        let c = &o.criu;
-        criu::ensure_dir(&c.image_path)?;
-        if let Some(w) = &c.work_path {
-            criu::ensure_dir(w)?;
-        }
-        let criu_root = dir.path.join(CRIU_ROOT);
-        criu::ensure_dir(&criu_root)?;
-        let pid_path = dir.path.join(RESTORED_PID);
+        c.make_dirs()?;
+        let dirs = RestoreDirs::make(&new.dir)?;
         // The restored tree's terminal: a new pty whose peer takes the dumped one's place
         // (its fds and the /dev/console bind); its master goes to the console socket
         // once the tree is back.
-        let new_tty = match &terminal {
+        let new_tty = match &stdio.terminal {
             Some(_) => Some(NewTerminal::open(plan)?),
             None => None,
         };
-
-        let config = criu::Config::for_container(&plan.annotations)?;
-        let (args, log_name) = common_args(c, RESTORE_LOG, config.as_ref());
-        let mut cmd = CriuCommand::new(args);
-        for flag in [
-            "--restore-detached",
-            "--restore-sibling",
-            "--evasive-devices",
-        ] {
-            cmd.args.push(flag.into());
-        }
-        cmd.pair("--root", criu_root.clone().into());
-        cmd.pair("--pidfile", pid_path.clone().into());
-        for root in cgroup_roots(cg) {
-            cmd.pair("--cgroup-root", root);
-        }
-        let console = new_tty.as_ref().map(|t| t.path.as_path());
-        for m in external_mounts(plan, cg, console) {
-            cmd.pair("--ext-mount-map", map_arg(&m.name, &m.source));
-        }
-        cmd.namespaces(plan)?;
-        for (i, d) in descriptors.iter().enumerate().take(3) {
-            if d.starts_with("pipe:") {
-                cmd.pair("--inherit-fd", format!("fd[{i}]:{d}").into());
-            }
-        }
-        let master = match (new_tty, &terminal) {
-            (Some(tty), Some(t)) => {
-                cmd.inherit(&t.key, tty.peer);
-                Some(tty.master)
-            }
-            _ => None,
-        };
-        let mut procs = Vec::new();
-        for d in &cg.dirs {
-            let f = d.path.join("cgroup.procs");
-            procs.push(crate::sys::fs::open(&f, nix::fcntl::OFlag::O_WRONLY)?);
-        }
+        let (cmd, log_name, master) = restore_command(plan, c, &dirs, &stdio, new_tty)?;
+        let procs = open_cgroup_procs(cg)?;
+        let id = &new.st.id;
         self.log.debug(&format!(
-            "restore {}: criu restore from {}",
-            st.id,
+            "restore {id}: criu restore from {}",
             c.image_path.display()
         ));
         let criu = Invocation {
             action: "restore",
             args: cmd.args,
-            log_dir: c.work_path.clone().unwrap_or_else(|| c.image_path.clone()),
+            log_dir: c.log_dir(),
             log_name,
             fds: cmd.fds,
             cgroup_procs: procs,
             private_root: Some((
-                crate::sys::fs::cstr(&st.rootfs)?,
-                crate::sys::fs::cstr(&criu_root)?,
+                crate::sys::fs::cstr(&new.st.rootfs)?,
+                crate::sys::fs::cstr(&dirs.root)?,
             )),
             inherit_stdio: true,
             outlive: false,
         };
-        run_with_hooks(criu, dir, plan)
-            .map_err(|e| Error::container(format!("restore {}: {e}", st.id)))?;
-        if let (Some(t), Some(master)) = (&terminal, &master) {
+        run_with_hooks(criu, &new.dir, plan)
+            .map_err(|e| Error::container(format!("restore {id}: {e}")))?;
+        if let (Some(t), Some(master)) = (&stdio.terminal, &master) {
             use std::os::fd::AsRawFd;
             crate::sys::socket::send_frame(&t.socket, b"/dev/ptmx", &[master.as_raw_fd()])?;
         }
         drop(master);
-        if let Some(own) = own {
+        if let Some(own) = &new.own {
             own.restore()?;
         }
-        let pid = read_pid(&pid_path)?;
-        st.pid = pid;
-        st.start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
-        let _ = std::fs::remove_file(&pid_path);
-        let _ = std::fs::remove_dir(&criu_root);
-        super::record_init(dir, st, pid, after_join.apply(cg), &o.pid_file, || Ok(()))
+        let pid = read_pid(&dirs.pid_file)?;
+        new.st.pid = pid;
+        new.st.start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
+        dirs.remove();
+        let limited = after_join.apply(cg);
+        super::record_init(&new.dir, &mut new.st, pid, limited, &o.pid_file, || Ok(()))
     }
+}
+
+/// A container that can be checkpointed: running or paused, in a mount namespace of
+/// its own.
+fn refuse_checkpoint(dir: &ContainerDir, st: &State, id: &str) -> Result<()> {
+    match dir.status(st) {
+        Status::Running | Status::Paused => {}
+        s => {
+            return Err(Error::container(format!(
+                "container {id} cannot be checkpointed in the {s} state"
+            )))
+        }
+    }
+    if st.host_mounts.is_some() {
+        return Err(Error::container(
+            "a container without a mount namespace of its own cannot be checkpointed",
+        ));
+    }
+    Ok(())
+}
+
+/// What a restore needs beside CRIU's images, saved with them: the init's stdio
+/// targets, the container's namespaces and, with a terminal, CRIU's key of its pty
+/// (returned).
+fn save_beside_images(
+    spec: &oci_spec::runtime::Spec,
+    plan: &Plan,
+    st: &State,
+    images: &Path,
+) -> Result<Option<String>> {
+    save_descriptors(st.pid, images)?;
+    super::checkpoint_namespaces::save(spec, images)?;
+    match plan.process.terminal {
+        true => Ok(Some(save_terminal_key(st.pid, images)?)),
+        false => Ok(None),
+    }
+}
+
+/// CRIU's dump command line and the name of its log: `common_args`, the terminal's pty
+/// as external, the tree, its root and freezer, the external mounts and namespaces.
+fn dump_args(
+    o: &CheckpointOpts,
+    plan: &Plan,
+    st: &State,
+    terminal: Option<String>,
+    config: Option<&criu::Config>,
+) -> Result<(Vec<OsString>, PathBuf)> {
+    let (mut a, log_name) = common_args(o, DUMP_LOG, config);
+    if let Some(key) = terminal {
+        a.push("--external".into());
+        a.push(key.into());
+    }
+    a.push("--tree".into());
+    a.push(st.pid.to_string().into());
+    a.push("--root".into());
+    a.push(st.rootfs.clone().into());
+    if o.leave_running {
+        a.push("--leave-running".into());
+    }
+    if let Some(f) = freezer_dir(&st.cgroup) {
+        a.push("--freeze-cgroup".into());
+        a.push(f.into());
+    }
+    let console = plan.process.terminal.then_some(Path::new(CONSOLE));
+    for m in external_mounts(plan, &st.cgroup, console) {
+        a.push("--ext-mount-map".into());
+        a.push(map_arg(&m.dest, &m.name));
+    }
+    for (t, path) in joined_namespaces(plan) {
+        if matches!(t, Ns::Network | Ns::Pid) {
+            let ino = crate::sys::fs::stat(&path)?.st_ino;
+            a.push("--external".into());
+            a.push(format!("{}[{ino}]:{}", ns_name(t), external_key(t)).into());
+        }
+    }
+    Ok((a, log_name))
+}
+
+/// Where a restore works, in the container's state directory: CRIU's root (made) and
+/// the file CRIU writes the restored init's pid to.
+struct RestoreDirs {
+    root: PathBuf,
+    pid_file: PathBuf,
+}
+
+impl RestoreDirs {
+    fn make(dir: &ContainerDir) -> Result<RestoreDirs> {
+        let root = dir.path.join(CRIU_ROOT);
+        criu::ensure_dir(&root)?;
+        Ok(RestoreDirs {
+            root,
+            pid_file: dir.path.join(RESTORED_PID),
+        })
+    }
+
+    /// Once the pid is read.
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.pid_file);
+        let _ = std::fs::remove_dir(&self.root);
+    }
+}
+
+/// CRIU's restore command line and the name of its log: `common_args`, the restore's
+/// own flags, where the tree goes (root, pid file, cgroups, external mounts,
+/// namespaces) and what its stdio becomes (the restoring rsrun's pipes, the new pty's
+/// peer); and the new pty's master.
+fn restore_command(
+    plan: &Plan,
+    c: &CheckpointOpts,
+    dirs: &RestoreDirs,
+    stdio: &RestoredStdio,
+    new_tty: Option<NewTerminal>,
+) -> Result<(CriuCommand, PathBuf, Option<std::os::fd::OwnedFd>)> {
+    let cg = &plan.rootfs.cgroup;
+    let config = criu::Config::for_container(&plan.annotations)?;
+    let (args, log_name) = common_args(c, RESTORE_LOG, config.as_ref());
+    let mut cmd = CriuCommand::new(args);
+    for flag in [
+        "--restore-detached",
+        "--restore-sibling",
+        "--evasive-devices",
+    ] {
+        cmd.args.push(flag.into());
+    }
+    cmd.pair("--root", dirs.root.clone().into());
+    cmd.pair("--pidfile", dirs.pid_file.clone().into());
+    for root in cgroup_roots(cg) {
+        cmd.pair("--cgroup-root", root);
+    }
+    let console = new_tty.as_ref().map(|t| t.path.as_path());
+    for m in external_mounts(plan, cg, console) {
+        cmd.pair("--ext-mount-map", map_arg(&m.name, &m.source));
+    }
+    cmd.namespaces(plan)?;
+    for (i, d) in stdio.descriptors.iter().enumerate().take(3) {
+        if d.starts_with("pipe:") {
+            cmd.pair("--inherit-fd", format!("fd[{i}]:{d}").into());
+        }
+    }
+    let master = match (new_tty, &stdio.terminal) {
+        (Some(tty), Some(t)) => {
+            cmd.inherit(&t.key, tty.peer);
+            Some(tty.master)
+        }
+        _ => None,
+    };
+    Ok((cmd, log_name, master))
+}
+
+/// The container's `cgroup.procs` files, opened for CRIU to put the restored tree in.
+fn open_cgroup_procs(cg: &Cgroup) -> Result<Vec<std::os::fd::OwnedFd>> {
+    cg.dirs
+        .iter()
+        .map(|d| {
+            let f = d.path.join("cgroup.procs");
+            crate::sys::fs::open(&f, nix::fcntl::OFlag::O_WRONLY)
+        })
+        .collect()
 }
 
 /// CRIU's command line for a restore and the fds it inherits (`--inherit-fd fd[N]`,
@@ -757,6 +860,27 @@ fn save_descriptors(pid: i32, images: &Path) -> Result<()> {
 struct RestoredStdio {
     descriptors: Vec<String>,
     terminal: Option<RestoredTerminal>,
+}
+
+impl RestoredStdio {
+    /// For the bundle's process: a terminal needs `--console-socket` (connected here)
+    /// and a checkpoint taken with one (its pty's key read from the images).
+    fn load(spec: &oci_spec::runtime::Spec, o: &RestoreOpts) -> Result<RestoredStdio> {
+        let terminal = match (
+            super::check_console(spec, o.console_socket.is_some())?,
+            &o.console_socket,
+        ) {
+            (true, Some(path)) => Some(RestoredTerminal {
+                key: load_terminal_key(&o.criu.image_path)?,
+                socket: crate::sys::socket::connect_path(path)?,
+            }),
+            _ => None,
+        };
+        Ok(RestoredStdio {
+            descriptors: load_descriptors(&o.criu.image_path)?,
+            terminal,
+        })
+    }
 }
 
 /// The restore's side of a terminal: CRIU's key of the dumped pty and the connected

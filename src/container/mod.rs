@@ -150,26 +150,56 @@ impl Runtime {
     /// Create a container: it is left waiting for `start`. Returns the init's pid.
     pub fn create(&self, id: &str, o: &CreateOpts) -> Result<i32> {
         state::validate_id(id)?;
-        let bundle = crate::spec::absolute_bundle(&o.bundle)?;
-        let (loaded, config) = crate::spec::load_text(&bundle)?;
+        let (bundle, loaded, config) = load_bundle(&o.bundle)?;
         let mut spec = loaded.spec;
-        crate::spec::validate::validate(&spec)?;
-        let notify = notify::host_socket();
-        if let Some(host) = &notify {
-            let root = std::path::absolute(&self.root)
-                .map_err(|e| Error::sys("getcwd", &self.root, crate::error::io_errno(&e)))?;
-            notify::check_host(host)?;
-            notify::add_to_spec(&mut spec, &root.join(id));
-        }
+        let notify = self.add_notify_socket(&mut spec, id)?;
         check_console(&spec, o.console_socket.is_some() || o.console_fd.is_some())?;
+        let wait_killable = loaded.seccomp_wait_killable_recv;
+        let mut plan = self.create_plan(&spec, id, &bundle, o, wait_killable)?;
+        let mut new = NewContainer::begin(&self.root, &mut plan)?;
+        let r = self.spawn(&mut new, &mut plan, &config, o, notify.is_some());
+        if r.is_err() {
+            new.abandon(false);
+        }
+        r
+    }
+
+    /// With NOTIFY_SOCKET set (see `notify`): the host's socket, checked, and the spec
+    /// given the mount of the container's own socket directory.
+    fn add_notify_socket(
+        &self,
+        spec: &mut oci_spec::runtime::Spec,
+        id: &str,
+    ) -> Result<Option<PathBuf>> {
+        let Some(host) = notify::host_socket() else {
+            return Ok(None);
+        };
+        let root = std::path::absolute(&self.root)
+            .map_err(|e| Error::sys("getcwd", &self.root, crate::error::io_errno(&e)))?;
+        notify::check_host(&host)?;
+        notify::add_to_spec(spec, &root.join(id));
+        Ok(Some(host))
+    }
+
+    /// `create`'s plan: the caller's options, the fds it passes on (`--preserve-fds` and
+    /// socket activation's LISTEN_FDS, whose variables the process gets); its warnings
+    /// logged.
+    fn create_plan(
+        &self,
+        spec: &oci_spec::runtime::Spec,
+        id: &str,
+        bundle: &Path,
+        o: &CreateOpts,
+        seccomp_wait_killable_recv: bool,
+    ) -> Result<plan::Plan> {
         let listen = listen_fds();
         let options = PlanOptions {
             no_pivot: o.no_pivot,
             preserve_fds: o.preserve_fds.saturating_add(listen),
             new_keyring: !o.no_new_keyring,
-            seccomp_wait_killable_recv: loaded.seccomp_wait_killable_recv,
+            seccomp_wait_killable_recv,
         };
-        let mut plan = self.plan_new(&spec, id, &bundle, &options)?;
+        let mut plan = self.plan_new(spec, id, bundle, &options)?;
         if listen > 0 {
             plan.process.add_env(&format!("LISTEN_FDS={listen}"));
             plan.process.add_env("LISTEN_PID=1");
@@ -188,34 +218,26 @@ impl Runtime {
                 .map(|d| d.path.display().to_string())
                 .unwrap_or_default()
         ));
-        let mut new = NewContainer::begin(&self.root, &mut plan)?;
-        let r = new
-            .dir
-            .save(&new.st)
-            .and_then(|()| match notify {
-                Some(_) => notify::make_dir(&new.dir),
-                None => Ok(()),
-            })
-            .and_then(|()| {
-                let own = new.own.as_ref();
-                self.spawn(&new.dir, &mut plan, &mut new.st, &config, o, own)
-            });
-        if r.is_err() {
-            new.abandon(false);
-        }
-        r
+        Ok(plan)
     }
 
+    /// Save the new container's record (and with `notify` make its socket directory),
+    /// make its cgroups and its init, and record the init once it is ready.
     fn spawn(
         &self,
-        dir: &ContainerDir,
+        new: &mut NewContainer,
         plan: &mut plan::Plan,
-        st: &mut State,
         config: &[u8],
         o: &CreateOpts,
-        own: Option<&crate::cgroups::systemd::OwnCgroups>,
+        notify: bool,
     ) -> Result<i32> {
         use std::os::fd::AsRawFd;
+        let NewContainer { dir, st, own } = new;
+        dir.save(st)?;
+        if notify {
+            notify::make_dir(dir)?;
+        }
+        let own = own.as_ref();
         let after_join = self.make_cgroups(plan)?;
         let prep = crate::process::create::prepare(plan)?;
         let listener = socket::listen_in(&dir.fd, START_SOCKET, &dir.path.join(START_SOCKET))?;
@@ -564,6 +586,16 @@ impl Runtime {
         }
         Ok(after_join)
     }
+}
+
+/// A new container's bundle (`create`, `restore`): its absolute path, its config parsed
+/// and validated, and the config's bytes (kept as the container's config, so that what
+/// `exec` reads later is what was validated).
+fn load_bundle(bundle: &Path) -> Result<(PathBuf, crate::spec::Loaded, Vec<u8>)> {
+    let bundle = crate::spec::absolute_bundle(bundle)?;
+    let (loaded, config) = crate::spec::load_text(&bundle)?;
+    crate::spec::validate::validate(&loaded.spec)?;
+    Ok((bundle, loaded, config))
 }
 
 /// A terminal (`process.terminal`) needs a console socket to send its master to, and a
