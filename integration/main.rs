@@ -16,6 +16,7 @@ mod exec_failures;
 mod hangs;
 mod hooks;
 mod hostile_input;
+mod idmap_mounts;
 mod lifecycle;
 mod mounts;
 mod mounts_conformance;

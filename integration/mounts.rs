@@ -137,7 +137,8 @@ fn bind_a_file_creating_the_target() {
 #[test]
 fn idmapped_bind_mount() {
     let env = Env::new("mnt-idmap");
-    let src = env.dir.join("owned");
+    let fs = IdmapCapableDir::new(env.dir.join("fs"));
+    let src = fs.path.join("owned");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("f"), "x").unwrap();
     nix::unistd::chown(

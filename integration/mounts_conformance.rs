@@ -343,7 +343,9 @@ fn exec_sees_binds_of_sources_only_host_root_can_reach() {
 #[test]
 fn userns_binds_of_sources_only_host_root_can_reach() {
     let env = Env::new("mc-userns-src");
-    let hidden = env.dir.join("hidden");
+    // The id-mapped bind's source must be on a filesystem the kernel can id-map.
+    let fs = IdmapCapableDir::new(env.dir.join("fs"));
+    let hidden = fs.path.join("hidden");
     std::fs::create_dir_all(hidden.join("inner")).unwrap();
     std::fs::write(hidden.join("inner/f"), "inner\n").unwrap();
     std::fs::write(hidden.join("file.conf"), "file\n").unwrap();

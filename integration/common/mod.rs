@@ -619,3 +619,69 @@ pub fn recv_with_fd(conn: &impl std::os::fd::AsRawFd) -> (Vec<u8>, std::os::fd::
     buf.truncate(n);
     (buf, fd.expect("no fd received"))
 }
+
+/// A directory on a filesystem this kernel can id-map (mount_setattr MOUNT_ATTR_IDMAP):
+/// `path` itself, unless it is on a tmpfs before Linux 6.3, which id-maps tmpfs from
+/// 6.3 on only (the v2 guest: /tmp is a tmpfs, the kernel 6.1); there a small ext4 image
+/// is mounted on it, detached when this is dropped (drop it before the `Env`).
+pub struct IdmapCapableDir {
+    pub path: PathBuf,
+    mounted: bool,
+}
+
+impl IdmapCapableDir {
+    pub fn new(path: PathBuf) -> IdmapCapableDir {
+        std::fs::create_dir_all(&path).unwrap();
+        let fs = nix::sys::statfs::statfs(&path).unwrap().filesystem_type();
+        if fs != nix::sys::statfs::TMPFS_MAGIC || kernel_at_least(6, 3) {
+            return IdmapCapableDir {
+                path,
+                mounted: false,
+            };
+        }
+        let image = path.with_extension("ext4");
+        std::fs::File::create(&image)
+            .unwrap()
+            .set_len(32 << 20)
+            .unwrap();
+        let mkfs = Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(&image)
+            .status()
+            .unwrap();
+        assert!(mkfs.success(), "mkfs.ext4 {}: {mkfs}", image.display());
+        let mount = Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(
+            mount.success(),
+            "mount -o loop {}: {mount}",
+            image.display()
+        );
+        IdmapCapableDir {
+            path,
+            mounted: true,
+        }
+    }
+}
+
+impl Drop for IdmapCapableDir {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+/// Whether the running kernel is at least `major.minor`.
+pub fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let have = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    have >= (major, minor)
+}

@@ -7,7 +7,7 @@ use super::init;
 use crate::error::{Error, Result};
 use crate::namespaces::Join;
 use crate::plan::Plan;
-use crate::rootfs::setup;
+use crate::rootfs::{setup, IdMapUsers};
 use crate::sys::{self, fs as sfs, proc};
 use nix::fcntl::OFlag;
 use oci_spec::runtime::LinuxNamespaceType;
@@ -71,9 +71,14 @@ pub fn prepare(plan: &Plan) -> Result<Prepared> {
     let cgroup = plan.rootfs.cgroup.open_entry()?;
     let mut idmaps = Vec::new();
     for m in &plan.rootfs.mounts {
-        if let Some(map) = &m.idmap {
-            idmaps.push((m.index, proc::userns_with_maps(&map.uid_map, &map.gid_map)?));
-        }
+        let ns = match m.idmap.as_ref().map(|map| &map.users) {
+            None => continue,
+            Some(IdMapUsers::Maps { uid_map, gid_map }) => {
+                proc::userns_with_maps(uid_map, gid_map)?
+            }
+            Some(IdMapUsers::Joined(path)) => open_ns(LinuxNamespaceType::User, path)?,
+        };
+        idmaps.push((m.index, ns));
     }
     Ok(Prepared {
         joins,
@@ -331,12 +336,16 @@ fn send_mount_sources(
             continue;
         };
         let userns = idmaps.iter().find(|(i, _)| *i == op.index);
-        let opened = match (&op.idmap, userns) {
-            (Some(m), Some((_, ns))) => setup::idmapped_tree(source, m, ns, &op.dest),
-            _ => sfs::open_in_root(&root, source, OFlag::O_PATH, 0),
+        let fd = match (&op.idmap, userns) {
+            // Only we can make it: its failure is the error (the init's would be a
+            // misleading one, EACCES or EPERM from its own credentials).
+            (Some(m), Some((_, ns))) => setup::idmapped_tree(op, source, m, ns)?,
+            _ => match sfs::open_in_root(&root, source, OFlag::O_PATH, 0) {
+                Ok(fd) => fd,
+                // Left to the init, which names the mount in its error.
+                Err(_) => continue,
+            },
         };
-        // Left to the init, which names the mount in its error.
-        let Ok(fd) = opened else { continue };
         chan.send_fd(&Msg::MountSource { index: op.index }, &fd)?;
     }
     if plan.rootfs.bind_devices {

@@ -31,16 +31,29 @@ pub struct MountOp {
     pub dest: PathBuf,
     pub kind: MountKind,
     pub opts: MountOptions,
-    /// An id-mapped bind: uid_map and gid_map text of the mapping, and whether the whole
-    /// tree is mapped (`ridmap`, or `rbind` without `idmap`).
+    /// An id-mapped bind (`uidMappings`/`gidMappings`, or `idmap`/`ridmap` alone in a
+    /// container with a user namespace).
     pub idmap: Option<IdMap>,
 }
 
+/// How a bind is id-mapped. As runc: an `rbind` brings its submounts along, but only
+/// `ridmap` maps them too; `idmap`, or mappings without either option, map the top
+/// mount only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdMap {
-    pub uid_map: String,
-    pub gid_map: String,
+    pub users: IdMapUsers,
+    /// `ridmap`: every mount of the tree is mapped, not only its top.
     pub recursive: bool,
+}
+
+/// The user namespace whose mapping an id-mapped bind takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdMapUsers {
+    /// One the runtime makes with this uid_map and gid_map text: the mount's own
+    /// mappings, or those of the user namespace the container gets.
+    Maps { uid_map: String, gid_map: String },
+    /// The user namespace the container joins (`idmap`/`ridmap` without mappings).
+    Joined(PathBuf),
 }
 
 #[derive(Debug, Clone)]
@@ -113,9 +126,33 @@ pub fn stacked_at(mountinfo: &str, path: &Path) -> usize {
         .count()
 }
 
+/// The mapping of the container's user namespace, which an `idmap`/`ridmap` bind
+/// without mappings of its own takes (runc's "implied mapping"): the one it joins, or
+/// the one `linux.uidMappings`/`gidMappings` give the one it gets. None without a user
+/// namespace.
+fn container_users(spec: &Spec) -> Option<IdMapUsers> {
+    let linux = spec.linux().as_ref()?;
+    let userns = linux
+        .namespaces()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)?;
+    if let Some(path) = userns.path() {
+        return Some(IdMapUsers::Joined(path.clone()));
+    }
+    let uids = linux.uid_mappings().as_deref().unwrap_or_default();
+    let gids = linux.gid_mappings().as_deref().unwrap_or_default();
+    (!uids.is_empty() && !gids.is_empty()).then(|| IdMapUsers::Maps {
+        uid_map: crate::namespaces::id_map_text(uids),
+        gid_map: crate::namespaces::id_map_text(gids),
+    })
+}
+
 /// Build the mount list from the spec (pure: nothing is opened).
 pub fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountOp>> {
     let mut out = Vec::new();
+    let container_users = container_users(spec);
     for (i, m) in spec
         .mounts()
         .as_deref()
@@ -171,14 +208,17 @@ pub fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountOp>> {
         }
         let uids = m.uid_mappings().clone().unwrap_or_default();
         let gids = m.gid_mappings().clone().unwrap_or_default();
-        let idmap = if uids.is_empty() && gids.is_empty() {
-            if opts.idmap.is_some() {
-                return Err(Error::config(
-                    format!("mounts[{i}].uidMappings"),
-                    "idmap needs uidMappings and gidMappings",
-                ));
+        let users = if uids.is_empty() && gids.is_empty() {
+            match (opts.idmap, &container_users) {
+                (None, _) => None,
+                (Some(_), Some(users)) => Some(users.clone()),
+                (Some(_), None) => {
+                    return Err(Error::config(
+                        format!("mounts[{i}].uidMappings"),
+                        "idmap needs uidMappings and gidMappings, or a user namespace whose mapping it takes",
+                    ))
+                }
             }
-            None
         } else {
             if uids.is_empty() || gids.is_empty() {
                 return Err(Error::config(
@@ -186,18 +226,21 @@ pub fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountOp>> {
                     "both uidMappings and gidMappings are needed",
                 ));
             }
-            if !matches!(kind, MountKind::Bind { .. }) {
-                return Err(Error::config(
-                    format!("mounts[{i}].uidMappings"),
-                    "id-mapped mounts must be bind mounts",
-                ));
-            }
-            Some(IdMap {
+            Some(IdMapUsers::Maps {
                 uid_map: crate::namespaces::id_map_text(&uids),
                 gid_map: crate::namespaces::id_map_text(&gids),
-                recursive: opts.idmap.unwrap_or(opts.flags.contains(MsFlags::MS_REC)),
             })
         };
+        if users.is_some() && !matches!(kind, MountKind::Bind { .. }) {
+            return Err(Error::config(
+                format!("mounts[{i}].uidMappings"),
+                "id-mapped mounts must be bind mounts",
+            ));
+        }
+        let idmap = users.map(|users| IdMap {
+            users,
+            recursive: opts.idmap == Some(true),
+        });
         out.push(MountOp {
             index: i,
             dest: clean(m.destination()),
@@ -284,6 +327,60 @@ mod tests {
             .opts
             .flags
             .contains(MsFlags::MS_RDONLY | MsFlags::MS_REC));
+    }
+
+    fn idmap_of(mount: &str, linux: &str) -> Result<Option<IdMap>> {
+        let spec = crate::spec::parse(
+            format!(r#"{{"ociVersion":"1.0.0","mounts":[{mount}],"linux":{{{linux}}}}}"#)
+                .as_bytes(),
+            Path::new("config.json"),
+        )
+        .unwrap();
+        plan_mounts(&spec, Path::new("/b")).map(|ops| ops[0].idmap.clone())
+    }
+
+    const MAPS: &str = r#""uidMappings":[{"containerID":0,"hostID":1000,"size":10}],"gidMappings":[{"containerID":0,"hostID":2000,"size":10}]"#;
+
+    #[test]
+    fn only_ridmap_maps_the_submounts_of_an_rbind() {
+        for (options, recursive) in [
+            (r#"["rbind"]"#, false),
+            (r#"["rbind","idmap"]"#, false),
+            (r#"["rbind","ridmap"]"#, true),
+        ] {
+            let m = format!(r#"{{"destination":"/d","source":"/s","options":{options},{MAPS}}}"#);
+            let idmap = idmap_of(&m, "").unwrap().unwrap();
+            assert_eq!(idmap.recursive, recursive, "{options}");
+            assert_eq!(
+                idmap.users,
+                IdMapUsers::Maps {
+                    uid_map: "0 1000 10\n".into(),
+                    gid_map: "0 2000 10\n".into()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn idmap_without_mappings_takes_the_containers_user_namespace() {
+        let m = r#"{"destination":"/d","source":"/s","options":["bind","idmap"]}"#;
+        let new = format!(r#""namespaces":[{{"type":"user"}},{{"type":"mount"}}],{MAPS}"#);
+        assert_eq!(
+            idmap_of(m, &new).unwrap().unwrap().users,
+            IdMapUsers::Maps {
+                uid_map: "0 1000 10\n".into(),
+                gid_map: "0 2000 10\n".into()
+            }
+        );
+        let joined = r#""namespaces":[{"type":"user","path":"/proc/7/ns/user"},{"type":"mount"}]"#;
+        assert_eq!(
+            idmap_of(m, joined).unwrap().unwrap().users,
+            IdMapUsers::Joined("/proc/7/ns/user".into())
+        );
+        let e = idmap_of(m, r#""namespaces":[{"type":"mount"}]"#).unwrap_err();
+        assert!(e.to_string().starts_with("mounts[0].uidMappings"), "{e}");
+        let plain = r#"{"destination":"/d","source":"/s","options":["bind"]}"#;
+        assert_eq!(idmap_of(plain, &new).unwrap(), None);
     }
 
     #[test]

@@ -212,7 +212,7 @@ fn mount_one(
                 // Made id-mapped by the parent (an init in a user namespace may not).
                 (Some(_), _, Some(tree)) => sfs::move_mount_onto(&tree, &target, shown)?,
                 (Some(m), Some(ns), None) => {
-                    let tree = idmapped_tree(source, m, ns, shown)?;
+                    let tree = idmapped_tree(op, source, m, ns)?;
                     sfs::move_mount_onto(&tree, &target, shown)?;
                 }
                 _ => sfs::mount(
@@ -323,17 +323,27 @@ fn copy_up(root: &OwnedFd, op: &MountOp, covered: &Covered) -> Result<()> {
     Ok(())
 }
 
-/// A detached copy of `source`, id-mapped with the user namespace `userns`, to be moved
-/// onto the bind's target.
+/// A detached copy of `source` (with its submounts for an `rbind`), id-mapped with the
+/// user namespace `userns` (its submounts too for `ridmap`), to be moved onto the bind's
+/// target. A filesystem the kernel cannot id-map (EINVAL) is named as such, as runc
+/// does.
 pub fn idmapped_tree(
+    op: &MountOp,
     source: &Path,
     m: &super::IdMap,
     userns: &OwnedFd,
-    shown: &Path,
 ) -> Result<OwnedFd> {
-    let tree = sfs::open_tree_clone(source, m.recursive)?;
+    let named = |e: Error, hint: &str| Error::config(field(op, "source"), format!("{e}{hint}"));
+    let tree = sfs::open_tree_clone(source, op.opts.flags.contains(MsFlags::MS_REC))
+        .map_err(|e| named(e, ""))?;
     let attr = options::MOUNT_ATTR_IDMAP;
-    sfs::mount_setattr(&tree, attr, 0, m.recursive, Some(userns), shown)?;
+    sfs::mount_setattr(&tree, attr, 0, m.recursive, Some(userns), source).map_err(|e| {
+        let hint = match e.errno() {
+            Some(Errno::EINVAL) => " (its filesystem cannot be id-mapped on this kernel?)",
+            _ => "",
+        };
+        named(e, hint)
+    })?;
     Ok(tree)
 }
 
