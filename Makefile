@@ -17,11 +17,6 @@ STATIC := LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/$(shell uname
 # guests and suites running beside it; keep it under 10 on a quiet one.
 # Skipped there, and why (the guest runs the suite with bash as its PID 1 after
 # switch_root, not in a chroot, so user namespaces work there as on a host):
-# - mounts::idmapped_bind_mount id-maps a directory on tmpfs (/tmp in the guest):
-#   mount_setattr gives EINVAL, the guest's kernel (6.1) id-maps tmpfs from 6.3 only;
-# - mounts_conformance::userns_binds_of_sources_only_host_root_can_reach: rsrun's stat of
-#   the root-only (0700) source gives EACCES in the guest, not on the host (not yet
-#   understood);
 # - rootless::rootless_podman_runs_rsrun_as_runc: about 100 s under TCG (vfs storage,
 #   two runtimes); the host lane runs it. (The other rootless tests run here: the
 #   delegated v2 cgroup test only can.)
@@ -31,9 +26,7 @@ V2_GUEST ?= scripts/v2-guest.sh
 # Tests that say themselves they cannot run there (common::skip): root in the guest
 # holds CAP_SYS_RESOURCE, so no rlimit or capability is out of its reach.
 V2_SKIPS_BY_TEST := rlimit_above_hard_limit_names_it,capabilities_the_runtime_lacks_are_named
-V2_SKIP := mounts::idmapped_bind_mount \
-	mounts_conformance::userns_binds_of_sources_only_host_root_can_reach runc_diff::cgroup_files_match_runc \
-	rootless::rootless_podman_runs_rsrun_as_runc
+V2_SKIP := runc_diff::cgroup_files_match_runc rootless::rootless_podman_runs_rsrun_as_runc
 
 # The systemd lane: the host's systemd as PID 1 of a QEMU guest (scripts/systemd-guest.sh),
 # once on pure cgroup v2 and once on a hybrid host, runs the systemd cgroup driver's tests

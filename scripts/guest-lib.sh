@@ -30,7 +30,8 @@ T0=$(now)
 # container's sockets ("sockets: Diag module missing" without them; Debian builds them as
 # modules and only loads them on demand), and tun, which `criu check` asks for; loop
 # (no /dev/loop-control without it: no udev or tmpfiles here makes the node on demand)
-# and bfq, for runc_cgroups::per_device_io_weight_for_bfq (a loop device under BFQ).
+# and bfq, for runc_cgroups::per_device_io_weight_for_bfq (a loop device under BFQ); loop
+# also for the ext4 image the id-mapped mount tests use (common::IdmapCapableDir).
 GUEST_MODULES="tun unix_diag inet_diag tcp_diag udp_diag raw_diag netlink_diag af_packet_diag loop bfq"
 
 # ---------------------------------------------------------------- knobs and preparation
