@@ -162,6 +162,17 @@ impl State {
     }
 
     /// True while the recorded init (same pid, same start time) exists and is not a zombie.
+    /// A pidfd of the container's init while it runs: opened, then checked to be the
+    /// init by its start time (so a later process with the init's pid is never signalled
+    /// or waited on through it).
+    pub fn init_pidfd(&self) -> Option<std::os::fd::OwnedFd> {
+        if !self.init_alive() {
+            return None;
+        }
+        let fd = sys::proc::pidfd_open(self.pid).ok()?;
+        self.init_alive().then_some(fd)
+    }
+
     pub fn init_alive(&self) -> bool {
         if self.pid <= 0 {
             return false;

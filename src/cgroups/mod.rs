@@ -421,11 +421,12 @@ impl Cgroup {
         if self.dirs.is_empty() || self.dirs.iter().any(|d| d.path == d.mountpoint) {
             return;
         }
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let v2 = self.v2_entry_dir();
         // Usually the tree is empty already (the init's death took the rest with it).
-        if !self.populated() {
+        if v2.is_some() && !self.populated() {
             return;
         }
-        let v2 = self.v2_entry_dir();
         let killed =
             v2.is_some_and(|d| sfs::write_existing(&d.path.join("cgroup.kill"), b"1").is_ok());
         // A frozen process dies only once thawed (a paused container; v1's freezer is
@@ -433,47 +434,61 @@ impl Cgroup {
         if killed && freezer::is_frozen(self) {
             let _ = freezer::set_frozen(self, false);
         }
-        // cgroup.kill reaches every process of the cgroup2 tree, which holds them all;
-        // without it every hierarchy's lists are read, under the freezer.
-        if !killed {
-            let frozen = freezer::set_frozen(self, true).is_ok();
-            for pid in self.all_pids() {
-                let _ = crate::sys::proc::kill_raw(pid, libc::SIGKILL);
+        // cgroup2's cgroup.events changes when the last process leaves: waited on, not
+        // polled.
+        if let Some(d) = v2 {
+            let watch = crate::sys::inotify::ModifyWatch::new(&d.path.join("cgroup.events"));
+            while self.populated() {
+                let now = std::time::Instant::now();
+                if now > end {
+                    return;
+                }
+                if !killed {
+                    self.kill_listed();
+                }
+                match &watch {
+                    Ok(w) => {
+                        w.wait(end - now);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
+                }
             }
-            if frozen {
-                let _ = freezer::set_frozen(self, false);
+            return;
+        }
+        // v1 alone has no such file: every process signalled is waited on by its pidfd,
+        // then the lists are read again (for what a process forked before the freeze).
+        while !self.all_pids().is_empty() {
+            let signalled = self.kill_listed();
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if !crate::sys::poll::wait_all(&signalled, left) {
+                return;
             }
         }
-        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        // cgroup2's cgroup.events changes when the last process leaves: waited on, not
-        // polled (v1 alone has no such file: its lists are read again with a backoff).
-        let watch = v2.and_then(|d| {
-            crate::sys::inotify::ModifyWatch::new(&d.path.join("cgroup.events")).ok()
-        });
-        let mut delay = std::time::Duration::from_micros(100);
-        loop {
-            if !self.populated() {
-                return;
-            }
-            let now = std::time::Instant::now();
-            if now > end {
-                return;
-            }
-            if !killed {
-                for pid in self.all_pids() {
+    }
+
+    /// SIGKILL every process in any of the container's hierarchies, listed and signalled
+    /// under the freezer (nothing forks or exits between the read and the kill); returns
+    /// the pidfds of the processes signalled, readable once each has exited.
+    fn kill_listed(&self) -> Vec<OwnedFd> {
+        let frozen = freezer::set_frozen(self, true).is_ok();
+        let mut signalled = Vec::new();
+        for pid in self.all_pids() {
+            match crate::sys::proc::pidfd_open(pid) {
+                Ok(fd) => {
+                    if crate::sys::proc::pidfd_kill(&fd, libc::SIGKILL).is_ok() {
+                        signalled.push(fd);
+                    }
+                }
+                // Without pidfds (before Linux 5.3) the pid itself is signalled.
+                Err(_) => {
                     let _ = crate::sys::proc::kill_raw(pid, libc::SIGKILL);
                 }
             }
-            match &watch {
-                Some(w) => {
-                    w.wait(end - now);
-                }
-                None => {
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(std::time::Duration::from_millis(10));
-                }
-            }
         }
+        if frozen {
+            let _ = freezer::set_frozen(self, false);
+        }
+        signalled
     }
 
     /// The container's cgroup2 directory (or one below it) that holds `pid`, opened for

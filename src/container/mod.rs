@@ -10,7 +10,7 @@ use crate::state::{self, ContainerDir, State, Status, START_SOCKET};
 use crate::sys::{proc, socket};
 use nix::sys::signal::Signal;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub mod checkpoint;
 mod checkpoint_namespaces;
@@ -423,11 +423,19 @@ impl Runtime {
     pub fn destroy(&self, dir: ContainerDir, st: &State) -> Result<()> {
         self.log
             .debug(&format!("delete {}: removing cgroup and state", st.id));
-        if st.init_alive() {
-            let _ = proc::kill(st.pid, Signal::SIGKILL);
+        // The init's death takes its pid namespace with it, so its cgroup tree is usually
+        // empty by the time it is read; a paused init dies only once kill_all thaws it.
+        let init = st.init_pidfd();
+        if let Some(fd) = &init {
+            let _ = proc::pidfd_kill(fd, libc::SIGKILL);
+            if !freezer::is_frozen(&st.cgroup) {
+                crate::sys::poll::wait_all(std::slice::from_ref(fd), Duration::from_secs(10));
+            }
         }
         st.cgroup.kill_all();
-        wait_init_gone(st, Duration::from_secs(10));
+        if let Some(fd) = &init {
+            crate::sys::poll::wait_all(std::slice::from_ref(fd), Duration::from_secs(10));
+        }
         if let Some(m) = &st.host_mounts {
             m.undo()?;
         }
@@ -544,15 +552,6 @@ fn record_init(
         return Err(e);
     }
     Ok(pid)
-}
-
-fn wait_init_gone(st: &State, limit: Duration) {
-    let end = Instant::now() + limit;
-    let mut delay = Duration::from_micros(100);
-    while Instant::now() < end && st.init_alive() {
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(10));
-    }
 }
 
 /// The console socket connection for a terminal: `--console-socket PATH`, or the

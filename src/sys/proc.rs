@@ -142,6 +142,23 @@ pub fn pidfd_open(pid: i32) -> Result<std::os::fd::OwnedFd> {
         .map_err(|e| Error::sys_nopath(format!("pidfd_open {pid}"), e))
 }
 
+/// Send `sig` to the process a pidfd refers to (pidfd_send_signal): unlike kill(2), never
+/// to a later process that reused its pid.
+pub fn pidfd_kill(pidfd: impl std::os::fd::AsFd, sig: i32) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: pidfd_send_signal with a pidfd we borrow, a signal number, no siginfo, no flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_fd().as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop).op0("pidfd_send_signal")
+}
+
 /// A copy of another process's fd `target` (pidfd_open + pidfd_getfd, CLOEXEC): how the
 /// runtime takes a seccomp listener from the container process without that process
 /// having to send it (runc's way too).
