@@ -58,12 +58,7 @@ fn podman() -> Vec<Value> {
 fn run_with_rules(env: &Env, id: &str, rules: Vec<Value>, script: &str) -> String {
     env.edit(|v| {
         v["linux"]["resources"]["devices"] = Value::Array(rules);
-        for set in ["bounding", "effective", "permitted"] {
-            v["process"]["capabilities"][set]
-                .as_array_mut()
-                .unwrap()
-                .push(json!("CAP_MKNOD"));
-        }
+        add_capability(v, "CAP_MKNOD");
     });
     let r = env.run(id, &["sh", "-c", script]);
     assert_eq!(r.code, 0, "{}", r.stderr);

@@ -103,12 +103,7 @@ fn memory_hog_is_oom_killed() {
 fn devices_are_default_deny() {
     let env = Env::new("res-dev");
     env.edit(|v| {
-        for set in ["bounding", "effective", "permitted"] {
-            v["process"]["capabilities"][set]
-                .as_array_mut()
-                .unwrap()
-                .push(json!("CAP_MKNOD"));
-        }
+        add_capability(v, "CAP_MKNOD");
     });
     // /dev/mem (1:1) is not in the allow list: mknod may work, opening must not.
     let r = env.run(

@@ -5,6 +5,7 @@
 use crate::common::*;
 use crate::resources::{read, v2};
 use serde_json::json;
+use std::time::Duration;
 
 /// `update -r - ID` with `json` on stdin, which must succeed.
 fn update_from_stdin(env: &Env, id: &str, json: &str) {
@@ -165,8 +166,30 @@ fn update_common_limits() {
 
 /// The CFS quota and period as (quota, period), -1 for no quota, on v1 and v2.
 fn cpu_quota(id: &str) -> (i64, u64) {
-    if v2() {
-        let max = read(id, "cpu", "cpu.max");
+    let cg = rsrun::cgroups::Cgroup::resolve(None, id).unwrap();
+    cpu_quota_in(&cpu_dir(&cg).path)
+}
+
+/// The directory of `cg` holding the cpu controller's files.
+fn cpu_dir(cg: &rsrun::cgroups::Cgroup) -> &rsrun::cgroups::CgroupDir {
+    cg.dirs
+        .iter()
+        .find(|d| {
+            cg.mode == rsrun::cgroups::Mode::V2 || d.controllers.split(',').any(|c| c == "cpu")
+        })
+        .unwrap()
+}
+
+/// The CFS quota and period in cgroup directory `dir` (v2's cpu.max or v1's files).
+fn cpu_quota_in(dir: &std::path::Path) -> (i64, u64) {
+    let f = |n: &str| {
+        std::fs::read_to_string(dir.join(n))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    if dir.join("cpu.max").exists() {
+        let max = f("cpu.max");
         let (q, p) = max.split_once(' ').unwrap();
         (
             if q == "max" { -1 } else { q.parse().unwrap() },
@@ -174,8 +197,8 @@ fn cpu_quota(id: &str) -> (i64, u64) {
         )
     } else {
         (
-            read(id, "cpu", "cpu.cfs_quota_us").parse().unwrap(),
-            read(id, "cpu", "cpu.cfs_period_us").parse().unwrap(),
+            f("cpu.cfs_quota_us").parse().unwrap(),
+            f("cpu.cfs_period_us").parse().unwrap(),
         )
     }
 }
@@ -196,4 +219,304 @@ fn update_cpu_period_or_quota_alone() {
     assert_eq!(cpu_quota("ru-ca2"), (30000, 100000));
     env.delete_and_assert_clean("ru-ca1");
     env.delete_and_assert_clean("ru-ca2");
+}
+
+/// A parent cgroup directory a test makes (to give it limits first), removed when
+/// dropped: declared before the test's `Env`, it goes after the containers in it.
+struct ParentCgroup(std::path::PathBuf);
+
+impl ParentCgroup {
+    fn new(path: &std::path::Path) -> ParentCgroup {
+        std::fs::create_dir(path).unwrap();
+        ParentCgroup(path.to_path_buf())
+    }
+}
+
+impl Drop for ParentCgroup {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir(&self.0) {
+            if !std::thread::panicking() {
+                panic!("rmdir {}: {e}", self.0.display());
+            }
+        }
+    }
+}
+
+/// The number of times the kernel throttled container `id` for its CFS quota.
+fn nr_throttled(id: &str) -> u64 {
+    read(id, "cpu", "cpu.stat")
+        .lines()
+        .find_map(|l| l.strip_prefix("nr_throttled "))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// update.bats "set cpu period with no quota" and "set cpu quota with no period": a
+/// config with one of them alone; the other keeps the kernel's default (no quota; a
+/// 100 ms period), and the quota alone (5 ms in 100 ms) throttles a busy loop.
+#[test]
+fn cpu_period_or_quota_alone_in_the_config() {
+    let env = Env::new("ru-cpucfg");
+    env.set_args(&["sleep", "100"]);
+    env.edit(|v| v["linux"]["resources"]["cpu"] = json!({"period": 1000000}));
+    env.run_detached("ru-cc1");
+    assert_eq!(cpu_quota("ru-cc1"), (-1, 1000000));
+    env.edit(|v| v["linux"]["resources"]["cpu"] = json!({"quota": 5000}));
+    env.run_detached("ru-cc2");
+    assert_eq!(cpu_quota("ru-cc2"), (5000, 100000));
+    // Starting the init may have used up a period or two already (in an emulated guest).
+    let before = nr_throttled("ru-cc2");
+    let spin = env.rsrun(&["exec", "-d", "ru-cc2", "sh", "-c", "while :; do :; done"]);
+    assert_eq!(spin.code, 0, "exec -d: {}", spin.stderr);
+    wait_until(
+        "the busy loop to be throttled",
+        Duration::from_secs(20),
+        || nr_throttled("ru-cc2") > before + 2,
+    );
+    env.delete_and_assert_clean("ru-cc1");
+    env.delete_and_assert_clean("ru-cc2");
+}
+
+/// A one-line RT process for `exec --process`: `true` under SCHED_FIFO, which the kernel
+/// allows only in a cgroup with RT runtime (EPERM in one without).
+fn rt_process() -> serde_json::Value {
+    json!({
+        "args": ["true"],
+        "cwd": "/",
+        "user": {"uid": 0, "gid": 0},
+        "env": ["PATH=/bin"],
+        "capabilities": {"bounding": ["CAP_SYS_NICE"], "effective": ["CAP_SYS_NICE"], "permitted": ["CAP_SYS_NICE"]},
+        "scheduler": {"policy": "SCHED_FIFO", "priority": 1}
+    })
+}
+
+/// update.bats "update rt period and runtime" (cgroup v1 with RT group scheduling): the
+/// container's parent gets the root's RT bandwidth first (a new group has none to give);
+/// then the runtime alone (the period stays the parent's), both by `-r -`, both by
+/// flags, both smaller at once. An RT process can run in the container once it has a
+/// runtime.
+#[test]
+fn update_rt_period_and_runtime() {
+    const NAME: &str = "runc_update::update_rt_period_and_runtime";
+    let parent_rel = format!("ru-rt-{}", std::process::id());
+    let path = format!("/{parent_rel}/ru-rt1");
+    let cg = rsrun::cgroups::Cgroup::resolve(Some(&path), "ru-rt1").unwrap();
+    let Some(cpu) = cg
+        .dirs
+        .iter()
+        .find(|d| d.controllers.split(',').any(|c| c == "cpu"))
+        .filter(|_| cg.mode != rsrun::cgroups::Mode::V2)
+    else {
+        return skip(
+            NAME,
+            "no cgroup v1 cpu hierarchy (v2 has no RT group bandwidth)",
+        );
+    };
+    let root_file = |f: &str| cpu.mountpoint.join(f);
+    if !root_file("cpu.rt_runtime_us").exists() {
+        return skip(
+            NAME,
+            "the kernel has no RT group scheduling (CONFIG_RT_GROUP_SCHED)",
+        );
+    }
+    let root_period = std::fs::read_to_string(root_file("cpu.rt_period_us")).unwrap();
+    let root_runtime = std::fs::read_to_string(root_file("cpu.rt_runtime_us")).unwrap();
+    let parent = ParentCgroup::new(cpu.path.parent().unwrap());
+    std::fs::write(parent.0.join("cpu.rt_period_us"), root_period.trim()).unwrap();
+    std::fs::write(parent.0.join("cpu.rt_runtime_us"), root_runtime.trim()).unwrap();
+
+    let env = Env::new("ru-rt");
+    env.set_args(&["sleep", "100"]);
+    env.edit(|v| v["linux"]["cgroupsPath"] = json!(path));
+    env.run_detached("ru-rt1");
+    let rt = || {
+        let f = |n: &str| {
+            std::fs::read_to_string(cpu.path.join(n))
+                .unwrap()
+                .trim()
+                .to_string()
+        };
+        (f("cpu.rt_period_us"), f("cpu.rt_runtime_us"))
+    };
+    let process = env.dir.join("rt-process.json");
+    std::fs::write(&process, rt_process().to_string()).unwrap();
+    let rt_exec = || env.rsrun(&["exec", "--process", process.to_str().unwrap(), "ru-rt1"]);
+    let r = rt_exec();
+    assert!(
+        r.code != 0 && r.stderr.contains("sched_setattr") && r.stderr.contains("EPERM"),
+        "SCHED_FIFO in a group without RT runtime: {} {}",
+        r.code,
+        r.stderr
+    );
+
+    update_from_stdin(&env, "ru-rt1", r#"{"cpu": {"realtimeRuntime": 500001}}"#);
+    assert_eq!(rt(), (root_period.trim().to_string(), "500001".into()));
+    let r = rt_exec();
+    assert_eq!(r.code, 0, "SCHED_FIFO with RT runtime: {}", r.stderr);
+    update_from_stdin(
+        &env,
+        "ru-rt1",
+        r#"{"cpu": {"realtimePeriod": 800001, "realtimeRuntime": 500001}}"#,
+    );
+    assert_eq!(rt(), ("800001".into(), "500001".into()));
+    update_ok(
+        &env,
+        &[
+            "ru-rt1",
+            "--cpu-rt-period",
+            "900001",
+            "--cpu-rt-runtime",
+            "600001",
+        ],
+    );
+    assert_eq!(rt(), ("900001".into(), "600001".into()));
+    // Both smaller: the new period with the old runtime is refused (EINVAL), so the
+    // period goes again after the runtime (runc 1.1 fails here: runc issue #4094).
+    update_ok(
+        &env,
+        &[
+            "ru-rt1",
+            "--cpu-rt-period",
+            "500000",
+            "--cpu-rt-runtime",
+            "400000",
+        ],
+    );
+    assert_eq!(rt(), ("500000".into(), "400000".into()));
+
+    let r = env.rsrun(&["delete", "-f", "ru-rt1"]);
+    assert_eq!(r.code, 0, "delete -f: {}", r.stderr);
+    for d in &cg.dirs {
+        assert!(!d.path.exists(), "cgroup {} left behind", d.path.display());
+        // The parent rsrun made (in every hierarchy but cpu's) goes with it.
+        let made = d.path.parent().unwrap();
+        assert!(
+            made == parent.0 || !made.exists(),
+            "{} left behind",
+            made.display()
+        );
+    }
+}
+
+/// update.bats "update cgroup v2 resources via unified map" (pure v2): the unified map
+/// of `update -r -` reaches the files (a quota lifted, a weight, a pids limit) over
+/// what the config's cpu and pids fields had set.
+#[test]
+fn update_through_the_unified_map() {
+    if !pure_v2_or_skip("runc_update::update_through_the_unified_map") {
+        return;
+    }
+    let env = Env::new("ru-unified");
+    env.edit(|v| {
+        v["linux"]["resources"]["cpu"] = json!({"shares": 100, "quota": 500000, "period": 1000000});
+        v["linux"]["resources"]["pids"] = json!({"limit": 20});
+    });
+    env.set_args(&["sleep", "100"]);
+    env.run_detached("ru-u1");
+    let files = || {
+        (
+            read("ru-u1", "cpu", "cpu.max"),
+            read("ru-u1", "cpu", "cpu.weight"),
+            read("ru-u1", "pids", "pids.max"),
+        )
+    };
+    // shares 100 is weight 4 on v2's scale.
+    assert_eq!(files(), ("500000 1000000".into(), "4".into(), "20".into()));
+    update_from_stdin(
+        &env,
+        "ru-u1",
+        r#"{"unified": {"cpu.max": "max 100000", "cpu.weight": "16", "pids.max": "10"}}"#,
+    );
+    assert_eq!(files(), ("max 100000".into(), "16".into(), "10".into()));
+    env.delete_and_assert_clean("ru-u1");
+}
+
+/// The names of the device programs attached to container `id`'s v2 cgroup.
+fn device_programs(id: &str) -> Vec<String> {
+    let cg = rsrun::cgroups::Cgroup::resolve(None, id).unwrap();
+    let dir = cg.v2_dir().unwrap();
+    let fd = std::fs::File::open(dir).unwrap();
+    rsrun::sys::bpf::attached_device_progs(&fd, dir)
+        .unwrap()
+        .into_iter()
+        .map(|p| rsrun::sys::bpf::prog_name(p).unwrap())
+        .collect()
+}
+
+/// update.bats "runc update replaces devices cgroup program" (pure v2): sixty-five updates
+/// in a row (past the 64 programs the kernel attaches to one cgroup) leave exactly one
+/// device program on the container's cgroup, rsrun's, and its rules still bite: /dev/null
+/// opens, a node they do not allow does not (EPERM), and the container runs on.
+#[test]
+fn many_updates_leave_one_device_program() {
+    if !pure_v2_or_skip("runc_update::many_updates_leave_one_device_program") {
+        return;
+    }
+    let env = Env::new("ru-devprog");
+    env.edit(|v| {
+        add_capability(v, "CAP_MKNOD");
+    });
+    // Sixty-five updates take a minute or two in an emulated guest.
+    env.set_args(&["sleep", "100000"]);
+    env.run_detached("ru-dp1");
+    assert_eq!(device_programs("ru-dp1"), ["rsrun"]);
+    for n in 1..=65 {
+        update_ok(&env, &["--pids-limit", &(2 * n).to_string(), "ru-dp1"]);
+        if n == 1 {
+            assert_eq!(device_programs("ru-dp1"), ["rsrun"], "after one update");
+        }
+    }
+    assert_eq!(read("ru-dp1", "pids", "pids.max"), "130");
+    assert_eq!(device_programs("ru-dp1"), ["rsrun"]);
+    let r = env.rsrun(&[
+        "exec",
+        "ru-dp1",
+        "sh",
+        "-c",
+        "echo x > /dev/null && echo null-ok; mknod /dev/none c 239 0 && (: < /dev/none) 2>&1; true",
+    ]);
+    assert_eq!(r.code, 0, "exec: {}", r.stderr);
+    assert!(
+        r.stdout.starts_with("null-ok\n") && r.stdout.contains("Operation not permitted"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(env.status("ru-dp1"), "running");
+    env.delete_and_assert_clean("ru-dp1");
+}
+
+/// runc's order for a CFS period the kernel refuses against the old quota: under a parent
+/// limited to one CPU, 50 ms in 100 ms becomes 20 ms in 40 ms, where the new period with
+/// the old quota (125%) would be more than the parent grants (EINVAL on v1, where the
+/// period is written first; v2 writes both at once).
+#[test]
+fn update_cpu_period_below_the_old_quota_under_a_parent_limit() {
+    let path = format!("/ru-cfs-{}/ru-cfs1", std::process::id());
+    let cg = rsrun::cgroups::Cgroup::resolve(Some(&path), "ru-cfs1").unwrap();
+    let cpu = cpu_dir(&cg);
+    let parent = ParentCgroup::new(cpu.path.parent().unwrap());
+    if cg.mode == rsrun::cgroups::Mode::V2 {
+        std::fs::write(parent.0.join("cpu.max"), "100000 100000").unwrap();
+    } else {
+        std::fs::write(parent.0.join("cpu.cfs_quota_us"), "100000").unwrap();
+    }
+    let env = Env::new("ru-cfs");
+    env.set_args(&["sleep", "100"]);
+    env.edit(|v| {
+        v["linux"]["cgroupsPath"] = json!(path);
+        v["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 100000});
+    });
+    env.run_detached("ru-cfs1");
+    assert_eq!(cpu_quota_in(&cpu.path), (50000, 100000));
+    update_ok(
+        &env,
+        &["ru-cfs1", "--cpu-period", "40000", "--cpu-quota", "20000"],
+    );
+    assert_eq!(cpu_quota_in(&cpu.path), (20000, 40000));
+    let r = env.rsrun(&["delete", "-f", "ru-cfs1"]);
+    assert_eq!(r.code, 0, "delete -f: {}", r.stderr);
+    for d in &cg.dirs {
+        assert!(!d.path.exists(), "cgroup {} left behind", d.path.display());
+    }
 }

@@ -157,6 +157,16 @@ pub fn runc_binary() -> Option<&'static str> {
         .find(|p| std::path::Path::new(p).exists())
 }
 
+/// Give the container's process capability `cap` (bounding, effective and permitted).
+pub fn add_capability(v: &mut Value, cap: &str) {
+    for set in ["bounding", "effective", "permitted"] {
+        v["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(cap));
+    }
+}
+
 /// A new user namespace mapping container ids 0-65535 to host ids 100000-165535.
 pub fn with_userns(v: &mut Value) {
     v["linux"]["namespaces"]

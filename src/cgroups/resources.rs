@@ -877,9 +877,14 @@ pub fn apply(cg: &Cgroup, writes: &[Write]) -> Result<()> {
     if cg.mode == Mode::V2 {
         super::enable_controllers(cg, &v2_controllers(writes))?;
     }
+    let mut writes = order_memory(cg, writes);
+    // Periods already put back once after their partner.
+    let mut retried: Vec<String> = Vec::new();
     // Consecutive writes to one file (the device rules) share one open.
     let mut open: Option<(std::path::PathBuf, std::os::fd::OwnedFd)> = None;
-    for wr in &order_memory(cg, writes) {
+    let mut i = 0;
+    while i < writes.len() {
+        let wr = &writes[i];
         let Some(dir) = dir_for(cg, wr.controller) else {
             return Err(Error::config(
                 wr.field.clone(),
@@ -908,20 +913,50 @@ pub fn apply(cg: &Cgroup, writes: &[Write]) -> Result<()> {
             open = None;
             match crate::sys::fs::open(&path, nix::fcntl::OFlag::O_WRONLY) {
                 Ok(fd) => open = Some((path.clone(), fd)),
-                Err(e) if e.errno() == Some(Errno::ENOENT) && optional(wr) => continue,
+                Err(e) if e.errno() == Some(Errno::ENOENT) && optional(wr) => {
+                    i += 1;
+                    continue;
+                }
                 Err(e) => return Err(fail(e.errno())),
             }
         }
         if let Some((_, f)) = &open {
-            crate::sys::fs::write_fd(f, value.as_bytes(), &path).map_err(|e| match e.errno() {
-                Some(Errno::EBUSY) if wr.file == "memory.limit_in_bytes" => {
-                    below_usage(&dir.path, wr)
+            match crate::sys::fs::write_fd(f, value.as_bytes(), &path).map_err(|e| e.errno()) {
+                Ok(()) => {}
+                Err(Some(Errno::EBUSY)) if wr.file == "memory.limit_in_bytes" => {
+                    return Err(below_usage(&dir.path, wr))
                 }
-                errno => fail(errno),
-            })?;
+                Err(Some(Errno::EINVAL)) if !retried.contains(&wr.file) => {
+                    match after_partner(&writes, i) {
+                        Some(at) => {
+                            retried.push(wr.file.clone());
+                            let period = writes.remove(i);
+                            writes.insert(at, period);
+                            continue;
+                        }
+                        None => return Err(fail(Some(Errno::EINVAL))),
+                    }
+                }
+                Err(errno) => return Err(fail(errno)),
+            }
         }
+        i += 1;
     }
     Ok(())
+}
+
+/// A CFS or RT period the kernel refuses (EINVAL) against the group's current quota or
+/// runtime (their ratio would exceed what the parent grants) may be right with the new
+/// one: like runc, it is written again after that. Where writes[i], a period, is to be
+/// reinserted once removed (just past its partner's write), if the batch has one after it.
+fn after_partner(writes: &[Write], i: usize) -> Option<usize> {
+    let partner = match writes[i].file.as_str() {
+        "cpu.cfs_period_us" => "cpu.cfs_quota_us",
+        "cpu.rt_period_us" => "cpu.rt_runtime_us",
+        _ => return None,
+    };
+    // The partner's index now; once writes[i] is removed it sits one before.
+    Some(i + 1 + writes[i + 1..].iter().position(|w| w.file == partner)?)
 }
 
 /// Refuse `cpu.cpus` / `cpu.mems` naming CPUs or memory nodes the host does not have.
@@ -960,6 +995,24 @@ mod tests {
                 assert_eq!(at == files.len() - 1, !first, "{files:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_refused_period_goes_after_its_partner() {
+        let r = res(
+            serde_json::json!({"cpu": {"period": 40000, "quota": 20000, "shares": 2,
+            "realtimePeriod": 500000, "realtimeRuntime": 400000}}),
+        );
+        let writes = v1(&r, false).unwrap();
+        let at = |f: &str| writes.iter().position(|w| w.file == f).unwrap();
+        let (period, quota) = (at("cpu.cfs_period_us"), at("cpu.cfs_quota_us"));
+        assert_eq!(after_partner(&writes, period), Some(quota));
+        let (rt_period, rt_runtime) = (at("cpu.rt_period_us"), at("cpu.rt_runtime_us"));
+        assert_eq!(after_partner(&writes, rt_period), Some(rt_runtime));
+        assert_eq!(after_partner(&writes, at("cpu.shares")), None);
+        // A period alone has no partner to wait for.
+        let alone = v1(&res(serde_json::json!({"cpu": {"period": 40000}})), false).unwrap();
+        assert_eq!(after_partner(&alone, 0), None);
     }
 
     #[test]

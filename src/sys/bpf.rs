@@ -1,4 +1,5 @@
-//! bpf(2): load a BPF_PROG_TYPE_CGROUP_DEVICE program and attach it to a cgroup.
+//! bpf(2): load a BPF_PROG_TYPE_CGROUP_DEVICE program and attach it to a cgroup; list the
+//! device programs a cgroup has and name them.
 
 use crate::error::{Error, Result};
 use nix::errno::Errno;
@@ -42,8 +43,42 @@ struct ProgAttach {
     _pad: [u8; 108],
 }
 
+#[repr(C)]
+struct ProgQuery {
+    target_fd: u32,
+    attach_type: u32,
+    query_flags: u32,
+    attach_flags: u32,
+    prog_ids: u64,
+    prog_cnt: u32,
+    _pad: [u8; 100],
+}
+
+#[repr(C)]
+struct GetFdById {
+    prog_id: u32,
+    next_id: u32,
+    open_flags: u32,
+    _pad: [u8; 116],
+}
+
+#[repr(C)]
+struct InfoByFd {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+    _pad: [u8; 112],
+}
+
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_ATTACH: libc::c_long = 8;
+const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+const BPF_PROG_QUERY: libc::c_long = 16;
+/// Where `name` lies in `struct bpf_prog_info`.
+const PROG_INFO_NAME: std::ops::Range<usize> = 64..80;
+/// The kernel's limit on programs attached to one cgroup hook (BPF_CGROUP_MAX_PROGS).
+const MAX_ATTACHED: usize = 64;
 const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
 const BPF_CGROUP_DEVICE: u32 = 6;
 const BPF_F_ALLOW_MULTI: u32 = 2;
@@ -88,7 +123,7 @@ fn prog_load(insns: &[Insn], log: Option<&mut [u8]>) -> std::result::Result<Owne
         Some(l) => (1, l.len() as u32, l.as_mut_ptr() as u64),
         None => (0, 0, 0),
     };
-    let attr = ProgLoad {
+    let mut attr = ProgLoad {
         prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
         insn_cnt: insns.len() as u32,
         insns: insns.as_ptr() as u64,
@@ -103,20 +138,9 @@ fn prog_load(insns: &[Insn], log: Option<&mut [u8]>) -> std::result::Result<Owne
         expected_attach_type: 0,
         _pad: [0; 64],
     };
-    // SAFETY: the attribute points at live buffers for the duration of the call.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_LOAD,
-            &attr as *const ProgLoad,
-            std::mem::size_of::<ProgLoad>(),
-        )
-    };
-    if ret < 0 {
-        return Err(Errno::last());
-    }
+    let fd = bpf(BPF_PROG_LOAD, &mut attr)?;
     // SAFETY: the fd the syscall above just returned, owned by nobody.
-    Ok(unsafe { super::own_fd(ret as i32) })
+    Ok(unsafe { super::own_fd(fd as i32) })
 }
 
 /// Attach a device program to a cgroup directory fd.
@@ -125,7 +149,7 @@ pub fn attach_device_prog(
     prog: &impl AsRawFd,
     shown: &std::path::Path,
 ) -> Result<()> {
-    let attr = ProgAttach {
+    let mut attr = ProgAttach {
         target_fd: cgroup.as_raw_fd() as u32,
         attach_bpf_fd: prog.as_raw_fd() as u32,
         attach_type: BPF_CGROUP_DEVICE,
@@ -133,18 +157,63 @@ pub fn attach_device_prog(
         replace_bpf_fd: 0,
         _pad: [0; 108],
     };
-    // SAFETY: the attribute is a valid BPF_PROG_ATTACH argument.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_ATTACH,
-            &attr as *const ProgAttach,
-            std::mem::size_of::<ProgAttach>(),
-        )
-    };
-    Errno::result(ret)
+    bpf(BPF_PROG_ATTACH, &mut attr)
         .map(drop)
         .map_err(|e| Error::sys("bpf attach device filter to", shown, e))
+}
+
+/// bpf(cmd, attr): the syscall's return value.
+fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> std::result::Result<i64, Errno> {
+    // SAFETY: `attr` is a live, zero-padded attribute of the size passed, laid out as
+    // the kernel's union member for `cmd`; any pointers in it point at live buffers.
+    let ret =
+        unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, std::mem::size_of::<T>()) };
+    Errno::result(ret)
+}
+
+/// The ids of the device programs attached to a cgroup directory fd, in the order the
+/// kernel runs them (BPF_PROG_QUERY).
+pub fn attached_device_progs(cgroup: &impl AsRawFd, shown: &std::path::Path) -> Result<Vec<u32>> {
+    let mut ids = vec![0u32; MAX_ATTACHED];
+    let mut attr = ProgQuery {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        query_flags: 0,
+        attach_flags: 0,
+        prog_ids: ids.as_mut_ptr() as u64,
+        prog_cnt: ids.len() as u32,
+        _pad: [0; 100],
+    };
+    bpf(BPF_PROG_QUERY, &mut attr)
+        .map_err(|e| Error::sys("bpf query the device programs of", shown, e))?;
+    ids.truncate(attr.prog_cnt as usize);
+    Ok(ids)
+}
+
+/// The name a loaded program was given (BPF_PROG_GET_FD_BY_ID, BPF_OBJ_GET_INFO_BY_FD).
+pub fn prog_name(id: u32) -> Result<String> {
+    let mut by_id = GetFdById {
+        prog_id: id,
+        next_id: 0,
+        open_flags: 0,
+        _pad: [0; 116],
+    };
+    let fd = bpf(BPF_PROG_GET_FD_BY_ID, &mut by_id)
+        .map_err(|e| Error::sys_nopath(format!("bpf get the fd of program {id}"), e))?;
+    // SAFETY: the fd the syscall above just returned, owned by nobody.
+    let fd = unsafe { super::own_fd(fd as i32) };
+    let mut info = [0u8; 256];
+    let mut attr = InfoByFd {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: info.len() as u32,
+        info: info.as_mut_ptr() as u64,
+        _pad: [0; 112],
+    };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)
+        .map_err(|e| Error::sys_nopath(format!("bpf get the info of program {id}"), e))?;
+    let name = &info[PROG_INFO_NAME];
+    let end = name.iter().position(|b| *b == 0).unwrap_or(name.len());
+    Ok(String::from_utf8_lossy(&name[..end]).into_owned())
 }
 
 #[cfg(test)]
