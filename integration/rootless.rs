@@ -650,3 +650,34 @@ fn what_needs_host_privilege_is_done_without_it() {
     assert!(r.stderr.contains("oomScoreAdj"), "{}", r.stderr);
     rl.assert_clean("rl-noprivs1");
 }
+
+/// An id-mapped bind needs privilege over the source's filesystem, which a user does not
+/// hold: refused before anything is made, naming the mount, as runc refuses it ("id-mapped
+/// mounts are not supported for rootless containers"); with and without mappings of its
+/// own.
+#[test]
+fn an_idmapped_bind_is_refused_by_name() {
+    let rl = Rootless::new("idmap");
+    let src = rl.dir.join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::os::unix::fs::chown(&src, Some(rl.uid), Some(rl.gid)).unwrap();
+    std::fs::create_dir(rl.bundle.join("rootfs/mapped")).unwrap();
+    let uid = rl.uid;
+    for (id, maps) in [("rl-idmap1", true), ("rl-idmap2", false)] {
+        rl.edit(|v| {
+            let mut m = json!({"destination": "/mapped", "type": "bind",
+                "source": src.to_str().unwrap(), "options": ["bind", "idmap"]});
+            if maps {
+                m["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+                m["gidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+            }
+            let mounts = v["mounts"].as_array_mut().unwrap();
+            mounts.retain(|m| m["destination"] != "/mapped");
+            mounts.push(m);
+        });
+        let r = rl.run(id, &["true"]);
+        common::assert_one_line_error(&r, "rootless");
+        assert!(r.stderr.contains("mounts["), "{}", r.stderr);
+        rl.assert_clean(id);
+    }
+}

@@ -100,13 +100,21 @@ fn make_private_dir(dir: &std::path::Path) -> Result<()> {
     }
 }
 
-/// What a rootless container does without (as runc's): no device cgroup rules where
+/// What a rootless container does without (as runc's): no id-mapped mounts (refused,
+/// naming the mount: id-mapping needs privilege over the source's filesystem), no
+/// device cgroup rules where
 /// there is no devices cgroup (ignored), no cgroup for a controller the caller
 /// may not write (`left_out`, from `Cgroup::keep_writable`; a resource that needs one is
 /// refused, naming it), device nodes bound from the host (mknod needs host root), and no
 /// `oom_score_adj` below the caller's own (lowering it needs CAP_SYS_RESOURCE: the
 /// current value is kept, with a warning).
 pub fn adapt_plan(plan: &mut Plan, left_out: &[String], log: &Logger) -> Result<()> {
+    if let Some(op) = plan.rootfs.mounts.iter().find(|m| m.idmap.is_some()) {
+        return Err(Error::config(
+            format!("mounts[{}]", op.index),
+            "id-mapped mounts are not supported for rootless containers (id-mapping needs CAP_SYS_ADMIN over the source's filesystem)",
+        ));
+    }
     for why in left_out {
         log.debug(&format!("rootless: no cgroup for {why}"));
     }
