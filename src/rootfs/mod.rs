@@ -169,78 +169,13 @@ pub fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountOp>> {
         if clean(m.destination()) == Path::new("/") {
             return Err(over_root(i, m.destination()));
         }
-        let opts = options::parse(m.options().as_deref().unwrap_or_default())
+        let mut opts = options::parse(m.options().as_deref().unwrap_or_default())
             .map_err(|msg| Error::config(format!("mounts[{i}].options"), msg))?;
-        let fstype = m.typ().clone().unwrap_or_default();
-        let source = m.source().clone().unwrap_or_default();
-        let kind = if fstype == "bind" || opts.is_bind() {
-            if source.as_os_str().is_empty() {
-                return Err(Error::config(
-                    format!("mounts[{i}].source"),
-                    "a bind mount needs a source",
-                ));
-            }
-            MountKind::Bind {
-                source: if source.is_absolute() {
-                    source
-                } else {
-                    bundle.join(source)
-                },
-            }
-        } else if fstype == "cgroup" || fstype == "cgroup2" {
-            MountKind::Cgroup
-        } else {
-            if fstype.is_empty() {
-                return Err(Error::config(format!("mounts[{i}].type"), "missing"));
-            }
-            MountKind::Fs {
-                source: if source.as_os_str().is_empty() {
-                    fstype.clone()
-                } else {
-                    source.display().to_string()
-                },
-                fstype,
-            }
-        };
-        let mut opts = opts;
+        let kind = mount_kind(i, m, &opts, bundle)?;
         if matches!(kind, MountKind::Bind { .. }) {
             opts.flags |= MsFlags::MS_BIND;
         }
-        let uids = m.uid_mappings().clone().unwrap_or_default();
-        let gids = m.gid_mappings().clone().unwrap_or_default();
-        let users = if uids.is_empty() && gids.is_empty() {
-            match (opts.idmap, &container_users) {
-                (None, _) => None,
-                (Some(_), Some(users)) => Some(users.clone()),
-                (Some(_), None) => {
-                    return Err(Error::config(
-                        format!("mounts[{i}].uidMappings"),
-                        "idmap needs uidMappings and gidMappings, or a user namespace whose mapping it takes",
-                    ))
-                }
-            }
-        } else {
-            if uids.is_empty() || gids.is_empty() {
-                return Err(Error::config(
-                    format!("mounts[{i}].uidMappings"),
-                    "both uidMappings and gidMappings are needed",
-                ));
-            }
-            Some(IdMapUsers::Maps {
-                uid_map: crate::namespaces::id_map_text(&uids),
-                gid_map: crate::namespaces::id_map_text(&gids),
-            })
-        };
-        if users.is_some() && !matches!(kind, MountKind::Bind { .. }) {
-            return Err(Error::config(
-                format!("mounts[{i}].uidMappings"),
-                "id-mapped mounts must be bind mounts",
-            ));
-        }
-        let idmap = users.map(|users| IdMap {
-            users,
-            recursive: opts.idmap == Some(true),
-        });
+        let idmap = id_map(i, m, &opts, &kind, &container_users)?;
         out.push(MountOp {
             index: i,
             dest: clean(m.destination()),
@@ -250,6 +185,95 @@ pub fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountOp>> {
         });
     }
     Ok(out)
+}
+
+/// What `mounts[i]` mounts: a bind (by its type or its options; a relative source is
+/// the bundle's), the cgroup filesystem, or another filesystem (its type as the source
+/// when it has none).
+fn mount_kind(
+    i: usize,
+    m: &oci_spec::runtime::Mount,
+    opts: &MountOptions,
+    bundle: &Path,
+) -> Result<MountKind> {
+    let fstype = m.typ().clone().unwrap_or_default();
+    let source = m.source().clone().unwrap_or_default();
+    if fstype == "bind" || opts.is_bind() {
+        if source.as_os_str().is_empty() {
+            return Err(Error::config(
+                format!("mounts[{i}].source"),
+                "a bind mount needs a source",
+            ));
+        }
+        return Ok(MountKind::Bind {
+            source: if source.is_absolute() {
+                source
+            } else {
+                bundle.join(source)
+            },
+        });
+    }
+    if fstype == "cgroup" || fstype == "cgroup2" {
+        return Ok(MountKind::Cgroup);
+    }
+    if fstype.is_empty() {
+        return Err(Error::config(format!("mounts[{i}].type"), "missing"));
+    }
+    Ok(MountKind::Fs {
+        source: if source.as_os_str().is_empty() {
+            fstype.clone()
+        } else {
+            source.display().to_string()
+        },
+        fstype,
+    })
+}
+
+/// The id mapping of `mounts[i]`, when it has one (`idmap`/`ridmap`, or uidMappings and
+/// gidMappings): its own maps, else the container's user namespace's
+/// (`container_users`); only a bind can have one, the whole tree with `ridmap`.
+fn id_map(
+    i: usize,
+    m: &oci_spec::runtime::Mount,
+    opts: &MountOptions,
+    kind: &MountKind,
+    container_users: &Option<IdMapUsers>,
+) -> Result<Option<IdMap>> {
+    let uids = m.uid_mappings().clone().unwrap_or_default();
+    let gids = m.gid_mappings().clone().unwrap_or_default();
+    let users = if uids.is_empty() && gids.is_empty() {
+        match (opts.idmap, container_users) {
+            (None, _) => None,
+            (Some(_), Some(users)) => Some(users.clone()),
+            (Some(_), None) => {
+                return Err(Error::config(
+                    format!("mounts[{i}].uidMappings"),
+                    "idmap needs uidMappings and gidMappings, or a user namespace whose mapping it takes",
+                ))
+            }
+        }
+    } else {
+        if uids.is_empty() || gids.is_empty() {
+            return Err(Error::config(
+                format!("mounts[{i}].uidMappings"),
+                "both uidMappings and gidMappings are needed",
+            ));
+        }
+        Some(IdMapUsers::Maps {
+            uid_map: crate::namespaces::id_map_text(&uids),
+            gid_map: crate::namespaces::id_map_text(&gids),
+        })
+    };
+    if users.is_some() && !matches!(kind, MountKind::Bind { .. }) {
+        return Err(Error::config(
+            format!("mounts[{i}].uidMappings"),
+            "id-mapped mounts must be bind mounts",
+        ));
+    }
+    Ok(users.map(|users| IdMap {
+        users,
+        recursive: opts.idmap == Some(true),
+    }))
 }
 
 /// The propagation set on `/` before any mount, for a `linux.rootfsPropagation` applied

@@ -125,6 +125,37 @@ impl MountOptions {
     pub fn is_recursive_bind(&self) -> bool {
         self.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC)
     }
+
+    /// Take an option that is no mount(2) flag: propagation, `idmap`/`ridmap`,
+    /// `tmpcopyup`, a recursive attribute. False when it is none of those (filesystem
+    /// data).
+    fn set_other(&mut self, o: &str) -> bool {
+        match o {
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+            | "runbindable" => self
+                .propagation
+                .push(propagation(o).unwrap_or(MsFlags::MS_PRIVATE)),
+            "idmap" => self.idmap = Some(false),
+            "ridmap" => self.idmap = Some(true),
+            "tmpcopyup" => self.copyup = true,
+            r => {
+                let Some((set, clr)) = recursive(r) else {
+                    return false;
+                };
+                // A later option wins over an earlier one for the same attribute.
+                let touched = set
+                    | clr
+                    | if clr & MOUNT_ATTR__ATIME != 0 {
+                        MOUNT_ATTR__ATIME
+                    } else {
+                        0
+                    };
+                self.rec_set = (self.rec_set & !touched) | set;
+                self.rec_clr = (self.rec_clr & !touched) | clr;
+            }
+        }
+        true
+    }
 }
 
 /// Parse one mount's option list. Errors are the message for `mounts[i].options`.
@@ -173,43 +204,11 @@ pub fn parse(options: &[String]) -> Result<MountOptions, String> {
             "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
             "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
             "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
-            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
-            | "runbindable" => {
-                out.propagation
-                    .push(propagation(o).unwrap_or(MsFlags::MS_PRIVATE));
-                continue;
-            }
-            "idmap" => {
-                out.idmap = Some(false);
-                continue;
-            }
-            "ridmap" => {
-                out.idmap = Some(true);
-                continue;
-            }
-            "tmpcopyup" => {
-                out.copyup = true;
-                continue;
-            }
-            r if recursive(r).is_some() => {
-                let (set, clr) = recursive(r).unwrap_or((0, 0));
-                // A later option wins over an earlier one for the same attribute.
-                let touched = set
-                    | clr
-                    | if clr & MOUNT_ATTR__ATIME != 0 {
-                        MOUNT_ATTR__ATIME
-                    } else {
-                        0
-                    };
-                out.rec_set = (out.rec_set & !touched) | set;
-                out.rec_clr = (out.rec_clr & !touched) | clr;
-                continue;
-            }
+            "" => return Err("empty option".into()),
             other => {
-                if other.is_empty() {
-                    return Err("empty option".into());
+                if !out.set_other(other) {
+                    data.push(other);
                 }
-                data.push(other);
                 continue;
             }
         };

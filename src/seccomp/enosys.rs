@@ -68,8 +68,24 @@ enum To {
 /// profile's syscall `names`, as bytes to put before libseccomp's program. Empty when
 /// no architecture can have one.
 pub fn stub(extra: &[ScmpArch], names: &[&str]) -> Vec<u8> {
-    // Per audit arch: the last syscall of the plain ABI and of x32's, when named.
-    let mut groups: Vec<(u32, Option<u32>, Option<u32>)> = Vec::new();
+    let groups = last_per_arch(extra, names);
+    if groups.is_empty() {
+        return Vec::new();
+    }
+    Layout::of(&groups).encode()
+}
+
+/// An audit arch's last syscall of the plain ABI and of x32's, when named.
+struct ArchLast {
+    audit: u32,
+    plain: Option<u32>,
+    x32: Option<u32>,
+}
+
+/// The last syscall `names` has on each of the filter's architectures the stub can
+/// serve, by audit arch (x86_64 and x32 share one).
+fn last_per_arch(extra: &[ScmpArch], names: &[&str]) -> Vec<ArchLast> {
+    let mut groups: Vec<ArchLast> = Vec::new();
     for arch in std::iter::once(ScmpArch::native()).chain(extra.iter().copied()) {
         let Some(audit) = audit_arch(arch) else {
             continue;
@@ -77,97 +93,126 @@ pub fn stub(extra: &[ScmpArch], names: &[&str]) -> Vec<u8> {
         let Some(last) = last_syscall(arch, names.iter().copied()) else {
             continue;
         };
-        let i = match groups.iter().position(|g| g.0 == audit) {
+        let i = match groups.iter().position(|g| g.audit == audit) {
             Some(i) => i,
             None => {
-                groups.push((audit, None, None));
+                groups.push(ArchLast {
+                    audit,
+                    plain: None,
+                    x32: None,
+                });
                 groups.len() - 1
             }
         };
         if arch == ScmpArch::X32 {
-            groups[i].2 = Some(last);
+            groups[i].x32 = Some(last);
         } else {
-            groups[i].1 = Some(last);
+            groups[i].plain = Some(last);
         }
     }
-    if groups.is_empty() {
-        return Vec::new();
-    }
-    // Laid out as: the arch dispatch, one section per arch, the ENOSYS return; each
-    // instruction with its targets, resolved below.
-    let mut prog: Vec<(u16, To, To, u32)> = vec![(LD_W_ABS, To::Next, To::Next, 4)];
-    for (i, g) in groups.iter().enumerate() {
-        prog.push((JEQ_K, To::Section(i), To::Next, g.0));
-    }
-    prog.push((JA, To::Filter, To::Filter, 0));
-    let mut sections = Vec::new();
-    for g in &groups {
-        sections.push(prog.len());
-        prog.push((LD_W_ABS, To::Next, To::Next, 0));
-        match (g.1, g.2) {
-            (Some(plain), Some(x32)) => {
-                // x32 numbers carry X32_BIT: compare each ABI with its own last.
-                prog.push((JSET_K, To::Skip(1), To::Next, X32_BIT));
-                prog.push((JGT_K, To::Enosys, To::Filter, plain));
-                prog.push((JGT_K, To::Enosys, To::Filter, x32));
+    groups
+}
+
+/// The stub laid out as: the arch dispatch, one section per arch, the ENOSYS return;
+/// each instruction with its targets, resolved by `encode`.
+struct Layout {
+    prog: Vec<(u16, To, To, u32)>,
+    /// Where each arch's section starts.
+    sections: Vec<usize>,
+    enosys: usize,
+    /// The first instruction after the stub: libseccomp's program.
+    filter: usize,
+}
+
+impl Layout {
+    fn of(groups: &[ArchLast]) -> Layout {
+        let mut prog: Vec<(u16, To, To, u32)> = vec![(LD_W_ABS, To::Next, To::Next, 4)];
+        for (i, g) in groups.iter().enumerate() {
+            prog.push((JEQ_K, To::Section(i), To::Next, g.audit));
+        }
+        prog.push((JA, To::Filter, To::Filter, 0));
+        let mut sections = Vec::new();
+        for g in groups {
+            sections.push(prog.len());
+            prog.push((LD_W_ABS, To::Next, To::Next, 0));
+            match (g.plain, g.x32) {
+                (Some(plain), Some(x32)) => {
+                    // x32 numbers carry X32_BIT: compare each ABI with its own last.
+                    prog.push((JSET_K, To::Skip(1), To::Next, X32_BIT));
+                    prog.push((JGT_K, To::Enosys, To::Filter, plain));
+                    prog.push((JGT_K, To::Enosys, To::Filter, x32));
+                }
+                (Some(plain), None) if g.audit == 0xc000_003e => {
+                    // An x32 call is not this ABI's: leave it to the filter.
+                    prog.push((JSET_K, To::Filter, To::Next, X32_BIT));
+                    prog.push((JGT_K, To::Enosys, To::Filter, plain));
+                }
+                (None, Some(x32)) => {
+                    prog.push((JSET_K, To::Next, To::Filter, X32_BIT));
+                    prog.push((JGT_K, To::Enosys, To::Filter, x32));
+                }
+                (Some(plain), _) => prog.push((JGT_K, To::Enosys, To::Filter, plain)),
+                (None, None) => prog.push((JA, To::Filter, To::Filter, 0)),
             }
-            (Some(plain), None) if g.0 == 0xc000_003e => {
-                // An x32 call is not this ABI's: leave it to the filter.
-                prog.push((JSET_K, To::Filter, To::Next, X32_BIT));
-                prog.push((JGT_K, To::Enosys, To::Filter, plain));
-            }
-            (None, Some(x32)) => {
-                prog.push((JSET_K, To::Next, To::Filter, X32_BIT));
-                prog.push((JGT_K, To::Enosys, To::Filter, x32));
-            }
-            (Some(plain), _) => prog.push((JGT_K, To::Enosys, To::Filter, plain)),
-            (None, None) => prog.push((JA, To::Filter, To::Filter, 0)),
+        }
+        let enosys = prog.len();
+        prog.push((RET_K, To::Next, To::Next, RET_ERRNO | libc::ENOSYS as u32));
+        let filter = prog.len();
+        Layout {
+            prog,
+            sections,
+            enosys,
+            filter,
         }
     }
-    let enosys = prog.len();
-    prog.push((RET_K, To::Next, To::Next, RET_ERRNO | libc::ENOSYS as u32));
-    let filter = prog.len();
-    let target = |at: usize, to: To| -> usize {
+
+    /// Where `to`, from the instruction at `at`, leads.
+    fn target(&self, at: usize, to: To) -> usize {
         match to {
             To::Next => at + 1,
             To::Skip(n) => at + 1 + n,
-            To::Section(n) => sections[n],
-            To::Enosys => enosys,
-            To::Filter => filter,
+            To::Section(n) => self.sections[n],
+            To::Enosys => self.enosys,
+            To::Filter => self.filter,
         }
-    };
-    let mut out = Vec::with_capacity(prog.len() * 8);
-    for (at, (code, jt, jf, k)) in prog.iter().enumerate() {
-        let rel = |to: To| target(at, to) - at - 1;
-        let insn = if *code == JA {
-            Insn {
-                code: *code,
-                jt: 0,
-                jf: 0,
-                k: rel(*jt) as u32,
-            }
-        } else if *code == LD_W_ABS || *code == RET_K {
-            Insn {
-                code: *code,
-                jt: 0,
-                jf: 0,
-                k: *k,
-            }
-        } else {
-            // The stub is a few instructions per arch: every jump fits in 8 bits.
-            Insn {
-                code: *code,
-                jt: rel(*jt).min(255) as u8,
-                jf: rel(*jf).min(255) as u8,
-                k: *k,
-            }
-        };
-        out.extend_from_slice(&insn.code.to_ne_bytes());
-        out.push(insn.jt);
-        out.push(insn.jf);
-        out.extend_from_slice(&insn.k.to_ne_bytes());
     }
-    out
+
+    /// The instructions as the kernel's `struct sock_filter` bytes, targets made
+    /// relative.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.prog.len() * 8);
+        for (at, (code, jt, jf, k)) in self.prog.iter().enumerate() {
+            let rel = |to: To| self.target(at, to) - at - 1;
+            let insn = if *code == JA {
+                Insn {
+                    code: *code,
+                    jt: 0,
+                    jf: 0,
+                    k: rel(*jt) as u32,
+                }
+            } else if *code == LD_W_ABS || *code == RET_K {
+                Insn {
+                    code: *code,
+                    jt: 0,
+                    jf: 0,
+                    k: *k,
+                }
+            } else {
+                // The stub is a few instructions per arch: every jump fits in 8 bits.
+                Insn {
+                    code: *code,
+                    jt: rel(*jt).min(255) as u8,
+                    jf: rel(*jf).min(255) as u8,
+                    k: *k,
+                }
+            };
+            out.extend_from_slice(&insn.code.to_ne_bytes());
+            out.push(insn.jt);
+            out.push(insn.jf);
+            out.extend_from_slice(&insn.k.to_ne_bytes());
+        }
+        out
+    }
 }
 
 #[cfg(test)]
