@@ -27,7 +27,7 @@ V2_GUEST ?= scripts/v2-guest.sh
 # holds CAP_SYS_RESOURCE, so no rlimit or capability is out of its reach;
 # runc_update::update_rt_period_and_runtime needs cgroup v1's RT group bandwidth
 # (cpu.rt_runtime_us), which v2 does not have (the host lane runs it).
-V2_SKIPS_BY_TEST := rlimit_above_hard_limit_names_it,capabilities_the_runtime_lacks_are_named,runc_update::update_rt_period_and_runtime
+V2_SKIPS_BY_TEST := process::rlimit_above_hard_limit_names_it,process::capabilities_the_runtime_lacks_are_named,runc_update::update_rt_period_and_runtime
 V2_SKIP := runc_diff::cgroup_files_match_runc rootless::rootless_podman_runs_rsrun_as_runc
 
 # The systemd lane: the host's systemd as PID 1 of a QEMU guest (scripts/systemd-guest.sh),

@@ -42,7 +42,7 @@ fn rlimit_above_hard_limit_names_it() {
     let (_, hard) = rsrun::sys::privilege::getrlimit(libc::RLIMIT_NOFILE as i32).unwrap();
     if hard == u64::MAX {
         return skip(
-            "rlimit_above_hard_limit_names_it",
+            "process::rlimit_above_hard_limit_names_it",
             "RLIMIT_NOFILE's hard limit is unlimited here",
         );
     }
@@ -53,7 +53,7 @@ fn rlimit_above_hard_limit_names_it() {
     });
     if has_cap(CAP_SYS_RESOURCE) {
         return skip(
-            "rlimit_above_hard_limit_names_it",
+            "process::rlimit_above_hard_limit_names_it",
             "root holds CAP_SYS_RESOURCE here and may raise any limit",
         );
     }
@@ -371,7 +371,7 @@ fn capabilities_the_runtime_lacks_are_named() {
     // apply caps"): rsrun says which capability it cannot grant.
     if has_cap(CAP_SYS_RESOURCE) {
         return skip(
-            "capabilities_the_runtime_lacks_are_named",
+            "process::capabilities_the_runtime_lacks_are_named",
             "root holds CAP_SYS_RESOURCE here: no capability is lacking",
         );
     }

@@ -233,7 +233,7 @@ fn cgroup_files_match_runc() {
     if rsrun::cgroups::Cgroup::resolve(None, "x").unwrap().mode == rsrun::cgroups::Mode::V2 {
         cleanup();
         return skip(
-            "cgroup_files_match_runc",
+            "runc_diff::cgroup_files_match_runc",
             "a comparison of the v1 files: this host is pure v2",
         );
     }

@@ -131,7 +131,7 @@ fn affinity_is_reset_to_every_allowed_cpu() {
     let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
     if online.trim() == "0" {
         skip(
-            "affinity_is_reset_to_every_allowed_cpu",
+            "runc_parity::affinity_is_reset_to_every_allowed_cpu",
             "one CPU: no affinity to reset",
         );
         return;

@@ -3,7 +3,8 @@
 //! `src/<path>.rs::test` or `cri.rs::test`, code as item paths (`sys::exe::container_env`,
 //! `Env::assert_clean`) and files as paths (`src/state.rs`, `scripts/criu.sh`). A test
 //! renamed or removed, a function moved, a file deleted: this test names each citation
-//! that no longer holds, with the document it is in.
+//! that no longer holds, with the document it is in. The names tests skip under, which
+//! the Makefile's skip lists match exactly, are checked the same way.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -361,4 +362,57 @@ fn the_checker_refuses_what_does_not_exist() {
     ] {
         assert_eq!(check(&src, good), None, "{good}");
     }
+}
+
+/// The names tests skip under (`common::skip`, and the `*_or_skip`/`systemd_booted`
+/// helpers that call it): `RSRUN_ALLOWED_SKIPS` and the Makefile's lists match them
+/// exactly, so each is the `module::test` of a test in the file that skips, and none is a
+/// bare name the lists could not check.
+#[test]
+fn every_skip_names_a_test_of_its_module() {
+    let src = Sources::load();
+    let mut wrong = Vec::new();
+    let mut named = 0;
+    for (path, text) in &src.files {
+        let Some(module) = path
+            .strip_prefix("integration/")
+            .and_then(|p| p.strip_suffix(".rs"))
+            .filter(|m| !m.contains('/'))
+        else {
+            continue;
+        };
+        for (i, quoted) in text.split('"').enumerate() {
+            // Odd pieces are inside a string literal.
+            if i % 2 == 0 {
+                continue;
+            }
+            let before = text.split('"').nth(i - 1).unwrap_or("").trim_end();
+            let in_skip_call = before.ends_with("skip(") || before.ends_with("systemd_booted(");
+            match quoted.split_once("::") {
+                Some((m, test))
+                    if is_ident(m)
+                        && is_ident(test)
+                        && src.text(&format!("integration/{m}.rs")).is_some() =>
+                {
+                    named += 1;
+                    if m != module || !has_test(text, test) {
+                        wrong.push(format!("{path}: \"{quoted}\" is no test of {module}"));
+                    }
+                }
+                _ if in_skip_call => wrong.push(format!(
+                    "{path}: skip name \"{quoted}\" is not module::test"
+                )),
+                _ => {}
+            }
+        }
+    }
+    assert!(
+        named > 30,
+        "only {named} skip names found: is the parser broken?"
+    );
+    assert!(
+        wrong.is_empty(),
+        "skip names that name no test:\n{}",
+        wrong.join("\n")
+    );
 }
