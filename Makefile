@@ -88,7 +88,7 @@ test-v2:
 	RSRUN_ALLOWED_SKIPS="$(V2_SKIPS_BY_TEST),$(SYSTEMD_SKIPS)" RSRUN_CRASH_RUNS=40 RSRUN_CHURN=24 $(V2_GUEST) "$$bin --test-threads=2 $(addprefix --skip ,$(V2_SKIP))"
 
 unit:
-	$(CARGO) test --lib --test unit --test docs
+	$(CARGO) test --lib --test unit
 
 integration: deps
 	$(CARGO) test --test integration -- --test-threads=4

@@ -1,6 +1,7 @@
 //! Pure-logic tests through the library's public API: validation of every bad input the
 //! lifecycle refuses, and the plan built from a spec. Nothing here touches the system
-//! beyond reading the current process's cgroup layout.
+//! beyond reading the current process's cgroup layout (and, in `docs`, the repository's
+//! own files).
 
 use rsrun::spec::{default::DEFAULT_SPEC, parse, validate::validate};
 use serde_json::{json, Value};
@@ -258,3 +259,8 @@ fn seccomp_flag_unknown_to_oci_spec_is_carried() {
         rsrun::seccomp::FLAG_LOG | rsrun::seccomp::FLAG_WAIT_KILLABLE_RECV
     );
 }
+
+/// The docs and the Makefile's lists cite only tests, items and files that exist (in
+/// this target so that every run of the unit tests checks it).
+#[path = "unit/docs.rs"]
+mod docs;
