@@ -20,6 +20,10 @@ command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v strace >/dev/null 2>&1 || need+=(strace)
 # Rootless tests: newuidmap/newgidmap for maps of more than one id.
 command -v newuidmap >/dev/null 2>&1 || need+=(uidmap)
+# Not in a minimal Debian: ip (named network namespaces in the tests), ps and pgrep
+# (rsrun ps, and the tests looking for a container's processes).
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v pgrep >/dev/null 2>&1 || need+=(procps)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "deps: need root to install: ${need[*]}" >&2
