@@ -331,7 +331,9 @@ fn every_test_item_and_file_the_docs_cite_exists() {
     );
     assert!(
         wrong.is_empty(),
-        "citations that do not hold:\n{}",
+        "citations that do not hold (a renamed test or moved item: cite its new name; a \
+         crate outside this repository: add it to EXTERNAL_CRATES; a placeholder: write \
+         it as `<module>::<test>`):\n{}",
         wrong.join("\n")
     );
 }
