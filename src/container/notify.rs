@@ -24,7 +24,6 @@ use crate::state::ContainerDir;
 use crate::sys::{proc, socket};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::{Mount, Spec};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -166,32 +165,22 @@ impl Relay {
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).op0("pipe2")?;
         self.send(b"BARRIER=1", &[w.as_raw_fd()])?;
         drop(w);
+        let shown = Path::new("the BARRIER=1 pipe");
         let end = Instant::now() + BARRIER_LIMIT;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-            let mut fds = [PollFd::new(r.as_fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, PollTimeout::from(ms)) {
-                Ok(0) if left.is_zero() => {
-                    warn(&format!(
-                        "{}: no answer to BARRIER=1 in {BARRIER_LIMIT:?}",
-                        self.host_path.display()
-                    ));
-                    return Ok(());
-                }
-                Ok(0) | Err(Errno::EINTR) => continue,
-                Ok(_) => break,
-                Err(e) => return Err(Error::sys_nopath("poll barrier pipe", e)),
-            }
+        if crate::sys::poll::wait_any_until([r.as_fd()], end, shown)?.is_none() {
+            warn(&format!(
+                "{}: no answer to BARRIER=1 in {BARRIER_LIMIT:?}",
+                self.host_path.display()
+            ));
+            return Ok(());
         }
         let mut b = [0u8; 1];
-        match nix::unistd::read(&r, &mut b) {
-            Ok(0) => Ok(()),
-            Ok(_) => Err(Error::container(format!(
+        match crate::sys::fs::read_fd(&r, &mut b, shown)? {
+            0 => Ok(()),
+            _ => Err(Error::container(format!(
                 "{}: unexpected data on the BARRIER=1 pipe",
                 self.host_path.display()
             ))),
-            Err(e) => Err(Error::sys_nopath("read barrier pipe", e)),
         }
     }
 

@@ -288,12 +288,7 @@ fn clone_in_user_ns(
     }
     drop(w);
     let mut buf = [0u8; 4096];
-    let n = loop {
-        match nix::unistd::read(&r, &mut buf) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            r => break r.map_err(|e| Error::sys_nopath("read from the clone helper", e))?,
-        }
-    };
+    let n = sfs::read_fd(&r, &mut buf, Path::new("the clone helper's pipe"))?;
     let _ = proc::waitpid(helper, false);
     let text = String::from_utf8_lossy(&buf[..n]);
     match text.strip_prefix('!') {
