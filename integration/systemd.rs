@@ -2,7 +2,7 @@
 //! tests need systemd as PID 1 with its system bus: `make test-systemd` runs them in a QEMU
 //! guest booting the host's systemd (scripts/systemd-guest.sh), on pure v2 and on hybrid.
 
-use crate::common::{assert_one_line_error, skip, Env, Run};
+use crate::common::{assert_one_line_error, pure_v2, skip, Env, Run};
 use serde_json::json;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -78,10 +78,6 @@ fn delete_leaves_nothing(env: &Env, id: &str, unit: &str, pid: Option<i32>) {
     env.assert_clean(id, pid);
 }
 
-pub(crate) fn v2_host() -> bool {
-    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-}
-
 #[test]
 fn scope_holds_the_container_and_delete_removes_it() {
     if !systemd_booted("systemd::scope_holds_the_container_and_delete_removes_it") {
@@ -101,7 +97,7 @@ fn scope_holds_the_container_and_delete_removes_it() {
     assert_eq!(cg, "/system.slice/rsrun-sd-scope1.scope");
     assert_eq!(cgroup_of(pid), cg);
     // The init alone is in the scope: rsrun moved itself back out.
-    let procs_dir = if v2_host() {
+    let procs_dir = if pure_v2() {
         format!("/sys/fs/cgroup{cg}")
     } else {
         format!("/sys/fs/cgroup/systemd{cg}")
@@ -113,7 +109,7 @@ fn scope_holds_the_container_and_delete_removes_it() {
     let ps = env.rsrun(&["ps", "--format", "json", "sd-scope1"]);
     assert_eq!(ps.stdout.trim(), format!("[{pid}]"));
     // The device allow list is systemd's too on v2, and the default devices still work.
-    if v2_host() {
+    if pure_v2() {
         assert_eq!(prop(unit, "DevicePolicy"), "strict");
     }
     let r = env.rsrun(&[
@@ -142,7 +138,7 @@ fn memory_limit_is_a_unit_property_and_bites() {
     env.edit(|v| v["linux"]["resources"]["memory"] = json!({"limit": 16777216, "swap": 16777216}));
     let r = sd_create(&env, "sd-mem1");
     assert_eq!(r.code, 0, "create: {}", r.stderr);
-    let key = if v2_host() {
+    let key = if pure_v2() {
         "MemoryMax"
     } else {
         "MemoryLimit"
@@ -318,7 +314,7 @@ fn update_pause_and_kill_all_on_a_scope() {
     // Both the unit and the cgroup files.
     assert_eq!(prop(unit, "CPUQuotaPerSecUSec"), "200ms");
     let cg = prop(unit, "ControlGroup");
-    if v2_host() {
+    if pure_v2() {
         assert_eq!(prop(unit, "MemoryMax"), "33554432");
         let read = |f: &str| std::fs::read_to_string(format!("/sys/fs/cgroup{cg}/{f}")).unwrap();
         assert_eq!(read("memory.max").trim(), "33554432");
@@ -437,7 +433,7 @@ fn allowed_cpus_and_memory_nodes_are_unit_properties() {
     assert_eq!(prop(unit, "AllowedCPUs"), last);
     assert_eq!(prop(unit, "AllowedMemoryNodes"), "0");
     let cg = prop(unit, "ControlGroup");
-    let cpuset_dir = if v2_host() {
+    let cpuset_dir = if pure_v2() {
         format!("/sys/fs/cgroup{cg}")
     } else {
         format!("/sys/fs/cgroup/cpuset{cg}")

@@ -9,7 +9,7 @@ use crate::common::engines::{
     fresh_dir, podman_relays_notify_as_with_runc, run_image_args, Dockerd, Podman,
 };
 use crate::common::*;
-use crate::systemd::{cgroup_of, prop, systemctl, systemd_booted, v2_host};
+use crate::systemd::{cgroup_of, prop, systemctl, systemd_booted};
 use std::path::PathBuf;
 
 /// What systemd and the engine show of one container's life.
@@ -31,7 +31,7 @@ struct Seen {
 }
 
 fn memory_property() -> &'static str {
-    if v2_host() {
+    if pure_v2() {
         "MemoryMax"
     } else {
         "MemoryLimit"
@@ -41,7 +41,7 @@ fn memory_property() -> &'static str {
 /// Every directory `cg` (a unit's ControlGroup) has in some hierarchy: the v2 one, or on a
 /// hybrid host each v1 hierarchy and the unified one.
 fn cgroup_dirs(cg: &str) -> Vec<PathBuf> {
-    if v2_host() {
+    if pure_v2() {
         return vec![PathBuf::from(format!("/sys/fs/cgroup{cg}"))];
     }
     std::fs::read_dir("/sys/fs/cgroup")
@@ -69,7 +69,7 @@ fn left_behind(patterns: &[String], cg: &str) -> Vec<String> {
 }
 
 fn unset_properties() -> &'static [&'static str] {
-    if v2_host() {
+    if pure_v2() {
         &["MemorySwapMax", "IOWeight"]
     } else {
         &["BlockIOWeight"]

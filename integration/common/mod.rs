@@ -425,10 +425,15 @@ pub fn skip(test: &str, why: &str) {
     }
 }
 
-/// Whether cgroups are pure v2 here (one cgroup2 hierarchy at /sys/fs/cgroup); if not,
-/// `test` says it skips (`make test-v2` runs it).
+/// Whether cgroups are pure v2 here: one cgroup2 hierarchy, mounted at /sys/fs/cgroup
+/// (a hybrid host has its v1 controllers there).
+pub fn pure_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// Whether cgroups are pure v2 here; if not, `test` says it skips (`make test-v2` runs it).
 pub fn pure_v2_or_skip(test: &str) -> bool {
-    let v2 = Path::new("/sys/fs/cgroup/cgroup.subtree_control").exists();
+    let v2 = pure_v2();
     if !v2 {
         skip(
             test,
