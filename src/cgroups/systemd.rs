@@ -169,55 +169,14 @@ pub fn resource_properties(res: Option<&LinuxResources>, mode: Mode) -> Vec<Prop
         return p;
     };
     let v2 = mode == Mode::V2;
-    let limit = |v: i64| if v < 0 { u64::MAX } else { v as u64 };
     if let Some(m) = res.memory() {
-        if let Some(l) = m.limit().filter(|l| *l != 0) {
-            let key = if v2 { "MemoryMax" } else { "MemoryLimit" };
-            p.push((key.into(), Value::U64(limit(l))));
-        }
-        // v2 counts swap alone: memory+swap minus the limit (resources.rs refuses what
-        // does not convert).
-        match (m.swap(), m.limit()) {
-            (Some(-1), _) if v2 => p.push(("MemorySwapMax".into(), Value::U64(u64::MAX))),
-            // swap == limit is no swap: the file gets 0, the unit nothing (runc).
-            (Some(sw), Some(l)) if v2 && l > 0 && sw > l => {
-                p.push(("MemorySwapMax".into(), Value::U64((sw - l) as u64)))
-            }
-            _ => {}
-        }
-        if let Some(r) = m.reservation().filter(|r| *r > 0 && v2) {
-            p.push(("MemoryLow".into(), Value::U64(r as u64)));
-        }
+        memory_properties(m, v2, &mut p);
     }
     if let Some(c) = res.cpu() {
-        if let Some(s) = c.shares().filter(|s| *s != 0) {
-            if v2 {
-                let w = super::resources::shares_to_weight(s);
-                p.push(("CPUWeight".into(), Value::U64(w)));
-            } else {
-                p.push(("CPUShares".into(), Value::U64(s)));
-            }
-        }
-        let period = c.period().filter(|p| *p != 0);
-        if let Some(per) = period.filter(|_| v2) {
-            p.push(("CPUQuotaPeriodUSec".into(), Value::U64(per)));
-        }
-        match c.quota() {
-            Some(q) if q > 0 => {
-                let per = period.unwrap_or(100_000);
-                // systemd keeps the quota per second in 10 ms steps: round up, as runc.
-                let mut per_sec = q as u64 * 1_000_000 / per;
-                if per_sec % 10_000 != 0 {
-                    per_sec = (per_sec / 10_000 + 1) * 10_000;
-                }
-                p.push(("CPUQuotaPerSecUSec".into(), Value::U64(per_sec)));
-            }
-            Some(q) if q < 0 => p.push(("CPUQuotaPerSecUSec".into(), Value::U64(u64::MAX))),
-            _ => {}
-        }
+        cpu_properties(c, v2, &mut p);
     }
     if let Some(l) = res.pids().map(|p| p.limit()).filter(|l| *l != 0) {
-        p.push(("TasksMax".into(), Value::U64(limit(l))));
+        p.push(("TasksMax".into(), Value::U64(unlimited_below_zero(l))));
     }
     // Docker sends a weight of 0 for "not set".
     if let Some(w) = res
@@ -248,6 +207,65 @@ pub fn resource_properties(res: Option<&LinuxResources>, mode: Mode) -> Vec<Prop
         }
     }
     p
+}
+
+/// A limit as systemd takes it: a negative one (-1) is none.
+fn unlimited_below_zero(v: i64) -> u64 {
+    if v < 0 {
+        u64::MAX
+    } else {
+        v as u64
+    }
+}
+
+/// `MemoryMax`/`MemoryLimit`, `MemorySwapMax`, `MemoryLow`.
+fn memory_properties(m: &oci_spec::runtime::LinuxMemory, v2: bool, p: &mut Vec<Property>) {
+    if let Some(l) = m.limit().filter(|l| *l != 0) {
+        let key = if v2 { "MemoryMax" } else { "MemoryLimit" };
+        p.push((key.into(), Value::U64(unlimited_below_zero(l))));
+    }
+    // v2 counts swap alone: memory+swap minus the limit (resources.rs refuses what
+    // does not convert).
+    match (m.swap(), m.limit()) {
+        (Some(-1), _) if v2 => p.push(("MemorySwapMax".into(), Value::U64(u64::MAX))),
+        // swap == limit is no swap: the file gets 0, the unit nothing (runc).
+        (Some(sw), Some(l)) if v2 && l > 0 && sw > l => {
+            p.push(("MemorySwapMax".into(), Value::U64((sw - l) as u64)))
+        }
+        _ => {}
+    }
+    if let Some(r) = m.reservation().filter(|r| *r > 0 && v2) {
+        p.push(("MemoryLow".into(), Value::U64(r as u64)));
+    }
+}
+
+/// `CPUWeight`/`CPUShares`, `CPUQuotaPeriodUSec`, `CPUQuotaPerSecUSec`.
+fn cpu_properties(c: &oci_spec::runtime::LinuxCpu, v2: bool, p: &mut Vec<Property>) {
+    if let Some(s) = c.shares().filter(|s| *s != 0) {
+        if v2 {
+            let w = super::resources::shares_to_weight(s);
+            p.push(("CPUWeight".into(), Value::U64(w)));
+        } else {
+            p.push(("CPUShares".into(), Value::U64(s)));
+        }
+    }
+    let period = c.period().filter(|p| *p != 0);
+    if let Some(per) = period.filter(|_| v2) {
+        p.push(("CPUQuotaPeriodUSec".into(), Value::U64(per)));
+    }
+    match c.quota() {
+        Some(q) if q > 0 => {
+            let per = period.unwrap_or(100_000);
+            // systemd keeps the quota per second in 10 ms steps: round up, as runc.
+            let mut per_sec = q as u64 * 1_000_000 / per;
+            if per_sec % 10_000 != 0 {
+                per_sec = (per_sec / 10_000 + 1) * 10_000;
+            }
+            p.push(("CPUQuotaPerSecUSec".into(), Value::U64(per_sec)));
+        }
+        Some(q) if q < 0 => p.push(("CPUQuotaPerSecUSec".into(), Value::U64(u64::MAX))),
+        _ => {}
+    }
 }
 
 /// The first systemd that knows AllowedCPUs and AllowedMemoryNodes.

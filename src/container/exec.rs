@@ -65,63 +65,10 @@ impl Runtime {
 
     /// Start a process in a running container; returns its pid once it has exec'd.
     pub fn exec(&self, id: &str, o: &ExecOpts, target: ExecTarget) -> Result<i32> {
-        // The lock guards the state read, not the spawn: the new process may sit frozen
-        // (`--ignore-paused`) or wait on a seccomp agent, and `resume`, `kill` and
-        // `delete` must still get through. The spawn checks the init is still the
-        // container's (pid and start time) before it joins anything.
-        let st = {
-            let dir = ContainerDir::open(&self.root, id)?;
-            let st = dir.load()?;
-            match state::status(&dir.path, &st) {
-                Status::Stopped => {
-                    return Err(Error::container("cannot exec in a stopped container"))
-                }
-                Status::Paused if !o.ignore_paused => {
-                    return Err(Error::container(
-                        "cannot exec in a paused container (see --ignore-paused)",
-                    ))
-                }
-                _ => {}
-            }
-            st
-        };
+        let st = self.exec_state(id, o.ignore_paused)?;
         let ExecTarget { process, config } = target;
-        let label = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
-        if label(&o.apparmor) || label(process.apparmor_profile()) {
-            return Err(Error::container(
-                "apparmor profile given, but AppArmor is not enabled on this host",
-            ));
-        }
-        if label(&o.process_label) || label(process.selinux_label()) {
-            return Err(Error::container(
-                "process label given, but SELinux is not enabled on this host",
-            ));
-        }
-        let terminal = process.terminal().unwrap_or(false);
-        let has_socket = o.console_socket.is_some() || o.console_fd.is_some();
-        if terminal && !has_socket {
-            return Err(Error::container(
-                "--tty needs --console-socket when detached",
-            ));
-        }
-        if !terminal && has_socket {
-            return Err(Error::container("--console-socket given without --tty"));
-        }
-        let mut warnings = Vec::new();
-        let pplan = plan::process_plan(
-            &process,
-            &PlanOptions {
-                no_pivot: false,
-                preserve_fds: o.preserve_fds,
-                new_keyring: false,
-                seccomp_wait_killable_recv: config.seccomp_wait_killable_recv,
-            },
-            config.spec.linux().as_ref(),
-            &mut warnings,
-        )?;
-        for w in &warnings {
-            self.log.warn(w);
-        }
+        refuse_exec_options(&process, o)?;
+        let pplan = self.exec_process_plan(&process, &config, o.preserve_fds)?;
         let console = console_conn(&o.console_socket, &o.console_fd)?;
         let pidfd_socket = PidfdSocket::connect(&o.pidfd_socket)?;
         let wait_fifo = o
@@ -150,6 +97,76 @@ impl Runtime {
         }
         Ok(pid)
     }
+
+    /// The record of a container `exec` may run in: not stopped, not paused unless
+    /// `ignore_paused`. The lock guards the state read, not the spawn: the new process
+    /// may sit frozen (`--ignore-paused`) or wait on a seccomp agent, and `resume`,
+    /// `kill` and `delete` must still get through. The spawn checks the init is still
+    /// the container's (pid and start time) before it joins anything.
+    fn exec_state(&self, id: &str, ignore_paused: bool) -> Result<state::State> {
+        let dir = ContainerDir::open(&self.root, id)?;
+        let st = dir.load()?;
+        match state::status(&dir.path, &st) {
+            Status::Stopped => Err(Error::container("cannot exec in a stopped container")),
+            Status::Paused if !ignore_paused => Err(Error::container(
+                "cannot exec in a paused container (see --ignore-paused)",
+            )),
+            _ => Ok(st),
+        }
+    }
+
+    /// The process's plan, with the container's `linux` section; its warnings logged.
+    fn exec_process_plan(
+        &self,
+        process: &Process,
+        config: &crate::spec::Loaded,
+        preserve_fds: u32,
+    ) -> Result<plan::ProcessPlan> {
+        let mut warnings = Vec::new();
+        let pplan = plan::process_plan(
+            process,
+            &PlanOptions {
+                no_pivot: false,
+                preserve_fds,
+                new_keyring: false,
+                seccomp_wait_killable_recv: config.seccomp_wait_killable_recv,
+            },
+            config.spec.linux().as_ref(),
+            &mut warnings,
+        )?;
+        for w in &warnings {
+            self.log.warn(w);
+        }
+        Ok(pplan)
+    }
+}
+
+/// What `exec` refuses of its process and flags: an AppArmor profile or SELinux label
+/// (neither is enabled on hosts rsrun runs on), a terminal without a console socket
+/// and a console socket without a terminal.
+fn refuse_exec_options(process: &Process, o: &ExecOpts) -> Result<()> {
+    let label = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+    if label(&o.apparmor) || label(process.apparmor_profile()) {
+        return Err(Error::container(
+            "apparmor profile given, but AppArmor is not enabled on this host",
+        ));
+    }
+    if label(&o.process_label) || label(process.selinux_label()) {
+        return Err(Error::container(
+            "process label given, but SELinux is not enabled on this host",
+        ));
+    }
+    let terminal = process.terminal().unwrap_or(false);
+    let has_socket = o.console_socket.is_some() || o.console_fd.is_some();
+    if terminal && !has_socket {
+        return Err(Error::container(
+            "--tty needs --console-socket when detached",
+        ));
+    }
+    if !terminal && has_socket {
+        return Err(Error::container("--console-socket given without --tty"));
+    }
+    Ok(())
 }
 
 /// `--exec-wait-fifo PATH`, opened (O_PATH: neither end yet) and checked to be a fifo.
