@@ -426,15 +426,20 @@ impl Runtime {
         // The init's death takes its pid namespace with it, so its cgroup tree is usually
         // empty by the time it is read; a paused init dies only once kill_all thaws it.
         let init = st.init_pidfd();
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        let wait_init = |fd: &std::os::fd::OwnedFd| {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            crate::sys::poll::wait_all(std::slice::from_ref(fd), left)
+        };
         if let Some(fd) = &init {
             let _ = proc::pidfd_kill(fd, libc::SIGKILL);
             if !freezer::is_frozen(&st.cgroup) {
-                crate::sys::poll::wait_all(std::slice::from_ref(fd), Duration::from_secs(10));
+                wait_init(fd);
             }
         }
         st.cgroup.kill_all();
         if let Some(fd) = &init {
-            crate::sys::poll::wait_all(std::slice::from_ref(fd), Duration::from_secs(10));
+            wait_init(fd);
         }
         if let Some(m) = &st.host_mounts {
             m.undo()?;
