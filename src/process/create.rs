@@ -112,14 +112,14 @@ pub fn spawn(
     if !user_writes_maps {
         sys::privilege::set_dumpable(false)?;
     }
-    let args = sys::CloneArgs {
+    let args = sys::clone::CloneArgs {
         flags: plan.ns.clone_flags.bits() as u64,
         cgroup_fd: prep.cgroup.into.as_ref().map(|f| f.as_raw_fd()),
     };
     let pid = match &prep.user_first {
         None => {
             enter_for_children(plan, &prep, &[])?;
-            sys::clone3(&args).map_err(|e| userns_refused(plan, e))?
+            sys::clone::clone3(&args).map_err(|e| userns_refused(plan, e))?
         }
         Some(user) => clone_in_user_ns(plan, &prep, user, &args)?,
     };
@@ -246,10 +246,10 @@ fn clone_in_user_ns(
     plan: &Plan,
     prep: &Prepared,
     user: &(OwnedFd, std::path::PathBuf),
-    args: &sys::CloneArgs,
+    args: &sys::clone::CloneArgs,
 ) -> Result<i32> {
     let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys_nopath("pipe2", e))?;
-    let helper = sys::clone3(&sys::CloneArgs {
+    let helper = sys::clone::clone3(&sys::clone::CloneArgs {
         flags: 0,
         cgroup_fd: None,
     })?;
@@ -273,8 +273,8 @@ fn clone_in_user_ns(
         )
         .and_then(|()| enter_for_children(plan, prep, &joined))
         .and_then(|()| {
-            sys::clone3(&sys::CloneArgs {
-                flags: args.flags | sys::CLONE_PARENT,
+            sys::clone::clone3(&sys::clone::CloneArgs {
+                flags: args.flags | sys::clone::CLONE_PARENT,
                 cgroup_fd: args.cgroup_fd,
             })
         });
@@ -284,7 +284,7 @@ fn clone_in_user_ns(
             Err(e) => format!("!{e}"),
         };
         let _ = nix::unistd::write(&w, msg.as_bytes());
-        sys::exit_now(0);
+        sys::clone::exit_now(0);
     }
     drop(w);
     let mut buf = [0u8; 4096];

@@ -107,16 +107,16 @@ pub fn spawn(
     // The child is born in the container's pid namespace: it must never be dumpable,
     // not even before its first instruction (CVE-2016-9962).
     sys::privilege::set_dumpable(false)?;
-    let into = |fd: Option<&OwnedFd>| sys::CloneArgs {
+    let into = |fd: Option<&OwnedFd>| sys::clone::CloneArgs {
         flags: 0,
         cgroup_fd: fd.map(|f| f.as_raw_fd()),
     };
-    let pid = match sys::clone3(&into(cgroup.into.as_ref())) {
+    let pid = match sys::clone::clone3(&into(cgroup.into.as_ref())) {
         Err(e) if e.errno() == Some(nix::errno::Errno::EBUSY) && cgroup.into.is_some() => {
             // The container's cgroup takes no process (its init moved to a sub-cgroup
             // and domain controllers are on for it): into the init's, as runc.
             match plan.cgroup.open_v2_dir_holding(init_pid)? {
-                Some(fd) => sys::clone3(&into(Some(&fd)))?,
+                Some(fd) => sys::clone::clone3(&into(Some(&fd)))?,
                 None => return Err(e),
             }
         }
@@ -251,5 +251,5 @@ fn child(plan: &EnterPlan, chan: Channel, handed: Handed, in_user_ns: bool) -> !
     })();
     let Err(e) = r;
     let _ = chan.send(&Msg::failed(&e));
-    sys::exit_now(1)
+    sys::clone::exit_now(1)
 }

@@ -98,13 +98,13 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Prep
         sys::privilege::set_no_new_privs()?;
     }
     // Not the caller's: 0022 unless the spec says otherwise (runc, crun).
-    sys::umask(p.umask.unwrap_or(0o022));
+    proc::umask(p.umask.unwrap_or(0o022));
     // Nothing of rsrun's survives execve but stdio and --preserve-fds.
-    sys::cloexec_from(p.preserve_fds.saturating_add(3))?;
+    sys::execve::cloexec_from(p.preserve_fds.saturating_add(3))?;
     super::attrs::apply_last(&p.attrs)?;
     // The user process starts with no blocked or ignored signals, whatever rsrun or its
     // caller had blocked or ignored.
-    sys::reset_signal_dispositions();
+    sys::signals::reset_signal_dispositions();
     let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
     let mut ready = Prepared {
         exe,
@@ -130,7 +130,7 @@ pub fn confine(p: &ProcessPlan, e: &mut Prepared, chan: Option<&Channel>) -> Res
     let Some(f) = &p.seccomp else {
         return Ok(());
     };
-    e.listener = sys::seccomp_load(&f.bpf, f.flags)?;
+    e.listener = sys::privilege::seccomp_load(&f.bpf, f.flags)?;
     if let (Some(l), Some(chan)) = (&e.listener, chan) {
         use std::os::fd::AsRawFd;
         chan.send_by_write(&Msg::SeccompListener { fd: l.as_raw_fd() })?;
@@ -150,10 +150,10 @@ pub fn execve(p: &ProcessPlan, e: &mut Prepared) -> Error {
     if let Err(err) = confine(p, e, None) {
         return err;
     }
-    let errno = sys::execve(&e.exe, &p.args, &e.env);
+    let errno = sys::execve::execve(&e.exe, &p.args, &e.env);
     let line = format!("exec {}: {}\n", e.exe.to_string_lossy(), errno_text(errno));
     let _ = nix::unistd::write(std::io::stderr(), line.as_bytes());
-    sys::exit_now(1)
+    sys::clone::exit_now(1)
 }
 
 /// An errno as Go (runc) prints it, which is what engines match (Docker maps

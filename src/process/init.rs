@@ -31,7 +31,7 @@ pub fn run(
         Ok(never) => match never {},
         Err(e) => {
             let _ = chan.send(&Msg::failed(&e));
-            sys::exit_now(1)
+            sys::clone::exit_now(1)
         }
     }
 }
@@ -134,7 +134,7 @@ fn join_namespaces_and_keyring(plan: &Plan, joins: Vec<Join>) -> Result<()> {
         proc::setresuid(plan.setup_ids.0)?;
     }
     if plan.process.new_keyring {
-        sys::join_session_keyring(&format!("_ses.{}", plan.id))?;
+        proc::join_session_keyring(&format!("_ses.{}", plan.id))?;
     }
     Ok(())
 }
@@ -196,7 +196,7 @@ fn set_uts_names(plan: &Plan) -> Result<()> {
         proc::sethostname(h)?;
     }
     if let Some(d) = &plan.domainname {
-        sys::set_domainname(d)?;
+        proc::set_domainname(d)?;
     }
     Ok(())
 }
@@ -227,7 +227,7 @@ fn new_session_and_terminal(plan: &Plan, console: Option<OwnedFd>) -> Result<()>
 /// socket stays open, CLOEXEC).
 fn report_ready_and_wait_for_start(chan: &Channel, listener: &OwnedFd) -> Result<OwnedFd> {
     sys::privilege::set_pdeathsig(None)?;
-    sys::exit_on_termination_signals()?;
+    sys::signals::exit_on_termination_signals()?;
     chan.send(&Msg::Ready)?;
     let conn = socket::accept(listener)?;
     let _ = socket::recv_byte(&conn);

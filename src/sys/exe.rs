@@ -1,7 +1,8 @@
 //! The rsrun process itself: what its start-up needs, and the re-exec from a binary no
 //! container can write before it enters a container (CVE-2019-5736).
 
-use super::{exit_now, fs};
+use super::clone::exit_now;
+use super::fs;
 use crate::error::{Error, Result};
 use nix::errno::Errno;
 use std::ffi::CString;

@@ -1,8 +1,9 @@
 //! What a process may do: prctl flags (dumpable, keep-caps, no_new_privs, parent-death
-//! signal), capability sets and rlimits.
+//! signal), capability sets, rlimits and the seccomp filter.
 
 use crate::error::{Error, Result};
 use nix::errno::Errno;
+use std::os::fd::OwnedFd;
 
 /// prctl with integer arguments, for the two options nix has no wrapper for:
 /// PR_CAPBSET_DROP (the `caps` crate has one, but only for the capabilities it knows by
@@ -106,4 +107,56 @@ pub fn getrlimit(resource: libc::c_int) -> Result<(u64, u64)> {
     let ret = unsafe { libc::prlimit(0, resource as _, std::ptr::null(), &mut lim) };
     Errno::result(ret).map_err(|e| Error::sys_nopath("getrlimit", e))?;
     Ok((lim.rlim_cur, lim.rlim_max))
+}
+
+/// seccomp(SECCOMP_SET_MODE_FILTER) with a BPF program (`struct sock_filter` bytes).
+/// Returns the notify listener fd when `flags` asks for one.
+pub fn seccomp_load(bpf: &[u8], flags: u32) -> Result<Option<OwnedFd>> {
+    #[repr(C)]
+    struct Fprog {
+        len: u16,
+        filter: *const u8,
+    }
+    // 8 bytes an instruction; the kernel itself refuses more than 4096 (BPF_MAXINSNS).
+    let len = u16::try_from(bpf.len() / 8)
+        .ok()
+        .filter(|_| bpf.len() % 8 == 0)
+        .ok_or_else(|| {
+            Error::sys_nopath(
+                format!("seccomp load filter of {} bytes", bpf.len()),
+                Errno::EINVAL,
+            )
+        })?;
+    let prog = Fprog {
+        len,
+        filter: bpf.as_ptr(),
+    };
+    const SECCOMP_SET_MODE_FILTER: libc::c_long = 1;
+    // SAFETY: `prog` describes a live buffer of sock_filter structs.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            flags as libc::c_long,
+            &prog as *const Fprog,
+        )
+    };
+    let ret = Errno::result(ret).map_err(|e| Error::sys_nopath("seccomp load filter", e))?;
+    // SAFETY: the fd the syscall above just returned, owned by nobody.
+    Ok((flags & 8 != 0).then(|| unsafe { super::own_fd(ret as i32) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A program whose instruction count does not fit the kernel's u16 is refused by
+    /// its size, never loaded with a truncated count (65536 instructions became 0).
+    #[test]
+    fn seccomp_program_too_long_or_torn_is_refused_before_the_syscall() {
+        for len in [65536 * 8, 7] {
+            let e = seccomp_load(&vec![0u8; len], 0).unwrap_err().to_string();
+            assert!(e.contains(&format!("of {len} bytes")), "{e}");
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! Processes and namespaces: signals, waiting, setns/unshare, credentials, /proc reads.
+//! Processes and namespaces: signals, waiting, setns/unshare, credentials, /proc reads,
+//! host and domain names, umask and the session keyring.
 
 use crate::error::{Error, Result, SysContext};
 use nix::errno::Errno;
@@ -6,6 +7,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::{Gid, Pid, Uid};
+use std::ffi::CString;
 use std::os::fd::AsFd;
 use std::path::Path;
 
@@ -103,7 +105,7 @@ pub fn getpid() -> i32 {
 /// a helper child is cloned into a new user namespace, its maps are written, its
 /// namespace opened, and it is killed.
 pub fn userns_with_maps(uid_map: &str, gid_map: &str) -> Result<std::os::fd::OwnedFd> {
-    let pid = super::clone3(&super::CloneArgs {
+    let pid = super::clone::clone3(&super::clone::CloneArgs {
         flags: libc::CLONE_NEWUSER as u64,
         cgroup_fd: None,
     })?;
@@ -171,6 +173,34 @@ pub fn take_fd(pid: i32, target: i32) -> Result<std::os::fd::OwnedFd> {
         // SAFETY: the fd the syscall above just returned, owned by nobody.
         .map(|fd| unsafe { super::own_fd(fd as i32) })
         .map_err(|e| Error::sys_nopath(format!("pidfd_getfd {pid} fd {target}"), e))
+}
+
+/// setdomainname(2) in the caller's UTS namespace.
+pub fn set_domainname(name: &str) -> Result<()> {
+    // SAFETY: the pointer and length describe a live buffer.
+    let ret = unsafe { libc::setdomainname(name.as_ptr() as *const libc::c_char, name.len()) };
+    Errno::result(ret)
+        .map(drop)
+        .map_err(|e| Error::sys("setdomainname", name, e))
+}
+
+/// Set the process umask.
+pub fn umask(mask: u32) {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        mask as libc::mode_t,
+    ));
+}
+
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name). ENOSYS (no keyring support) is not an error.
+pub fn join_session_keyring(name: &str) -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let c = CString::new(name).map_err(|_| Error::sys_nopath("keyctl", Errno::EINVAL))?;
+    // SAFETY: keyctl with a valid C string.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, c.as_ptr()) };
+    match Errno::result(ret) {
+        Ok(_) | Err(Errno::ENOSYS) => Ok(()),
+        Err(e) => Err(Error::sys("keyctl join session keyring", name, e)),
+    }
 }
 
 #[cfg(test)]
