@@ -210,7 +210,7 @@ impl Channel {
     }
 
     /// The next message, or `None` when the peer closed the socket.
-    pub fn recv(&self) -> Result<Option<Msg>> {
+    fn recv(&self) -> Result<Option<Msg>> {
         let (data, _fds) = socket::recv_frame(&self.fd)?;
         if data.is_empty() {
             return Ok(None);
@@ -218,54 +218,82 @@ impl Channel {
         decode(&data).map(Some)
     }
 
-    /// Receive, forwarding `Log` lines to `log`, until a message arrives; it must be the
-    /// kind named `want` (a `Failed` becomes the error it reports).
-    fn next_of(&self, want: &'static str, log: &mut dyn FnMut(&str, &str)) -> Result<Msg> {
+    /// Receive, forwarding `Log` lines to `log`, until a message arrives. `take` returns
+    /// the payload of the kind named `want` or gives any other message back: a `Failed`
+    /// becomes the error it reports, anything else is a protocol error.
+    fn next_of<T>(
+        &self,
+        want: &'static str,
+        log: &mut dyn FnMut(&str, &str),
+        take: fn(Msg) -> std::result::Result<T, Msg>,
+    ) -> Result<T> {
         loop {
-            match self.recv()? {
-                Some(Msg::Log { level, msg }) => log(&level, &msg),
-                Some(m @ Msg::Failed { .. }) => return Err(m.error()),
-                Some(m) if m.name() == want => return Ok(m),
-                Some(m) => {
-                    return Err(Error::Child(format!(
-                        "protocol error: expected {want}, got {}",
-                        m.name()
-                    )))
+            let m = match self.recv()? {
+                Some(Msg::Log { level, msg }) => {
+                    log(&level, &msg);
+                    continue;
                 }
+                Some(m) => m,
                 None => return Err(Error::Child(format!("{INIT_GONE} {want}"))),
-            }
+            };
+            return match take(m) {
+                Ok(payload) => Ok(payload),
+                Err(m @ Msg::Failed { .. }) => Err(m.error()),
+                Err(m) => Err(Error::Child(format!(
+                    "protocol error: expected {want}, got {}",
+                    m.name()
+                ))),
+            };
         }
     }
 
     /// The parent waits for `TimeNsMade` (step 0).
     pub fn expect_time_ns_made(&self, log: &mut dyn FnMut(&str, &str)) -> Result<()> {
-        self.next_of("TimeNsMade", log).map(drop)
+        self.next_of("TimeNsMade", log, |m| match m {
+            Msg::TimeNsMade => Ok(()),
+            m => Err(m),
+        })
     }
 
     /// The parent waits for `NsReady` (step 2).
     pub fn expect_ns_ready(&self, log: &mut dyn FnMut(&str, &str)) -> Result<()> {
-        self.next_of("NsReady", log).map(drop)
+        self.next_of("NsReady", log, |m| match m {
+            Msg::NsReady => Ok(()),
+            m => Err(m),
+        })
     }
 
     /// The child waits for `HooksDone` (step 3).
     pub fn expect_hooks_done(&self) -> Result<()> {
-        self.next_of("HooksDone", &mut |_, _| {}).map(drop)
+        self.next_of("HooksDone", &mut |_, _| {}, |m| match m {
+            Msg::HooksDone => Ok(()),
+            m => Err(m),
+        })
     }
 
     /// The parent waits for `Ready` (step 4).
     pub fn expect_ready(&self, log: &mut dyn FnMut(&str, &str)) -> Result<()> {
-        self.next_of("Ready", log).map(drop)
+        self.next_of("Ready", log, |m| match m {
+            Msg::Ready => Ok(()),
+            m => Err(m),
+        })
     }
 
     /// The parent waits for `SeccompListener` (step 3b) and returns the fd number it
     /// names in the child.
     pub fn expect_seccomp_listener(&self, log: &mut dyn FnMut(&str, &str)) -> Result<i32> {
-        match self.next_of("SeccompListener", log)? {
+        self.next_of("SeccompListener", log, |m| match m {
             Msg::SeccompListener { fd } => Ok(fd),
-            m => Err(Error::Child(format!(
-                "protocol error: expected SeccompListener, got {}",
-                m.name()
-            ))),
+            m => Err(m),
+        })
+    }
+
+    /// After `Ready` from a process `exec` started (and not held by an exec fifo): the
+    /// socket closes when its execve succeeds (CLOEXEC), or a `Failed` says why not.
+    pub fn expect_execve(&self) -> Result<()> {
+        match self.recv()? {
+            None => Ok(()),
+            Some(m) => Err(m.error()),
         }
     }
 
@@ -324,6 +352,41 @@ mod tests {
         drop(child);
         let err = parent.expect_ready(&mut |_, _| {}).unwrap_err();
         assert!(err.to_string().contains("exited before Ready"));
+    }
+
+    #[test]
+    fn each_receive_returns_its_own_payload_and_refuses_the_others() {
+        let (a, b) = socket::seqpacket_pair().unwrap();
+        let (parent, child) = (Channel::new(a), Channel::new(b));
+        child.send(&Msg::SeccompListener { fd: 7 }).unwrap();
+        assert_eq!(parent.expect_seccomp_listener(&mut |_, _| {}).unwrap(), 7);
+        child.send(&Msg::Ready).unwrap();
+        let err = parent.expect_seccomp_listener(&mut |_, _| {}).unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("expected SeccompListener, got Ready"));
+        parent.send(&Msg::HooksDone).unwrap();
+        child.expect_hooks_done().unwrap();
+    }
+
+    #[test]
+    fn execve_is_the_socket_closing_and_anything_said_is_an_error() {
+        let (a, b) = socket::seqpacket_pair().unwrap();
+        let (parent, child) = (Channel::new(a), Channel::new(b));
+        child
+            .send(&Msg::failed(&Error::sys(
+                "execve",
+                "/bin/x",
+                nix::errno::Errno::ENOENT,
+            )))
+            .unwrap();
+        let err = parent.expect_execve().unwrap_err();
+        assert_eq!(err.errno(), Some(nix::errno::Errno::ENOENT));
+        child.send(&Msg::Ready).unwrap();
+        let err = parent.expect_execve().unwrap_err();
+        assert!(err.to_string().contains("unexpected Ready"), "{err}");
+        drop(child);
+        parent.expect_execve().unwrap();
     }
 
     #[test]

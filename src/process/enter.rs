@@ -197,10 +197,7 @@ fn drive(plan: &EnterPlan, chan: &Channel, pid: i32, waits_on_fifo: bool) -> Res
     if waits_on_fifo {
         return Ok(());
     }
-    match chan.recv()? {
-        None => Ok(()),
-        Some(m) => Err(m.error()),
-    }
+    chan.expect_execve()
 }
 
 /// What the parent opened for the child, beside the plan.
