@@ -83,8 +83,8 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
             let pure_v2 = rsrun::cgroups::Cgroup::resolve(None, "spec")
                 .is_ok_and(|c| c.mode == rsrun::cgroups::Mode::V2);
             let text = if rootless {
-                let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
-                rsrun::spec::default::rootless_for_host(pure_v2, uid.as_raw(), gid.as_raw())
+                let (uid, gid) = (rsrun::sys::proc::geteuid(), rsrun::sys::proc::getegid());
+                rsrun::spec::default::rootless_for_host(pure_v2, uid, gid)
             } else {
                 rsrun::spec::default::for_host(pure_v2)
             };

@@ -56,7 +56,7 @@ impl Rootless {
     pub fn get(&self) -> bool {
         *self.decided.get_or_init(|| {
             self.flag
-                .unwrap_or_else(|| !nix::unistd::geteuid().is_root() || in_user_namespace())
+                .unwrap_or_else(|| crate::sys::proc::geteuid() != 0 || in_user_namespace())
         })
     }
 }
@@ -67,7 +67,7 @@ impl Rootless {
 /// user's. A non-root user without `$XDG_RUNTIME_DIR` is told to give `--root`.
 pub fn default_state_root() -> Result<PathBuf> {
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
-    let euid_root = nix::unistd::geteuid().is_root();
+    let euid_root = crate::sys::proc::geteuid() == 0;
     let honour = match &xdg {
         None => false,
         Some(_) if !euid_root => true,
@@ -81,7 +81,7 @@ pub fn default_state_root() -> Result<PathBuf> {
         }
         _ if !euid_root => Err(Error::container(format!(
             "rootless: no state root: XDG_RUNTIME_DIR is not set and uid {} may not use {ROOT_STATE_DIR}; set XDG_RUNTIME_DIR or give --root",
-            nix::unistd::geteuid()
+            crate::sys::proc::geteuid()
         ))),
         _ => Ok(PathBuf::from(ROOT_STATE_DIR)),
     }

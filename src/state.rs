@@ -308,7 +308,7 @@ fn make_private_root(root: &Path) -> Result<()> {
     if !md.is_dir() {
         return Err(Error::sys("mkdir", root, Errno::ENOTDIR));
     }
-    if md.uid() != nix::unistd::geteuid().as_raw() {
+    if md.uid() != crate::sys::proc::geteuid() {
         return Err(Error::container(format!(
             "--root {}: owned by uid {}, not by the user running rsrun",
             root.display(),

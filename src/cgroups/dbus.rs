@@ -283,8 +283,7 @@ impl Conn {
             serial: 0,
             pending: Vec::new(),
         };
-        let uid: String = nix::unistd::geteuid()
-            .as_raw()
+        let uid: String = crate::sys::proc::geteuid()
             .to_string()
             .bytes()
             .map(|b| format!("{b:02x}"))

@@ -768,7 +768,7 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 fn without_cgroup(id: &str, what: &str) -> Error {
     Error::container(format!(
         "{id}: the container has no cgroup (rootless: none was writable by uid {}), so {what}",
-        nix::unistd::geteuid()
+        crate::sys::proc::geteuid()
     ))
 }
 

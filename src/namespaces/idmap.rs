@@ -63,9 +63,9 @@ pub fn how(maps: &[LinuxIdMapping], own: u32, root: bool) -> How {
 
 /// Write the uid and gid maps of the process `pid` (in its new user namespace).
 pub fn write(pid: i32, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<()> {
-    let root = nix::unistd::geteuid().is_root();
-    let euid = nix::unistd::geteuid().as_raw();
-    let egid = nix::unistd::getegid().as_raw();
+    let euid = crate::sys::proc::geteuid();
+    let egid = crate::sys::proc::getegid();
+    let root = euid == 0;
     write_one(pid, Kind::Uid, uids, how(uids, euid, root))?;
     write_one(pid, Kind::Gid, gids, how(gids, egid, root))
 }
@@ -139,11 +139,8 @@ fn helper(pid: i32, kind: Kind, maps: &[LinuxIdMapping]) -> Result<()> {
 
 /// Whether /etc/subuid (/etc/subgid) has a line for the caller (by name or number).
 fn has_range(kind: Kind) -> bool {
-    let uid = nix::unistd::getuid();
-    let name = nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map(|u| u.name);
+    let uid = crate::sys::proc::getuid();
+    let name = crate::sys::proc::user_name(uid);
     let text = std::fs::read_to_string(kind.ranges_file()).unwrap_or_default();
     text.lines().any(|l| {
         let who = l.split(':').next().unwrap_or("");

@@ -163,14 +163,14 @@ pub fn spawn(
 /// host setting decides it.
 fn userns_refused(plan: &Plan, e: Error) -> Error {
     use nix::errno::Errno;
-    let root = nix::unistd::geteuid().is_root();
+    let root = proc::geteuid() == 0;
     match e.errno() {
         Some(errno @ (Errno::EPERM | Errno::EACCES | Errno::ENOSPC | Errno::EUSERS))
             if plan.ns.new_user && !root =>
         {
             Error::container(format!(
                 "rootless: the kernel refused a new user namespace to uid {} (clone3: {}): check the sysctls kernel.unprivileged_userns_clone (must be 1 where it exists) and user.max_user_namespaces (must be above 0), and any AppArmor or seccomp policy restricting unprivileged user namespaces",
-                nix::unistd::geteuid(),
+                proc::geteuid(),
                 crate::error::ErrnoName(errno)
             ))
         }
@@ -180,7 +180,7 @@ fn userns_refused(plan: &Plan, e: Error) -> Error {
 
 /// Whether the init's id maps are written by a user who is not root (see `spawn`).
 pub fn maps_written_by_user(plan: &Plan) -> bool {
-    plan.ns.new_user && !nix::unistd::geteuid().is_root()
+    plan.ns.new_user && proc::geteuid() != 0
 }
 
 /// When the init went away without a word (the protocol socket ended, or broke under a

@@ -93,7 +93,7 @@ pub fn spawn(
     // A user who is not root may join the container's pid (and time) namespace only
     // from inside its user namespace: this process joins that first (it holds no host
     // privilege to lose; its files stay the user's), the child is born in it.
-    if in_user_ns && !nix::unistd::geteuid().is_root() {
+    if in_user_ns && proc::geteuid() != 0 {
         if let Some(i) = joins.iter().position(|j| j.typ == T::User) {
             let user = joins.remove(i);
             proc::setns(&user.fd, crate::namespaces::flag(T::User), &user.path)?;
@@ -233,7 +233,7 @@ fn child(plan: &EnterPlan, chan: Channel, handed: Handed, in_user_ns: bool) -> !
         sfs::chroot(Path::new("."))?;
         sfs::chdir(Path::new("/"))?;
         drop(root);
-        nix::unistd::setsid().map_err(|e| Error::sys_nopath("setsid", e))?;
+        proc::setsid()?;
         if let Some(sock) = &console {
             super::tty::setup(sock, &plan.process, None)?;
         }

@@ -211,7 +211,7 @@ fn sysctls_and_protected_paths(plan: &Plan) -> Result<()> {
 /// A session of our own; with a terminal, a pty from the container's devpts as stdio
 /// and controlling terminal, bound onto /dev/console, its master sent to the socket.
 fn new_session_and_terminal(plan: &Plan, console: Option<OwnedFd>) -> Result<()> {
-    nix::unistd::setsid().map_err(|e| Error::sys_nopath("setsid", e))?;
+    crate::sys::proc::setsid()?;
     if let Some(sock) = &console {
         super::tty::setup(
             sock,

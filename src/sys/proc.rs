@@ -101,6 +101,34 @@ pub fn getpid() -> i32 {
     nix::unistd::getpid().as_raw()
 }
 
+/// The effective uid (geteuid(2), which cannot fail).
+pub fn geteuid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// The effective gid (getegid(2), which cannot fail).
+pub fn getegid() -> u32 {
+    nix::unistd::getegid().as_raw()
+}
+
+/// The real uid (getuid(2), which cannot fail).
+pub fn getuid() -> u32 {
+    nix::unistd::getuid().as_raw()
+}
+
+/// The login name of `uid` from the passwd database, when it has one.
+pub fn user_name(uid: u32) -> Option<String> {
+    nix::unistd::User::from_uid(Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+}
+
+/// setsid(2): a new session (and process group) led by the caller.
+pub fn setsid() -> Result<()> {
+    nix::unistd::setsid().map(drop).op0("setsid")
+}
+
 /// A user namespace with the given uid/gid maps, held by an fd (for id-mapped mounts):
 /// a helper child is cloned into a new user namespace, its maps are written, its
 /// namespace opened, and it is killed.
