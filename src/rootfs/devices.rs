@@ -1,13 +1,13 @@
 //! Device nodes in the container's /dev: the default set, `linux.devices`, and the /dev
 //! symlinks. mknod where allowed; inside a user namespace, a bind of the host node.
 
-use crate::error::{Error, Result, SysContext};
+use crate::error::{Error, Result};
 use crate::spec::validate::check_id;
 use crate::sys::fs::{self as sfs, Leaf};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
-use nix::sys::stat::{Mode, SFlag};
+use nix::sys::stat::SFlag;
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
@@ -128,33 +128,13 @@ pub fn create(
         Path::new(&crate::sys::fd_path(&dir)),
         OFlag::O_DIRECTORY | OFlag::O_RDONLY,
     )?;
-    match nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
-        Err(e) => return Err(Error::sys("unlink", &d.path, e)),
-    }
-    nix::sys::stat::mknodat(
-        &dir,
-        name,
-        d.kind,
-        Mode::from_bits_truncate(d.mode as libc::mode_t),
-        sfs::makedev(d.major, d.minor),
-    )
-    .op("mknod", &d.path)?;
-    let node = nix::fcntl::openat(
-        &dir,
-        name,
-        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .op("open", &d.path)?;
+    let name = Path::new(name);
+    sfs::remove_file_at(&dir, name, &d.path)?;
+    let dev = sfs::makedev(d.major, d.minor);
+    sfs::mknodat(&dir, name, d.kind, d.mode, dev, &d.path)?;
+    let node = sfs::openat(&dir, name, OFlag::O_PATH | OFlag::O_NOFOLLOW, 0, &d.path)?;
     // mknod honours the umask: set the exact mode, then the owner.
-    nix::sys::stat::fchmodat(
-        &dir,
-        name,
-        Mode::from_bits_truncate(d.mode as libc::mode_t),
-        nix::sys::stat::FchmodatFlags::FollowSymlink,
-    )
-    .op("chmod", &d.path)?;
+    sfs::fchmodat(&dir, name, d.mode, &d.path)?;
     sfs::fchown(&node, d.uid, d.gid, &d.path)
 }
 
@@ -175,15 +155,14 @@ pub fn symlinks(root: &impl AsFd) -> Result<()> {
         links.push(("/proc/kcore", "core"));
     }
     for (target, name) in links {
-        match nix::unistd::symlinkat(target, &dev, name) {
-            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-            Err(e) => return Err(Error::sys("symlink", Path::new("/dev").join(name), e)),
+        let shown = Path::new("/dev").join(name);
+        match sfs::symlinkat(Path::new(target), &dev, Path::new(name), &shown) {
+            Err(e) if e.errno() != Some(Errno::EEXIST) => return Err(e),
+            _ => {}
         }
     }
     // /dev/ptmx is the devpts instance's ptmx.
-    match nix::unistd::unlinkat(&dev, "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
-        Err(e) => return Err(Error::sys("unlink", "/dev/ptmx", e)),
-    }
-    nix::unistd::symlinkat("pts/ptmx", &dev, "ptmx").op("symlink", "/dev/ptmx")
+    let (ptmx, shown) = (Path::new("ptmx"), Path::new("/dev/ptmx"));
+    sfs::remove_file_at(&dev, ptmx, shown)?;
+    sfs::symlinkat(Path::new("pts/ptmx"), &dev, ptmx, shown)
 }

@@ -436,6 +436,86 @@ pub fn symlink(target: &Path, link: &Path, shown: &Path) -> Result<()> {
     }
 }
 
+// Relative to a directory fd (the *at calls): `name` is one entry of `dir`; `shown` names
+// it in errors (the path the user knows).
+
+/// openat(2) with O_CLOEXEC (EINTR retried: a fifo's open blocks). An error is `create`
+/// when `flags` has O_CREAT, else `open`.
+pub fn openat(
+    dir: &impl AsFd,
+    name: &Path,
+    flags: OFlag,
+    mode: u32,
+    shown: &Path,
+) -> Result<OwnedFd> {
+    let op = if flags.contains(OFlag::O_CREAT) {
+        "create"
+    } else {
+        "open"
+    };
+    let mode = Mode::from_bits_truncate(mode as libc::mode_t);
+    loop {
+        match nix::fcntl::openat(dir, name, flags | OFlag::O_CLOEXEC, mode) {
+            Err(Errno::EINTR) => continue,
+            r => return r.op(op, shown),
+        }
+    }
+}
+
+/// mkdirat(2): the directory `name` in `dir` with `mode` (less the umask).
+pub fn mkdirat(dir: &impl AsFd, name: &Path, mode: u32, shown: &Path) -> Result<()> {
+    nix::sys::stat::mkdirat(dir, name, Mode::from_bits_truncate(mode as libc::mode_t))
+        .op("mkdir", shown)
+}
+
+/// mknodat(2): a node of `kind` (and device number `dev`) named `name` in `dir`.
+pub fn mknodat(
+    dir: &impl AsFd,
+    name: &Path,
+    kind: SFlag,
+    mode: u32,
+    dev: u64,
+    shown: &Path,
+) -> Result<()> {
+    let mode = Mode::from_bits_truncate(mode as libc::mode_t);
+    nix::sys::stat::mknodat(dir, name, kind, mode, dev).op("mknod", shown)
+}
+
+/// symlinkat(2): `name` in `dir` pointing at `target` (an existing name is EEXIST).
+pub fn symlinkat(target: &Path, dir: &impl AsFd, name: &Path, shown: &Path) -> Result<()> {
+    nix::unistd::symlinkat(target, dir, name).op("symlink", shown)
+}
+
+/// Remove the non-directory `name` from `dir` (unlinkat(2)); one already gone is fine.
+pub fn remove_file_at(dir: &impl AsFd, name: &Path, shown: &Path) -> Result<()> {
+    match nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(Error::sys("unlink", shown, e)),
+    }
+}
+
+/// fchmodat(2), following a symlink at `name`: the exact `mode`, whatever the umask.
+pub fn fchmodat(dir: &impl AsFd, name: &Path, mode: u32, shown: &Path) -> Result<()> {
+    nix::sys::stat::fchmodat(
+        dir,
+        name,
+        Mode::from_bits_truncate(mode as libc::mode_t),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .op("chmod", shown)
+}
+
+/// The mode of `path` set exactly (chmod(2)), whatever the umask.
+pub fn chmod(path: &Path, mode: u32) -> Result<()> {
+    nix::sys::stat::fchmodat(
+        AT_FDCWD,
+        path,
+        Mode::from_bits_truncate(mode as libc::mode_t),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .op("chmod", path)
+}
+
 /// Read a procfs, sysfs or cgroupfs file: they report size 0, so std's reader starts
 /// with a 32-byte buffer and makes a read (and, for mountinfo, a walk of the mount
 /// table) per doubling; one 8 KiB read is usually the whole file.
