@@ -19,9 +19,9 @@
 //! The directory lives in the container's state directory, so whatever removes that
 //! (`delete`, after a crash too: see `state`) removes it.
 
-use crate::error::{Error, Result, SysContext};
+use crate::error::{Error, Result};
 use crate::state::ContainerDir;
-use crate::sys::{proc, socket};
+use crate::sys::{fs as sfs, proc, socket};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use oci_spec::runtime::{Mount, Spec};
@@ -74,15 +74,9 @@ pub fn add_to_spec(spec: &mut Spec, state_dir: &Path) {
 /// For `create`: the socket directory, before the init mounts it.
 pub fn make_dir(dir: &ContainerDir) -> Result<()> {
     let path = dir.path.join(DIR);
-    nix::sys::stat::mkdirat(
-        dir.fd.as_fd(),
-        DIR,
-        nix::sys::stat::Mode::from_bits_truncate(0o755),
-    )
-    .op("mkdir", &path)?;
+    sfs::mkdirat(&dir.fd, Path::new(DIR), 0o755, &path)?;
     // Whatever the umask: the container's processes, any uid, go through it.
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .op("chmod", &path)
+    sfs::chmod(&path, 0o755)
 }
 
 /// `start` waits for the container's READY and relays it (see the module doc).
@@ -103,23 +97,16 @@ pub fn listen(dir: &ContainerDir, init_pid: i32) -> Result<Option<Relay>> {
         return Ok(None);
     };
     let sock_dir = dir.path.join(DIR);
-    let dfd = match nix::fcntl::openat(
-        dir.fd.as_fd(),
-        DIR,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    ) {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW;
+    let dfd = match sfs::openat(&dir.fd, Path::new(DIR), flags, 0, &sock_dir) {
         Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Ok(None),
-        Err(e) => return Err(Error::sys("open", &sock_dir, e)),
+        Err(e) if e.errno() == Some(Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(e),
     };
     let host = socket::datagram_connect(&host_path).map_err(|e| named(e, &host_path))?;
     let init = proc::pidfd_open(init_pid)?;
     let sock_path = sock_dir.join(SOCKET);
-    match nix::unistd::unlinkat(&dfd, SOCKET, nix::unistd::UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(Errno::ENOENT) => {}
-        Err(e) => return Err(Error::sys("unlink", &sock_path, e)),
-    }
+    sfs::remove_file_at(&dfd, Path::new(SOCKET), &sock_path)?;
     let sock = socket::datagram_bind_in(&dfd, SOCKET, &sock_path)?;
     Ok(Some(Relay {
         host,
@@ -162,7 +149,7 @@ impl Relay {
         self.send(format!("MAINPID={main_pid}\n").as_bytes(), &[])?;
         // BARRIER=1 with a pipe's write end: the manager closes it once it has taken
         // everything sent before. One that ignores barriers is waited for 30 s.
-        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).op0("pipe2")?;
+        let (r, w) = socket::pipe()?;
         self.send(b"BARRIER=1", &[w.as_raw_fd()])?;
         drop(w);
         let shown = Path::new("the BARRIER=1 pipe");

@@ -125,7 +125,7 @@ pub fn spawn(
     };
     if pid == 0 {
         // The child: drop what belongs to the parent, then the step list.
-        let _ = nix::unistd::close(lock_fd);
+        sfs::close_inherited(lock_fd);
         drop(parent_sock);
         init::run(
             plan,
@@ -248,7 +248,8 @@ fn clone_in_user_ns(
     user: &(OwnedFd, std::path::PathBuf),
     args: &sys::clone::CloneArgs,
 ) -> Result<i32> {
-    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys_nopath("pipe2", e))?;
+    let pipe = Path::new("the clone helper's pipe");
+    let (r, w) = sys::socket::pipe()?;
     let helper = sys::clone::clone3(&sys::clone::CloneArgs {
         flags: 0,
         cgroup_fd: None,
@@ -283,12 +284,12 @@ fn clone_in_user_ns(
             Ok(pid) => format!("{pid}"),
             Err(e) => format!("!{e}"),
         };
-        let _ = nix::unistd::write(&w, msg.as_bytes());
+        let _ = sfs::write_fd(&w, msg.as_bytes(), pipe);
         sys::clone::exit_now(0);
     }
     drop(w);
     let mut buf = [0u8; 4096];
-    let n = sfs::read_fd(&r, &mut buf, Path::new("the clone helper's pipe"))?;
+    let n = sfs::read_fd(&r, &mut buf, pipe)?;
     let _ = proc::waitpid(helper, false);
     let text = String::from_utf8_lossy(&buf[..n]);
     match text.strip_prefix('!') {

@@ -669,6 +669,12 @@ pub fn lock_exclusive(fd: &impl AsFd, shown: &Path) -> Result<()> {
     }
 }
 
+/// Close an fd number this process inherited without owning it as an `OwnedFd` (the
+/// container lock a cloned child must not keep); an error is ignored, as close(2)'s.
+pub fn close_inherited(fd: std::os::fd::RawFd) {
+    let _ = nix::unistd::close(fd);
+}
+
 /// Whether another open file holds an exclusive flock on `path` (probed with a shared,
 /// non-blocking lock that is released at once). A missing path is not locked.
 pub fn is_locked(path: &Path) -> bool {

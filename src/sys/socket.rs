@@ -210,6 +210,11 @@ pub fn stream_pair() -> Result<(OwnedFd, OwnedFd)> {
     .op0("socketpair")
 }
 
+/// A pipe, both ends CLOEXEC: (read end, write end).
+pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).op0("pipe2")
+}
+
 fn unix_datagram(shown: &Path) -> Result<OwnedFd> {
     socket::socket(
         AddressFamily::Unix,
