@@ -171,11 +171,8 @@ fn run_one(
     // timeout. A hook that does not read its stdin at all is fine (EPIPE ends the writing).
     let mut stdin = child.stdin.take();
     if let Some(s) = &stdin {
-        nix::fcntl::fcntl(
-            s,
-            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-        )
-        .map_err(|e| fail(format!("stdin: {e}")))?;
+        crate::sys::fs::set_nonblocking(s, std::path::Path::new("stdin"))
+            .map_err(|e| fail(e.to_string()))?;
     }
     let mut sent = 0;
     let deadline = h

@@ -4,12 +4,11 @@
 
 use crate::error::{Error, Result};
 use crate::sys::{self, proc};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::termios::{self, SetArg};
 use nix::sys::wait::WaitStatus;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 
 /// Block every signal in this thread (call before the child can exit, after it is cloned
 /// or with the child restoring its mask). Returns the previous mask.
@@ -19,37 +18,12 @@ pub fn block_signals() -> Result<SigSet> {
         .map_err(|e| Error::sys_nopath("sigprocmask", e))
 }
 
-struct RawMode {
-    saved: Option<termios::Termios>,
-}
-
-impl RawMode {
-    fn enter() -> RawMode {
-        let stdin = std::io::stdin();
-        let saved = termios::tcgetattr(stdin.as_fd()).ok();
-        if let Some(t) = &saved {
-            let mut raw = t.clone();
-            termios::cfmakeraw(&mut raw);
-            let _ = termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
-        }
-        RawMode { saved }
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        if let Some(t) = &self.saved {
-            let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, t);
-        }
-    }
-}
-
 /// Wait for `pid` with every signal blocked (see `block_signals`); returns its exit code
 /// (128+N for a signal).
 pub fn wait(pid: i32, master: Option<OwnedFd>) -> Result<i32> {
     let sfd = SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC)
         .map_err(|e| Error::sys_nopath("signalfd", e))?;
-    let _raw = master.as_ref().map(|_| RawMode::enter());
+    let _raw = master.as_ref().map(|_| sys::tty::RawStdin::enter());
     if let Some(m) = &master {
         if let Some((r, c)) = sys::tty::get_winsize(&std::io::stdout()) {
             let _ = sys::tty::set_winsize(m, r, c);
@@ -63,23 +37,17 @@ pub fn wait(pid: i32, master: Option<OwnedFd>) -> Result<i32> {
         {
             break proc::exit_code(st).unwrap_or(0);
         }
-        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![sfd.as_fd()];
         if let Some(m) = &master {
-            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+            fds.push(m.as_fd());
             if stdin_open {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+                fds.push(stdin.as_fd());
             }
         }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(Error::sys_nopath("poll", e)),
-            Ok(_) => {}
-        }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
+        let Some(ready) = sys::poll::wait_any_once(&fds, Path::new("signalfd and terminal"))?
+        else {
+            continue;
+        };
         if ready[0] {
             if let Ok(Some(info)) = sfd.read_signal() {
                 let sig = info.ssi_signo as i32;
@@ -107,10 +75,7 @@ pub fn wait(pid: i32, master: Option<OwnedFd>) -> Result<i32> {
     };
     if let Some(m) = &master {
         // Drain what the process wrote before it exited.
-        let _ = nix::fcntl::fcntl(
-            m.as_fd(),
-            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-        );
+        let _ = sys::fs::set_nonblocking(m, Path::new("the pty master"));
         while copy(m.as_fd(), std::io::stdout().as_fd(), &mut buf) {}
     }
     Ok(code)
@@ -118,7 +83,7 @@ pub fn wait(pid: i32, master: Option<OwnedFd>) -> Result<i32> {
 
 /// Copy one read's worth from `from` to `to`; false on EOF or error.
 fn copy(from: BorrowedFd, to: BorrowedFd, buf: &mut [u8]) -> bool {
-    match nix::unistd::read(from, buf) {
+    match sys::fs::read_fd(&from, buf, Path::new("the terminal")) {
         Ok(0) | Err(_) => false,
         Ok(n) => crate::sys::socket::write_all(&to, &buf[..n]).is_ok(),
     }

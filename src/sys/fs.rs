@@ -640,6 +640,14 @@ pub fn read_fd(fd: &impl AsFd, buf: &mut [u8], shown: &Path) -> Result<usize> {
     }
 }
 
+/// fcntl(F_SETFL, O_NONBLOCK): the fd's file status flags become O_NONBLOCK alone (a
+/// pipe or a pty master has no other worth keeping; no F_GETFL first).
+pub fn set_nonblocking(fd: &impl AsFd, shown: &Path) -> Result<()> {
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+        .map(drop)
+        .op("fcntl O_NONBLOCK", shown)
+}
+
 /// The file-system type magic of an fd (statfs f_type).
 pub fn fs_type(fd: &impl AsFd, shown: &Path) -> Result<i64> {
     let st = nix::sys::statfs::fstatfs(fd).op("fstatfs", shown)?;

@@ -21,6 +21,25 @@ pub fn wait_any<const N: usize>(fds: [BorrowedFd<'_>; N], shown: &Path) -> Resul
     Ok(fds.map(|f| f.revents().is_some_and(|r| !r.is_empty())))
 }
 
+/// One poll(2), without a timeout, until one of `fds` is readable, hung up or in error:
+/// which are, or None when a signal interrupted it (EINTR), for a caller that checks
+/// something else before it waits again.
+pub fn wait_any_once(fds: &[BorrowedFd<'_>], shown: &Path) -> Result<Option<Vec<bool>>> {
+    let mut fds: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
+    match poll(&mut fds, PollTimeout::NONE) {
+        Ok(_) => Ok(Some(
+            fds.iter()
+                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                .collect(),
+        )),
+        Err(Errno::EINTR) => Ok(None),
+        Err(e) => Err(Error::sys("poll", shown, e)),
+    }
+}
+
 /// `wait_any` until `deadline` (EINTR retried): None when it passes with none of `fds`
 /// ready.
 pub fn wait_any_until<const N: usize>(
@@ -93,5 +112,7 @@ mod tests {
         let mut b = [0u8; 1];
         nix::unistd::read(&r1, &mut b).unwrap();
         assert_eq!(wait_any([r1.as_fd()], shown).unwrap(), [true]);
+        let once = wait_any_once(&[r2.as_fd(), r1.as_fd()], shown).unwrap();
+        assert_eq!(once, Some(vec![false, true]));
     }
 }

@@ -65,3 +65,37 @@ pub fn set_controlling_tty(fd: &impl AsRawFd) -> Result<()> {
         .map(drop)
         .map_err(|e| Error::sys_nopath("TIOCSCTTY", e))
 }
+
+/// Our stdin put in raw mode (cfmakeraw) while this lives; its settings come back when
+/// it is dropped. Not a terminal: nothing changes.
+pub struct RawStdin {
+    saved: Option<nix::sys::termios::Termios>,
+}
+
+impl RawStdin {
+    pub fn enter() -> RawStdin {
+        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+        use std::os::fd::AsFd;
+        let stdin = std::io::stdin();
+        let saved = tcgetattr(stdin.as_fd()).ok();
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            cfmakeraw(&mut raw);
+            let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
+        }
+        RawStdin { saved }
+    }
+}
+
+impl Drop for RawStdin {
+    fn drop(&mut self) {
+        use std::os::fd::AsFd;
+        if let Some(t) = &self.saved {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin().as_fd(),
+                nix::sys::termios::SetArg::TCSANOW,
+                t,
+            );
+        }
+    }
+}
