@@ -10,6 +10,7 @@ use super::channel::{Channel, Msg};
 use crate::error::{Error, Result};
 use crate::plan::ProcessPlan;
 use crate::sys::{self, proc};
+use nix::errno::Errno;
 use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -152,7 +153,7 @@ pub fn execve(p: &ProcessPlan, e: &mut Prepared) -> Error {
     }
     let errno = sys::execve::execve(&e.exe, &p.args, &e.env);
     let line = format!("exec {}: {}\n", e.exe.to_string_lossy(), errno_text(errno));
-    let _ = nix::unistd::write(std::io::stderr(), line.as_bytes());
+    let _ = sys::fs::write_fd(&std::io::stderr(), line.as_bytes(), Path::new("stderr"));
     sys::clone::exit_now(1)
 }
 
@@ -171,7 +172,7 @@ pub fn errno_text(errno: nix::errno::Errno) -> String {
 /// After chdir, the kernel must see the cwd inside our root: a leaked host fd in the
 /// cwd path shows up as "(unreachable)" (CVE-2024-21626).
 fn check_cwd_inside_root(cwd: &Path) -> Result<()> {
-    let now = nix::unistd::getcwd().map_err(|e| Error::sys("getcwd", cwd, e))?;
+    let now = sys::fs::getcwd(cwd)?;
     if !now.is_absolute() || now.as_os_str().as_bytes().starts_with(b"(unreachable)") {
         return Err(Error::container(format!(
             "process.cwd {}: resolves outside the container's root",
@@ -210,17 +211,16 @@ fn home_of(uid: u32) -> Result<String> {
 /// or unusable executable fails `create` (or `exec`) with runc's words.
 pub fn find_executable(arg0: &CStr, path_env: &str) -> Result<CString> {
     let name = arg0.to_string_lossy();
-    let ok = |p: &Path| -> bool {
-        p.metadata().map(|m| m.is_file()).unwrap_or(false)
-            && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
-    };
     if name.contains('/') {
         let p = Path::new(name.as_ref());
-        if ok(p) {
+        if sys::fs::is_executable_file(p) {
             return Ok(arg0.to_owned());
         }
-        let why = match p.metadata() {
-            Err(e) => format!("stat {name}: {}", errno_text(crate::error::io_errno(&e))),
+        let why = match sys::fs::stat(p) {
+            Err(e) => format!(
+                "stat {name}: {}",
+                errno_text(e.errno().unwrap_or(Errno::EIO))
+            ),
             // A directory, or no execute permission.
             Ok(_) => "permission denied".into(),
         };
@@ -229,7 +229,7 @@ pub fn find_executable(arg0: &CStr, path_env: &str) -> Result<CString> {
     for dir in path_env.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let cand = Path::new(dir).join(name.as_ref());
-        if ok(&cand) {
+        if sys::fs::is_executable_file(&cand) {
             return crate::sys::fs::cstr(&cand);
         }
     }

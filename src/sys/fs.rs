@@ -662,6 +662,18 @@ pub fn stat(path: &Path) -> Result<nix::sys::stat::FileStat> {
     nix::sys::stat::stat(path).op("stat", path)
 }
 
+/// Whether `path` is a regular file (symlinks followed) that access(2) lets the real
+/// uid and gid execute: what a PATH lookup accepts.
+pub fn is_executable_file(path: &Path) -> bool {
+    nix::sys::stat::stat(path).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+        && nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok()
+}
+
+/// getcwd(2); `shown` names what the cwd was set to in an error.
+pub fn getcwd(shown: &Path) -> Result<std::path::PathBuf> {
+    nix::unistd::getcwd().op("getcwd", shown)
+}
+
 /// An exclusive flock, held until the fd is closed.
 pub fn lock_exclusive(fd: &impl AsFd, shown: &Path) -> Result<()> {
     loop {
