@@ -7,8 +7,8 @@ use crate::resources::{read, v2};
 use serde_json::json;
 use std::time::Duration;
 
-/// `update -r - ID` with `json` on stdin, which must succeed.
-fn update_from_stdin(env: &Env, id: &str, json: &str) {
+/// `update -r - ID` with `json` on stdin.
+pub(crate) fn update_stdin(env: &Env, id: &str, json: &str) -> Run {
     let mut c = env.cmd(&["update", "-r", "-", id]);
     c.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -23,7 +23,12 @@ fn update_from_stdin(env: &Env, id: &str, json: &str) {
             .write_all(json.as_bytes())
             .unwrap();
     }
-    let r = Run::from(child.wait_with_output().unwrap());
+    Run::from(child.wait_with_output().unwrap())
+}
+
+/// `update -r - ID` with `json` on stdin, which must succeed.
+fn update_from_stdin(env: &Env, id: &str, json: &str) {
+    let r = update_stdin(env, id, json);
     assert_eq!(r.code, 0, "update -r - {json}: {}", r.stderr);
 }
 

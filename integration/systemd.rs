@@ -286,6 +286,49 @@ fn dead_bus_is_a_one_line_error_and_leaves_nothing() {
     env.assert_clean("sd-nobus1", None);
 }
 
+/// update.bats "update cgroup v2 resources via unified map" under the systemd driver: on
+/// v2 the unified files systemd has a property for become the scope's properties too
+/// (so a reload keeps them), over what the cpu and pids fields had set; on a hybrid host
+/// the map is refused by name and the unit keeps its limit.
+#[test]
+fn update_through_the_unified_map_sets_unit_properties() {
+    if !systemd_booted("systemd::update_through_the_unified_map_sets_unit_properties") {
+        return;
+    }
+    let env = sleeping_env("sd-unified", "system.slice:rsrun:sd-uni1");
+    env.edit(|v| {
+        v["linux"]["resources"]["cpu"] = json!({"shares": 100, "quota": 500000, "period": 1000000});
+        v["linux"]["resources"]["pids"] = json!({"limit": 20});
+    });
+    let r = sd_create(&env, "sd-uni1");
+    assert_eq!(r.code, 0, "create: {}", r.stderr);
+    let unit = "rsrun-sd-uni1.scope";
+    assert_eq!(prop(unit, "TasksMax"), "20");
+    let r = crate::runc_update::update_stdin(
+        &env,
+        "sd-uni1",
+        r#"{"unified": {"cpu.max": "max 100000", "cpu.weight": "16", "pids.max": "10"}}"#,
+    );
+    if pure_v2() {
+        assert_eq!(r.code, 0, "update: {}", r.stderr);
+        assert_eq!(prop(unit, "TasksMax"), "10");
+        assert_eq!(prop(unit, "CPUWeight"), "16");
+        assert_eq!(prop(unit, "CPUQuotaPerSecUSec"), "infinity");
+        let cg = prop(unit, "ControlGroup");
+        let read = |f: &str| std::fs::read_to_string(format!("/sys/fs/cgroup{cg}/{f}")).unwrap();
+        assert_eq!(read("cpu.max").trim(), "max 100000");
+        assert_eq!(read("cpu.weight").trim(), "16");
+        assert_eq!(read("pids.max").trim(), "10");
+    } else {
+        assert_one_line_error(&r, "linux.resources.unified");
+        assert_eq!(prop(unit, "TasksMax"), "20");
+    }
+    let r = env.rsrun(&["delete", "--force", "sd-uni1"]);
+    assert_eq!(r.code, 0, "delete: {}", r.stderr);
+    assert_no_unit(unit);
+    env.assert_clean("sd-uni1", None);
+}
+
 #[test]
 fn update_pause_and_kill_all_on_a_scope() {
     if !systemd_booted("systemd::update_pause_and_kill_all_on_a_scope") {

@@ -199,11 +199,77 @@ pub fn resource_properties(res: Option<&LinuxResources>, mode: Mode) -> Vec<Prop
         ]
     });
     for (name, list) in cpusets.into_iter().flatten() {
-        let mask = list
-            .and_then(crate::cpulist::IdList::parse)
-            .and_then(|l| l.bitmask());
-        if let Some(mask) = mask {
+        if let Some(mask) = list.and_then(cpu_mask) {
             p.push((name.into(), Value::Bytes(mask)));
+        }
+    }
+    if v2 {
+        // After the fields: the unified map wins over them, as in its files.
+        p.extend(unified_properties(res));
+    }
+    p
+}
+
+/// A CFS quota per `period` as systemd keeps it: per second, in 10 ms steps (rounded up,
+/// as runc).
+fn quota_per_sec(quota: u64, period: u64) -> u64 {
+    let per_sec = quota * 1_000_000 / period.max(1);
+    per_sec.div_ceil(10_000) * 10_000
+}
+
+/// A cpuset list (`0-2,4`) as systemd's bitmask.
+fn cpu_mask(list: &str) -> Option<Vec<u8>> {
+    crate::cpulist::IdList::parse(list).and_then(|l| l.bitmask())
+}
+
+/// The unit properties for the `linux.resources.unified` files systemd has a property
+/// for (runc's systemd driver converts the same ones); the other files are only written.
+/// A value that does not parse gets no property (its file write refuses it).
+fn unified_properties(res: &LinuxResources) -> Vec<Property> {
+    let mut files: Vec<_> = res.unified().iter().flatten().collect();
+    files.sort();
+    let max_or = |v: &str| match v {
+        "max" => Some(u64::MAX),
+        v => v.parse().ok(),
+    };
+    let mut p: Vec<Property> = Vec::new();
+    for (file, value) in files {
+        let v = value.trim();
+        let named = |name: &str, n: Option<u64>| n.map(|n| (name.to_string(), Value::U64(n)));
+        match file.as_str() {
+            "cpu.max" => {
+                let mut words = v.split_whitespace();
+                let quota = words.next().and_then(max_or);
+                let period = match words.next() {
+                    Some(w) => w.parse().ok(),
+                    None => Some(100_000),
+                };
+                if let (Some(quota), Some(period), None) = (quota, period, words.next()) {
+                    let per_sec = match quota {
+                        u64::MAX => u64::MAX,
+                        q => quota_per_sec(q, period),
+                    };
+                    p.push(("CPUQuotaPeriodUSec".into(), Value::U64(period)));
+                    p.push(("CPUQuotaPerSecUSec".into(), Value::U64(per_sec)));
+                }
+            }
+            "cpu.weight" => p.extend(named("CPUWeight", v.parse().ok())),
+            "cpuset.cpus" | "cpuset.mems" => {
+                let name = match file.as_str() {
+                    "cpuset.cpus" => "AllowedCPUs",
+                    _ => "AllowedMemoryNodes",
+                };
+                if let Some(mask) = cpu_mask(v) {
+                    p.push((name.into(), Value::Bytes(mask)));
+                }
+            }
+            "memory.high" => p.extend(named("MemoryHigh", max_or(v))),
+            "memory.low" => p.extend(named("MemoryLow", max_or(v))),
+            "memory.min" => p.extend(named("MemoryMin", max_or(v))),
+            "memory.max" => p.extend(named("MemoryMax", max_or(v))),
+            "memory.swap.max" => p.extend(named("MemorySwapMax", max_or(v))),
+            "pids.max" => p.extend(named("TasksMax", max_or(v))),
+            _ => {}
         }
     }
     p
@@ -255,12 +321,7 @@ fn cpu_properties(c: &oci_spec::runtime::LinuxCpu, v2: bool, p: &mut Vec<Propert
     }
     match c.quota() {
         Some(q) if q > 0 => {
-            let per = period.unwrap_or(100_000);
-            // systemd keeps the quota per second in 10 ms steps: round up, as runc.
-            let mut per_sec = q as u64 * 1_000_000 / per;
-            if per_sec % 10_000 != 0 {
-                per_sec = (per_sec / 10_000 + 1) * 10_000;
-            }
+            let per_sec = quota_per_sec(q as u64, period.unwrap_or(100_000));
             p.push(("CPUQuotaPerSecUSec".into(), Value::U64(per_sec)));
         }
         Some(q) if q < 0 => p.push(("CPUQuotaPerSecUSec".into(), Value::U64(u64::MAX))),
@@ -683,6 +744,44 @@ mod tests {
         assert!(p
             .iter()
             .any(|(n, v)| n == "CPUShares" && *v == Value::U64(1024)));
+    }
+
+    #[test]
+    fn unified_files_become_unit_properties_after_the_fields() {
+        let res: LinuxResources = serde_json::from_value(serde_json::json!({
+            "cpu": {"shares": 100, "quota": 500000, "period": 1000000},
+            "pids": {"limit": 20},
+            "unified": {"cpu.max": "max 100000", "cpu.weight": "16", "pids.max": "10",
+                "memory.high": "max", "memory.min": "4096", "cpuset.cpus": "0-1",
+                "io.max": "8:0 rbps=1", "memory.swap.max": "lots"}
+        }))
+        .unwrap();
+        let p = resource_properties(Some(&res), Mode::V2);
+        // The last value of a property is what systemd keeps.
+        let last = |k: &str| p.iter().rfind(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(last("CPUQuotaPerSecUSec"), Some(Value::U64(u64::MAX)));
+        assert_eq!(last("CPUQuotaPeriodUSec"), Some(Value::U64(100000)));
+        assert_eq!(last("CPUWeight"), Some(Value::U64(16)));
+        assert_eq!(last("TasksMax"), Some(Value::U64(10)));
+        assert_eq!(last("MemoryHigh"), Some(Value::U64(u64::MAX)));
+        assert_eq!(last("MemoryMin"), Some(Value::U64(4096)));
+        assert_eq!(last("AllowedCPUs"), Some(Value::Bytes(vec![3])));
+        // No property for io.max; none for a value that does not parse.
+        assert_eq!(last("MemorySwapMax"), None);
+        assert_eq!(p.iter().filter(|(n, _)| n == "TasksMax").count(), 2);
+        let quota = |v: &str| {
+            let res: LinuxResources =
+                serde_json::from_value(serde_json::json!({"unified": {"cpu.max": v}})).unwrap();
+            resource_properties(Some(&res), Mode::V2)
+        };
+        assert_eq!(
+            quota("50000"),
+            vec![
+                ("CPUQuotaPeriodUSec".into(), Value::U64(100000)),
+                ("CPUQuotaPerSecUSec".into(), Value::U64(500000))
+            ]
+        );
+        assert!(quota("50000 100000 9").is_empty() && quota("").is_empty());
     }
 
     #[test]
