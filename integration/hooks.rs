@@ -4,12 +4,13 @@
 use crate::common::*;
 use serde_json::json;
 
-/// A hook script that records its name, status and the namespace it ran in.
+/// A hook script that records its name, status, the namespace it ran in, its env and
+/// the pid of its state.
 fn hook(log: &str, name: &str) -> serde_json::Value {
     json!({
         "path": "/bin/sh",
         "args": ["sh", "-c", format!(
-            "read -r s; echo \"{name} $(echo \"$s\" | grep -o '\"status\":\"[a-z]*\"') $(readlink /proc/self/ns/mnt) $HOOKENV\" >> {log}/hooks.log"
+            "read -r s; echo \"{name} $(echo \"$s\" | grep -o '\"status\":\"[a-z]*\"') $(readlink /proc/self/ns/mnt) $HOOKENV $(echo \"$s\" | grep -o '\"pid\":[0-9]*')\" >> {log}/hooks.log"
         )],
         "env": ["HOOKENV=e-{name}".replace("{name}", name)],
         "timeout": 5
@@ -41,6 +42,7 @@ fn hooks_run_in_order_with_state() {
     let log = std::fs::read_to_string(logdir.join("hooks.log")).unwrap();
     let names: Vec<&str> = log.lines().map(|l| l.split(' ').next().unwrap()).collect();
     assert_eq!(names, vec!["prestart", "createRuntime", "createContainer"]);
+    let pid = env.state("hk1")["pid"].as_i64().unwrap();
     assert_eq!(env.rsrun(&["start", "hk1"]).code, 0);
     env.wait_status("hk1", "stopped");
     assert_eq!(env.rsrun(&["delete", "hk1"]).code, 0);
@@ -77,6 +79,12 @@ fn hooks_run_in_order_with_state() {
     // conformance suites check): `created`.
     for l in &lines[..4] {
         assert_eq!(l[1], "\"status\":\"created\"", "{}", l[0]);
+        assert_eq!(
+            l[4],
+            format!("\"pid\":{pid}"),
+            "the init's host pid to {}",
+            l[0]
+        );
     }
     assert_eq!(lines[4][1], "\"status\":\"running\"");
     assert_eq!(lines[5][1], "\"status\":\"stopped\"");

@@ -97,8 +97,14 @@ pub fn run_all_in(
         return Ok(());
     }
     let json = serde_json::to_vec(state).map_err(|e| Error::container(e.to_string()))?;
+    run_all_with(kind, hooks, &json, ctx)
+}
+
+/// `run_all_in` with the state document already serialised (the init's hooks: see
+/// `plan::InitHookState`).
+pub fn run_all_with(kind: &'static str, hooks: &[Hook], json: &[u8], ctx: &Context) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(kind, i, h, &json, ctx, false)?;
+        run_one(kind, i, h, json, ctx, false)?;
     }
     Ok(())
 }

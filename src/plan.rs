@@ -97,6 +97,8 @@ pub struct Plan {
     pub rootfs: RootfsPlan,
     pub process: ProcessPlan,
     pub hooks: crate::hooks::Hooks,
+    /// The state document of the init's own hooks, rendered before the fork.
+    pub init_hook_state: InitHookState,
     pub annotations: BTreeMap<String, String>,
     pub warnings: Vec<String>,
     /// The cgroup files `linux.resources` asks for, in order.
@@ -170,7 +172,7 @@ pub fn build(
         setup_id(&uid_mappings, process.uid),
         setup_id(&gid_mappings, process.gid),
     );
-    Ok(Plan {
+    let mut plan = Plan {
         id: id.to_string(),
         bundle: bundle.to_path_buf(),
         setup_ids,
@@ -193,7 +195,45 @@ pub fn build(
         cgroup_writes,
         device_rules,
         sysctl: sorted_sysctls(&linux),
-    })
+        init_hook_state: InitHookState::default(),
+    };
+    if !plan.hooks.create_container.is_empty() || !plan.hooks.start_container.is_empty() {
+        plan.init_hook_state = InitHookState::render(&plan.hook_state(i32::MIN, "created"))?;
+    }
+    Ok(plan)
+}
+
+/// The state document createContainer and startContainer hooks read, which the init runs
+/// after the fork: serialised here, around the one value only the init learns (its pid
+/// as the host sees it, from `Proceed`), so the init only writes a number between the
+/// two parts. Empty when the spec has neither kind of hook.
+#[derive(Debug, Clone, Default)]
+pub struct InitHookState {
+    before_pid: String,
+    after_pid: String,
+}
+
+impl InitHookState {
+    /// Split the JSON of `st`, whose pid is a placeholder, at its pid. The `"pid":` key
+    /// followed by a number appears once: a string value or a key holding it would
+    /// have its quotes escaped.
+    fn render(st: &crate::state::OciState) -> Result<InitHookState> {
+        let json = serde_json::to_string(st).map_err(|e| Error::container(e.to_string()))?;
+        let (key, pid) = ("\"pid\":", st.pid.to_string());
+        let at = json
+            .find(&format!("{key}{pid}"))
+            .ok_or_else(|| Error::container("the hook state has no pid"))?
+            + key.len();
+        Ok(InitHookState {
+            before_pid: json[..at].to_string(),
+            after_pid: json[at + pid.len()..].to_string(),
+        })
+    }
+
+    /// The document with the init's host pid.
+    pub fn json(&self, pid: i32) -> Vec<u8> {
+        format!("{}{pid}{}", self.before_pid, self.after_pid).into_bytes()
+    }
 }
 
 /// The init's process. The runtime-spec: execCPUAffinity "is not applicable to the
@@ -527,6 +567,29 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::dedup_env;
+
+    #[test]
+    fn init_hook_state_is_the_state_document_with_the_pid_put_in() {
+        let mut st = crate::state::OciState {
+            oci_version: crate::state::OCI_VERSION.into(),
+            id: "c1".into(),
+            pid: i32::MIN,
+            status: "created".into(),
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: String::new(),
+            owner: String::new(),
+            annotations: [("k\"pid\":".to_string(), "\"pid\":-2147483648".to_string())].into(),
+        };
+        let rendered = super::InitHookState::render(&st).unwrap();
+        st.pid = 4242;
+        assert_eq!(
+            rendered.json(4242),
+            serde_json::to_vec(&st).unwrap(),
+            "{}",
+            String::from_utf8_lossy(&rendered.json(4242))
+        );
+    }
 
     #[test]
     fn last_value_of_a_variable_wins() {

@@ -170,10 +170,10 @@ fn run_create_hooks(plan: &Plan, chan: &Channel, host_pid: i32) -> Result<()> {
         chan.expect_hooks_done()?;
     }
     if !plan.hooks.create_container.is_empty() {
-        crate::hooks::run_all_in(
+        crate::hooks::run_all_with(
             "createContainer",
             &plan.hooks.create_container,
-            &plan.hook_state(host_pid, "created"),
+            &plan.init_hook_state.json(host_pid),
             &crate::hooks::Context {
                 env: &[],
                 cwd: Some(&plan.rootfs.root),
@@ -251,12 +251,12 @@ fn confine_hooks_and_exec(
     let p = &plan.process;
     super::finish::confine(p, ready, None).map_err(fail)?;
     if !plan.hooks.start_container.is_empty() {
-        let st = plan.hook_state(host_pid, "created");
+        let st = plan.init_hook_state.json(host_pid);
         let ctx = crate::hooks::Context {
             env: &ready.env,
             cwd: None,
         };
-        crate::hooks::run_all_in("startContainer", &plan.hooks.start_container, &st, &ctx)
+        crate::hooks::run_all_with("startContainer", &plan.hooks.start_container, &st, &ctx)
             .map_err(fail)?;
     }
     Err(fail(super::finish::execve(p, ready)))
