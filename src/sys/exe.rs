@@ -6,7 +6,7 @@ use super::fs;
 use crate::error::{Error, Result};
 use nix::errno::Errno;
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 /// True when the running binary cannot be written: it sits on a read-only mount, or is
@@ -127,13 +127,7 @@ fn readonly_bind() -> Result<std::os::fd::OwnedFd> {
 
 /// A memfd copy of the running binary, sealed (`SEALS`).
 fn sealed_copy() -> Result<std::os::fd::OwnedFd> {
-    let name = c"rsrun";
-    // SAFETY: memfd_create with a valid name.
-    let fd =
-        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-    let fd = Errno::result(fd).map_err(|e| Error::sys_nopath("memfd_create", e))?;
-    // SAFETY: memfd_create returned a new fd that nothing else owns.
-    let mut copy = std::fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+    let mut copy = super::sealable_memfd("rsrun")?;
     let exe = Path::new("/proc/self/exe");
     let mut src = std::fs::File::open(exe)
         .map_err(|e| Error::sys("open", exe, crate::error::io_errno(&e)))?;
@@ -169,4 +163,25 @@ pub fn process_start() {
     }
     // SAFETY: installing SIG_IGN has no handler to run.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fallback when no read-only bind can be made: a copy of the binary that
+    /// carries every seal and refuses a write.
+    #[test]
+    fn sealed_copy_is_the_binary_sealed_against_writes() {
+        use std::io::Write;
+        let mut copy = std::fs::File::from(sealed_copy().unwrap());
+        // SAFETY: F_GET_SEALS only reads the seals of an open fd.
+        let seals = unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_GET_SEALS) };
+        assert_eq!(seals & SEALS, SEALS, "seals {seals:#x}");
+        assert_eq!(
+            copy.metadata().unwrap().len(),
+            std::fs::metadata("/proc/self/exe").unwrap().len()
+        );
+        assert!(copy.write_all(b"x").is_err());
+    }
 }

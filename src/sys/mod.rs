@@ -50,9 +50,18 @@ pub fn dup2(fd: &impl AsRawFd, to: RawFd) -> Result<()> {
 
 /// An anonymous in-memory file (memfd), CLOEXEC.
 pub fn memfd(name: &str) -> Result<std::fs::File> {
+    memfd_with(name, libc::MFD_CLOEXEC)
+}
+
+/// A memfd that takes seals (F_ADD_SEALS), CLOEXEC.
+pub fn sealable_memfd(name: &str) -> Result<std::fs::File> {
+    memfd_with(name, libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+}
+
+fn memfd_with(name: &str, flags: libc::c_uint) -> Result<std::fs::File> {
     let c = CString::new(name).map_err(|_| Error::sys_nopath("memfd_create", Errno::EINVAL))?;
     // SAFETY: memfd_create with a valid name.
-    let fd = unsafe { libc::memfd_create(c.as_ptr(), libc::MFD_CLOEXEC) };
+    let fd = unsafe { libc::memfd_create(c.as_ptr(), flags) };
     let fd = Errno::result(fd).map_err(|e| Error::sys_nopath("memfd_create", e))?;
     // SAFETY: the fd the syscall above just returned, owned by nobody.
     Ok(std::fs::File::from(unsafe { own_fd(fd) }))
