@@ -51,6 +51,6 @@ pub fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
         };
         foreground::wait(pid, master)
     })();
-    let _ = old.thread_set_mask();
+    old.restore();
     r
 }

@@ -2,27 +2,23 @@
 //! forward every signal to it, reap it, and with a terminal proxy stdin/stdout to the
 //! pty master (raw mode on our own terminal, window size kept in sync).
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::sys::{self, proc};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 /// Block every signal in this thread (call before the child can exit, after it is cloned
 /// or with the child restoring its mask). Returns the previous mask.
-pub fn block_signals() -> Result<SigSet> {
-    SigSet::all()
-        .thread_swap_mask(SigmaskHow::SIG_BLOCK)
-        .map_err(|e| Error::sys_nopath("sigprocmask", e))
+pub fn block_signals() -> Result<sys::signals::SavedMask> {
+    sys::signals::block_all()
 }
 
 /// Wait for `pid` with every signal blocked (see `block_signals`); returns its exit code
 /// (128+N for a signal).
 pub fn wait(pid: i32, master: Option<OwnedFd>) -> Result<i32> {
-    let sfd = SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC)
-        .map_err(|e| Error::sys_nopath("signalfd", e))?;
+    let sfd = sys::signals::SignalQueue::new()?;
     let _raw = master.as_ref().map(|_| sys::tty::RawStdin::enter());
     if let Some(m) = &master {
         if let Some((r, c)) = sys::tty::get_winsize(&std::io::stdout()) {
@@ -49,8 +45,7 @@ pub fn wait(pid: i32, master: Option<OwnedFd>) -> Result<i32> {
             continue;
         };
         if ready[0] {
-            if let Ok(Some(info)) = sfd.read_signal() {
-                let sig = info.ssi_signo as i32;
+            if let Some(sig) = sfd.next_signal() {
                 if sig == Signal::SIGWINCH as i32 {
                     if let (Some(m), Some((r, c))) =
                         (&master, sys::tty::get_winsize(&std::io::stdout()))

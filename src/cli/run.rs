@@ -49,7 +49,7 @@ pub fn run(rt: &Runtime, id: &str, mut opts: CreateOpts, detach: bool, keep: boo
         }
         code
     });
-    let _ = old.thread_set_mask();
+    old.restore();
     if result.is_err() || !keep {
         let del = rt.delete(id, true);
         if result.is_ok() {

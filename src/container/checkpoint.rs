@@ -180,7 +180,7 @@ impl Runtime {
             Err(e) => {
                 new.abandon(true);
                 if let Some(m) = old_mask {
-                    let _ = m.thread_set_mask();
+                    m.restore();
                 }
                 return Err(e);
             }
@@ -224,7 +224,7 @@ impl Runtime {
         config: &[u8],
         o: &RestoreOpts,
         stdio: RestoredStdio,
-        old_mask: &mut Option<nix::sys::signal::SigSet>,
+        old_mask: &mut Option<crate::sys::signals::SavedMask>,
     ) -> Result<i32> {
         new.dir.save(&new.st)?;
         if !o.detach {
@@ -240,14 +240,14 @@ impl Runtime {
         &self,
         id: &str,
         pid: i32,
-        old_mask: nix::sys::signal::SigSet,
+        old_mask: crate::sys::signals::SavedMask,
         no_subreaper: bool,
     ) -> Result<i32> {
         if !no_subreaper {
             crate::sys::privilege::set_child_subreaper()?;
         }
         let result = crate::cli::foreground::wait(pid, None);
-        let _ = old_mask.thread_set_mask();
+        old_mask.restore();
         let del = self.delete(id, true);
         let code = result?;
         del?;

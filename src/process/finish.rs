@@ -106,7 +106,7 @@ pub fn prepare(p: &ProcessPlan, in_user_ns: bool, chan: &Channel) -> Result<Prep
     // The user process starts with no blocked or ignored signals, whatever rsrun or its
     // caller had blocked or ignored.
     sys::signals::reset_signal_dispositions();
-    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+    sys::signals::unblock_all();
     let mut ready = Prepared {
         exe,
         env,

@@ -1,5 +1,6 @@
-//! Signal dispositions of the container's init: reset before execve, and an exit on
-//! termination signals while it waits for `start`.
+//! Signals: the dispositions of the container's init (reset before execve, an exit on
+//! termination signals while it waits for `start`), the signal mask, and the signalfd
+//! a foreground wait reads every signal from.
 
 use crate::error::{Error, Result};
 
@@ -66,4 +67,56 @@ pub fn exit_on_termination_signals() -> Result<()> {
             .map_err(|e| Error::sys_nopath(format!("sigaction {sig}"), e))?;
     }
     Ok(())
+}
+
+/// The signal mask this thread had before `block_all`.
+pub struct SavedMask(nix::sys::signal::SigSet);
+
+impl SavedMask {
+    /// Put the mask back (pthread_sigmask SIG_SETMASK; it cannot fail on a mask
+    /// `block_all` read).
+    pub fn restore(&self) {
+        let _ = self.0.thread_set_mask();
+    }
+}
+
+/// Block every signal in this thread; returns the mask it had.
+pub fn block_all() -> Result<SavedMask> {
+    use nix::sys::signal::{SigSet, SigmaskHow};
+    SigSet::all()
+        .thread_swap_mask(SigmaskHow::SIG_BLOCK)
+        .map(SavedMask)
+        .map_err(|e| Error::sys_nopath("sigprocmask", e))
+}
+
+/// Unblock every signal in this thread (the user process starts with none blocked).
+pub fn unblock_all() {
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+}
+
+/// Every signal, read from an fd (signalfd(2), CLOEXEC) instead of being delivered:
+/// for a thread that blocks them all (`block_all`) and polls the fd.
+pub struct SignalQueue(nix::sys::signalfd::SignalFd);
+
+impl SignalQueue {
+    pub fn new() -> Result<SignalQueue> {
+        use nix::sys::signalfd::{SfdFlags, SignalFd};
+        SignalFd::with_flags(&nix::sys::signal::SigSet::all(), SfdFlags::SFD_CLOEXEC)
+            .map(SignalQueue)
+            .map_err(|e| Error::sys_nopath("signalfd", e))
+    }
+
+    /// The number of the next pending signal, None when there is none or the read fails.
+    pub fn next_signal(&self) -> Option<i32> {
+        match self.0.read_signal() {
+            Ok(Some(info)) => Some(info.ssi_signo as i32),
+            _ => None,
+        }
+    }
+}
+
+impl std::os::fd::AsFd for SignalQueue {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
 }
