@@ -44,9 +44,10 @@ fn open_namespaces(pid: i32) -> Result<(Vec<Join>, Vec<Join>, bool)> {
     for t in ORDER {
         let name = crate::namespaces::proc_name(t);
         let theirs = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
+        let ours = PathBuf::from(format!("/proc/self/ns/{name}"));
         let (Ok(a), Ok(b)) = (
-            std::fs::read_link(&theirs),
-            std::fs::read_link(format!("/proc/self/ns/{name}")),
+            sfs::read_link(&theirs, &theirs),
+            sfs::read_link(&ours, &ours),
         ) else {
             continue;
         };
@@ -165,19 +166,15 @@ impl WaitFifo<'_> {
     /// Block until the fifo has a reader, then close our end (the reader sees EOF).
     fn wait(&self) -> Result<()> {
         let name = self.fifo.as_raw_fd().to_string();
-        let flags = OFlag::O_WRONLY | OFlag::O_CLOEXEC;
-        loop {
-            match nix::fcntl::openat(
-                &self.fds,
-                name.as_str(),
-                flags,
-                nix::sys::stat::Mode::empty(),
-            ) {
-                Ok(_) => return Ok(()),
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(Error::sys("open exec wait fifo", "/proc/self/fd", e)),
-            }
-        }
+        let shown = format!("exec wait fifo /proc/self/fd/{name}");
+        sfs::openat(
+            &self.fds,
+            Path::new(&name),
+            OFlag::O_WRONLY,
+            0,
+            Path::new(&shown),
+        )
+        .map(drop)
     }
 }
 

@@ -117,8 +117,7 @@ fn rbind(src: &Path, target: &Path, shown: &Path) -> Result<()> {
 /// namespace must keep (they are locked).
 fn locked_flags(fd: &impl AsFd, shown: &Path) -> Result<MsFlags> {
     use nix::sys::statvfs::FsFlags;
-    let st = nix::sys::statvfs::fstatvfs(fd).map_err(|e| Error::sys("statvfs", shown, e))?;
-    let f = st.flags();
+    let f = sfs::mount_flags_of(fd, shown)?;
     let mut out = MsFlags::empty();
     for (s, m) in [
         (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
@@ -311,8 +310,7 @@ fn fs_data(op: &MountOp, covered: Option<&Covered>) -> String {
 /// which is then made read-only if the mount asks for it.
 fn copy_up(root: &OwnedFd, op: &MountOp, covered: &Covered) -> Result<()> {
     let read = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let from = nix::fcntl::openat(&covered.dir, ".", read, nix::sys::stat::Mode::empty())
-        .map_err(|e| Error::sys("open", &op.dest, e))?;
+    let from = sfs::openat(&covered.dir, Path::new("."), read, 0, &op.dest)?;
     let fresh = sfs::open_in_root(root, &op.dest, read, 0)?;
     super::copyup::copy_tree(&from, &fresh, &op.dest)?;
     let own = mount_flags(op);
@@ -390,7 +388,7 @@ fn destination(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp, leaf: Leaf) -> R
     if sfs::same_place(&target, root, &op.dest)? {
         return Err(super::over_root(op.index, &op.dest));
     }
-    let real = std::fs::read_link(p(&target)).op("readlink", &op.dest)?;
+    let real = sfs::read_link(&p(&target), &op.dest)?;
     if let Ok(inside) = real.strip_prefix(&plan.root) {
         proc_destination(op, &Path::new("/").join(inside))?;
     }
@@ -579,9 +577,10 @@ fn mount_cgroup(root: &OwnedFd, plan: &RootfsPlan, op: &MountOp) -> Result<()> {
         if name.contains(',') {
             let dir = sfs::open_in_root(root, &op.dest, OFlag::O_DIRECTORY | OFlag::O_RDONLY, 0)?;
             for c in name.split(',') {
-                match nix::unistd::symlinkat(name.as_ref() as &str, &dir, c) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(e) => return Err(Error::sys("symlink", op.dest.join(c), e)),
+                let target = Path::new(name.as_ref() as &str);
+                match sfs::symlinkat(target, &dir, Path::new(c), &op.dest.join(c)) {
+                    Err(e) if e.errno() != Some(Errno::EEXIST) => return Err(e),
+                    _ => {}
                 }
             }
         }

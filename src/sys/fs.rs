@@ -648,6 +648,17 @@ pub fn set_nonblocking(fd: &impl AsFd, shown: &Path) -> Result<()> {
         .op("fcntl O_NONBLOCK", shown)
 }
 
+/// The mount flags of the mount an fd is on (fstatvfs(2)'s f_flag).
+pub fn mount_flags_of(fd: &impl AsFd, shown: &Path) -> Result<nix::sys::statvfs::FsFlags> {
+    let st = nix::sys::statvfs::fstatvfs(fd).op("statvfs", shown)?;
+    Ok(st.flags())
+}
+
+/// readlink(2) of `path` (a symlink, or a /proc magic link); `shown` names it in an error.
+pub fn read_link(path: &Path, shown: &Path) -> Result<std::path::PathBuf> {
+    std::fs::read_link(path).op("readlink", shown)
+}
+
 /// The file-system type magic of an fd (statfs f_type).
 pub fn fs_type(fd: &impl AsFd, shown: &Path) -> Result<i64> {
     let st = nix::sys::statfs::fstatfs(fd).op("fstatfs", shown)?;
