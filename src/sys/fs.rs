@@ -358,6 +358,7 @@ pub fn makedev(major: u64, minor: u64) -> u64 {
     nix::sys::stat::makedev(major, minor)
 }
 
+/// chown of the file an fd refers to, O_PATH ones too (through its /proc/self/fd link).
 pub fn fchown(fd: &impl AsFd, uid: u32, gid: u32, shown: &Path) -> Result<()> {
     let path = super::fd_path(&fd.as_fd());
     nix::unistd::fchownat(
@@ -484,6 +485,44 @@ pub fn mknodat(
 /// symlinkat(2): `name` in `dir` pointing at `target` (an existing name is EEXIST).
 pub fn symlinkat(target: &Path, dir: &impl AsFd, name: &Path, shown: &Path) -> Result<()> {
     nix::unistd::symlinkat(target, dir, name).op("symlink", shown)
+}
+
+/// fstatat(2) without following a symlink at `name`.
+pub fn lstat_at(dir: &impl AsFd, name: &Path, shown: &Path) -> Result<nix::sys::stat::FileStat> {
+    nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).op("stat", shown)
+}
+
+/// readlinkat(2): where the symlink `name` in `dir` points.
+pub fn readlinkat(dir: &impl AsFd, name: &Path, shown: &Path) -> Result<std::ffi::OsString> {
+    nix::fcntl::readlinkat(dir, name).op("readlink", shown)
+}
+
+/// fchownat(2) without following a symlink at `name`.
+pub fn lchown_at(dir: &impl AsFd, name: &Path, uid: u32, gid: u32, shown: &Path) -> Result<()> {
+    nix::unistd::fchownat(
+        dir,
+        name,
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(gid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .op("chown", shown)
+}
+
+/// The names in the directory `dir` is open on, but `.` and `..` (read through a
+/// duplicate of the fd, so `dir`'s offset is left alone).
+pub fn dir_names(dir: &OwnedFd, shown: &Path) -> Result<Vec<Vec<u8>>> {
+    let listed = dir.try_clone().op("dup", shown)?;
+    let mut d = nix::dir::Dir::from_fd(listed).op("opendir", shown)?;
+    let mut names = Vec::new();
+    for entry in d.iter() {
+        let entry = entry.op("readdir", shown)?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            names.push(name.to_vec());
+        }
+    }
+    Ok(names)
 }
 
 /// Remove the non-directory `name` from `dir` (unlinkat(2)); one already gone is fine.
@@ -638,6 +677,28 @@ pub fn read_fd(fd: &impl AsFd, buf: &mut [u8], shown: &Path) -> Result<usize> {
             r => return r.map_err(|e| Error::sys("read", shown, e)),
         }
     }
+}
+
+/// fchown(2) on an fd open on the file itself (not O_PATH: see `fchown` for those).
+pub fn chown_open(fd: &impl AsFd, uid: u32, gid: u32, shown: &Path) -> Result<()> {
+    let (uid, gid) = (
+        nix::unistd::Uid::from_raw(uid),
+        nix::unistd::Gid::from_raw(gid),
+    );
+    nix::unistd::fchown(fd, Some(uid), Some(gid)).op("chown", shown)
+}
+
+/// fchmod(2): the exact `mode` of the file `fd` is open on.
+pub fn fchmod(fd: &impl AsFd, mode: u32, shown: &Path) -> Result<()> {
+    nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(mode as libc::mode_t)).op("chmod", shown)
+}
+
+/// Copy what `from` holds, from its offset on, into `to`; returns `to`.
+pub fn copy_contents(from: OwnedFd, to: OwnedFd, shown: &Path) -> Result<OwnedFd> {
+    let mut r = std::fs::File::from(from);
+    let mut w = std::fs::File::from(to);
+    std::io::copy(&mut r, &mut w).op("copy", shown)?;
+    Ok(OwnedFd::from(w))
 }
 
 /// fcntl(F_SETFL, O_NONBLOCK): the fd's file status flags become O_NONBLOCK alone (a
