@@ -7,10 +7,10 @@
 
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
-use crate::namespaces::NamespacePlan;
+use crate::namespaces::{IdMapping, NamespacePlan};
 use crate::process::caps::{self, CapSets};
 use crate::rootfs::{self, devices, options, RootfsPlan};
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
@@ -85,8 +85,8 @@ pub struct Plan {
     pub id: String,
     pub bundle: PathBuf,
     pub ns: NamespacePlan,
-    pub uid_mappings: Vec<LinuxIdMapping>,
-    pub gid_mappings: Vec<LinuxIdMapping>,
+    pub uid_mappings: Vec<IdMapping>,
+    pub gid_mappings: Vec<IdMapping>,
     /// The uid and gid the init builds the container as in a user namespace: root, or,
     /// where the mappings leave out 0, the process's own ids (runc's "userns without
     /// root mapping"); an unmapped id could create no file (EOVERFLOW).
@@ -166,8 +166,8 @@ pub fn build(
     let process = init_process_plan(spec, o, &linux, &mut warnings)?;
     let rootfs = rootfs_plan(spec, &linux, bundle, &ns, cgroup, o, &process)?;
     let (cgroup_writes, device_rules) = cgroup_plan(&linux, rootfs.cgroup.mode)?;
-    let uid_mappings = linux.uid_mappings().clone().unwrap_or_default();
-    let gid_mappings = linux.gid_mappings().clone().unwrap_or_default();
+    let uid_mappings = IdMapping::list(linux.uid_mappings().as_deref().unwrap_or_default());
+    let gid_mappings = IdMapping::list(linux.gid_mappings().as_deref().unwrap_or_default());
     let setup_ids = (
         setup_id(&uid_mappings, process.uid),
         setup_id(&gid_mappings, process.gid),
@@ -392,12 +392,12 @@ fn sorted_sysctls(linux: &oci_spec::runtime::Linux) -> Vec<(String, String)> {
 
 /// Root where the mappings map it (or there are none: a joined user namespace), else the
 /// process's id if mapped, else the first id mapped.
-fn setup_id(maps: &[LinuxIdMapping], process: u32) -> u32 {
+fn setup_id(maps: &[IdMapping], process: u32) -> u32 {
     use crate::namespaces::to_host;
     match maps.first() {
         Some(first) if to_host(maps, 0).is_none() => match to_host(maps, process) {
             Some(_) => process,
-            None => first.container_id(),
+            None => first.container,
         },
         _ => 0,
     }
@@ -604,13 +604,10 @@ mod tests {
     #[test]
     fn setup_id_is_root_unless_root_is_unmapped() {
         use super::setup_id;
-        let map = |c: u32, size: u32| {
-            oci_spec::runtime::LinuxIdMappingBuilder::default()
-                .container_id(c)
-                .host_id(100000u32)
-                .size(size)
-                .build()
-                .unwrap()
+        let map = |container: u32, size: u32| crate::namespaces::IdMapping {
+            container,
+            host: 100000,
+            size,
         };
         assert_eq!(setup_id(&[], 1000), 0);
         assert_eq!(setup_id(&[map(0, 65536)], 1000), 0);

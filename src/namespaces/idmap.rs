@@ -3,9 +3,9 @@
 //! each, with setgroups denied first), else through the setuid helpers newuidmap and
 //! newgidmap, which map what /etc/subuid and /etc/subgid grant the user.
 
+use super::IdMapping;
 use crate::error::{Error, Result};
 use crate::sys::fs as sfs;
-use oci_spec::runtime::LinuxIdMapping;
 use std::path::Path;
 
 /// Which map: uid or gid.
@@ -51,18 +51,18 @@ pub enum How {
 
 /// How a writer with effective id `own` (uid or gid) and root or not (`root`) writes
 /// `maps`.
-pub fn how(maps: &[LinuxIdMapping], own: u32, root: bool) -> How {
+pub fn how(maps: &[IdMapping], own: u32, root: bool) -> How {
     if root {
         return How::Direct;
     }
     match maps {
-        [m] if m.size() == 1 && m.host_id() == own => How::OwnIdOnly,
+        [m] if m.size == 1 && m.host == own => How::OwnIdOnly,
         _ => How::Helper,
     }
 }
 
 /// Write the uid and gid maps of the process `pid` (in its new user namespace).
-pub fn write(pid: i32, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<()> {
+pub fn write(pid: i32, uids: &[IdMapping], gids: &[IdMapping]) -> Result<()> {
     let euid = crate::sys::proc::geteuid();
     let egid = crate::sys::proc::getegid();
     let root = euid == 0;
@@ -70,7 +70,7 @@ pub fn write(pid: i32, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Resu
     write_one(pid, Kind::Gid, gids, how(gids, egid, root))
 }
 
-fn write_one(pid: i32, kind: Kind, maps: &[LinuxIdMapping], how: How) -> Result<()> {
+fn write_one(pid: i32, kind: Kind, maps: &[IdMapping], how: How) -> Result<()> {
     let text = super::id_map_text(maps);
     let file = format!("/proc/{pid}/{}", kind.file());
     match how {
@@ -91,7 +91,7 @@ const HELPER_DIRS: [&str; 4] = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"];
 
 /// Run newuidmap/newgidmap `pid` `container host size`... Its failure names the tool,
 /// its stderr, and, when the user has no range in /etc/subuid (/etc/subgid), that.
-fn helper(pid: i32, kind: Kind, maps: &[LinuxIdMapping]) -> Result<()> {
+fn helper(pid: i32, kind: Kind, maps: &[IdMapping]) -> Result<()> {
     let tool = kind.helper();
     // rsrun runs with an environment of its own (no PATH): the helper is looked for
     // where distributions install it.
@@ -109,9 +109,9 @@ fn helper(pid: i32, kind: Kind, maps: &[LinuxIdMapping]) -> Result<()> {
     cmd.arg(pid.to_string());
     for m in maps {
         cmd.args([
-            m.container_id().to_string(),
-            m.host_id().to_string(),
-            m.size().to_string(),
+            m.container.to_string(),
+            m.host.to_string(),
+            m.size.to_string(),
         ]);
     }
     cmd.stdin(std::process::Stdio::null())
@@ -151,15 +151,13 @@ fn has_range(kind: Kind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oci_spec::runtime::LinuxIdMappingBuilder;
 
-    fn map(c: u32, h: u32, n: u32) -> LinuxIdMapping {
-        LinuxIdMappingBuilder::default()
-            .container_id(c)
-            .host_id(h)
-            .size(n)
-            .build()
-            .unwrap()
+    fn map(c: u32, h: u32, n: u32) -> IdMapping {
+        IdMapping {
+            container: c,
+            host: h,
+            size: n,
+        }
     }
 
     #[test]

@@ -132,18 +132,39 @@ impl NamespacePlan {
     }
 }
 
+/// One line of a uid or gid map: `size` ids from `container` up are the host's from
+/// `host` up. The plan's form of the spec's `LinuxIdMapping`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdMapping {
+    pub container: u32,
+    pub host: u32,
+    pub size: u32,
+}
+
+impl IdMapping {
+    /// The spec's mappings (`linux.uidMappings`, a mount's `uidMappings`, ...).
+    pub fn list(maps: &[LinuxIdMapping]) -> Vec<IdMapping> {
+        maps.iter()
+            .map(|m| IdMapping {
+                container: m.container_id(),
+                host: m.host_id(),
+                size: m.size(),
+            })
+            .collect()
+    }
+}
+
 /// `/proc/<pid>/uid_map` text for a list of mappings.
-pub fn id_map_text(maps: &[LinuxIdMapping]) -> String {
+pub fn id_map_text(maps: &[IdMapping]) -> String {
     maps.iter()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .map(|m| format!("{} {} {}\n", m.container, m.host, m.size))
         .collect()
 }
 
 /// Translate a container id to the host through a mapping (for chown of created files).
-pub fn to_host(maps: &[LinuxIdMapping], id: u32) -> Option<u32> {
+pub fn to_host(maps: &[IdMapping], id: u32) -> Option<u32> {
     maps.iter().find_map(|m| {
-        (id >= m.container_id() && id - m.container_id() < m.size())
-            .then(|| m.host_id() + (id - m.container_id()))
+        (id >= m.container && id - m.container < m.size).then(|| m.host + (id - m.container))
     })
 }
 
@@ -219,12 +240,12 @@ mod tests {
 
     #[test]
     fn map_text_and_translation() {
-        let m = vec![LinuxIdMappingBuilder::default()
+        let m = IdMapping::list(&[LinuxIdMappingBuilder::default()
             .container_id(0u32)
             .host_id(100000u32)
             .size(65536u32)
             .build()
-            .unwrap()];
+            .unwrap()]);
         assert_eq!(id_map_text(&m), "0 100000 65536\n");
         assert_eq!(to_host(&m, 5), Some(100005));
         assert_eq!(to_host(&m, 70000), None);

@@ -8,6 +8,7 @@ pub mod setup;
 
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
+use crate::namespaces::{id_map_text, IdMapping};
 use nix::mount::MsFlags;
 use oci_spec::runtime::Spec;
 use options::MountOptions;
@@ -144,8 +145,8 @@ fn container_users(spec: &Spec) -> Option<IdMapUsers> {
     let uids = linux.uid_mappings().as_deref().unwrap_or_default();
     let gids = linux.gid_mappings().as_deref().unwrap_or_default();
     (!uids.is_empty() && !gids.is_empty()).then(|| IdMapUsers::Maps {
-        uid_map: crate::namespaces::id_map_text(uids),
-        gid_map: crate::namespaces::id_map_text(gids),
+        uid_map: id_map_text(&IdMapping::list(uids)),
+        gid_map: id_map_text(&IdMapping::list(gids)),
     })
 }
 
@@ -260,8 +261,8 @@ fn id_map(
             ));
         }
         Some(IdMapUsers::Maps {
-            uid_map: crate::namespaces::id_map_text(&uids),
-            gid_map: crate::namespaces::id_map_text(&gids),
+            uid_map: id_map_text(&IdMapping::list(&uids)),
+            gid_map: id_map_text(&IdMapping::list(&gids)),
         })
     };
     if users.is_some() && !matches!(kind, MountKind::Bind { .. }) {
