@@ -436,6 +436,8 @@ pub fn process_plan(
         None => None,
     };
     let args = proc.args().as_deref().unwrap_or_default();
+    // `validate::process_fields` refuses this for the user before any plan; kept here as
+    // the invariant the init's `args[0]` after the fork relies on, whoever builds a plan.
     if args.is_empty() || args[0].is_empty() {
         return Err(Error::config("process.args", "missing or empty"));
     }
