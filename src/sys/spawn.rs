@@ -73,22 +73,18 @@ pub fn set_child_setup(cmd: &mut std::process::Command, s: ChildSetup) -> Result
 fn child_setup(s: &ChildSetup) -> std::io::Result<()> {
     let (fds, procs, bind) = (&s.fds, &s.write_zero, s.private_bind.as_ref());
     let err = || Err(std::io::Error::last_os_error());
-    // SAFETY: integer-argument prctl, getppid and signal.
-    unsafe {
-        match s.parent {
-            Some(parent) => {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) < 0 {
-                    return err();
-                }
-                // The parent may have died before the prctl.
-                if libc::getppid() != parent {
-                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-                }
+    match s.parent {
+        Some(parent) => {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+            // The parent may have died before the prctl.
+            if nix::unistd::getppid().as_raw() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
             }
-            None => {
-                if libc::signal(libc::SIGPIPE, libc::SIG_IGN) == libc::SIG_ERR {
-                    return err();
-                }
+        }
+        None => {
+            // SAFETY: SIG_IGN runs no handler.
+            if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) } == libc::SIG_ERR {
+                return err();
             }
         }
     }
