@@ -13,7 +13,7 @@
 //! (0700 / 0600, whatever the umask): the stored config holds the container's environment.
 
 use crate::cgroups::Cgroup;
-use crate::error::{Error, Result, SysContext};
+use crate::error::{Error, Result};
 use crate::sys;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -264,59 +264,38 @@ impl ContainerDir {
     /// Remove the directory: every other file first, `state.json` last, so a removal cut
     /// short leaves either the record or a directory that owns nothing.
     pub fn remove(self) -> Result<()> {
-        let rd = std::fs::read_dir(&self.path).op("read", &self.path)?;
-        for ent in rd {
-            let ent = ent.op("read", &self.path)?;
-            if ent.file_name() == STATE_FILE {
+        for (p, is_dir) in sys::fs::dir_entries(&self.path)? {
+            if p.file_name() == Some(STATE_FILE.as_ref()) {
                 continue;
             }
-            let p = ent.path();
-            let r = if ent.file_type().is_ok_and(|t| t.is_dir()) {
-                std::fs::remove_dir_all(&p)
+            if is_dir {
+                sys::fs::remove_tree(&p)?;
             } else {
-                std::fs::remove_file(&p)
-            };
-            match r {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(e).op("remove", &p)
-                }
-                _ => {}
+                sys::fs::remove_file(&p)?;
             }
         }
-        let st = self.path.join(STATE_FILE);
-        match std::fs::remove_file(&st) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).op("remove", &st),
-            _ => {}
-        }
-        std::fs::remove_dir(&self.path).op("remove", &self.path)
+        sys::fs::remove_file(&self.path.join(STATE_FILE))?;
+        sys::fs::remove_dir(&self.path)
     }
 }
 
 /// The state root, made 0700 (whatever the umask); an existing one is tightened to 0700,
 /// and one that another user owns is refused.
 fn make_private_root(root: &Path) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    match std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(root)
-    {
-        Ok(()) => {}
-        Err(e) => return Err(e).op("mkdir", root),
-    }
-    let md = std::fs::symlink_metadata(root).op("stat", root)?;
-    if !md.is_dir() {
+    sys::fs::mkdir_all(root, 0o700)?;
+    let md = sys::fs::lstat(root)?;
+    if md.st_mode & libc::S_IFMT != libc::S_IFDIR {
         return Err(Error::sys("mkdir", root, Errno::ENOTDIR));
     }
-    if md.uid() != crate::sys::proc::geteuid() {
+    if md.st_uid != sys::proc::geteuid() {
         return Err(Error::container(format!(
             "--root {}: owned by uid {}, not by the user running rsrun",
             root.display(),
-            md.uid()
+            md.st_uid
         )));
     }
-    if md.mode() & 0o077 != 0 {
-        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700)).op("chmod", root)?;
+    if md.st_mode & 0o077 != 0 {
+        sys::fs::chmod(root, 0o700)?;
     }
     Ok(())
 }
@@ -326,7 +305,7 @@ pub fn not_exist(id: &str) -> Error {
 }
 
 pub fn load_file(path: &Path) -> Result<State> {
-    let data = std::fs::read(path).op("read", path)?;
+    let data = sys::fs::read_file(path)?;
     serde_json::from_slice(&data)
         .map_err(|e| Error::container(format!("{}: corrupt state: {e}", path.display())))
 }
@@ -337,7 +316,7 @@ pub fn load_unlocked(root: &Path, id: &str) -> Result<State> {
     let dir = root.join(id);
     match load_file(&dir.join(STATE_FILE)) {
         Err(e) if e.errno() == Some(Errno::ENOENT) => {
-            if dir.is_dir() {
+            if sys::fs::is_dir(&dir) {
                 Ok(State::remnant(id))
             } else {
                 Err(not_exist(id))
@@ -365,7 +344,7 @@ pub fn status(dir: &Path, st: &State) -> Status {
     if crate::cgroups::freezer::is_frozen(&st.cgroup) {
         return Status::Paused;
     }
-    if dir.join(START_SOCKET).exists() {
+    if sys::fs::exists(&dir.join(START_SOCKET)) {
         return Status::Created;
     }
     Status::Running
@@ -374,19 +353,9 @@ pub fn status(dir: &Path, st: &State) -> Status {
 /// Write `path` atomically with `mode` (whatever the umask may add): a temporary file in
 /// the same directory, then rename.
 pub fn atomic_write(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .op("open", &tmp)?;
-    f.write_all(data).op("write", &tmp)?;
-    drop(f);
-    std::fs::rename(&tmp, path).op("rename", path)
+    sys::fs::write_new(&tmp, data, mode)?;
+    sys::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

@@ -644,6 +644,88 @@ pub fn may_write(path: &Path) -> std::result::Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// The whole of a regular file (std's read: one fstat for the size, then reads).
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).op("read", path)
+}
+
+/// Create (or truncate) `path` with `mode` (less the umask) and write all of `data`.
+pub fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .op("open", path)?;
+    f.write_all(data).op("write", path)
+}
+
+/// rename(2) `from` onto `to` (atomic within one file system); an error names `to`.
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to).op("rename", to)
+}
+
+/// `path` and its missing parents as directories with `mode` (less the umask); an
+/// existing directory is fine.
+pub fn mkdir_all(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(path)
+        .op("mkdir", path)
+}
+
+/// lstat(2): `path` itself, a symlink not followed.
+pub fn lstat(path: &Path) -> Result<nix::sys::stat::FileStat> {
+    nix::sys::stat::lstat(path).op("stat", path)
+}
+
+/// Whether `path` names something (symlinks followed), as std's `Path::exists`.
+pub fn exists(path: &Path) -> bool {
+    path.exists()
+}
+
+/// Whether `path` is a directory (symlinks followed), as std's `Path::is_dir`.
+pub fn is_dir(path: &Path) -> bool {
+    path.is_dir()
+}
+
+/// The entries of the directory `path` (`.` and `..` left out): each one's path and
+/// whether it is a directory (as readdir's d_type says, a symlink not followed).
+pub fn dir_entries(path: &Path) -> Result<Vec<(std::path::PathBuf, bool)>> {
+    let mut out = Vec::new();
+    for ent in std::fs::read_dir(path).op("read", path)? {
+        let ent = ent.op("read", path)?;
+        out.push((ent.path(), ent.file_type().is_ok_and(|t| t.is_dir())));
+    }
+    Ok(out)
+}
+
+/// Remove the file `path`; one already gone is fine.
+pub fn remove_file(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).op("remove", path),
+        _ => Ok(()),
+    }
+}
+
+/// Remove the directory `path` and all it holds; one already gone is fine.
+pub fn remove_tree(path: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).op("remove", path),
+        _ => Ok(()),
+    }
+}
+
+/// rmdir(2) of the empty directory `path`.
+pub fn remove_dir(path: &Path) -> Result<()> {
+    std::fs::remove_dir(path).op("remove", path)
+}
+
 pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
     std::fs::write(path, data).op("write", path)
 }
