@@ -11,7 +11,8 @@
 //! callback between CRIU's steps, which rsrun does without: the cgroup is made before
 //! CRIU runs and CRIU itself runs in it (see `Invocation::cgroup_procs`).
 
-use crate::error::{Error, Result, SysContext};
+use crate::error::{Error, Result};
+use crate::sys::fs as sfs;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -25,7 +26,7 @@ pub fn binary() -> PathBuf {
     if let Some(p) = std::env::var_os("RSRUN_CRIU").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    if Path::new(PRIVATE_INSTALL).exists() {
+    if sfs::exists(Path::new(PRIVATE_INSTALL)) {
         return PathBuf::from(PRIVATE_INSTALL);
     }
     PathBuf::from("criu")
@@ -64,14 +65,14 @@ impl Config {
         let path = match annotations.get(CONFIG_ANNOTATION) {
             Some(p) if p.is_empty() => return Ok(None),
             Some(p) => PathBuf::from(p),
-            None => match DEFAULT_CONFIGS.iter().find(|p| Path::new(p).exists()) {
+            None => match DEFAULT_CONFIGS.iter().find(|p| sfs::exists(Path::new(p))) {
                 Some(p) => PathBuf::from(p),
                 None => return Ok(None),
             },
         };
         let options = match crate::sys::fs::read_regular(&path, CONFIG_MAX) {
             Ok(text) => parse_config(&String::from_utf8_lossy(&text)),
-            Err(_) if !path.exists() => Vec::new(),
+            Err(_) if !sfs::exists(&path) => Vec::new(),
             Err(e) => {
                 return Err(Error::config(
                     format!("annotations[{CONFIG_ANNOTATION:?}]"),
@@ -242,7 +243,7 @@ impl Invocation {
 /// without its timestamp. CRIU also logs errors it goes on after: raising its own
 /// RLIMIT_NOFILE fails where root lacks CAP_SYS_RESOURCE (this host), and is skipped.
 pub fn first_error(log: &Path) -> Option<String> {
-    let text = std::fs::read(log).ok()?;
+    let text = sfs::read_file(log).ok()?;
     let text = String::from_utf8_lossy(&text);
     text.lines()
         .filter(|l| l.contains("Error (") && !l.contains("rlimit:"))
@@ -252,11 +253,7 @@ pub fn first_error(log: &Path) -> Option<String> {
 
 /// Make `dir` (mode 0700) unless it exists; the parent must exist.
 pub fn ensure_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e).op("mkdir", dir),
-        _ => Ok(()),
-    }
+    sfs::mkdir(dir, 0o700).map(drop)
 }
 
 #[cfg(test)]

@@ -37,13 +37,7 @@ impl Logger {
         let line = self.line(level, msg);
         match &self.file {
             Some(f) => {
-                if let Ok(mut fh) = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(f)
-                {
-                    let _ = fh.write_all(line.as_bytes());
-                }
+                let _ = crate::sys::fs::append(f, line.as_bytes());
             }
             None => {
                 // Without --log, only warnings and errors go to stderr, as plain text.

@@ -74,7 +74,7 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
         }
         Command::Spec { bundle, rootless } => {
             let path = bundle.join("config.json");
-            if path.exists() {
+            if rsrun::sys::fs::exists(&path) {
                 return Err(Error::container(format!(
                     "File {} exists. Remove it first",
                     path.display()
@@ -88,8 +88,7 @@ fn run(cli: Cli, rt: &Runtime) -> Result<i32, Error> {
             } else {
                 rsrun::spec::default::for_host(pure_v2)
             };
-            std::fs::write(&path, text)
-                .map_err(|e| Error::sys("write", &path, rsrun::error::io_errno(&e)))?;
+            rsrun::sys::fs::write_file(&path, text.as_bytes())?;
             Ok(0)
         }
         Command::Ps {

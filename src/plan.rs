@@ -59,7 +59,7 @@ pub struct ProcessPlan {
 fn check_lsm_labels(p: &oci_spec::runtime::Process) -> Result<()> {
     let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
     if set(p.apparmor_profile()) {
-        let on = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        let on = crate::sys::fs::read_text(Path::new("/sys/module/apparmor/parameters/enabled"))
             .is_ok_and(|s| s.trim() == "Y");
         let why = if on {
             "AppArmor profiles are not supported yet"
@@ -69,7 +69,7 @@ fn check_lsm_labels(p: &oci_spec::runtime::Process) -> Result<()> {
         return Err(Error::config("process.apparmorProfile", why));
     }
     if set(p.selinux_label()) {
-        let on = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+        let on = crate::sys::fs::exists(Path::new("/sys/fs/selinux/enforce"));
         let why = if on {
             "SELinux labels are not supported yet"
         } else {
@@ -261,9 +261,8 @@ fn root_dir(root: &oci_spec::runtime::Root, bundle: &Path) -> Result<PathBuf> {
     } else {
         bundle.join(root.path())
     };
-    let root_path = std::fs::canonicalize(&root_path)
-        .map_err(|e| Error::sys("root.path", &root_path, crate::error::io_errno(&e)))?;
-    if !root_path.is_dir() {
+    let root_path = crate::sys::fs::canonicalize(&root_path, "root.path")?;
+    if !crate::sys::fs::is_dir(&root_path) {
         return Err(Error::config(
             "root.path",
             format!("{} is not a directory", root_path.display()),

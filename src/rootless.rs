@@ -25,7 +25,7 @@ pub fn parse_flag(value: Option<&str>) -> Result<Option<bool>> {
 /// (whose uid_map maps every id to itself: `0 0 4294967295`), as rootless Podman runs
 /// its OCI runtime.
 pub fn in_user_namespace() -> bool {
-    match std::fs::read_to_string("/proc/self/uid_map") {
+    match crate::sys::fs::read_text(std::path::Path::new("/proc/self/uid_map")) {
         Ok(map) => {
             let fields: Vec<&str> = map.split_whitespace().collect();
             fields != ["0", "0", "4294967295"]
@@ -89,14 +89,9 @@ pub fn default_state_root() -> Result<PathBuf> {
 
 /// `dir`, created when missing, owned by the caller with mode 0700.
 fn make_private_dir(dir: &std::path::Path) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| Error::sys("chmod", dir, crate::error::io_errno(&e)))
-        }
-        Err(e) => Err(Error::sys("mkdir", dir, crate::error::io_errno(&e))),
+    match crate::sys::fs::mkdir(dir, 0o700)? {
+        true => Ok(()),
+        false => crate::sys::fs::chmod(dir, 0o700),
     }
 }
 
@@ -148,7 +143,7 @@ pub fn adapt_plan(plan: &mut Plan, left_out: &[String], log: &Logger) -> Result<
     }
     plan.rootfs.bind_devices = true;
     if let Some(adj) = plan.process.oom_score_adj {
-        let current = std::fs::read_to_string("/proc/self/oom_score_adj")
+        let current = crate::sys::fs::read_text(std::path::Path::new("/proc/self/oom_score_adj"))
             .ok()
             .and_then(|t| t.trim().parse::<i32>().ok());
         if let Some(cur) = current.filter(|c| adj < *c) {

@@ -51,7 +51,7 @@ impl Runtime {
     /// too). A duplicate id is the better answer when it is one (the directory is made,
     /// atomically, later).
     pub(crate) fn refuse_taken(&self, id: &str, cgroup: &Cgroup) -> Result<()> {
-        if self.root.join(id).exists() {
+        if crate::sys::fs::exists(&self.root.join(id)) {
             return Err(Error::container(format!(
                 "container with id {id:?} already exists"
             )));
@@ -328,8 +328,7 @@ impl Runtime {
         let conn = socket::connect_in(&dir.fd, START_SOCKET, &sock)?;
         socket::write_all(&conn, b"s")?;
         // The socket's removal is the created → running transition: no state rewrite.
-        std::fs::remove_file(&sock)
-            .map_err(|e| Error::sys("remove", &sock, crate::error::io_errno(&e)))?;
+        crate::sys::fs::unlink(&sock)?;
         // The init now runs startContainer hooks and execs the process, whose execve a
         // seccomp agent may hold: wait for that without the lock, so the container can
         // still be killed and deleted. The wait ends when the init execs or dies.
@@ -515,15 +514,18 @@ impl Runtime {
     /// Every container under the root, sorted by id.
     pub fn list(&self) -> Result<Vec<state::OciState>> {
         let mut out = Vec::new();
-        let rd = match std::fs::read_dir(&self.root) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(Error::sys("read", &self.root, crate::error::io_errno(&e))),
+        let entries = match crate::sys::fs::dir_entries(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => return Ok(out),
+            Err(e) => return Err(e),
         };
-        for ent in rd.flatten() {
-            let id = ent.file_name().to_string_lossy().into_owned();
+        for (path, _) in entries {
+            let Some(name) = path.file_name() else {
+                continue;
+            };
+            let id = name.to_string_lossy().into_owned();
             if let Ok(st) = state::load_unlocked(&self.root, &id) {
-                let status = state::status(&ent.path(), &st);
+                let status = state::status(&path, &st);
                 out.push(st.oci(status));
             }
         }

@@ -114,9 +114,9 @@ impl HookGate {
 
     /// Remove the script and the fifos (after CRIU is done).
     pub fn remove(self) {
-        let _ = std::fs::remove_file(&self.script);
+        let _ = sfs::remove_file(&self.script);
         for f in &self.fifos {
-            let _ = std::fs::remove_file(f);
+            let _ = sfs::remove_file(f);
         }
     }
 }

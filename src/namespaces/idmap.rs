@@ -98,7 +98,7 @@ fn helper(pid: i32, kind: Kind, maps: &[IdMapping]) -> Result<()> {
     let Some(path) = HELPER_DIRS
         .iter()
         .map(|d| Path::new(d).join(tool))
-        .find(|p| p.exists())
+        .find(|p| sfs::exists(p))
     else {
         return Err(Error::container(format!(
             "rootless: mapping more than the caller's own id needs {tool} (package uidmap), not found in {}",
@@ -141,7 +141,7 @@ fn helper(pid: i32, kind: Kind, maps: &[IdMapping]) -> Result<()> {
 fn has_range(kind: Kind) -> bool {
     let uid = crate::sys::proc::getuid();
     let name = crate::sys::proc::user_name(uid);
-    let text = std::fs::read_to_string(kind.ranges_file()).unwrap_or_default();
+    let text = sfs::read_text(Path::new(kind.ranges_file())).unwrap_or_default();
     text.lines().any(|l| {
         let who = l.split(':').next().unwrap_or("");
         who == uid.to_string() || Some(who) == name.as_deref()

@@ -79,7 +79,7 @@ pub fn plan(
         a.mempolicy = Some(memory_policy(mp)?);
     }
     if l.intel_rdt().is_some() {
-        let why = if std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
+        let why = if crate::sys::fs::exists(std::path::Path::new("/sys/fs/resctrl/schemata")) {
             "Intel RDT is not supported yet"
         } else {
             "resctrl is not mounted on this host (/sys/fs/resctrl)"

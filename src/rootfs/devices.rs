@@ -151,7 +151,7 @@ pub fn symlinks(root: &impl AsFd) -> Result<()> {
         ("/proc/self/fd/1", "stdout"),
         ("/proc/self/fd/2", "stderr"),
     ];
-    if Path::new("/proc/kcore").exists() {
+    if sfs::exists(Path::new("/proc/kcore")) {
         links.push(("/proc/kcore", "core"));
     }
     for (target, name) in links {

@@ -3,7 +3,7 @@
 pub mod default;
 pub mod validate;
 
-use crate::error::{Error, Result, SysContext};
+use crate::error::{Error, Result};
 use oci_spec::runtime::Spec;
 use std::path::{Path, PathBuf};
 
@@ -147,5 +147,5 @@ pub fn refuse_arrays_for_objects(
 
 /// The absolute bundle directory (runc records the bundle as an absolute path).
 pub fn absolute_bundle(bundle: &Path) -> Result<PathBuf> {
-    std::fs::canonicalize(bundle).op("bundle", bundle)
+    crate::sys::fs::canonicalize(bundle, "bundle")
 }

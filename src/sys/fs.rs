@@ -649,6 +649,39 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).op("read", path)
 }
 
+/// The whole of a text file (std's read_to_string: invalid UTF-8 is EINVAL).
+pub fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).op("read", path)
+}
+
+/// Append `data` to `path`, created (mode 0666 less the umask) when missing.
+pub fn append(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .op("open", path)?;
+    f.write_all(data).op("write", path)
+}
+
+/// The absolute path `path` resolves to (realpath(3)); an error names it as `field`,
+/// the configuration field or option it came from.
+pub fn canonicalize(path: &Path, field: &str) -> Result<std::path::PathBuf> {
+    std::fs::canonicalize(path).op(field, path)
+}
+
+/// mkdir(2) of `path` with `mode` (less the umask): true when made, false when the
+/// name was taken already (EEXIST).
+pub fn mkdir(path: &Path, mode: u32) -> Result<bool> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(mode).create(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e).op("mkdir", path),
+    }
+}
+
 /// Create (or truncate) `path` with `mode` (less the umask) and write all of `data`.
 pub fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     use std::io::Write;
@@ -711,6 +744,11 @@ pub fn remove_file(path: &Path) -> Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).op("remove", path),
         _ => Ok(()),
     }
+}
+
+/// unlink(2) of `path`, which must be there.
+pub fn unlink(path: &Path) -> Result<()> {
+    std::fs::remove_file(path).op("remove", path)
 }
 
 /// Remove the directory `path` and all it holds; one already gone is fine.
