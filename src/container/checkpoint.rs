@@ -38,7 +38,7 @@ use crate::plan::{self, Plan, PlanOptions};
 use crate::rootfs::MountKind;
 use crate::spec::Loaded;
 use crate::state::{self, ContainerDir, State, Status};
-use crate::sys::proc;
+use crate::sys::{fs as sfs, proc};
 use oci_spec::runtime::LinuxNamespaceType as Ns;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -412,8 +412,8 @@ impl RestoreDirs {
 
     /// Once the pid is read.
     fn remove(&self) {
-        let _ = std::fs::remove_file(&self.pid_file);
-        let _ = std::fs::remove_dir(&self.root);
+        let _ = sfs::remove_file(&self.pid_file);
+        let _ = sfs::remove_dir(&self.root);
     }
 }
 
@@ -559,8 +559,7 @@ impl NewTerminal {
             crate::sys::tty::set_winsize(&peer, rows, cols)?;
         }
         let link = PathBuf::from(crate::sys::fd_path(&peer));
-        let path = std::fs::read_link(&link)
-            .map_err(|e| Error::sys("readlink", &link, crate::error::io_errno(&e)))?;
+        let path = sfs::read_link(&link, &link)?;
         Ok(NewTerminal { master, peer, path })
     }
 }
@@ -591,7 +590,7 @@ fn run_with_hooks(criu: Invocation, dir: &ContainerDir, plan: &Plan) -> Result<(
 
 /// The restored init's pid, as CRIU's `--pidfile` holds it.
 fn read_pid(path: &Path) -> Result<i32> {
-    let text = std::fs::read_to_string(path).op("read", path)?;
+    let text = sfs::read_text(path)?;
     text.trim()
         .parse()
         .map_err(|_| Error::container(format!("{}: not a pid: {text:?}", path.display())))
@@ -732,7 +731,7 @@ fn external_mounts(plan: &Plan, cg: &Cgroup, console: Option<&Path>) -> Vec<Exte
     let rootfs = &r.root;
     for p in &r.masked_paths {
         let inside = rootfs.join(p.strip_prefix("/").unwrap_or(p));
-        if std::fs::symlink_metadata(&inside).is_ok_and(|m| !m.is_dir()) {
+        if sfs::lstat(&inside).is_ok_and(|m| m.st_mode & libc::S_IFMT != libc::S_IFDIR) {
             out.push(ExternalMount {
                 dest: p.clone(),
                 name: null.to_path_buf(),
@@ -761,7 +760,8 @@ impl RootResolver {
     }
 
     fn path_of(fd: &std::os::fd::OwnedFd) -> Option<PathBuf> {
-        std::fs::read_link(crate::sys::fd_path(fd)).ok()
+        let link = PathBuf::from(crate::sys::fd_path(fd));
+        sfs::read_link(&link, &link).ok()
     }
 
     /// Where `dest` (absolute, in the container) leads in the rootfs; `dest` itself
@@ -846,7 +846,7 @@ fn save_descriptors(pid: i32, images: &Path) -> Result<()> {
     for fd in 0..3 {
         let link = PathBuf::from(format!("/proc/{pid}/fd/{fd}"));
         v.push(
-            std::fs::read_link(&link)
+            sfs::read_link(&link, &link)
                 .map(|t| t.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         );
@@ -914,9 +914,9 @@ fn save_terminal_key(pid: i32, images: &Path) -> Result<String> {
 
 fn load_terminal_key(images: &Path) -> Result<String> {
     let path = images.join(TERMINAL_KEY);
-    let key = match std::fs::read_to_string(&path) {
+    let key = match sfs::read_text(&path) {
         Ok(k) => k,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {
             return Err(Error::config(
                 "process.terminal",
                 format!(
@@ -925,7 +925,7 @@ fn load_terminal_key(images: &Path) -> Result<String> {
                 ),
             ))
         }
-        Err(e) => return Err(Error::sys("read", &path, crate::error::io_errno(&e))),
+        Err(e) => return Err(e),
     };
     let ok = key
         .strip_prefix("tty[")
@@ -975,11 +975,7 @@ fn make_mountpoints(plan: &Plan) -> Result<()> {
         }
         let leaf = match &m.kind {
             MountKind::Cgroup => continue,
-            MountKind::Bind { source }
-                if !std::fs::metadata(source).is_ok_and(|md| md.is_dir()) =>
-            {
-                Leaf::File
-            }
+            MountKind::Bind { source } if !sfs::is_dir(source) => Leaf::File,
             _ => Leaf::Dir,
         };
         crate::sys::fs::mkdir_in_root(&root, &m.dest, leaf, 0o755)?;
