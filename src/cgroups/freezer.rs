@@ -38,7 +38,7 @@ pub fn refuse_frozen(cg: &Cgroup) -> Result<()> {
         return Ok(());
     };
     let mut dir = d.path.as_path();
-    while !dir.exists() && dir != d.mountpoint {
+    while !crate::sys::fs::exists(dir) && dir != d.mountpoint {
         match dir.parent() {
             Some(p) => dir = p,
             None => return Ok(()),

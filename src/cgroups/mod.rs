@@ -181,7 +181,7 @@ impl Cgroup {
     pub fn keep_writable(&mut self) -> Vec<String> {
         let mut left_out = Vec::new();
         self.dirs.retain(|d| {
-            let (what, at) = if d.path.exists() {
+            let (what, at) = if sfs::exists(&d.path) {
                 let f = if d.controllers.is_empty() && self.mode != Mode::V1 {
                     "cgroup.procs"
                 } else {
@@ -190,7 +190,7 @@ impl Cgroup {
                 ("write", d.path.join(f))
             } else {
                 let mut p = d.path.as_path();
-                while !p.exists() && p != d.mountpoint {
+                while !sfs::exists(p) && p != d.mountpoint {
                     p = p.parent().unwrap_or(&d.mountpoint);
                 }
                 ("mkdir in", p.to_path_buf())
@@ -240,7 +240,8 @@ impl Cgroup {
             }
             let mut missing = Vec::new();
             let mut p = d.path.as_path();
-            while p.starts_with(&d.mountpoint) && p != d.mountpoint && (systemd || !p.exists()) {
+            while p.starts_with(&d.mountpoint) && p != d.mountpoint && (systemd || !sfs::exists(p))
+            {
                 missing.push(p.to_path_buf());
                 p = match p.parent() {
                     Some(pp) => pp,
@@ -261,19 +262,18 @@ impl Cgroup {
         let mut retries = 0;
         'again: loop {
             for m in &self.created {
-                match std::fs::create_dir(m) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                match sfs::mkdir(m, 0o777) {
+                    Ok(_) => {}
                     // A parent systemd removed meanwhile (see `plan_create`).
                     Err(e)
-                        if e.kind() == std::io::ErrorKind::NotFound
+                        if e.errno() == Some(Errno::ENOENT)
                             && self.systemd.is_some()
                             && retries < 3 =>
                     {
                         retries += 1;
                         continue 'again;
                     }
-                    Err(e) => return Err(e).op("mkdir", m),
+                    Err(e) => return Err(e),
                 }
             }
             break;
@@ -355,7 +355,7 @@ impl Cgroup {
                 };
                 if hit {
                     let p = d.path.join(rel);
-                    if !p.is_dir() {
+                    if !sfs::is_dir(&p) {
                         return Err(Error::sys("--cgroup", &p, Errno::ENOENT));
                     }
                     d.path = p;
@@ -560,8 +560,8 @@ impl Cgroup {
         }
         for d in self.dirs.iter().filter(|d| d.path != d.mountpoint) {
             // One rmdir when there is nothing below; the walk only when there is.
-            match std::fs::remove_dir(&d.path).map_err(|e| crate::error::io_errno(&e)) {
-                Ok(()) | Err(Errno::ENOENT) => continue,
+            match sfs::remove_dir(&d.path).map_err(|e| e.errno()) {
+                Ok(()) | Err(Some(Errno::ENOENT)) => continue,
                 Err(_) => {}
             }
             for sub in tree::depth_first(&d.path) {
@@ -578,7 +578,7 @@ impl Cgroup {
         parents.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
         for d in parents {
             // Shared with other containers (a pod): removed only if empty now.
-            match std::fs::remove_dir(d).map_err(|e| crate::error::io_errno(&e)) {
+            match sfs::remove_dir(d).map_err(|e| e.errno().unwrap_or(Errno::EIO)) {
                 Ok(()) | Err(Errno::ENOENT | Errno::EBUSY | Errno::ENOTEMPTY) => {}
                 Err(e) => {
                     first_err.get_or_insert(Error::sys("rmdir", d, e));
@@ -607,13 +607,13 @@ mod tree {
     }
 
     fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
+        let Ok(entries) = crate::sys::fs::dir_entries(dir) else {
             return;
         };
         if depth < 64 {
-            for ent in rd.flatten() {
-                if ent.file_type().is_ok_and(|t| t.is_dir()) {
-                    walk(&ent.path(), out, depth + 1);
+            for (path, is_dir) in entries {
+                if is_dir {
+                    walk(&path, out, depth + 1);
                 }
             }
         }
@@ -632,7 +632,7 @@ mod tree {
         let mut delay = std::time::Duration::from_millis(1);
         let mut tries = 0;
         loop {
-            match std::fs::remove_dir(d).map_err(|e| crate::error::io_errno(&e)) {
+            match crate::sys::fs::remove_dir(d).map_err(|e| e.errno().unwrap_or(Errno::EIO)) {
                 Ok(()) | Err(Errno::ENOENT) => return Ok(()),
                 Err(Errno::EBUSY) if tries < 200 => {
                     tries += 1;
@@ -683,9 +683,8 @@ pub fn enable_controllers(cg: &Cgroup, controllers: &[String]) -> Result<()> {
         .unwrap_or(Path::new(""));
     let mut cur = dir.mountpoint.clone();
     for part in rel.components() {
-        let available = std::fs::read_to_string(cur.join("cgroup.controllers")).unwrap_or_default();
-        let enabled =
-            std::fs::read_to_string(cur.join("cgroup.subtree_control")).unwrap_or_default();
+        let available = sfs::read_text(&cur.join("cgroup.controllers")).unwrap_or_default();
+        let enabled = sfs::read_text(&cur.join("cgroup.subtree_control")).unwrap_or_default();
         for c in controllers {
             if enabled.split_whitespace().any(|e| e == c) {
                 continue;

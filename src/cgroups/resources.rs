@@ -803,7 +803,7 @@ fn target(dir: &std::path::Path, wr: &Write) -> (std::path::PathBuf, String) {
         "io.bfq.weight" => "io.weight",
         _ => return (first, wr.value.clone()),
     };
-    if first.exists() {
+    if crate::sys::fs::exists(&first) {
         return (first, wr.value.clone());
     }
     let mut value = wr.value.clone();

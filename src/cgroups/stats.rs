@@ -12,7 +12,7 @@ fn dir(cg: &Cgroup, controller: &str) -> Option<PathBuf> {
 }
 
 fn num(p: &Path) -> u64 {
-    std::fs::read_to_string(p)
+    crate::sys::fs::read_text(p)
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0)
@@ -20,7 +20,7 @@ fn num(p: &Path) -> u64 {
 
 /// `key value` lines (memory.stat, cpu.stat, memory.events) as a map.
 pub fn kv(p: &Path) -> Map<String, Value> {
-    std::fs::read_to_string(p)
+    crate::sys::fs::read_text(p)
         .unwrap_or_default()
         .lines()
         .filter_map(|l| {
@@ -66,7 +66,7 @@ pub fn stats(cg: &Cgroup) -> Value {
 fn v1(cg: &Cgroup) -> Value {
     let mut out = json!({});
     if let Some(d) = dir(cg, "cpuacct") {
-        let percpu: Vec<u64> = std::fs::read_to_string(d.join("cpuacct.usage_percpu"))
+        let percpu: Vec<u64> = crate::sys::fs::read_text(&d.join("cpuacct.usage_percpu"))
             .unwrap_or_default()
             .split_whitespace()
             .filter_map(|x| x.parse().ok())
@@ -107,7 +107,7 @@ fn v1(cg: &Cgroup) -> Value {
         });
     }
     if let Some(d) = dir(cg, "pids") {
-        let max = std::fs::read_to_string(d.join("pids.max")).unwrap_or_default();
+        let max = crate::sys::fs::read_text(&d.join("pids.max")).unwrap_or_default();
         out["pids"] = json!({"current": num(&d.join("pids.current")), "limit": max.trim().parse::<u64>().unwrap_or(0)});
     }
     out
@@ -120,10 +120,10 @@ fn v2(cg: &Cgroup) -> Value {
     let cpu = kv(&d.join("cpu.stat"));
     let raw = kv(&d.join("memory.stat"));
     let max = |f: &str| {
-        let s = std::fs::read_to_string(d.join(f)).unwrap_or_default();
+        let s = crate::sys::fs::read_text(&d.join(f)).unwrap_or_default();
         s.trim().parse::<u64>().unwrap_or(u64::MAX)
     };
-    let pids_max = std::fs::read_to_string(d.join("pids.max")).unwrap_or_default();
+    let pids_max = crate::sys::fs::read_text(&d.join("pids.max")).unwrap_or_default();
     json!({
         "cpu": {
             "usage": {
