@@ -266,18 +266,14 @@ impl Conn {
                     .find_map(|p| p.strip_prefix("unix:path=").map(|s| s.to_string()))
             })
             .unwrap_or_else(|| "/run/dbus/system_bus_socket".to_string());
-        let sock = UnixStream::connect(&path).map_err(|e| {
-            Error::sys(
-                "connect to the system bus",
-                &path,
-                crate::error::io_errno(&e),
-            )
-        })?;
+        let sock = crate::sys::socket::connect_timed(
+            std::path::Path::new(&path),
+            timeout,
+            "the system bus",
+        )?;
         let io = |e: std::io::Error| {
             Error::sys("talk to the system bus", &path, crate::error::io_errno(&e))
         };
-        sock.set_read_timeout(Some(timeout)).map_err(io)?;
-        sock.set_write_timeout(Some(timeout)).map_err(io)?;
         let mut c = Conn {
             sock,
             serial: 0,

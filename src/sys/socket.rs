@@ -143,6 +143,22 @@ pub fn connect_path(path: &Path) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// A unix stream connected to `path` whose reads and writes fail after `timeout`
+/// (SO_RCVTIMEO, SO_SNDTIMEO): std's stream, for a caller speaking a protocol over it.
+/// `what` names the peer in errors (`connect to the system bus "/run/...": ENOENT`).
+pub fn connect_timed(
+    path: &Path,
+    timeout: std::time::Duration,
+    what: &str,
+) -> Result<std::os::unix::net::UnixStream> {
+    let sock =
+        std::os::unix::net::UnixStream::connect(path).op(&format!("connect to {what}"), path)?;
+    let talk = format!("talk to {what}");
+    sock.set_read_timeout(Some(timeout)).op(&talk, path)?;
+    sock.set_write_timeout(Some(timeout)).op(&talk, path)?;
+    Ok(sock)
+}
+
 pub fn accept(fd: &impl AsFd) -> Result<OwnedFd> {
     loop {
         match socket::accept4(fd.as_fd().as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
