@@ -197,14 +197,10 @@ impl ContainerDir {
         make_private_root(root)?;
         let path = root.join(id);
         loop {
-            match nix::unistd::mkdir(&path, nix::sys::stat::Mode::from_bits_truncate(0o700)) {
-                Ok(()) => {}
-                Err(Errno::EEXIST) => {
-                    return Err(Error::container(format!(
-                        "container with id {id:?} already exists"
-                    )))
-                }
-                Err(e) => return Err(Error::sys("mkdir", &path, e)),
+            if !sys::fs::mkdir(&path, 0o700)? {
+                return Err(Error::container(format!(
+                    "container with id {id:?} already exists"
+                )));
             }
             let fd = sys::fs::open(&path, OFlag::O_DIRECTORY | OFlag::O_RDONLY)?;
             sys::fs::lock_exclusive(&fd, &path)?;
