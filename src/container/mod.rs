@@ -336,12 +336,7 @@ impl Runtime {
         let reply = socket::read_to_end(&conn)?;
         self.log
             .debug(&format!("start {id}: init {} released", st.pid));
-        if !reply.is_empty() {
-            let m = crate::process::channel::decode(&reply)?;
-            if matches!(m, crate::process::channel::Msg::Failed { .. }) {
-                return Err(m.error());
-            }
-        }
+        crate::process::channel::start_reply(&reply)?;
         if let Some(h) = &st.hooks {
             crate::hooks::run_all_warn(
                 "poststart",

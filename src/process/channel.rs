@@ -302,6 +302,16 @@ impl Channel {
     }
 }
 
+/// What the init wrote on the start connection before it closed: nothing when its execve
+/// succeeded (the socket is CLOEXEC), else a `Failed` saying why; any other message is a
+/// protocol error.
+pub fn start_reply(data: &[u8]) -> Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    Err(decode(data)?.error())
+}
+
 pub fn decode(data: &[u8]) -> Result<Msg> {
     serde_json::from_slice(data).map_err(|e| Error::Child(format!("bad message from peer: {e}")))
 }
@@ -313,6 +323,21 @@ pub fn encode(m: &Msg) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_reply_is_empty_or_the_failure() {
+        assert!(start_reply(b"").is_ok());
+        let failed = encode(&Msg::failed(&Error::sys(
+            "execve",
+            "/bin/x",
+            nix::errno::Errno::ENOENT,
+        )));
+        let e = start_reply(&failed).unwrap_err();
+        assert_eq!(e.errno(), Some(nix::errno::Errno::ENOENT));
+        let e = start_reply(&encode(&Msg::Ready)).unwrap_err();
+        assert!(e.to_string().contains("unexpected Ready"), "{e}");
+        assert!(start_reply(b"{").is_err());
+    }
 
     #[test]
     fn protocol_order_and_errors() {
