@@ -63,10 +63,11 @@ demo: deps build
 # test-v2 runs them); runc_cgroups::per_device_io_weight_for_bfq needs the BFQ I/O
 # scheduler, which this host's kernel lacks (the v2 guest loads bfq and loop:
 # GUEST_MODULES in scripts/guest-lib.sh).
-# runc_update::update_through_the_unified_map and
-# runc_update::many_updates_leave_one_device_program need pure cgroup v2 (the unified
+# runc_update::update_through_the_unified_map,
+# runc_update::many_updates_leave_one_device_program and
+# runc_update::a_device_program_left_on_the_cgroup_is_replaced need pure cgroup v2 (the unified
 # map; the eBPF device program) (make test-v2 runs them).
-HOST_SKIPS ?= rootless::delegated_v2_cgroup_holds_a_memory_limit_that_bites,runc_cgroups::exec_with_the_init_in_a_sub_cgroup,runc_cgroups::cgroup2_mount_inside_shows_no_other_cgroup,runc_cgroups::per_device_io_weight_for_bfq,runc_update::update_through_the_unified_map,runc_update::many_updates_leave_one_device_program
+HOST_SKIPS ?= rootless::delegated_v2_cgroup_holds_a_memory_limit_that_bites,runc_cgroups::exec_with_the_init_in_a_sub_cgroup,runc_cgroups::cgroup2_mount_inside_shows_no_other_cgroup,runc_cgroups::per_device_io_weight_for_bfq,runc_update::update_through_the_unified_map,runc_update::many_updates_leave_one_device_program,runc_update::a_device_program_left_on_the_cgroup_is_replaced
 test: deps fmt-check
 	RSRUN_ALLOWED_SKIPS="$(HOST_SKIPS),$(SYSTEMD_SKIPS)" $(CARGO) test --all-targets -- --test-threads=4
 	$(MAKE) test-cri

@@ -440,7 +440,11 @@ fn update_through_the_unified_map() {
 /// The names of the device programs attached to container `id`'s v2 cgroup.
 fn device_programs(id: &str) -> Vec<String> {
     let cg = rsrun::cgroups::Cgroup::resolve(None, id).unwrap();
-    let dir = cg.v2_dir().unwrap();
+    device_programs_in(cg.v2_dir().unwrap())
+}
+
+/// The names of the device programs attached to v2 cgroup directory `dir`.
+fn device_programs_in(dir: &std::path::Path) -> Vec<String> {
     let fd = std::fs::File::open(dir).unwrap();
     rsrun::sys::bpf::attached_device_progs(&fd, dir)
         .unwrap()
@@ -524,4 +528,42 @@ fn update_cpu_period_below_the_old_quota_under_a_parent_limit() {
     for d in &cg.dirs {
         assert!(!d.path.exists(), "cgroup {} left behind", d.path.display());
     }
+}
+
+/// A device program of rsrun's left on a cgroup that existed before the container (by a
+/// create killed half-way through) is replaced by the container's own, as runc replaces
+/// its programs: one program is attached, and the container's rules decide (the left
+/// one denied every device, /dev/null too).
+#[test]
+fn a_device_program_left_on_the_cgroup_is_replaced() {
+    if !pure_v2_or_skip("runc_update::a_device_program_left_on_the_cgroup_is_replaced") {
+        return;
+    }
+    let path = format!("/ru-stale-{}", std::process::id());
+    let cg = rsrun::cgroups::Cgroup::resolve(Some(&path), "ru-st1").unwrap();
+    let dir = cg.v2_dir().unwrap();
+    std::fs::create_dir(dir).unwrap();
+    rsrun::cgroups::devices_bpf::attach(&cg, &[]).unwrap();
+    assert_eq!(device_programs_in(dir), ["rsrun"]);
+    let env = Env::new("ru-stale");
+    env.edit(|v| v["linux"]["cgroupsPath"] = json!(path));
+    env.set_args(&["sleep", "100000"]);
+    env.run_detached("ru-st1");
+    assert_eq!(device_programs_in(dir), ["rsrun"]);
+    let r = env.rsrun(&[
+        "exec",
+        "ru-st1",
+        "sh",
+        "-c",
+        "echo x > /dev/null && echo null-ok",
+    ]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "null-ok\n"),
+        "{}",
+        r.stderr
+    );
+    let r = env.rsrun(&["delete", "-f", "ru-st1"]);
+    assert_eq!(r.code, 0, "delete -f: {}", r.stderr);
+    assert!(!dir.exists(), "{} left behind", dir.display());
 }

@@ -97,14 +97,27 @@ pub fn compile(rules: &[LinuxDeviceCgroup]) -> Vec<Insn> {
     prog
 }
 
-/// Load the program for `rules` and attach it to the container's v2 cgroup.
+/// Load the program for `rules` and attach it to the container's v2 cgroup, in place of
+/// any program of rsrun's an earlier attempt left there (a create killed half-way through
+/// in a cgroup that existed before): as runc replaces its own, so that only the rules of
+/// this container decide. Another program (systemd's for a scope) stays: a device has to
+/// pass both.
 pub fn attach(cg: &Cgroup, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     let Some(dir) = cg.v2_dir() else {
         return Ok(());
     };
     let prog = bpf::load_device_prog(&compile(rules))?;
     let fd = crate::sys::fs::open(dir, OFlag::O_DIRECTORY | OFlag::O_RDONLY)?;
-    bpf::attach_device_prog(&fd, &prog, dir)
+    let stale: Vec<u32> = bpf::attached_device_progs(&fd, dir)?
+        .into_iter()
+        // One detached meanwhile has no name left to read: not ours to detach.
+        .filter(|id| bpf::prog_name(*id).is_ok_and(|n| n == bpf::PROG_NAME))
+        .collect();
+    bpf::attach_device_prog(&fd, &prog, dir)?;
+    for id in stale {
+        bpf::detach_device_prog(&fd, id, dir)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

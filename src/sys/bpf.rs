@@ -70,8 +70,12 @@ struct InfoByFd {
     _pad: [u8; 112],
 }
 
+/// The name rsrun gives its device programs (the kernel keeps 15 bytes).
+pub const PROG_NAME: &str = "rsrun";
+
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_ATTACH: libc::c_long = 8;
+const BPF_PROG_DETACH: libc::c_long = 9;
 const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_PROG_QUERY: libc::c_long = 16;
@@ -118,7 +122,7 @@ fn last_log_line(log: &[u8]) -> Option<String> {
 fn prog_load(insns: &[Insn], log: Option<&mut [u8]>) -> std::result::Result<OwnedFd, Errno> {
     let license = b"Apache\0";
     let mut name = [0u8; 16];
-    name[..5].copy_from_slice(b"rsrun");
+    name[..PROG_NAME.len()].copy_from_slice(PROG_NAME.as_bytes());
     let (log_level, log_size, log_buf) = match log {
         Some(l) => (1, l.len() as u32, l.as_mut_ptr() as u64),
         None => (0, 0, 0),
@@ -190,8 +194,8 @@ pub fn attached_device_progs(cgroup: &impl AsRawFd, shown: &std::path::Path) -> 
     Ok(ids)
 }
 
-/// The name a loaded program was given (BPF_PROG_GET_FD_BY_ID, BPF_OBJ_GET_INFO_BY_FD).
-pub fn prog_name(id: u32) -> Result<String> {
+/// An fd of the loaded program `id` (BPF_PROG_GET_FD_BY_ID).
+fn prog_fd(id: u32) -> Result<OwnedFd> {
     let mut by_id = GetFdById {
         prog_id: id,
         next_id: 0,
@@ -201,7 +205,28 @@ pub fn prog_name(id: u32) -> Result<String> {
     let fd = bpf(BPF_PROG_GET_FD_BY_ID, &mut by_id)
         .map_err(|e| Error::sys_nopath(format!("bpf get the fd of program {id}"), e))?;
     // SAFETY: the fd the syscall above just returned, owned by nobody.
-    let fd = unsafe { super::own_fd(fd as i32) };
+    Ok(unsafe { super::own_fd(fd as i32) })
+}
+
+/// Detach the device program `id` from a cgroup directory fd (BPF_PROG_DETACH).
+pub fn detach_device_prog(cgroup: &impl AsRawFd, id: u32, shown: &std::path::Path) -> Result<()> {
+    let prog = prog_fd(id)?;
+    let mut attr = ProgAttach {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: 0,
+        replace_bpf_fd: 0,
+        _pad: [0; 108],
+    };
+    bpf(BPF_PROG_DETACH, &mut attr)
+        .map(drop)
+        .map_err(|e| Error::sys(format!("bpf detach device program {id} from"), shown, e))
+}
+
+/// The name a loaded program was given (BPF_OBJ_GET_INFO_BY_FD).
+pub fn prog_name(id: u32) -> Result<String> {
+    let fd = prog_fd(id)?;
     let mut info = [0u8; 256];
     let mut attr = InfoByFd {
         bpf_fd: fd.as_raw_fd() as u32,
