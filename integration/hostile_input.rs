@@ -451,9 +451,9 @@ fn device_nodes_created_are_no_cgroup_grant() {
             .find(|d| d.path.join("devices.list").exists())
             .expect("no devices hierarchy for the container");
         let list = std::fs::read_to_string(d.path.join("devices.list")).unwrap();
-        let want: Vec<String> = rsrun::cgroups::resources::default_allowed()
+        let want: Vec<String> = rsrun::cgroups::device_rules::default_allowed()
             .iter()
-            .map(rsrun::cgroups::resources::device_rule_text)
+            .map(|r| r.text())
             .collect();
         assert_eq!(list.lines().collect::<Vec<_>>(), want, "devices.list");
     }

@@ -106,7 +106,7 @@ pub struct Plan {
     /// `linux.sysctl`, sorted by key.
     pub sysctl: Vec<(String, String)>,
     /// The device rules (for the v2 eBPF device filter).
-    pub device_rules: Vec<oci_spec::runtime::LinuxDeviceCgroup>,
+    pub device_rules: Vec<crate::cgroups::device_rules::DeviceRule>,
 }
 
 pub struct PlanOptions {
@@ -346,7 +346,7 @@ fn cgroup_plan(
     mode: crate::cgroups::Mode,
 ) -> Result<(
     Vec<crate::cgroups::resources::Write>,
-    Vec<oci_spec::runtime::LinuxDeviceCgroup>,
+    Vec<crate::cgroups::device_rules::DeviceRule>,
 )> {
     let resources = linux.resources().clone().unwrap_or_default();
     crate::cgroups::resources::check_cpusets(&resources)?;
@@ -354,7 +354,7 @@ fn cgroup_plan(
         crate::cgroups::Mode::V2 => crate::cgroups::resources::v2(&resources)?,
         _ => crate::cgroups::resources::v1(&resources, true)?,
     };
-    let device_rules = crate::cgroups::resources::device_rules(&resources)?;
+    let device_rules = crate::cgroups::device_rules::from_resources(&resources)?;
     Ok((writes, device_rules))
 }
 

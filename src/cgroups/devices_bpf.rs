@@ -2,11 +2,11 @@
 //! program (default deny; the last matching rule decides, as v1's list would), attached
 //! to the container's cgroup.
 
+use super::device_rules::{DeviceKind, DeviceRule};
 use super::Cgroup;
 use crate::error::Result;
 use crate::sys::bpf::{self, Insn};
 use nix::fcntl::OFlag;
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
 const LDX_W: u8 = 0x61; // BPF_LDX | BPF_MEM | BPF_W
 const AND_K: u8 = 0x57; // BPF_ALU64 | BPF_AND | BPF_K
@@ -37,7 +37,7 @@ fn access_bits(a: &str) -> i32 {
 }
 
 /// Compile the rules. Registers: r2 = device type, r3 = access, r4 = major, r5 = minor.
-pub fn compile(rules: &[LinuxDeviceCgroup]) -> Vec<Insn> {
+pub fn compile(rules: &[DeviceRule]) -> Vec<Insn> {
     let mut prog = vec![
         insn(LDX_W, 2, 1, 0, 0),
         insn(AND_K, 2, 0, 0, 0xffff),
@@ -50,35 +50,36 @@ pub fn compile(rules: &[LinuxDeviceCgroup]) -> Vec<Insn> {
     for r in rules.iter().rev() {
         let mut block: Vec<Insn> = Vec::new();
         let mut jumps = Vec::new();
-        match r.typ().unwrap_or(LinuxDeviceType::A) {
-            LinuxDeviceType::A => {}
-            LinuxDeviceType::B => {
+        match r.kind {
+            DeviceKind::All => {}
+            DeviceKind::Block => {
                 jumps.push(block.len());
                 block.push(insn(JNE_K, 2, 0, 0, 1));
             }
-            LinuxDeviceType::C | LinuxDeviceType::U => {
+            DeviceKind::Char => {
                 jumps.push(block.len());
                 block.push(insn(JNE_K, 2, 0, 0, 2));
             }
             // fifos are not device-controlled
-            LinuxDeviceType::P => continue,
+            DeviceKind::Fifo => continue,
         }
-        if let Some(m) = r.major().filter(|m| *m >= 0) {
+        // The immediate is the number's 32 bits (the kernel compares 32-bit values).
+        if let Some(m) = r.major {
             jumps.push(block.len());
             block.push(insn(JNE_K, 4, 0, 0, m as i32));
         }
-        if let Some(m) = r.minor().filter(|m| *m >= 0) {
+        if let Some(m) = r.minor {
             jumps.push(block.len());
             block.push(insn(JNE_K, 5, 0, 0, m as i32));
         }
-        let acc = access_bits(r.access().as_deref().unwrap_or("rwm"));
+        let acc = access_bits(&r.access);
         if acc != 7 {
             block.push(insn(MOV_X, 6, 3, 0, 0));
             block.push(insn(AND_K, 6, 0, 0, !acc & 7));
             jumps.push(block.len());
             block.push(insn(JNE_K, 6, 0, 0, 0));
         }
-        block.push(insn(MOV_K, 0, 0, 0, r.allow() as i32));
+        block.push(insn(MOV_K, 0, 0, 0, r.allow as i32));
         block.push(insn(EXIT, 0, 0, 0, 0));
         let len = block.len();
         let unconditional = jumps.is_empty();
@@ -102,7 +103,7 @@ pub fn compile(rules: &[LinuxDeviceCgroup]) -> Vec<Insn> {
 /// in a cgroup that existed before): as runc replaces its own, so that only the rules of
 /// this container decide. Another program (systemd's for a scope) stays: a device has to
 /// pass both.
-pub fn attach(cg: &Cgroup, rules: &[LinuxDeviceCgroup]) -> Result<()> {
+pub fn attach(cg: &Cgroup, rules: &[DeviceRule]) -> Result<()> {
     let Some(dir) = cg.v2_dir() else {
         return Ok(());
     };
@@ -124,8 +125,12 @@ pub fn attach(cg: &Cgroup, rules: &[LinuxDeviceCgroup]) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn rules(v: serde_json::Value) -> Vec<LinuxDeviceCgroup> {
-        serde_json::from_value(v).unwrap()
+    fn rules(v: serde_json::Value) -> Vec<DeviceRule> {
+        let spec: Vec<oci_spec::runtime::LinuxDeviceCgroup> = serde_json::from_value(v).unwrap();
+        spec.iter()
+            .enumerate()
+            .map(|(i, r)| DeviceRule::from_spec(i, r).unwrap())
+            .collect()
     }
 
     /// The kernel's verifier accepts the programs of long rule lists (it runs as root,
@@ -137,7 +142,7 @@ mod tests {
             list.push(serde_json::json!({"allow": true, "type": "c", "major": 200 + i, "minor": 0, "access": "rw"}));
         }
         let mut all = rules(serde_json::Value::Array(list));
-        all.extend(crate::cgroups::resources::default_allowed());
+        all.extend(crate::cgroups::device_rules::default_allowed());
         bpf::load_device_prog(&compile(&all)).unwrap();
     }
 
@@ -152,12 +157,11 @@ mod tests {
 
     #[test]
     fn deny_all_then_allow_null() {
-        let rules: Vec<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!([
+        let rules = rules(serde_json::json!([
             {"allow": false, "access": "rwm"},
             {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
             {"allow": true, "type": "c", "major": 136, "access": "rw"}
-        ]))
-        .unwrap();
+        ]));
         let p = compile(&rules);
         // prologue 6; pts block: type, major, access(3), mov, exit = 7;
         // null block: type, major, minor, mov, exit = 5; deny-all block: mov, exit = 2

@@ -4,6 +4,7 @@
 //! the ones it created on delete.
 
 pub mod dbus;
+pub mod device_rules;
 pub mod devices_bpf;
 pub mod freezer;
 pub mod hierarchy;

@@ -3,10 +3,7 @@
 
 use super::{Cgroup, Mode};
 use crate::error::{Error, Result};
-use oci_spec::runtime::{
-    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory, LinuxNetwork,
-    LinuxResources,
-};
+use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxNetwork, LinuxResources};
 
 /// One write: the controller whose directory holds `file` (`""` = the v2 hierarchy),
 /// the value, and the spec field it comes from (for errors).
@@ -30,88 +27,6 @@ fn w(
         value: value.to_string(),
         field: field.into(),
     }
-}
-
-/// runc's default device allow list, appended after the spec's rules.
-pub fn default_allowed() -> Vec<LinuxDeviceCgroup> {
-    let rule = |t: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
-        serde_json::from_value::<LinuxDeviceCgroup>(serde_json::json!({
-            "allow": true, "type": t, "major": major, "minor": minor, "access": access
-        }))
-        .unwrap_or_default()
-    };
-    use LinuxDeviceType::{B, C};
-    vec![
-        rule(C, None, None, "m"),
-        rule(B, None, None, "m"),
-        rule(C, Some(1), Some(3), "rwm"),
-        rule(C, Some(1), Some(8), "rwm"),
-        rule(C, Some(1), Some(7), "rwm"),
-        rule(C, Some(5), Some(0), "rwm"),
-        rule(C, Some(1), Some(5), "rwm"),
-        rule(C, Some(1), Some(9), "rwm"),
-        rule(C, Some(136), None, "rwm"),
-        rule(C, Some(5), Some(2), "rwm"),
-        rule(C, Some(10), Some(200), "rwm"),
-    ]
-}
-
-/// `type major:minor access` as the v1 devices files take it.
-pub fn device_rule_text(r: &LinuxDeviceCgroup) -> String {
-    let t = match r.typ().unwrap_or(LinuxDeviceType::A) {
-        LinuxDeviceType::A => "a",
-        LinuxDeviceType::B => "b",
-        LinuxDeviceType::C | LinuxDeviceType::U => "c",
-        LinuxDeviceType::P => "p",
-    };
-    let n = |v: Option<i64>| {
-        v.filter(|x| *x >= 0)
-            .map(|x| x.to_string())
-            .unwrap_or_else(|| "*".into())
-    };
-    let access = r.access().clone().unwrap_or_else(|| "rwm".into());
-    format!("{t} {}:{} {access}", n(r.major()), n(r.minor()))
-}
-
-/// A rule's major and minor: -1 (or absent) is the wildcard, as in runc; any other
-/// negative, or a number past 32 bits (which the eBPF filter would truncate into another
-/// device's number), is refused.
-fn check_numbers(i: usize, r: &LinuxDeviceCgroup) -> Result<()> {
-    for (name, v) in [("major", r.major()), ("minor", r.minor())] {
-        if let Some(v) = v.filter(|v| *v != -1 && !(0..=u32::MAX as i64).contains(v)) {
-            return Err(Error::config(
-                format!("linux.resources.devices[{i}].{name}"),
-                format!("{v} is neither -1 (any) nor a device number"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn check_access(i: usize, r: &LinuxDeviceCgroup) -> Result<()> {
-    if let Some(a) = r.access() {
-        if a.is_empty() || !a.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
-            return Err(Error::config(
-                format!("linux.resources.devices[{i}].access"),
-                format!("{a:?}: expected a combination of r, w, m"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The full device rule list after the default deny: the spec's rules, then runc's
-/// defaults. The nodes `linux.devices` creates get no rule of their own: creating a node
-/// grants no access to it; only `linux.resources.devices` does (as in runc).
-pub fn device_rules(res: &LinuxResources) -> Result<Vec<LinuxDeviceCgroup>> {
-    let mut rules = Vec::new();
-    for (i, r) in res.devices().iter().flatten().enumerate() {
-        check_access(i, r)?;
-        check_numbers(i, r)?;
-        rules.push(r.clone());
-    }
-    rules.extend(default_allowed());
-    Ok(rules)
 }
 
 fn limit(v: i64) -> String {
@@ -696,8 +611,8 @@ fn v2_io(b: &LinuxBlockIo, out: &mut Vec<Write>) -> Result<()> {
 
 fn v1_devices(res: &LinuxResources, out: &mut Vec<Write>) -> Result<()> {
     out.push(w("devices", "devices.deny", "a", "linux.resources.devices"));
-    for (i, r) in device_rules(res)?.iter().enumerate() {
-        let file = if r.allow() {
+    for (i, r) in super::device_rules::from_resources(res)?.iter().enumerate() {
+        let file = if r.allow {
             "devices.allow"
         } else {
             "devices.deny"
@@ -705,7 +620,7 @@ fn v1_devices(res: &LinuxResources, out: &mut Vec<Write>) -> Result<()> {
         out.push(w(
             "devices",
             file,
-            device_rule_text(r),
+            r.text(),
             &format!("linux.resources.devices[{i}]"),
         ));
     }

@@ -375,26 +375,24 @@ fn supported(c: &mut Conn, props: &[Property]) -> Result<Vec<Property>> {
 /// rsrun's (systemd would rewrite the files on a reload). Nothing is set when a rule allows
 /// every type, or names a major that /proc/devices does not list.
 pub fn device_properties(
-    rules: &[oci_spec::runtime::LinuxDeviceCgroup],
+    rules: &[super::device_rules::DeviceRule],
     mode: Mode,
     proc_devices: &str,
 ) -> Vec<Property> {
-    use oci_spec::runtime::LinuxDeviceType as T;
+    use super::device_rules::DeviceKind as K;
     if mode != Mode::V2 {
         return Vec::new();
     }
     let mut allow: Vec<(String, String)> = Vec::new();
-    for r in rules.iter().filter(|r| r.allow()) {
-        let access = r.access().clone().unwrap_or_else(|| "rwm".into());
-        let (kind, section) = match r.typ().unwrap_or(T::A) {
-            T::C | T::U => ("char", "Character devices:"),
-            T::B => ("block", "Block devices:"),
-            T::P => continue,
-            T::A => return Vec::new(),
+    for r in rules.iter().filter(|r| r.allow) {
+        let access = r.access.clone();
+        let (kind, section) = match r.kind {
+            K::Char => ("char", "Character devices:"),
+            K::Block => ("block", "Block devices:"),
+            K::Fifo => continue,
+            K::All => return Vec::new(),
         };
-        let major = r.major().filter(|m| *m >= 0);
-        let minor = r.minor().filter(|m| *m >= 0);
-        let node = match (major, minor) {
+        let node = match (r.major, r.minor) {
             (None, _) => format!("{kind}-*"),
             (Some(ma), Some(mi)) => format!("/dev/{kind}/{ma}:{mi}"),
             (Some(ma), None) => match device_group(proc_devices, section, ma) {
@@ -411,7 +409,7 @@ pub fn device_properties(
 }
 
 /// The name /proc/devices gives `major` in `section` (`136 pts` → `pts`).
-fn device_group(proc_devices: &str, section: &str, major: i64) -> Option<String> {
+fn device_group(proc_devices: &str, section: &str, major: u32) -> Option<String> {
     let mut inside = false;
     for line in proc_devices.lines() {
         let line = line.trim();
@@ -423,7 +421,7 @@ fn device_group(proc_devices: &str, section: &str, major: i64) -> Option<String>
             continue;
         }
         let (num, name) = line.split_once(' ')?;
-        if num.parse::<i64>().ok() == Some(major) {
+        if num.parse::<u32>().ok() == Some(major) {
             return Some(name.trim().to_string());
         }
     }
@@ -690,7 +688,7 @@ mod tests {
 
     #[test]
     fn device_rules_become_an_allow_list_on_v2() {
-        let rules = super::super::resources::default_allowed();
+        let rules = super::super::device_rules::default_allowed();
         let devs = "Character devices:\n  1 mem\n136 pts\n\nBlock devices:\n  8 sd\n";
         let p = device_properties(&rules, Mode::V2, devs);
         assert_eq!(p[0], ("DevicePolicy".into(), Value::Str("strict".into())));
